@@ -1,0 +1,122 @@
+"""Findings (审核问题): what is wrong, where, how bad, in plain Chinese.
+
+Every rule has a stable id, a level and a short Chinese title, defined once in `RULES`.
+Findings travel as rows of one DataFrame with the columns of `COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+ERROR, WARNING, NOTE = "错误", "警告", "提示"
+LEVEL_ORDER = {ERROR: 0, WARNING: 1, NOTE: 2}
+
+# rule id → (level, title). The title is the 规则 column of 审核问题.
+RULES: dict[str, tuple[str, str]] = {
+    "file.empty": (ERROR, "空文件"),
+    "file.too_large": (ERROR, "文件过大"),
+    "file.unreadable": (ERROR, "文件无法读取"),
+    "file.truncated": (ERROR, "文件损坏"),
+    "file.not_spreadsheet": (ERROR, "不是电子表格"),
+    "file.encrypted": (ERROR, "文件已加密"),
+    "file.suspicious": (ERROR, "疑似恶意文件"),
+    "file.internal": (ERROR, "处理异常"),
+    "file.macro": (WARNING, "含宏代码"),
+    "file.pending": (NOTE, "文件写入中"),
+    "file.superseded": (WARNING, "被新文件取代"),
+    "template.version": (ERROR, "模板版本不符"),
+    "sheet.missing": (ERROR, "缺少工作表"),
+    "header.missing": (ERROR, "缺少表头"),
+    "field.missing": (ERROR, "缺少填报项"),
+    "field.duplicate": (WARNING, "填报项重复"),
+    "value.required": (ERROR, "必填项为空"),
+    "value.unreadable": (ERROR, "数值无法识别"),
+    "value.enum": (ERROR, "选项无效"),
+    "value.negative": (ERROR, "金额为负"),
+    "value.year": (ERROR, "评价年度不符"),
+    "value.unit": (WARNING, "单位不一致"),
+    "project.duplicate": (WARNING, "项目编码重复"),
+    "project.unknown": (WARNING, "项目编码不存在"),
+    "arith.rounding": (NOTE, "尾差"),
+    "arith.mismatch": (WARNING, "勾稽不符"),
+    "weight.total": (WARNING, "分值合计不符"),
+    "score.range": (WARNING, "自评得分超出范围"),
+    "score.diff": (WARNING, "自评得分与复核不符"),
+    "score.total_diff": (WARNING, "自评总分与复核不符"),
+    "score.exec_mismatch": (WARNING, "绩效与预算执行不匹配"),
+    "score.full_below_target": (WARNING, "未达目标却得满分"),
+    "score.reason_missing": (WARNING, "未填偏差原因"),
+    "score.unverifiable": (WARNING, "无法复核"),
+    "score.zero_denominator": (WARNING, "分母为零"),
+    "score.level_unknown": (NOTE, "定性等级无法识别"),
+    "score.method_inferred": (NOTE, "计分方法推定"),
+    "exec.over": (WARNING, "执行率超过100%"),
+}
+
+COLUMNS = ["file", "dept_code", "dept_name", "sheet", "cell", "level", "rule_id", "rule", "message"]
+# The 审核问题 sheet's headers for those columns.
+HEADERS = {
+    "file": "文件", "dept_code": "单位编码", "dept_name": "单位名称", "sheet": "工作表", "cell": "单元格",
+    "level": "级别", "rule_id": "规则编号", "rule": "规则", "message": "说明",
+}
+
+
+def one(rule_id: str, message: str, *, file: str = "", sheet: str = "", cell: str = "") -> dict:
+    level, title = RULES[rule_id]
+    return {"file": file, "dept_code": "", "dept_name": "", "sheet": sheet, "cell": cell,
+            "level": level, "rule_id": rule_id, "rule": title, "message": message}
+
+
+def frame(rows: list[dict] | None = None) -> pd.DataFrame:
+    return pd.DataFrame(rows or [], columns=COLUMNS).astype("object")
+
+
+def where(df: pd.DataFrame, mask: pd.Series, rule_id: str, message: pd.Series | str, *, sheet, cell) -> pd.DataFrame:
+    """Findings for every row of `df` where `mask` holds, vectorised.
+
+    `df` must carry `file` (and may carry dept_code/dept_name); `sheet`, `cell` and
+    `message` are Series aligned with `df`, or one value for all.
+    """
+    mask = mask.fillna(False).astype(bool)
+    if not mask.any():
+        return frame()
+    sub = df.loc[mask]
+    level, title = RULES[rule_id]
+
+    def pick(v):
+        return v.loc[mask].astype("object").to_numpy() if isinstance(v, pd.Series) else v
+
+    out = pd.DataFrame(
+        {
+            "file": sub["file"].to_numpy(),
+            "dept_code": sub["dept_code"].to_numpy() if "dept_code" in sub else "",
+            "dept_name": sub["dept_name"].to_numpy() if "dept_name" in sub else "",
+            "sheet": pick(sheet),
+            "cell": pick(cell),
+            "level": level,
+            "rule_id": rule_id,
+            "rule": title,
+            "message": pick(message),
+        }
+    )
+    return out[COLUMNS].astype("object")
+
+
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return frame()
+    return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def sort(findings: pd.DataFrame) -> pd.DataFrame:
+    """错误 first, then 警告, then 提示; by file; otherwise in the order they were found."""
+    if findings.empty:
+        return findings
+    key = findings["level"].map(LEVEL_ORDER).fillna(9)
+    return (
+        findings.assign(_k=key)
+        .sort_values(["_k", "file"], kind="stable")
+        .drop(columns="_k")
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,138 @@
+"""Opening one submission safely: tell the real format from the first bytes, refuse what is
+broken or hostile before any parser sees it, then read every sheet in one open.
+
+Nothing here raises anything but `FileProblem` for a bad file; the message is for the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .rules import Rules
+
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# The name of the stream an encrypted OOXML workbook keeps inside its OLE container (UTF-16).
+_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
+_MB = 1024 * 1024
+
+
+class FileProblem(Exception):
+    """A submission that cannot be used. `rule_id` and `message` go straight into a finding."""
+
+    def __init__(self, rule_id: str, message: str):
+        super().__init__(message)
+        self.rule_id = rule_id
+        self.message = message
+
+
+@dataclass
+class RawWorkbook:
+    """Every sheet as read, untouched: header=None, cells as objects, positions preserved."""
+
+    sheets: dict[str, pd.DataFrame]
+    kind: str  # "xlsx", "xls" or "ods"
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(path: Path, rules: Rules) -> bytes:
+    """The file's bytes, refusing empty and oversized files before reading them whole."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileProblem("file.unreadable", f"无法访问文件：{exc.strerror or exc}") from None
+    if size == 0:
+        raise FileProblem("file.empty", "文件是空的（0 字节），可能复制未完成或保存失败，请重新提交")
+    if size > rules.limit("max_file_mb") * _MB:
+        raise FileProblem("file.too_large", f"文件大小 {size / _MB:.1f} MB，超过上限 {rules.limit('max_file_mb'):g} MB，不予读取")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise FileProblem("file.unreadable", f"无法读取文件：{exc.strerror or exc}") from None
+
+
+def sniff(data: bytes) -> str:
+    """'zip', 'ole' or 'other', from the first bytes, whatever the file name says."""
+    if data.startswith(ZIP_MAGIC) or data.startswith(EMPTY_ZIP_MAGIC):
+        return "zip"
+    if data.startswith(OLE_MAGIC):
+        return "ole"
+    return "other"
+
+
+def inspect_zip(data: bytes, rules: Rules) -> tuple[str, list[tuple[str, str]]]:
+    """Check the zip's central directory (never inflating anything) and name the format."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise FileProblem("file.truncated", "文件不完整或已损坏（压缩包目录无法读取），可能复制中断，请重新保存后提交") from None
+    if len(infos) > rules.limit("max_zip_entries"):
+        raise FileProblem("file.suspicious", f"文件内部条目数 {len(infos)} 远超正常填报表，疑似恶意文件，不予读取")
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if total > rules.limit("max_uncompressed_mb") * _MB:
+        raise FileProblem("file.suspicious", f"文件解压后达 {total / _MB:,.0f} MB，远超正常填报表，疑似压缩炸弹，不予读取")
+    if total / packed > rules.limit("max_compression_ratio"):
+        raise FileProblem("file.suspicious", f"文件压缩比 {total / packed:,.0f}:1 异常，疑似压缩炸弹，不予读取")
+    names = {i.filename for i in infos}
+    notes = []
+    if any(n.lower().endswith("vbaproject.bin") for n in names):
+        notes.append(("file.macro", "文件含宏（VBA）代码；本工具不运行宏，只读取单元格数值，请确认数值不依赖宏计算"))
+    if "xl/workbook.xml" in names:
+        return "xlsx", notes
+    if "content.xml" in names and "mimetype" in names:
+        return "ods", notes
+    raise FileProblem("file.not_spreadsheet", "文件是压缩包，但不是 Excel 或 ODS 工作簿，请用模板另存为 .xlsx 后提交")
+
+
+def inspect_ole(data: bytes) -> str:
+    if _ENCRYPTION_STREAM in data:
+        raise FileProblem("file.encrypted", "文件设置了打开密码（已加密），无法读取；请取消密码后重新保存提交")
+    return "xls"
+
+
+def open_workbook(data: bytes, rules: Rules) -> RawWorkbook:
+    """Every sheet of a workbook, read in one open with pandas' calamine engine."""
+    kind = sniff(data)
+    notes: list[tuple[str, str]] = []
+    if kind == "zip":
+        kind, notes = inspect_zip(data, rules)
+    elif kind == "ole":
+        kind = inspect_ole(data)
+    else:
+        raise FileProblem("file.not_spreadsheet", _not_spreadsheet_message(data))
+    try:
+        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=object, engine="calamine")
+    except Exception as exc:  # calamine's errors carry no stable type; classify by text
+        raise FileProblem(*_classify_read_error(exc)) from None
+    return RawWorkbook(sheets=sheets, kind=kind, notes=notes)
+
+
+def _not_spreadsheet_message(data: bytes) -> str:
+    head = data[:512].lstrip()
+    if head[:5].lower() in (b"<html", b"<!doc") or head[:5] == b"<?xml":
+        return "文件是网页或 XML 文本，只是扩展名为表格；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交"
+    if head.startswith(b"%PDF"):
+        return "文件是 PDF，不是电子表格；请提交填好的 Excel 模板"
+    return "文件不是 Excel 或 ODS 电子表格（内容与扩展名不符），请用模板填写并另存为 .xlsx 后提交"
+
+
+def _classify_read_error(exc: Exception) -> tuple[str, str]:
+    text = str(exc).lower()
+    if "password" in text or "encrypt" in text:
+        return "file.encrypted", "文件设置了密码（已加密），无法读取；请取消密码后重新保存提交"
+    if "eof" in text or "truncat" in text or "zip" in text or "invalid" in text:
+        return "file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交"
+    return "file.unreadable", f"文件无法解析为工作簿（{type(exc).__name__}）；请在 Excel/WPS 中打开检查并重新保存后提交"

@@ -1,0 +1,166 @@
+"""Text → numbers, the way departments actually write them. Vectorised over pandas Series.
+
+Every parser takes a Series of raw cell values (numbers, text, blanks, as read from a
+workbook) and returns the parsed Series plus a boolean Series `bad` that is True where a cell
+holds something that is not blank and cannot be read. Blank is never bad: whether a blank is
+allowed is the checks' decision, not the parser's.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+# Comparison words, normalised to one of > ≥ < ≤ (empty: none written).
+_OP_WORDS = {
+    "不低于": "≥", "不少于": "≥", "不小于": "≥", "至少": "≥", ">=": "≥", "≥": "≥",
+    "不超过": "≤", "不高于": "≤", "不大于": "≤", "至多": "≤", "<=": "≤", "≤": "≤",
+    "超过": ">", "大于": ">", "高于": ">", "多于": ">", ">": ">",
+    "小于": "<", "低于": "<", "少于": "<", "<": "<",
+}
+_PREFIX = "|".join(sorted(map(re.escape, _OP_WORDS), key=len, reverse=True))
+_MULTIPLIERS = {"万": 1e4, "亿": 1e8}
+
+# One pattern for indicator values: optional comparison word, a number, then 多/余 and
+# 万/亿 in either order ("30多万", "5万多"), an optional %, then a unit ("人次") and maybe 以上.
+_INDICATOR_RE = (
+    rf"^(?:约|达到|达)?(?P<pre>{_PREFIX})?(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<more1>多|余)?(?P<mult>万|亿)?(?P<more2>多|余)?(?P<pct>%)?"
+    r"(?![\d./:-])(?P<rest>.*)$"
+)
+_MONEY_RE = r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:万元|万)?$"
+_INT_RE = r"^(?P<num>[+-]?\d+(?:\.\d*)?)(?:人|名|个)?$"
+_SCORE_RE = r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))分?$"
+
+
+def is_blank(s: pd.Series) -> pd.Series:
+    """True where a cell holds nothing, or only white space."""
+    text = s.astype("string")
+    return (s.isna() | text.str.strip().fillna("").eq("")).astype(bool)
+
+
+def _is_text(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: isinstance(v, str)).astype(bool)
+
+
+def clean_text(s: pd.Series) -> pd.Series:
+    """Full-width → half-width, no spaces, no thousands separators between digits."""
+    t = s.astype("string").str.normalize("NFKC")
+    t = t.str.replace(r"\s+", "", regex=True)
+    return t.str.replace(r"(?<=\d),(?=\d{3}(?!\d))", "", regex=True)
+
+
+def _numbers(s: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
+    """Numbers typed as numbers, plus text matching `pattern` (group `num`)."""
+    text_mask = _is_text(s)
+    value = pd.to_numeric(s.where(~text_mask), errors="coerce").astype("float64")
+    found = clean_text(s.where(text_mask)).str.extract(pattern)["num"]
+    value = value.fillna(pd.to_numeric(found, errors="coerce").astype("float64"))
+    value = value.where(np.isfinite(value))
+    bad = value.isna() & ~is_blank(s)
+    return value, bad.astype(bool)
+
+
+def parse_money(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """万元 amounts. A trailing 万元 is the field's own unit, not a multiplier."""
+    return _numbers(s, _MONEY_RE)
+
+
+def parse_score(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    return _numbers(s, _SCORE_RE)
+
+
+def parse_number(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    return _numbers(s, _SCORE_RE)
+
+
+def parse_integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers; 80.5 people is unreadable, not 80."""
+    value, bad = _numbers(s, _INT_RE)
+    fractional = value.notna() & (value != np.floor(value))
+    return value.where(~fractional), bad | fractional
+
+
+def parse_code(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Codes are text. A code typed as a number comes back as "620101", never "620101.0"."""
+    numeric = pd.to_numeric(s.where(~_is_text(s)), errors="coerce")
+    whole = numeric.notna() & np.isfinite(numeric) & (numeric == np.floor(numeric))
+    as_int = numeric.where(whole).astype("Int64").astype("string")
+    text = s.astype("string").str.normalize("NFKC").str.strip()
+    code = as_int.fillna(text).where(~is_blank(s))
+    return code, pd.Series(False, index=s.index)
+
+
+def parse_text(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    text = s.astype("string").str.strip()
+    return text.where(~is_blank(s)), pd.Series(False, index=s.index)
+
+
+def parse_enum(s: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """An enum word, matched after removing spaces and full-width forms."""
+    from .schema import norm_label
+
+    lookup = {norm_label(w): w for w in words}
+    key = clean_text(s).str.replace('"', "", regex=False)
+    value = key.map(lookup)
+    bad = value.isna() & ~is_blank(s)
+    return value.astype("string"), bad.astype(bool)
+
+
+def parse_indicator(s: pd.Series) -> pd.DataFrame:
+    """Indicator targets and actuals: `1000多人次` → 1000 (op >), `大于95%` → 0.95 (op >).
+
+    Columns: value (float, NaN when not a number), op (> ≥ < ≤ or ""), pct (written with %),
+    text (normalised text, for 定性 level words), blank.
+    """
+    text_mask = _is_text(s)
+    plain = pd.to_numeric(s.where(~text_mask), errors="coerce").astype("float64")
+    text = clean_text(s.where(~is_blank(s)))
+    m = text.where(text_mask).str.extract(_INDICATOR_RE)
+    num = pd.to_numeric(m["num"], errors="coerce").astype("float64")
+    num = num * m["mult"].map(_MULTIPLIERS).astype("float64").fillna(1.0)
+    pct = m["pct"].notna()
+    num = num.where(~pct, num / 100.0)
+    value = plain.fillna(num)
+    value = value.where(np.isfinite(value))
+
+    more = m["more1"].notna() | m["more2"].notna()
+    rest = m["rest"].fillna("")
+    op = m["pre"].map(_OP_WORDS)
+    op = op.fillna(pd.Series(np.where(more, ">", ""), index=s.index).where(lambda x: x != ""))
+    op = op.fillna(pd.Series(np.select([rest.str.contains("以上"), rest.str.contains(r"以下|以内")], ["≥", "≤"], ""), index=s.index))
+    return pd.DataFrame(
+        {
+            "value": value,
+            "op": op.fillna("").astype("string"),
+            "pct": pct.astype(bool),
+            "text": text.astype("string"),
+            "blank": is_blank(s),
+        },
+        index=s.index,
+    )
+
+
+def round_half_up(x, decimals: int = 2):
+    """Excel's ROUND: halves go away from zero, and 2.675 is 2.68 as a person expects.
+
+    Scaling first and rounding the scaled value to 6 places removes the binary noise
+    (2.675 * 100 = 267.49999999999997) before the half is judged.
+    """
+    arr = np.asarray(x, dtype="float64")
+    f = 10.0**decimals
+    scaled = np.round(arr * f, 6)
+    out = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) / f
+    if isinstance(x, pd.Series):
+        return pd.Series(out, index=x.index, name=x.name)
+    return out if out.ndim else float(out)
+
+
+def to_cents(x):
+    """万元 → whole hundredths of 万元 (the form's two decimals), so 0.01 compares exactly.
+
+    Missing stays missing (pandas' nullable Int64)."""
+    cents = round_half_up(pd.Series(x, dtype="float64") * 100.0, 0)
+    return cents.astype("Int64")

@@ -1,0 +1,144 @@
+"""Reading values as people write them (docs/scoring.md, docs/reference-case.md)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evalbatch import values as V
+
+# (written, value, op, written with %)
+INDICATOR_CASES = [
+    ("11场次", 11, "", False),
+    ("≥10场次", 10, "≥", False),
+    ("1000多人次", 1000, ">", False),
+    ("≥1000人次", 1000, "≥", False),
+    ("100%", 1.0, "", True),
+    ("0.95", 0.95, "", False),
+    ("30万", 300000, "", False),
+    ("30多万人（次）", 300000, ">", False),
+    ("30多万人次", 300000, ">", False),
+    ("≥30万人次", 300000, "≥", False),
+    ("大于95%", 0.95, ">", True),
+    ("≥95%", 0.95, "≥", True),
+    ("≥90%", 0.90, "≥", True),
+    ("大于90%", 0.90, ">", True),
+    ("超过5万页", 50000, ">", False),
+    ("≥5万页", 50000, "≥", False),
+    ("20余次", 20, ">", False),
+    ("70余件", 70, ">", False),
+    ("70多人次", 70, ">", False),
+    ("≤2日", 2, "≤", False),
+    ("2日", 2, "", False),
+    ("≤100%", 1.0, "≤", True),
+    ("76.8%", 0.768, "", True),
+    ("12万度", 120000, "", False),
+    ("12.94万度", 129400, "", False),
+    ("4项", 4, "", False),
+    ("不低于95%", 0.95, "≥", True),
+    ("不少于20次", 20, "≥", False),
+    ("＞５", 5, ">", False),
+    ("<3天", 3, "<", False),
+    ("95%以上", 0.95, "≥", True),
+    ("3日以内", 3, "≤", False),
+    ("１，２３４.５万元", 12345000, "", False),
+    ("1,234次", 1234, "", False),
+    ("2亿", 2e8, "", False),
+    (11, 11, "", False),
+    (0.95, 0.95, "", False),
+]
+
+
+@pytest.mark.parametrize("written,value,op,pct", INDICATOR_CASES)
+def test_indicator_values(written, value, op, pct):
+    got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
+    assert got["value"] == pytest.approx(value, rel=1e-12)
+    assert got["op"] == op
+    assert bool(got["pct"]) is pct
+    assert not got["blank"]
+
+
+@pytest.mark.parametrize("written", ["达成", "健全", "科学合理", "abc", "2021-12-31"])
+def test_indicator_text_is_not_a_number(written):
+    got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
+    assert math.isnan(got["value"])
+    assert got["text"] == written
+
+
+@pytest.mark.parametrize("blank", [None, "", "   ", "\u3000", np.nan])
+def test_indicator_blank(blank):
+    got = V.parse_indicator(pd.Series([blank], dtype=object)).iloc[0]
+    assert got["blank"]
+    assert math.isnan(got["value"])
+
+
+@pytest.mark.parametrize(
+    "written,value",
+    [(1458.06, 1458.06), ("1458.06", 1458.06), ("1,458.06", 1458.06), ("1458.06万元", 1458.06), ("１４５８．０６", 1458.06), ("12万", 12.0), (0, 0.0)],
+)
+def test_money(written, value):
+    got, bad = V.parse_money(pd.Series([written], dtype=object))
+    assert got.iloc[0] == pytest.approx(value)
+    assert not bad.iloc[0]
+
+
+@pytest.mark.parametrize("written", ["一千元", "1458.06元", "abc", "12..5"])
+def test_money_unreadable(written):
+    got, bad = V.parse_money(pd.Series([written], dtype=object))
+    assert math.isnan(got.iloc[0]) and bad.iloc[0]
+
+
+def test_money_blank_is_not_bad():
+    got, bad = V.parse_money(pd.Series([None, ""], dtype=object))
+    assert got.isna().all() and not bad.any()
+
+
+def test_integer_rejects_fractions():
+    got, bad = V.parse_integer(pd.Series([80, "80", "80人", 80.5, "80.5", None], dtype=object))
+    assert got.iloc[:3].tolist() == [80, 80, 80]
+    assert bad.tolist() == [False, False, False, True, True, False]
+
+
+def test_codes_stay_text():
+    got, _ = V.parse_code(pd.Series([620101, 620101.0, "00123", " ６２０１０１ ", None], dtype=object))
+    assert got.iloc[:4].tolist() == ["620101", "620101", "00123", "620101"]
+    assert pd.isna(got.iloc[4])
+
+
+@pytest.mark.parametrize(
+    "x,want",
+    [(2.675, 2.68), (0.6405, 0.64), (2.1999, 2.2), (5.943, 5.94), (1.005, 1.01), (-2.675, -2.68), (0.125, 0.13), (89.995, 90.0)],
+)
+def test_round_half_up_matches_excel(x, want):
+    assert V.round_half_up(x, 2) == want
+
+
+def test_cents_compare_exactly():
+    cents = V.to_cents([1073.08 + 384.97, 1458.06, None])
+    assert cents.iloc[0] == 145805 and cents.iloc[1] == 145806 and pd.isna(cents.iloc[2])
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(["", "万", "亿"]), st.sampled_from(["", "多", "余"]), st.sampled_from(["次", "人次", "件", ""]))
+def test_indicator_numbers_property(n, mult, more, unit):
+    written = f"{n}{more}{mult}{unit}" if more else f"{n}{mult}{unit}"
+    got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
+    factor = {"": 1, "万": 1e4, "亿": 1e8}[mult]
+    assert got["value"] == pytest.approx(n * factor)
+    assert got["op"] == (">" if more else "")
+
+
+@given(st.decimals(min_value=0, max_value=10**8, places=2, allow_nan=False))
+def test_money_roundtrip_through_text_property(d):
+    text = f"{d:,.2f}"
+    got, bad = V.parse_money(pd.Series([text], dtype=object))
+    assert not bad.iloc[0]
+    assert V.to_cents(got).iloc[0] == int(d * 100)
+
+
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
+def test_round_half_up_is_within_half_a_unit(x):
+    r = V.round_half_up(x, 2)
+    assert abs(r - x) <= 0.005 + 1e-9
