@@ -1,0 +1,250 @@
+"""One batch: discover files → read each (in parallel) → normalise → assemble → cross-file
+checks → vectorised scoring and ranking. Writing the workbook is report.py's job.
+
+A broken file never stops the batch: whatever goes wrong with one file becomes one 错误
+finding for that file, and the rest go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import PARSER_VERSION, __version__
+from . import findings as F
+from . import schema as S
+from .assemble import Frames, assemble
+from .checks import check_frames, check_scores
+from .parse import Submission, normalise
+from .reader import FileProblem, open_workbook, read_bytes, sha256_of
+from .rules import Rules
+from .scoring import rank, score_all
+
+log = logging.getLogger("evalbatch")
+
+# What became of a file (运行信息 and run.json).
+USED, REJECTED, HAS_ERROR, SUPERSEDED, PENDING = "已采用", "无法使用", "有错误", "被取代", "待下次处理"
+
+
+@dataclass
+class FileRecord:
+    path: str
+    name: str  # relative to the input folder, as users see it
+    size: int
+    mtime: float
+    sha256: str = ""
+    status: str = ""
+    dept_code: str = ""
+
+
+@dataclass
+class Discovery:
+    files: list[FileRecord]
+    pending: list[FileRecord] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → count
+
+
+@dataclass
+class BatchResult:
+    records: list[FileRecord]
+    depts: pd.DataFrame
+    indicators: pd.DataFrame
+    projects: pd.DataFrame
+    findings: pd.DataFrame
+    meta: dict
+    skipped: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def error_files(self) -> int:
+        return sum(r.status in (REJECTED, HAS_ERROR) for r in self.records)
+
+
+def _skip_reason(rel: Path) -> str | None:
+    if any(part.startswith(".") for part in rel.parts):
+        return "隐藏文件或文件夹"
+    if rel.name.startswith("~$"):
+        return "Office 锁定文件（~$）"
+    if rel.suffix.lower() not in S.SUBMISSION_SUFFIXES:
+        return "非表格文件"
+    return None
+
+
+def discover(input_dir: str | Path, settle_seconds: float = 0, now: float | None = None) -> Discovery:
+    """Submissions under `input_dir`, recursively; files younger than `settle_seconds` wait."""
+    root = Path(input_dir)
+    now = time.time() if now is None else now
+    found = Discovery(files=[])
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for fn in sorted(filenames):
+            p = Path(dirpath) / fn
+            rel = p.relative_to(root)
+            reason = _skip_reason(rel)
+            if reason:
+                found.skipped[reason] = found.skipped.get(reason, 0) + 1
+                continue
+            try:
+                st = p.stat()
+            except OSError:
+                continue  # vanished between listing and stat: the next run sees it or not
+            rec = FileRecord(str(p), rel.as_posix(), st.st_size, st.st_mtime)
+            (found.pending if now - st.st_mtime < settle_seconds else found.files).append(rec)
+    return found
+
+
+def load_one(path: str, name: str, rules: Rules) -> tuple[str, Submission, str | None]:
+    """(sha256, submission, traceback or None). Never raises for a bad file."""
+    sha = ""
+    try:
+        data = read_bytes(Path(path), rules)
+        sha = sha256_of(data)
+        return sha, normalise(open_workbook(data, rules), name), None
+    except FileProblem as problem:
+        sub = Submission(file=name)
+        sub.add(problem.rule_id, problem.message)
+        return sha, sub, None
+    except Exception:  # anything unexpected: one 错误 for the file, the traceback to the log
+        sub = Submission(file=name)
+        sub.add("file.internal", "处理此文件时发生内部错误，已跳过；详细信息见运行日志，请联系系统管理员")
+        return sha, sub, traceback.format_exc()
+
+
+def _load_chunk(items: list[tuple[str, str]], rules: Rules) -> list[tuple[str, Submission, str | None]]:
+    return [load_one(path, name, rules) for path, name in items]
+
+
+def load_all(records: list[FileRecord], rules: Rules, jobs: int = 1, progress: Callable[[int, int], None] | None = None) -> list[Submission]:
+    """Read every file, in `jobs` processes; results in the order of `records`."""
+    items = [(r.path, r.name) for r in records]
+    total = len(items)
+    results: list = []
+    if jobs <= 1 or total < 2 * jobs:
+        for i, item in enumerate(items):
+            results.append(load_one(*item, rules))
+            if progress:
+                progress(i + 1, total)
+    else:
+        # Batches keep per-task overhead small; several per worker keep progress moving.
+        size = max(1, min(50, total // (jobs * 4) or 1))
+        chunks = [items[i : i + size] for i in range(0, total, size)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for part in pool.map(_load_chunk, chunks, [rules] * len(chunks)):
+                results.extend(part)
+                if progress:
+                    progress(len(results), total)
+    subs = []
+    for rec, (sha, sub, tb) in zip(records, results):
+        rec.sha256 = sha
+        if tb:
+            log.error("处理文件 %s 时发生内部错误：\n%s", rec.name, tb)
+        subs.append(sub)
+    return subs
+
+
+def supersede(records: list[FileRecord], subs: list[Submission]) -> tuple[list[Submission], pd.DataFrame]:
+    """The same 单位编码 in several files: the newest file is used, each older one is named."""
+    rows = [(i, s.info.get("dept_code"), records[i].mtime, records[i].name) for i, s in enumerate(subs) if s.info.get("dept_code")]
+    df = pd.DataFrame(rows, columns=["i", "code", "mtime", "name"])
+    df = df.sort_values(["code", "mtime", "name"], ascending=[True, False, False], kind="stable")
+    newest = df.drop_duplicates("code", keep="first").set_index("code")["name"]
+    older = df[df.duplicated("code", keep="first")]
+    found = []
+    for i, code, name in zip(older["i"], older["code"], older["name"]):
+        subs[i].superseded = True
+        records[i].status = SUPERSEDED
+        row = F.one("file.superseded", f"单位编码 {code} 同时出现在较新的文件“{newest[code]}”中；本文件未采用，以较新的文件为准",
+                    file=name, sheet=S.INFO_SHEET, cell=subs[i].info_cells.get("dept_code", ""))
+        found.append({**row, "dept_code": code, "dept_name": subs[i].info.get("dept_name") or ""})
+    return [s for s in subs if not s.superseded], F.frame(found)
+
+
+def _mark_errors(frames: Frames, findings: pd.DataFrame) -> None:
+    bad_files = set(findings.loc[findings["level"] == F.ERROR, "file"])
+    frames.depts["has_error"] = frames.depts["file"].isin(bad_files)
+
+
+def _counts(depts: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
+    by = findings.groupby(["file", "level"]).size().unstack(fill_value=0)
+    for level in (F.ERROR, F.WARNING, F.NOTE):
+        col = {F.ERROR: "errors", F.WARNING: "warnings", F.NOTE: "notes"}[level]
+        depts[col] = depts["file"].map(by[level] if level in by else pd.Series(dtype=int)).fillna(0).astype(int)
+    return depts
+
+
+def process(records: list[FileRecord], subs: list[Submission], rules: Rules, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    t0 = time.perf_counter()
+    used, superseded = supersede(records, subs)
+    frames = assemble(used, [superseded])
+    findings = F.concat([frames.findings, check_frames(frames, rules, year)])
+    _mark_errors(frames, findings)
+    t1 = time.perf_counter()
+    scored = score_all(frames, rules)
+    findings = F.sort(F.concat([findings, check_scores(scored, rules)]))
+    depts = rank(_counts(scored.depts, findings), rules)
+    t2 = time.perf_counter()
+    _fill_ids(findings, depts)
+    with_error = set(depts.loc[depts["has_error"], "file"])
+    for rec, sub in zip(records, subs):
+        rec.dept_code = str(sub.info.get("dept_code") or "")
+        if rec.status != SUPERSEDED:
+            rec.status = REJECTED if not sub.info else (HAS_ERROR if rec.name in with_error else USED)
+    return depts, scored.indicators, scored.projects, findings, {"check": t1 - t0, "score": t2 - t1}
+
+
+def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame) -> None:
+    """Cross-file findings carry the department's code and name too."""
+    codes = depts.set_index("file")["dept_code"]
+    names = depts.set_index("file")["dept_name"]
+    missing = findings["dept_code"].fillna("").eq("")
+    findings.loc[missing, "dept_code"] = findings.loc[missing, "file"].map(codes).fillna("")
+    missing = findings["dept_name"].fillna("").eq("")
+    findings.loc[missing, "dept_name"] = findings.loc[missing, "file"].map(names).fillna("")
+
+
+def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None, jobs: int = 1,
+             progress: Callable[[int, int], None] | None = None, skipped: dict | None = None,
+             pending: list[FileRecord] | None = None) -> BatchResult:
+    """Read, check and score the given files; everything `run` and `check` need, no writing."""
+    started = dt.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    subs = load_all(records, rules, jobs, progress)
+    t1 = time.perf_counter()
+    depts, indicators, projects, findings, split = process(records, subs, rules, year)
+    pending = pending or []
+    for rec in pending:
+        rec.status = PENDING
+    if pending:
+        wait = F.frame([F.one("file.pending", "文件刚被修改，可能仍在复制中，本次未处理，将在下次运行时处理", file=r.name) for r in pending])
+        findings = F.concat([findings, wait])
+    meta = {
+        "started": started.isoformat(timespec="seconds"),
+        "version": __version__,
+        "parser_version": PARSER_VERSION,
+        "rules_source": rules.source,
+        "rules_version": rules.version,
+        "rules_digest": rules.digest,
+        "year": year,
+        "jobs": jobs,
+    }
+    return BatchResult(records + pending, depts, indicators, projects, findings, meta, dict(skipped or {}),
+                       {"read": t1 - t0, **split})
+
+
+def check_paths(paths: list[str | Path], rules: Rules, year: int | None = None) -> BatchResult:
+    """`evalbatch check`: the same pipeline over named files, nothing written."""
+    records = []
+    for p in paths:
+        p = Path(p)
+        st = p.stat() if p.exists() else None
+        records.append(FileRecord(str(p), p.name, st.st_size if st else 0, st.st_mtime if st else 0.0))
+    return evaluate(records, rules, year=year)

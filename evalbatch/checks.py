@@ -1,0 +1,237 @@
+"""Checks across the assembled frames (审核规则 of docs/scoring.md), vectorised over all files.
+
+Money is compared in whole hundredths of 万元: a difference within the tolerance is a 提示
+(尾差), beyond it a 警告.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import findings as F
+from . import schema as S
+from .assemble import Frames
+from .rules import Rules
+from .values import to_cents
+
+
+def _wan(cents: pd.Series) -> pd.Series:
+    """Hundredths of 万元 → "1,458.06" for messages."""
+    return (cents.astype("float64") / 100).map("{:,.2f}".format)
+
+
+def compare_money(df: pd.DataFrame, left: pd.Series, right: pd.Series, *, rules: Rules, sheet, cell, left_name: str, right_name) -> pd.DataFrame:
+    """尾差 / 勾稽不符 findings where two 万元 amounts differ. Missing operands are skipped."""
+    lc, rc = to_cents(left), to_cents(right)
+    diff = (lc - rc).abs()
+    known = lc.notna() & rc.notna()
+    tol = rules.tolerance_cents
+    rounding = known & (diff > 0) & (diff <= tol)
+    mismatch = known & (diff > tol)
+    right_name = right_name if isinstance(right_name, pd.Series) else pd.Series(right_name, index=df.index)
+    base = left_name + "＝" + _wan(lc) + " 万元，" + right_name + "为 " + _wan(rc) + " 万元，相差 " + _wan(diff) + " 万元"
+    return F.concat([
+        F.where(df, rounding, "arith.rounding", base + f"（在容差 {rules.tolerance:g} 万元以内，属尾差，仅作记录）", sheet=sheet, cell=cell),
+        F.where(df, mismatch, "arith.mismatch", base + f"，超过容差 {rules.tolerance:g} 万元；请核对并更正相关数字", sheet=sheet, cell=cell),
+    ])
+
+
+def _sum_known(df: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """The sum of the parts, blank parts as 0; missing when every part is blank."""
+    parts = df[keys]
+    return parts.fillna(0).sum(axis=1).where(parts.notna().any(axis=1))
+
+
+def check_money(frames: Frames, rules: Rules) -> pd.DataFrame:
+    d = frames.depts
+    if d.empty:
+        return F.frame()
+    sheet = S.INFO_SHEET
+    income = d[["carryover_begin", "appropriation"]].sum(axis=1, min_count=2) + d["other_income"].fillna(0)
+    budget = d[["basic_budget", "project_budget"]].sum(axis=1, min_count=2)
+    spent = d[["basic_spent", "project_spent"]].sum(axis=1, min_count=2)
+    parts = [
+        compare_money(d, _sum_known(d, ["personnel_spent", "operating_spent"]).where(d[["personnel_spent", "operating_spent"]].notna().all(axis=1)),
+                      d["basic_spent"], rules=rules, sheet=sheet, cell=d["cell_basic_spent"],
+                      left_name="人员经费＋公用经费", right_name="基本支出执行数"),
+        compare_money(d, _sum_known(d, ["car_spent", "reception_spent", "abroad_spent"]), d["sangong_spent"], rules=rules,
+                      sheet=sheet, cell=d["cell_sangong_spent"], left_name="公务用车＋公务接待＋因公出国（境）费", right_name="三公经费执行数"),
+        compare_money(d, income, budget, rules=rules, sheet=sheet, cell=d["cell_basic_budget"],
+                      left_name="收入合计（年初结转结余＋财政拨款收入＋其他收入）", right_name="预算合计（基本支出预算数＋项目支出预算数）"),
+        compare_money(d, income - spent, d["carryover_end"], rules=rules, sheet=sheet, cell=d["cell_carryover_end"],
+                      left_name="收入合计－支出合计", right_name="年末结转结余"),
+        _projects_within_spending(frames, rules),
+        _details_add_up(frames, rules),
+    ]
+    return F.concat(parts)
+
+
+def _projects_within_spending(frames: Frames, rules: Rules) -> pd.DataFrame:
+    p = frames.projects
+    if p.empty:
+        return F.frame()
+    total = p.groupby("file")["spent"].sum(min_count=1)
+    d = frames.depts.assign(_projects=frames.depts["file"].map(total))
+    over = (to_cents(d["_projects"]) - to_cents(d["project_spent"])) > rules.tolerance_cents
+    msg = "各项目全年执行数合计 " + _wan(to_cents(d["_projects"])) + " 万元，超过项目支出执行数 " + _wan(to_cents(d["project_spent"])) + " 万元；请核对项目表与基本信息"
+    return F.where(d, over, "arith.mismatch", msg, sheet=S.INFO_SHEET, cell=d["cell_project_spent"])
+
+
+def _details_add_up(frames: Frames, rules: Rules) -> pd.DataFrame:
+    det, p = frames.details, frames.projects
+    if det.empty or p.empty:
+        return F.frame()
+    sums = det.groupby(["file", "project_code"], as_index=False)["amount"].sum(min_count=1)
+    m = p.merge(sums, on=["file", "project_code"], how="inner")
+    name = "项目 " + m["project_code"].astype(str) + " 的支出明细合计"
+    right = "全年执行数"
+    return compare_money(m, m["amount"], m["spent"], rules=rules, sheet=S.PROJECT_SHEET, cell=m["cell_spent"], left_name=name, right_name=right)
+
+
+def check_year(frames: Frames, year: int | None) -> pd.DataFrame:
+    d = frames.depts
+    if year is None or d.empty:
+        return F.frame()
+    wrong = d["year"].notna() & (d["year"] != year)
+    msg = "评价年度填写为 " + d["year"].astype("Int64").astype(str) + f"，本次汇总的是 {year} 年度；请确认是否提交了其他年度的文件"
+    return F.where(d, wrong, "value.year", msg, sheet=S.INFO_SHEET, cell=d["cell_year"])
+
+
+def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
+    ind = frames.indicators
+    if ind.empty:
+        return F.frame()
+    g = ind.groupby(["file", "project_code"], as_index=False).agg(
+        total=("weight", "sum"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"), col=("cell_weight", "first"),
+        dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+    is_dept = g["project_code"].eq("")
+    want = is_dept.map({True: rules.department_total, False: rules.project_indicator_total})
+    off = (to_cents(g["total"]) != to_cents(want))
+    letter = g["col"].str.extract(r"^([A-Z]+)")[0]
+    cell = letter + g["first"].astype(str) + ":" + letter + g["last"].astype(str)
+    who = is_dept.map({True: "整体指标", False: ""}) + g["project_code"].where(~is_dept, "").radd("项目 ").where(~is_dept, "")
+    msg = who + "的分值合计为 " + g["total"].map("{:g}".format) + "，应为 " + want.map("{:g}".format) + "；请调整各指标分值"
+    return F.where(g, off, "weight.total", msg, sheet=g["sheet"], cell=cell)
+
+
+def check_score_range(frames: Frames, rules: Rules) -> pd.DataFrame:
+    ind = frames.indicators
+    if ind.empty:
+        return F.frame()
+    out = (ind["self_score"] < -rules.score_tolerance) | (ind["self_score"] > ind["weight"] + rules.score_tolerance)
+    msg = "自评得分 " + ind["self_score"].map("{:g}".format) + " 超出 0 至分值 " + ind["weight"].map("{:g}".format) + " 的范围；请更正"
+    return F.where(ind, out, "score.range", msg, sheet=ind["sheet"], cell=ind["cell_self_score"])
+
+
+def check_projects(frames: Frames) -> pd.DataFrame:
+    p, ind, det = frames.projects, frames.indicators, frames.details
+    parts = []
+    if not p.empty:
+        dup = p.duplicated(["file", "project_code"], keep="first") & p["project_code"].notna()
+        msg = "项目编码 " + p["project_code"].astype(str) + " 重复出现；只采用第一行，请删除或更正重复的项目"
+        parts.append(F.where(p, dup, "project.duplicate", msg, sheet=S.PROJECT_SHEET, cell=p["cell_project_code"]))
+    known = p[["file", "project_code"]].drop_duplicates().assign(_known=True)
+    for df in (ind[ind["project_code"] != ""], det):
+        if df.empty:
+            continue
+        found = df[["file", "project_code"]].merge(known, on=["file", "project_code"], how="left")["_known"]
+        orphan = pd.Series(found.isna().to_numpy(), index=df.index) & df["project_code"].notna()
+        msg = "项目编码 " + df["project_code"].astype(str) + f" 不在「{S.PROJECT_SHEET}」表中；请先在「{S.PROJECT_SHEET}」表登记该项目，或更正编码"
+        parts.append(F.where(df, orphan, "project.unknown", msg, sheet=df["sheet"], cell=df["cell_project_code"]))
+    return F.concat(parts)
+
+
+def check_frames(frames: Frames, rules: Rules, year: int | None) -> pd.DataFrame:
+    """Every check of one or many files that does not need the recomputed scores."""
+    return F.concat([
+        check_year(frames, year),
+        check_money(frames, rules),
+        check_weights(frames, rules),
+        check_score_range(frames, rules),
+        check_projects(frames),
+    ])
+
+
+# --- self-assessment checks, on the recomputed scores -----------------------------------
+
+
+def _num(x: pd.Series, fmt: str = "{:g}") -> pd.Series:
+    return x.map(lambda v: "" if pd.isna(v) else fmt.format(v))
+
+
+def check_scores(scored, rules: Rules) -> pd.DataFrame:
+    """自评得分 against 复核得分, and the other checks of what the department claims."""
+    ind, d, p = scored.indicators, scored.depts, scored.projects
+    parts = []
+    if len(ind):
+        parts += _indicator_checks(ind, rules)
+    if len(d):
+        off = d["diff"].abs() > rules.score_tolerance
+        msg = "自评总分 " + _num(d["self_total"]) + "，复核总分 " + _num(d["total"], "{:.2f}") + "，相差 " + _num(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分"
+        parts.append(F.where(d, off, "score.total_diff", msg, sheet=S.INFO_SHEET, cell=d["cell_self_total"]))
+        for method in ("预算执行率", "基本支出执行率", "项目支出执行率"):
+            col = d[f"rate_{S.AUTO_METHODS.index(method)}"]
+            msg = method + " " + _num(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
+            parts.append(F.where(d, col > 1, "exec.over", msg, sheet=S.INFO_SHEET, cell=d["cell_basic_spent"] if method == "基本支出执行率" else d["cell_project_spent"]))
+    if len(p):
+        parts += _project_checks(p, rules)
+    return F.concat(parts)
+
+
+def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
+    sheet = ind["sheet"]
+    name = "「" + ind["l3"].fillna("").astype(str) + "」"
+    diff = ind["diff"].abs() > rules.score_tolerance
+    kept = ind["unverifiable"] | ind["level_unknown"]
+    out = [
+        F.where(ind, diff & ~kept, "score.diff",
+                name + "自评得分 " + _num(ind["self_score"]) + "，复核得分 " + _num(ind["score"], "{:.2f}") + "（" + ind["explain"] + "）；请核对",
+                sheet=sheet, cell=ind["cell_self_score"]),
+        F.where(ind, ind["unverifiable"], "score.unverifiable",
+                name + "的指标值或实际值无法识别为数字（指标值“" + ind["target"].fillna("").astype(str) + "”，实际值“" + ind["actual"].fillna("").astype(str) + "”），无法复核，"
+                + ("严格模式下记 0 分" if rules.strict else "暂沿用自评得分") + "；请填写可比较的数字，如 95%、20次",
+                sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, ind["zero_den"], "score.zero_denominator",
+                name + "计算比率的分母为 0（" + ind["method_used"] + "），比率为空、得 0 分；请核对预算数或指标值",
+                sheet=sheet, cell=ind["cell_weight"]),
+        F.where(ind, ind["level_unknown"], "score.level_unknown",
+                name + "为定性指标，实际值“" + ind["actual"].fillna("").astype(str) + "”不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
+                sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, ind["method_inferred"], "score.method_inferred",
+                name + "未填写计分方法，已按指标值推定为“" + ind["method_used"] + "”；请在下拉列表中选择",
+                sheet=sheet, cell=ind["cell_method"]),
+        F.where(ind, ind["unit_mismatch"], "value.unit",
+                name + "指标值“" + ind["target"].fillna("").astype(str) + "”与实际值“" + ind["actual"].fillna("").astype(str) + "”一个带 %、一个不带，已按百分数比较；请统一单位",
+                sheet=sheet, cell=ind["cell_actual"]),
+    ]
+    full = ind["below_target"] & (ind["self_score"] >= ind["weight"]) & ind["weight"].gt(0)
+    out.append(F.where(ind, full, "score.full_below_target",
+                       name + "实际值“" + ind["actual"].fillna("").astype(str) + "”未达到指标值“" + ind["target"].fillna("").astype(str) + "”，自评却得满分；请按实际完成情况打分",
+                       sheet=sheet, cell=ind["cell_self_score"]))
+    value_method = ind["method_used"].isin(S.VALUE_METHODS)
+    missed = value_method & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
+    no_reason = missed & ind["reason"].isna()
+    out.append(F.where(ind, no_reason, "score.reason_missing",
+                       name + "未完成目标，但「偏差原因及改进措施」为空；请说明偏差原因和改进措施",
+                       sheet=sheet, cell=ind["cell_reason"]))
+    return out
+
+
+def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
+    name = "项目 " + p["project_code"].astype(str)
+    share = p["ind_score"] / rules.project_indicator_total
+    mismatch = p["exec_rate"].notna() & (share > p["exec_rate"] * (1 + rules.mismatch_threshold))
+    return [
+        F.where(p, p["diff"].abs() > rules.score_tolerance, "score.total_diff",
+                name + " 自评得分 " + _num(p["self_score"]) + "，复核得分 " + _num(p["total"], "{:.2f}") + "（执行率得分 " + _num(p["exec_score"], "{:.2f}") + "＋指标得分 " + _num(p["ind_score"], "{:.2f}") + "），相差 " + _num(p["diff"], "{:+.2f}"),
+                sheet=S.PROJECT_SHEET, cell=p["cell_self_score"]),
+        F.where(p, mismatch, "score.exec_mismatch",
+                name + " 指标得分率 " + _num(share * 100, "{:.2f}") + "%（" + _num(p["ind_score"]) + "÷" + f"{rules.project_indicator_total:g}" + "），预算执行率仅 " + _num(p["exec_rate"] * 100, "{:.2f}") + f"%，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
+                sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
+        F.where(p, p["exec_rate"] > 1, "exec.over",
+                name + " 执行率 " + _num(p["exec_rate"] * 100, "{:.2f}") + "%，全年执行数超过全年预算数；请核对",
+                sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
+        F.where(p, p["exec_zero"], "score.zero_denominator",
+                name + " 全年预算数为 0，执行率无法计算，执行率得分记 0；请核对全年预算数",
+                sheet=S.PROJECT_SHEET, cell=p["cell_budget"]),
+    ]

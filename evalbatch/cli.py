@@ -1,0 +1,209 @@
+"""Command line: parse options, call the library, map results to output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from . import findings as F
+from .rules import Rules, RulesError, load_rules
+from .runner import EXIT_FINDINGS, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError
+
+app = typer.Typer(
+    help="预算绩效自评批量复核：生成填报模板、检查单个文件、批量复核评分并生成汇总排名工作簿。",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+# Wide when not a terminal, so messages in logs and pipes are not folded into narrow columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+RulesOpt = Annotated[Optional[Path], typer.Option("--rules", help="规则文件（TOML），覆盖默认规则中的任意部分")]
+
+
+def _rules(path: Path | None, strict: bool = False) -> Rules:
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        err.print(f"[red]规则错误：[/red]{exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    if strict:
+        data = {**rules.data, "scoring": {**rules.data["scoring"], "strict": True}}
+        rules = Rules(data, rules.source + "（严格模式）")
+    return rules
+
+
+@app.command()
+def template(
+    output: Annotated[Path, typer.Option("-o", "--output", help="模板保存路径（.xlsx）")] = Path("绩效自评填报模板.xlsx"),
+    year: Annotated[Optional[int], typer.Option("--year", help="预填的评价年度")] = None,
+    rules: RulesOpt = None,
+) -> None:
+    """生成空白填报模板（.xlsx），供各部门填写。"""
+    from .template import write_submission
+
+    path = write_submission(output, year=year, rules=_rules(rules))
+    out.print(f"已生成填报模板：{path}")
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="要检查的填报文件，可以是多个")],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出检查结果")] = False,
+    year: Annotated[Optional[int], typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
+    rules: RulesOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
+) -> None:
+    """检查填报文件：列出错误、警告和提示，并显示复核得分和等级。
+
+    退出码：0 没有错误；1 至少一个文件有错误；2 用法或规则错误。
+    """
+    from .batch import check_paths
+
+    result = check_paths(files, _rules(rules, strict), year=year)
+    if as_json:
+        print(json.dumps(_check_json(result), ensure_ascii=False, indent=2))
+    else:
+        _print_check(result)
+    raise typer.Exit(EXIT_FINDINGS if result.error_files else EXIT_OK)
+
+
+def _check_json(result) -> dict:
+    scores = result.depts[["file", "dept_code", "dept_name", "total", "grade", "self_total"]]
+    return {
+        "files": [
+            {"file": r.name, "sha256": r.sha256, "status": r.status, "dept_code": r.dept_code} for r in result.records
+        ],
+        "scores": json.loads(scores.to_json(orient="records", force_ascii=False)),
+        "projects": json.loads(result.projects[["file", "project_code", "total", "grade"]].to_json(orient="records", force_ascii=False)),
+        "findings": json.loads(result.findings.to_json(orient="records", force_ascii=False)),
+    }
+
+
+def _print_check(result) -> None:
+    by_file = result.depts.set_index("file")
+    for rec in result.records:
+        found = result.findings[result.findings["file"] == rec.name]
+        head = f"[bold]{rec.name}[/bold]"
+        if rec.name in by_file.index:
+            d = by_file.loc[rec.name]
+            head += f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {d['total']:.2f}  等级 {d['grade']}"
+        out.print(head)
+        if found.empty:
+            out.print("  没有发现问题。")
+            continue
+        table = Table(show_lines=False)
+        for h in ("级别", "工作表", "单元格", "规则", "说明"):
+            table.add_column(h, overflow="fold")
+        for _, f in found.iterrows():
+            colour = {F.ERROR: "red", F.WARNING: "yellow"}.get(f["level"], "cyan")
+            table.add_row(f"[{colour}]{f['level']}[/{colour}]", f["sheet"], f["cell"], f["rule"], f["message"])
+        out.print(table)
+        counts = found["level"].value_counts()
+        out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", exists=True, file_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹")] = Path("output"),
+    year: Annotated[int, typer.Option("--year", help="评价年度")] = ...,
+    rules: RulesOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核", min=0)] = 0,
+    settle: Annotated[float, typer.Option("--settle", help="修改时间在此秒数以内的文件视为仍在复制，留待下次", min=0)] = 120,
+    quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度")] = False,
+) -> None:
+    """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
+
+    退出码：0 全部文件已采用；1 已完成，但有文件存在错误或无法使用；2 用法或规则错误；
+    3 另一个运行正在进行；4 无法写入输出。
+    """
+    import os
+
+    from .runner import run as run_batch
+
+    the_rules = _rules(rules, strict)
+    try:
+        outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs or os.cpu_count() or 1, settle=settle,
+                            progress=None if quiet else _progress())
+    except OutputError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_OUTPUT) from None
+    r = outcome.result
+    if outcome.note:
+        err.print(f"[yellow]{outcome.note}[/yellow]")
+    if not quiet:
+        lv = r.findings["level"].value_counts()
+        out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")
+        out.print(f"汇总工作簿：{outcome.workbook}")
+    raise typer.Exit(outcome.exit_code)
+
+
+def _progress():
+    """A callback: a rich bar on a terminal, a plain line per tenth when not (cron logs)."""
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(console=err, transient=True)
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                bar.start()
+                task = bar.add_task("读取文件", total=total)
+            bar.update(task, completed=done)
+            if done >= total:
+                bar.stop()
+
+        return update
+    step = {"next": 0}
+
+    def plain(done: int, total: int) -> None:
+        if done >= step["next"] or done == total:
+            print(f"已读取 {done}/{total} 个文件", file=sys.stderr, flush=True)
+            step["next"] = done + max(1, total // 10)
+
+    return plain
+
+
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option("-o", "--output", help="样例文件保存文件夹")],
+    count: Annotated[int, typer.Option("--count", help="另外生成的模拟单位个数", min=0)] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子；相同种子生成相同文件")] = 1,
+    year: Annotated[int, typer.Option("--year", help="评价年度")] = 2021,
+) -> None:
+    """生成样例填报文件：参考案例（省委编办 2021）加若干模拟单位，其中少数带有典型错误。"""
+    from .samples import write_samples
+
+    paths = write_samples(output, count, seed=seed, year=year)
+    out.print(f"已生成 {len(paths)} 个样例文件：{output}")
+
+
+@app.command(name="rules")
+def show_rules(rules: RulesOpt = None) -> None:
+    """显示当前生效的规则（默认规则，或被 --rules 文件覆盖后的结果）。"""
+    r = _rules(rules)
+    out.print(f"# 规则来源：{r.source}；摘要 {r.digest}", markup=False, highlight=False)
+    out.print(r.to_toml(), markup=False, highlight=False)
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: Annotated[bool, typer.Option("--version", help="显示版本号")] = False) -> None:
+    if version:
+        out.print(f"evalbatch {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()

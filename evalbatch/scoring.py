@@ -1,0 +1,266 @@
+"""Recomputation (复核) of every score, as column arithmetic over all departments at once.
+
+docs/scoring.md is the specification. Rates are rounded half up to 0.01 % before use, scores
+half up to 2 decimals, totals are sums of rounded scores. A zero denominator gives an empty
+rate (NaN here, a blank cell in the workbook) and a 警告, never inf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import findings as F
+from . import schema as S
+from .assemble import Frames
+from .rules import Rules
+from .values import round_half_up
+
+# Automatic methods: (numerator fields, denominator fields, subtract-from-numerator field).
+_AUTO = {
+    "预算执行率": (("basic_spent", "project_spent"), ("basic_budget", "project_budget"), None),
+    "基本支出执行率": (("basic_spent",), ("basic_budget",), None),
+    "项目支出执行率": (("project_spent",), ("project_budget",), None),
+    "三公经费控制率": (("sangong_spent",), ("sangong_budget",), None),
+    "结转结余变动率": (("carryover_end",), ("carryover_begin",), "carryover_begin"),
+    "在职人员控制率": (("staff_actual",), ("staff_quota",), None),
+}
+# Column names of the six rates on 汇总排名, in the order of docs/scoring.md.
+RATE_COLUMNS = {m: f"rate_{i}" for i, m in enumerate(S.AUTO_METHODS)}
+_EXECUTION = ("预算执行率", "基本支出执行率", "项目支出执行率")
+_CEILING = ("三公经费控制率", "在职人员控制率")
+
+
+@dataclass
+class Scored:
+    depts: pd.DataFrame
+    indicators: pd.DataFrame
+    projects: pd.DataFrame
+
+
+def _ratio(num: pd.Series, den: pd.Series, decimals: int) -> pd.Series:
+    """num / den rounded half up; NaN (never inf) where den is 0 or either side missing."""
+    ok = den.notna() & num.notna() & (den != 0)
+    raw = np.divide(num.to_numpy(dtype="float64"), den.to_numpy(dtype="float64"), out=np.full(len(num), np.nan), where=ok.to_numpy())
+    return pd.Series(round_half_up(raw, decimals), index=num.index)
+
+
+def dept_rates(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The six automatic rates of every department, and where each denominator is zero."""
+    out = pd.DataFrame(index=depts.index)
+    for method, (num_keys, den_keys, minus) in _AUTO.items():
+        num = depts[list(num_keys)].sum(axis=1, min_count=len(num_keys))
+        if minus:
+            num = num - depts[minus]
+        den = depts[list(den_keys)].sum(axis=1, min_count=len(den_keys))
+        out[RATE_COLUMNS[method]] = _ratio(num, den, rules.rate_decimals)
+        out[f"zero_{RATE_COLUMNS[method]}"] = den.eq(0)
+    return out
+
+
+def _pick(method: pd.Series, table: pd.DataFrame, prefix: str) -> pd.Series:
+    """For each row, the column of `table` named prefix + the row's method's rate column."""
+    out = pd.Series(np.nan, index=method.index, dtype="object" if prefix == "zero_" else "float64")
+    for m, col in RATE_COLUMNS.items():
+        hit = method.eq(m)
+        out = out.where(~hit, table[prefix + col])
+    return out
+
+
+def _infer_method(ind: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Where 计分方法 is blank: ≤/< in 指标值 means 反向达标, a number 正向比例, else 定性."""
+    reverse = ind["target_op"].isin(["≤", "<"])
+    numeric = ind["target_value"].notna() & ind["actual_value"].notna()
+    guess = pd.Series(np.select([reverse, numeric], ["反向达标", "正向比例"], "定性"), index=ind.index)
+    return ind["method"].fillna(guess).astype(str), ind["method"].isna()
+
+
+def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    ind = ind.copy()
+    method, inferred = _infer_method(ind)
+    ind["method_used"], ind["method_inferred"] = method, inferred
+    w = ind["weight"].astype("float64")
+    dec = rules.rate_decimals
+
+    # Per-row department figures, for the automatic methods.
+    per_dept = pd.concat([depts[["file", "carryover_end"]], rates], axis=1)
+    rowd = ind[["file"]].merge(per_dept, on="file", how="left").set_index(ind.index)
+    auto_rate = _pick(method, rowd, "")
+    auto_zero = _pick(method, rowd, "zero_").fillna(False).astype(bool)
+    is_auto = method.isin(S.AUTO_METHODS)
+
+    # Values written by the department; a % on one side only is a unit slip (0.95 vs 95).
+    a = ind["actual_value"].astype("float64")
+    t = ind["target_value"].astype("float64")
+    a_slip = ind["target_pct"] & ~ind["actual_pct"] & (t <= 1) & (a > 1)
+    t_slip = ind["actual_pct"] & ~ind["target_pct"] & (a <= 1) & (t > 1)
+    a = a.where(~a_slip, a / 100)
+    t = t.where(~t_slip, t / 100)
+    ind["unit_mismatch"] = a_slip | t_slip
+
+    quantitative = method.isin(("正向比例", "正向达标", "反向比例", "反向达标"))
+    readable = a.notna() & t.notna()
+    forward_rate = _ratio(a, t, dec)
+    reverse_rate = _ratio(t, a, dec)
+    share = ind["actual_text"].fillna("").map(rules.levels).astype("float64")
+
+    rate = pd.Series(np.select(
+        [is_auto, method.isin(("正向比例", "正向达标")), method.isin(("反向比例", "反向达标")), method.eq("定性")],
+        [auto_rate, forward_rate, reverse_rate, share], np.nan), index=ind.index)
+
+    carry_zero_ok = method.eq("结转结余变动率") & auto_zero & rowd["carryover_end"].eq(0)
+    raw = pd.Series(np.select(
+        [
+            method.isin(_EXECUTION),
+            method.isin(_CEILING),
+            method.eq("结转结余变动率"),
+            method.eq("正向比例"),
+            method.eq("正向达标"),
+            method.eq("反向比例"),
+            method.eq("反向达标"),
+            method.eq("定性"),
+        ],
+        [
+            w * np.minimum(auto_rate, 1),
+            w * (auto_rate <= 1),
+            np.where(carry_zero_ok, w, w * (auto_rate <= 0)),
+            w * np.minimum(forward_rate, 1),
+            w * (a >= t),
+            np.where(a <= t, w, w * reverse_rate),
+            w * (a <= t),
+            w * share,
+        ],
+        np.nan,
+    ), index=ind.index)
+
+    zero_den = (is_auto & auto_zero & ~carry_zero_ok) | (method.eq("正向比例") & readable & t.eq(0))
+    unverifiable = quantitative & ~readable
+    level_unknown = method.eq("定性") & share.isna()
+    keep_self = level_unknown | (unverifiable & (not rules.strict))
+    raw = raw.where(~zero_den, 0.0)
+    raw = raw.where(~(unverifiable & rules.strict), 0.0)
+    raw = raw.where(~keep_self, ind["self_score"].astype("float64"))
+    score = round_half_up(raw.clip(lower=0).where(raw.notna()), rules.score_decimals)
+    score = pd.Series(np.minimum(score, w), index=ind.index)
+
+    ind["rate"] = rate.where(~zero_den)
+    ind["score"] = score
+    ind["deduction"] = round_half_up(w - score, rules.score_decimals)
+    ind["diff"] = round_half_up(ind["self_score"] - score, rules.score_decimals)
+    ind["zero_den"], ind["unverifiable"], ind["level_unknown"] = zero_den, unverifiable, level_unknown
+    below = pd.Series(np.select(
+        [method.isin(("正向比例", "正向达标")) & readable, method.isin(("反向比例", "反向达标")) & readable, method.eq("定性")],
+        [a < t, a > t, share < 1], False), index=ind.index).astype(bool)
+    ind["below_target"] = below
+    ind["explain"] = _explain(ind, method, w, a, t)
+    return ind
+
+
+def _pct(x: pd.Series) -> pd.Series:
+    return (x * 100).map(lambda v: "" if pd.isna(v) else f"{v:.2f}%")
+
+
+def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t: pd.Series) -> pd.Series:
+    """One plain sentence per row: how the 复核得分 came about."""
+    ws = w.map("{:g}".format)
+    sc = ind["score"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    rate = _pct(ind["rate"])
+    text = pd.Series(np.select(
+        [
+            ind["zero_den"],
+            ind["unverifiable"] | ind["level_unknown"],
+            method.isin(_EXECUTION) | method.eq("正向比例"),
+            method.isin(_CEILING),
+            method.eq("结转结余变动率"),
+            method.isin(("正向达标", "反向达标")),
+            method.eq("反向比例"),
+            method.eq("定性"),
+        ],
+        [
+            "分母为 0，比率无法计算，得 " + sc,
+            "无法自动复核，沿用自评得分 " + sc,
+            "完成率 " + rate + "，得分＝" + ws + "×min(完成率,100%)＝" + sc,
+            "比率 " + rate + (" 不超过 100%" + "，得 " + sc).where(ind["score"] >= w, "，超过 100%，得 0"),
+            "变动率 " + rate + pd.Series("，不大于 0，得满分 ", index=ind.index).where(ind["score"] >= w, "，大于 0，得 ") + sc,
+            pd.Series("达到目标，得满分 ", index=ind.index).where(ind["score"] >= w, "未达到目标，得 ") + sc,
+            "指标值÷实际值 " + rate + "，得 " + sc,
+            "实际值“" + ind["actual_text"].fillna("").astype(str) + "”按等级计 " + rate + "，得 " + sc,
+        ],
+        "",
+    ), index=ind.index)
+    return text
+
+
+def grade(score: pd.Series, rules: Rules) -> pd.Series:
+    """优 / 良 / 中 / 差 by lower bounds (inclusive); scores are already 2-decimal."""
+    conds = [score >= b - 1e-9 for b in rules.grade_bounds]
+    out = pd.Series(np.select(conds, rules.grade_names, rules.grade_names[-1]), index=score.index)
+    return out.where(score.notna(), rules.unrated)
+
+
+def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    p = projects.drop_duplicates(["file", "project_code"], keep="first").copy()
+    rate = _ratio(p["spent"], p["budget"], rules.rate_decimals)
+    p["exec_rate"] = rate
+    p["exec_zero"] = p["budget"].eq(0)
+    p["exec_score"] = round_half_up((rules.project_execution_weight * np.minimum(rate, 1)).fillna(0), rules.score_decimals)
+    sums = ind[ind["project_code"] != ""].groupby(["file", "project_code"])["score"].sum(min_count=1).rename("ind_score")
+    p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
+    p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
+    p["total"] = round_half_up(p["exec_score"] + p["ind_score"], rules.score_decimals)
+    p["grade"] = grade(p["total"], rules)
+    p["diff"] = round_half_up(p["self_score"] - p["total"], rules.score_decimals)
+    return p
+
+
+def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, projects: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    d = pd.concat([depts, rates], axis=1)
+    own = ind[ind["project_code"] == ""]
+    total = own.groupby("file")["score"].sum(min_count=1)
+    d["total"] = round_half_up(d["file"].map(total).fillna(0), rules.score_decimals)
+    d["diff"] = round_half_up(d["self_total"] - d["total"], rules.score_decimals)
+    stats = projects.groupby("file")["total"].agg(["count", "mean"])
+    d["project_count"] = d["file"].map(stats["count"]).fillna(0).astype(int)
+    d["project_avg"] = round_half_up(d["file"].map(stats["mean"]), rules.score_decimals)
+    d["top_deductions"] = d["file"].map(_top_deductions(own)).fillna("")
+    return d
+
+
+def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
+    lost = own[own["deduction"] > 0].sort_values(["file", "deduction"], ascending=[True, False], kind="stable")
+    top = lost.groupby("file").head(n)
+    label = top["l3"].fillna("").astype(str) + " −" + top["deduction"].map("{:.2f}".format)
+    return label.groupby(top["file"]).agg("；".join)
+
+
+def rank(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Overall and in-category ranks (1, 2, 2, 4); departments with an 错误 are unranked."""
+    d = depts.copy()
+    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool)
+    score = d["total"].where(eligible)
+    d["rank"] = score.rank(method="min", ascending=False).astype("Int64")
+    d["cat_rank"] = score.groupby(d["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
+    d["grade"] = grade(score, rules)
+    order = d.assign(_r=d["rank"].astype("float64").fillna(np.inf)).sort_values(["_r", "dept_code"], kind="stable")
+    return order.drop(columns="_r").reset_index(drop=True)
+
+
+def score_all(frames: Frames, rules: Rules) -> Scored:
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN comparisons are expected here
+        return _score_all(frames, rules)
+
+
+def _score_all(frames: Frames, rules: Rules) -> Scored:
+    depts = frames.depts.reset_index(drop=True)
+    rates = dept_rates(depts, rules)
+    ind = score_indicators(frames.indicators, depts, rates, rules) if len(frames.indicators) else _empty_scored(frames.indicators)
+    projects = score_projects(frames.projects, ind, rules)
+    return Scored(score_depts(depts, rates, ind, projects, rules), ind, projects)
+
+
+def _empty_scored(ind: pd.DataFrame) -> pd.DataFrame:
+    cols = ["method_used", "method_inferred", "unit_mismatch", "rate", "score", "deduction", "diff", "zero_den",
+            "unverifiable", "level_unknown", "below_target", "explain"]
+    return ind.assign(**{c: pd.Series(dtype="float64") for c in cols})
