@@ -36,8 +36,9 @@ def assemble(subs: list[Submission], extra_findings: list[pd.DataFrame] | None =
     def table(name: str) -> pd.DataFrame:
         parts = [s.tables[name] for s in usable if name in s.tables and len(s.tables[name])]
         if not parts:
-            return _with_ids(pd.DataFrame(columns=["file", "sheet", "row"] + [c.key for c in S.columns_of(name)]), ids)
-        return _with_ids(pd.concat(parts, ignore_index=True), ids)
+            parts = [pd.DataFrame(columns=["file", "sheet", "row"] + [c.key for c in S.columns_of(name)])]
+        df = pd.concat(parts, ignore_index=True)
+        return _with_ids(_numeric(df, S.columns_of(name)), ids)
 
     dept_ind = table(S.DEPT_INDICATOR_SHEET).assign(project_code="")
     indicators = pd.concat([dept_ind, table(S.PROJECT_INDICATOR_SHEET)], ignore_index=True)
@@ -57,6 +58,20 @@ def _dept_row(s: Submission) -> dict:
     row["dept_code"] = row["dept_code"] or ""
     row["dept_name"] = row["dept_name"] or ""
     return row
+
+
+_NUMERIC = (S.MONEY, S.SCORE, S.NUMBER, S.INTEGER)
+
+
+def _numeric(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """Numbers as float64 whatever the parts were (an empty part is all object)."""
+    for c in columns:
+        if c.type in _NUMERIC:
+            df[c.key] = pd.to_numeric(df[c.key], errors="coerce").astype("float64")
+        elif c.type == S.INDICATOR and f"{c.key}_value" in df:
+            df[f"{c.key}_value"] = pd.to_numeric(df[f"{c.key}_value"], errors="coerce").astype("float64")
+    df["row"] = pd.to_numeric(df["row"], errors="coerce").astype("Int64")
+    return df
 
 
 def _with_ids(df: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:

@@ -206,9 +206,9 @@ def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame) -> None:
     codes = depts.set_index("file")["dept_code"]
     names = depts.set_index("file")["dept_name"]
     missing = findings["dept_code"].fillna("").eq("")
-    findings.loc[missing, "dept_code"] = findings.loc[missing, "file"].map(codes).fillna("")
+    findings.loc[missing, "dept_code"] = findings.loc[missing, "file"].map(codes).astype(object).fillna("")
     missing = findings["dept_name"].fillna("").eq("")
-    findings.loc[missing, "dept_name"] = findings.loc[missing, "file"].map(names).fillna("")
+    findings.loc[missing, "dept_name"] = findings.loc[missing, "file"].map(names).astype(object).fillna("")
 
 
 def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None, jobs: int = 1,

@@ -224,7 +224,7 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     stats = projects.groupby("file")["total"].agg(["count", "mean"])
     d["project_count"] = d["file"].map(stats["count"]).fillna(0).astype(int)
     d["project_avg"] = round_half_up(d["file"].map(stats["mean"]), rules.score_decimals)
-    d["top_deductions"] = d["file"].map(_top_deductions(own)).fillna("")
+    d["top_deductions"] = d["file"].map(_top_deductions(own)).astype(object).fillna("")
     return d
 
 
