@@ -113,7 +113,9 @@ def load_one(path: str, name: str, rules: Rules) -> tuple[str, Submission, str |
         sub = Submission(file=name)
         sub.add(problem.rule_id, problem.message)
         return sha, sub, None
-    except Exception:  # anything unexpected: one 错误 for the file, the traceback to the log
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # anything unexpected (a Rust panic too): one 错误 for the file, the traceback to the log
         sub = Submission(file=name)
         sub.add("file.internal", "处理此文件时发生内部错误，已跳过；详细信息见运行日志，请联系系统管理员")
         return sha, sub, traceback.format_exc()

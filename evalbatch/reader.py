@@ -19,8 +19,6 @@ from .rules import Rules
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# The name of the stream an encrypted OOXML workbook keeps inside its OLE container (UTF-16).
-_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _MB = 1024 * 1024
 
 
@@ -97,8 +95,25 @@ def inspect_zip(data: bytes, rules: Rules) -> tuple[str, list[tuple[str, str]]]:
     raise FileProblem("file.not_spreadsheet", "文件是压缩包，但不是 Excel 或 ODS 工作簿，请用模板另存为 .xlsx 后提交")
 
 
+def _has_ole_stream(data: bytes, name: str) -> bool:
+    """Whether an OLE compound file has a directory entry called `name`.
+
+    Directory entries are 128 bytes, in sectors after the 512-byte header, and start with
+    the UTF-16 name followed by its byte length (terminator included) at offset 64. Checking
+    the position and the length keeps cell text that merely contains the word from counting.
+    """
+    wanted = name.encode("utf-16-le") + b"\x00\x00"
+    size = len(wanted).to_bytes(2, "little")
+    start = data.find(wanted)
+    while start != -1:
+        if start >= 512 and (start - 512) % 128 == 0 and data[start + 64 : start + 66] == size:
+            return True
+        start = data.find(wanted, start + 1)
+    return False
+
+
 def inspect_ole(data: bytes) -> str:
-    if _ENCRYPTION_STREAM in data:
+    if _has_ole_stream(data, "EncryptionInfo"):
         raise FileProblem("file.encrypted", "文件设置了打开密码（已加密），无法读取；请取消密码后重新保存提交")
     return "xls"
 
@@ -115,13 +130,15 @@ def open_workbook(data: bytes, rules: Rules) -> RawWorkbook:
         raise FileProblem("file.not_spreadsheet", _not_spreadsheet_message(data))
     try:
         sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=object, engine="calamine")
-    except Exception as exc:  # calamine's errors carry no stable type; classify by text
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # calamine's errors carry no stable type, and a Rust panic is a BaseException
         raise FileProblem(*_classify_read_error(exc)) from None
     return RawWorkbook(sheets=sheets, kind=kind, notes=notes)
 
 
 def _not_spreadsheet_message(data: bytes) -> str:
-    head = data[:512].lstrip()
+    head = data[:512].removeprefix(b"\xef\xbb\xbf").lstrip()
     if head[:5].lower() in (b"<html", b"<!doc") or head[:5] == b"<?xml":
         return "文件是网页或 XML 文本，只是扩展名为表格；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交"
     if head.startswith(b"%PDF"):
@@ -133,6 +150,5 @@ def _classify_read_error(exc: Exception) -> tuple[str, str]:
     text = str(exc).lower()
     if "password" in text or "encrypt" in text:
         return "file.encrypted", "文件设置了密码（已加密），无法读取；请取消密码后重新保存提交"
-    if "eof" in text or "truncat" in text or "zip" in text or "invalid" in text:
-        return "file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交"
-    return "file.unreadable", f"文件无法解析为工作簿（{type(exc).__name__}）；请在 Excel/WPS 中打开检查并重新保存后提交"
+    # Anything else the parser refuses is a damaged file as far as the department can act on it.
+    return "file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交"
