@@ -14,7 +14,7 @@ from rich.table import Table
 from . import __version__
 from . import findings as F
 from .rules import Rules, RulesError, load_rules
-from .runner import EXIT_FINDINGS, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError
+from .runner import EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError
 
 app = typer.Typer(
     help="预算绩效自评批量复核：生成填报模板、检查单个文件、批量复核评分并生成汇总排名工作簿。",
@@ -120,7 +120,9 @@ def run(
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
     jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核", min=0)] = 0,
     settle: Annotated[float, typer.Option("--settle", help="修改时间在此秒数以内的文件视为仍在复制，留待下次", min=0)] = 120,
-    quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度和摘要")] = False,
+    keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0)] = 30,
+    lock_max_age: Annotated[float, typer.Option("--lock-max-age", help="运行锁超过此小时数视为遗留，可接管", min=0)] = 6,
 ) -> None:
     """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
 
@@ -129,18 +131,22 @@ def run(
     """
     import os
 
+    from .lock import Locked
     from .runner import run as run_batch
 
     the_rules = _rules(rules, strict)
     try:
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs or os.cpu_count() or 1, settle=settle,
-                            progress=None if quiet else _progress())
+                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600)
+    except Locked as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_LOCKED) from None
     except OutputError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_OUTPUT) from None
     r = outcome.result
-    if outcome.note:
-        err.print(f"[yellow]{outcome.note}[/yellow]")
+    for note in outcome.notes:
+        err.print(f"[yellow]{note}[/yellow]")
     if not quiet:
         lv = r.findings["level"].value_counts()
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")

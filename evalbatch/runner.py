@@ -1,17 +1,28 @@
-"""`evalbatch run` as a library call: discover, evaluate, write the workbook safely."""
+"""`evalbatch run` as a library call, for unattended nightly runs on a shared drive.
+
+One run at a time (lock), nothing half-written (temporary file + atomic move), a dated copy
+in history/, a log per run in logs/ and a machine-readable run.json.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import findings as F
 from .batch import BatchResult, discover, evaluate
+from .lock import RunLock
 from .report import write_workbook
 from .rules import Rules
+
+log = logging.getLogger("evalbatch")
 
 # Exit codes (README and `evalbatch run --help`).
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT = 0, 1, 2, 3, 4
@@ -26,7 +37,9 @@ class RunOutcome:
     result: BatchResult
     workbook: Path
     exit_code: int
-    note: str = ""  # e.g. the target was open elsewhere and a timestamped copy was written
+    notes: list[str] = field(default_factory=list)  # e.g. the target was open elsewhere
+    log_file: Path | None = None
+    history_file: Path | None = None
 
 
 def workbook_name(year: int) -> str:
@@ -37,7 +50,8 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     """Write through a temporary file in the same folder and move it into place in one step.
 
     A run killed at any moment leaves the previous file untouched. When the target cannot be
-    replaced (an analyst has it open on Windows), a timestamped file is written beside it.
+    replaced (an analyst has it open in Excel on Windows), a timestamped file is written
+    beside it and its path returned.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".~evalbatch-", suffix=target.suffix, dir=target.parent)
@@ -45,6 +59,8 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        # mkstemp makes the file private; others on the shared drive must be able to read it.
+        os.chmod(tmp, 0o666 & ~_umask())
         try:
             os.replace(tmp, target)
             return target
@@ -58,16 +74,104 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
             tmp.unlink()
 
 
-def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *, jobs: int = 1,
-        settle: float = 120, progress: Callable[[int, int], None] | None = None) -> RunOutcome:
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _keep_history(workbook: Path, out_dir: Path, stamp: str, keep: int) -> Path | None:
+    if keep <= 0:
+        return None
+    hist = out_dir / "history"
+    hist.mkdir(exist_ok=True)
+    copy = hist / f"{stamp}_{workbook.name}"
+    atomic_write(copy, lambda p: shutil.copyfile(workbook, p))
+    old = sorted(p for p in hist.iterdir() if p.suffix == workbook.suffix and p.name.endswith(workbook.name))
+    for p in old[:-keep]:
+        p.unlink(missing_ok=True)
+    return copy
+
+
+def _open_log(out_dir: Path, stamp: str) -> tuple[logging.Handler, Path]:
+    logs = out_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"run-{stamp}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler, path
+
+
+def _run_json(outcome: RunOutcome, out_dir: Path, input_dir: Path) -> None:
+    r = outcome.result
+    levels = r.findings["level"].value_counts()
+    summary = {
+        **r.meta,
+        "input_dir": str(input_dir),
+        "files": [
+            {"name": f.name, "sha256": f.sha256, "size": f.size, "status": f.status, "dept_code": f.dept_code}
+            for f in r.records
+        ],
+        "skipped": r.skipped,
+        "findings": {lv: int(levels.get(lv, 0)) for lv in (F.ERROR, F.WARNING, F.NOTE)},
+        "departments": int(len(r.depts)),
+        "outputs": {
+            "workbook": str(outcome.workbook),
+            "history": str(outcome.history_file or ""),
+            "log": str(outcome.log_file or ""),
+        },
+        "notes": outcome.notes,
+        "timings": {k: round(v, 3) for k, v in r.timings.items()},
+        "exit_code": outcome.exit_code,
+    }
+    text = json.dumps(summary, ensure_ascii=False, indent=2)
+    atomic_write(out_dir / "run.json", lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *, jobs: int = 1, settle: float = 120,
+        progress: Callable[[int, int], None] | None = None, keep: int = 30, lock_max_age: float = 6 * 3600) -> RunOutcome:
+    """The whole nightly run. Raises `lock.Locked` (exit 3) or `OutputError` (exit 4)."""
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"无法创建输出文件夹 {out_dir}：{exc.strerror or exc}") from exc
+    with RunLock(out_dir, lock_max_age) as lock:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        handler, log_file = _open_log(out_dir, stamp)
+        try:
+            if lock.took_over:
+                log.warning(lock.took_over)
+            log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s）", input_dir, out_dir, year, rules.source, rules.digest)
+            return _run_locked(input_dir, out_dir, year, rules, jobs, settle, progress, keep, stamp, log_file)
+        except Exception:
+            log.exception("运行中断")
+            raise
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+
+def _run_locked(input_dir, out_dir, year, rules, jobs, settle, progress, keep, stamp, log_file) -> RunOutcome:
     found = discover(input_dir, settle)
+    log.info("发现 %d 个文件，%d 个待下次处理，跳过 %s", len(found.files), len(found.pending), found.skipped or "无")
     result = evaluate(found.files, rules, year=year, jobs=jobs, progress=progress, skipped=found.skipped, pending=found.pending)
-    target = Path(out_dir) / workbook_name(year)
+    for rec in result.records:
+        log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
+    target = out_dir / workbook_name(year)
     result.meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     try:
         written = atomic_write(target, lambda p: write_workbook(result, p))
+        history = _keep_history(written, out_dir, stamp, keep)
     except OSError as exc:
         raise OutputError(f"无法写入汇总工作簿 {target}：{exc.strerror or exc}") from exc
-    note = "" if written == target else f"{target.name} 正被他人打开，无法替换；本次结果已另存为 {written.name}"
+    notes = [] if written == target else [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}"]
+    for note in notes:
+        log.warning(note)
     code = EXIT_FINDINGS if result.error_files else EXIT_OK
-    return RunOutcome(result, written, code, note)
+    outcome = RunOutcome(result, written, code, notes, log_file, history)
+    _run_json(outcome, out_dir, input_dir)
+    log.info("完成：退出码 %d，工作簿 %s", code, written)
+    return outcome
