@@ -25,7 +25,7 @@ from . import schema as S
 from .assemble import Frames, assemble
 from .checks import check_frames, check_scores
 from .parse import Submission, normalise
-from .reader import FileProblem, open_workbook, read_bytes, sha256_of
+from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
 from .rules import Rules
 from .scoring import rank, score_all
 
@@ -110,6 +110,7 @@ def load_one(path: str, name: str, rules: Rules) -> tuple[str, Submission, str |
         sha = sha256_of(data)
         return sha, normalise(open_workbook(data, rules), name), None
     except FileProblem as problem:
+        sha = sha or sha256_of_file(Path(path))
         sub = Submission(file=name)
         sub.add(problem.rule_id, problem.message)
         return sha, sub, None

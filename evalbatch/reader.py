@@ -44,6 +44,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_of_file(path: Path) -> str:
+    """The hash of a file never read whole (too large, or refused early); "" if unreadable."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
 def read_bytes(path: Path, rules: Rules) -> bytes:
     """The file's bytes, refusing empty and oversized files before reading them whole."""
     try:

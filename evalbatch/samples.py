@@ -378,7 +378,7 @@ def _wan(rng: random.Random, spec: _Spec, miss: bool) -> _Value:
     n = rng.randint(int(spec.lo), int(spec.hi))
     target = rng.choice(("", "≥")) + f"{n}万{spec.unit}"
     if miss:
-        a = _fmt(round(rng.uniform(0.6 * n, 0.98 * n), 1))
+        a = _fmt(round(rng.uniform(0.6 * n, 0.95 * n), 1))
     elif rng.random() < 0.4:
         return _Value(target, f"{n}多万{spec.unit}", n * 1e4, n * 1e4)
     else:
@@ -403,7 +403,7 @@ def _pct(rng: random.Random, spec: _Spec, miss: bool) -> _Value:
 def _cap_pct(rng: random.Random, spec: _Spec, miss: bool) -> _Value:
     """A ceiling on a rate: "≤100%" against "76.8%"."""
     cap = spec.lo
-    a = _fmt(round(rng.uniform(cap * 1.01, cap * 1.15), 1) if miss else round(rng.uniform(cap * 0.6, cap), 1))
+    a = _fmt(round(rng.uniform(cap * 1.03, cap * 1.15), 1) if miss else round(rng.uniform(cap * 0.6, cap), 1))
     return _Value(f"≤{_fmt(cap)}%", f"{a}%", cap / 100, float(a) / 100)
 
 

@@ -205,7 +205,8 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     rate = _ratio(p["spent"], p["budget"], rules.rate_decimals)
     p["exec_rate"] = rate
     p["exec_zero"] = p["budget"].eq(0)
-    p["exec_score"] = round_half_up((rules.project_execution_weight * np.minimum(rate, 1)).fillna(0), rules.score_decimals)
+    # Capped to [0, weight] like every score: a negative 全年执行数 (itself an 错误) scores 0.
+    p["exec_score"] = round_half_up((rules.project_execution_weight * rate.clip(0, 1)).fillna(0), rules.score_decimals)
     sums = ind[ind["project_code"] != ""].groupby(["file", "project_code"])["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)

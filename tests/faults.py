@@ -55,6 +55,14 @@ __all__ = [
 ]
 
 
+def _scratch(what: str) -> Path:
+    """A private folder for a fault's source file, so the folder a test hands out holds only
+    the fault itself (a batch run over it must not find a spare good copy)."""
+    path = Path(tempfile.mkdtemp(prefix=f"evalbatch-{what}-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 # --- the good file and simple damage --------------------------------------------------------
 
 
@@ -73,7 +81,7 @@ def cut(src: Path, dir: Path, fraction: float = 0.5, name: str | None = None) ->
 
 def truncated(dir: Path) -> Path:
     """The good workbook cut to half its bytes, as a copy interrupted half way leaves it."""
-    src = good(Path(dir) / "_src_truncated")
+    src = good(_scratch("truncated"))
     return cut(src, dir, 0.5, name="truncated.xlsx")
 
 
@@ -177,7 +185,7 @@ def encrypted(dir: Path, password: str = "2021") -> Path:
     """
     from msoffcrypto.format.ooxml import OOXMLFile
 
-    src = good(Path(dir) / "_src_encrypted")
+    src = good(_scratch("encrypted"))
     out = Path(dir) / "encrypted.xlsx"
     with open(src, "rb") as f, open(out, "wb") as o:
         OOXMLFile(f).encrypt(password, o)
@@ -244,7 +252,7 @@ def lying_zip_bomb(dir: Path, uncompressed_mb: int = 300, declared_bytes: int = 
     the central directory and local header patched down to `declared_bytes`: a bomb that a
     check of the declared sizes alone would let through.
     """
-    src = good(Path(dir) / "_src_lying").read_bytes()
+    src = good(_scratch("lying")).read_bytes()
     target = "xl/worksheets/sheet2.xml"  # 基本信息, the second sheet the writer adds
     buf = io.BytesIO()
     zin = zipfile.ZipFile(io.BytesIO(src))
@@ -316,7 +324,7 @@ def not_a_workbook_zip(dir: Path) -> Path:
 def macro_xlsm(dir: Path) -> Path:
     """The good workbook re-zipped with an `xl/vbaProject.bin` member and the macro-enabled
     content types, named .xlsm (what Excel writes for 启用宏的工作簿)."""
-    src = good(Path(dir) / "_src_macro").read_bytes()
+    src = good(_scratch("macro")).read_bytes()
     out = Path(dir) / "good.xlsm"
     zin = zipfile.ZipFile(io.BytesIO(src))
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:

@@ -105,6 +105,7 @@ def test_required_enum_negative_and_unreadable(tmp_path):
     assert "只能填写：党委部门、政府部门、人大政协及司法机关、民主党派及群团组织、事业单位、其他" in messages(r, "value.enum")[0]
     assert r.depts["grade"].tolist() == ["未评级"]
     assert r.error_files == 1
+    assert r.projects["exec_score"].tolist() == [0.0]  # capped at 0, never negative
 
 
 def test_wrong_and_missing_template_version(tmp_path):
