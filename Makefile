@@ -26,7 +26,6 @@ demo: install
 	rm -rf $(SAMPLES)
 	$(PY) -m evalbatch sample -o $(SAMPLES) --count $(COUNT) --seed 1 --year $(YEAR)
 	$(PY) -m evalbatch run $(SAMPLES) --out output --year $(YEAR) --settle 0 || test $$? -eq 1
-	@echo "汇总工作簿：$$(ls output/绩效自评汇总_$(YEAR).xlsx)"
 
 test: install-test
 	$(PY) -m pytest -q

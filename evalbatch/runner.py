@@ -9,15 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import findings as F
 from .batch import BatchResult, discover, evaluate
+from .files import atomic_write
 from .lock import RunLock
 from .report import write_workbook
 from .rules import Rules
@@ -44,40 +43,6 @@ class RunOutcome:
 
 def workbook_name(year: int) -> str:
     return f"绩效自评汇总_{year}.xlsx"
-
-
-def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
-    """Write through a temporary file in the same folder and move it into place in one step.
-
-    A run killed at any moment leaves the previous file untouched. When the target cannot be
-    replaced (an analyst has it open in Excel on Windows), a timestamped file is written
-    beside it and its path returned.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".~evalbatch-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        # mkstemp makes the file private; others on the shared drive must be able to read it.
-        os.chmod(tmp, 0o666 & ~_umask())
-        try:
-            os.replace(tmp, target)
-            return target
-        except PermissionError:
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            beside = target.with_name(f"{target.stem}_{stamp}{target.suffix}")
-            os.replace(tmp, beside)
-            return beside
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _keep_history(workbook: Path, out_dir: Path, stamp: str, keep: int) -> Path | None:

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 import faults
-from evalbatch import runner
+from evalbatch import files
 from evalbatch.batch import discover
 from evalbatch.lock import LOCK_NAME, Locked, RunLock
 from evalbatch.rules import load_rules
@@ -228,7 +228,7 @@ def test_run_killed_just_before_the_move_leaves_the_previous_workbook(tmp_path, 
     def killed(a, b):
         raise KeyboardInterrupt  # what SIGINT at that instant looks like
 
-    monkeypatch.setattr(runner.os, "replace", killed)
+    monkeypatch.setattr(files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         run(src, out, 2021, load_rules(), settle=0)
     assert target.read_bytes() == before
@@ -268,7 +268,7 @@ def test_target_open_elsewhere_gets_a_timestamped_workbook(tmp_path, monkeypatch
             raise PermissionError(13, "Permission denied")
         return real(a, b)
 
-    monkeypatch.setattr(runner.os, "replace", refuse_target)
+    monkeypatch.setattr(files.os, "replace", refuse_target)
     outcome = run(src, out, 2021, load_rules(), settle=0)
     assert outcome.exit_code == 0
     assert outcome.workbook != target and outcome.workbook.name.startswith("绩效自评汇总_2021_")
