@@ -22,7 +22,8 @@ import pandas as pd
 from . import PARSER_VERSION, __version__
 from . import findings as F
 from . import schema as S
-from .assemble import Frames, assemble
+from .assemble import Parsed, assemble, collect, concat
+from .cache import ParseCache
 from .checks import check_frames, check_scores
 from .parse import Submission, normalise
 from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
@@ -122,58 +123,63 @@ def load_one(path: str, name: str, rules: Rules) -> tuple[str, Submission, str |
         return sha, sub, traceback.format_exc()
 
 
-def _load_chunk(items: list[tuple[str, str]], rules: Rules) -> list[tuple[str, Submission, str | None]]:
-    return [load_one(path, name, rules) for path, name in items]
+def _load_chunk(items: list[tuple[str, str]], rules: Rules) -> tuple[Parsed, list[tuple[str, str]]]:
+    """Read a chunk of files in a worker and consolidate them before sending them back."""
+    done = [load_one(path, name, rules) for path, name in items]
+    parsed = collect([sub for _, sub, _ in done], [sha for sha, _, _ in done])
+    return parsed, [(name, tb) for (_, name), (_, _, tb) in zip(items, done) if tb]
 
 
-def load_all(records: list[FileRecord], rules: Rules, jobs: int = 1, progress: Callable[[int, int], None] | None = None) -> list[Submission]:
-    """Read every file, in `jobs` processes; results in the order of `records`."""
+def load_all(records: list[FileRecord], rules: Rules, jobs: int = 1, progress: Callable[[int, int], None] | None = None) -> Parsed:
+    """Read every file, in `jobs` processes, in batches; one `Parsed` in the order of `records`."""
     items = [(r.path, r.name) for r in records]
     total = len(items)
-    results: list = []
-    if jobs <= 1 or total < 2 * jobs:
-        for i, item in enumerate(items):
-            results.append(load_one(*item, rules))
-            if progress:
-                progress(i + 1, total)
+    # Batches keep per-task overhead small; several per worker keep the progress moving.
+    size = max(1, min(100, total // (max(jobs, 1) * 4) or 1))
+    chunks = [items[i : i + size] for i in range(0, total, size)]
+    if jobs <= 1 or len(chunks) < 2:
+        results = (_load_chunk(chunk, rules) for chunk in chunks)
+        parts = _gather(results, chunks, total, progress)
     else:
-        # Batches keep per-task overhead small; several per worker keep progress moving.
-        size = max(1, min(50, total // (jobs * 4) or 1))
-        chunks = [items[i : i + size] for i in range(0, total, size)]
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for part in pool.map(_load_chunk, chunks, [rules] * len(chunks)):
-                results.extend(part)
-                if progress:
-                    progress(len(results), total)
-    subs = []
-    for rec, (sha, sub, tb) in zip(records, results):
-        rec.sha256 = sha
-        if tb:
-            log.error("处理文件 %s 时发生内部错误：\n%s", rec.name, tb)
-        subs.append(sub)
-    return subs
+            parts = _gather(pool.map(_load_chunk, chunks, [rules] * len(chunks)), chunks, total, progress)
+    parsed = concat(parts)
+    sha = parsed.files.set_index("file")["sha256"]
+    for rec in records:
+        rec.sha256 = rec.sha256 or str(sha.get(rec.name, ""))
+    return parsed
 
 
-def supersede(records: list[FileRecord], subs: list[Submission]) -> tuple[list[Submission], pd.DataFrame]:
+def _gather(results, chunks, total: int, progress) -> list[Parsed]:
+    parts, done = [], 0
+    for chunk, (parsed, tracebacks) in zip(chunks, results):
+        for name, tb in tracebacks:
+            log.error("处理文件 %s 时发生内部错误：\n%s", name, tb)
+        parts.append(parsed)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    return parts
+
+
+def supersede(records: list[FileRecord], parsed: Parsed) -> tuple[Parsed, pd.DataFrame]:
     """The same 单位编码 in several files: the newest file is used, each older one is named."""
-    rows = [(i, s.info.get("dept_code"), records[i].mtime, records[i].name) for i, s in enumerate(subs) if s.info.get("dept_code")]
-    df = pd.DataFrame(rows, columns=["i", "code", "mtime", "name"])
-    df = df.sort_values(["code", "mtime", "name"], ascending=[True, False, False], kind="stable")
-    newest = df.drop_duplicates("code", keep="first").set_index("code")["name"]
-    older = df[df.duplicated("code", keep="first")]
-    found = []
-    for i, code, name in zip(older["i"], older["code"], older["name"]):
-        subs[i].superseded = True
-        records[i].status = SUPERSEDED
-        row = F.one("file.superseded", f"单位编码 {code} 同时出现在较新的文件“{newest[code]}”中；本文件未采用，以较新的文件为准",
-                    file=name, sheet=S.INFO_SHEET, cell=subs[i].info_cells.get("dept_code", ""))
-        found.append({**row, "dept_code": code, "dept_name": subs[i].info.get("dept_name") or ""})
-    return [s for s in subs if not s.superseded], F.frame(found)
-
-
-def _mark_errors(frames: Frames, findings: pd.DataFrame) -> None:
-    bad_files = set(findings.loc[findings["level"] == F.ERROR, "file"])
-    frames.depts["has_error"] = frames.depts["file"].isin(bad_files)
+    mtime = pd.Series({r.name: r.mtime for r in records}, dtype="float64")
+    info = parsed.info[["file", "dept_code", "dept_name", "cell_dept_code"]].copy()
+    info = info[info["dept_code"].fillna("") != ""]
+    info["mtime"] = info["file"].map(mtime)
+    info = info.sort_values(["dept_code", "mtime", "file"], ascending=[True, False, False], kind="stable")
+    newest = info.drop_duplicates("dept_code", keep="first").set_index("dept_code")["file"]
+    older = info[info.duplicated("dept_code", keep="first")].copy()
+    older["sheet"] = S.INFO_SHEET
+    msg = "单位编码 " + older["dept_code"] + " 同时出现在较新的文件“" + older["dept_code"].map(newest) + "”中；本文件未采用，以较新的文件为准"
+    found = F.where(older, pd.Series(True, index=older.index), "file.superseded", msg, sheet=S.INFO_SHEET, cell=older["cell_dept_code"])
+    gone = set(older["file"])
+    for rec in records:
+        if rec.name in gone:
+            rec.status = SUPERSEDED
+    keep = ~parsed.files["file"].isin(gone)
+    return parsed.select(pd.Series(keep.to_numpy(), index=parsed.files["file"])), found
 
 
 def _counts(depts: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
@@ -184,23 +190,25 @@ def _counts(depts: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     return depts
 
 
-def process(records: list[FileRecord], subs: list[Submission], rules: Rules, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     t0 = time.perf_counter()
-    used, superseded = supersede(records, subs)
+    used, superseded = supersede(records, parsed)
     frames = assemble(used, [superseded])
     findings = F.concat([frames.findings, check_frames(frames, rules, year)])
-    _mark_errors(frames, findings)
+    errors = set(findings.loc[findings["level"] == F.ERROR, "file"])
+    frames.depts["has_error"] = frames.depts["file"].isin(errors)
     t1 = time.perf_counter()
     scored = score_all(frames, rules)
     findings = F.sort(F.concat([findings, check_scores(scored, rules)]))
     depts = rank(_counts(scored.depts, findings), rules)
     t2 = time.perf_counter()
     _fill_ids(findings, depts)
-    with_error = set(depts.loc[depts["has_error"], "file"])
-    for rec, sub in zip(records, subs):
-        rec.dept_code = str(sub.info.get("dept_code") or "")
+    usable = set(parsed.files.loc[parsed.files["usable"].astype(bool), "file"])
+    codes = parsed.info.set_index("file")["dept_code"].astype(object).fillna("")
+    for rec in records:
+        rec.dept_code = str(codes.get(rec.name, "")) if rec.name in usable else ""
         if rec.status != SUPERSEDED:
-            rec.status = REJECTED if not sub.info else (HAS_ERROR if rec.name in with_error else USED)
+            rec.status = REJECTED if rec.name not in usable else (HAS_ERROR if rec.name in errors else USED)
     return depts, scored.indicators, scored.projects, findings, {"check": t1 - t0, "score": t2 - t1}
 
 
@@ -216,13 +224,17 @@ def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame) -> None:
 
 def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None, jobs: int = 1,
              progress: Callable[[int, int], None] | None = None, skipped: dict | None = None,
-             pending: list[FileRecord] | None = None) -> BatchResult:
-    """Read, check and score the given files; everything `run` and `check` need, no writing."""
+             pending: list[FileRecord] | None = None, cache: ParseCache | None = None) -> BatchResult:
+    """Read, check and score the given files; everything `run` and `check` need, no writing.
+
+    With a `cache`, files whose content was parsed before are taken from it, and the cache's
+    `fresh` attribute receives what it should hold next (rows keyed by SHA-256).
+    """
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
-    subs = load_all(records, rules, jobs, progress)
+    parsed = load_all(records, rules, jobs, progress) if cache is None else _load_cached(records, rules, jobs, progress, cache)
     t1 = time.perf_counter()
-    depts, indicators, projects, findings, split = process(records, subs, rules, year)
+    depts, indicators, projects, findings, split = process(records, parsed, rules, year)
     pending = pending or []
     for rec in pending:
         rec.status = PENDING
@@ -241,6 +253,29 @@ def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None
     }
     return BatchResult(records + pending, depts, indicators, projects, findings, meta, dict(skipped or {}),
                        {"read": t1 - t0, **split})
+
+
+def hash_files(records: list[FileRecord]) -> None:
+    for rec in records:
+        rec.sha256 = rec.sha256 or sha256_of_file(Path(rec.path))
+
+
+def _load_cached(records, rules: Rules, jobs: int, progress, cache: ParseCache) -> Parsed:
+    hash_files(records)
+    known = cache.known()
+    hits = [r for r in records if r.sha256 and r.sha256 in known]
+    misses = [r for r in records if not (r.sha256 and r.sha256 in known)]
+    log.info("缓存命中 %d 个文件，需要读取 %d 个", len(hits), len(misses))
+    if progress and hits:
+        progress(len(hits), len(records))
+    step = (lambda done, total: progress(len(hits) + done, len(records))) if progress else None
+    fresh = load_all(misses, rules, jobs, step)
+    cached = cache.rows_for(pd.DataFrame({"name": [r.name for r in hits], "sha256": [r.sha256 for r in hits]}))
+    # What the cache keeps next: every current file's rows once per content, keyed by SHA-256.
+    by_name = concat([cached, fresh])
+    first = by_name.files.drop_duplicates("sha256")
+    cache.fresh = by_name.rename(pd.DataFrame({"file": first["file"], "new": first["sha256"]}))
+    return by_name
 
 
 def check_paths(paths: list[str | Path], rules: Rules, year: int | None = None) -> BatchResult:

@@ -12,12 +12,12 @@ from . import findings as F
 from . import schema as S
 from .assemble import Frames
 from .rules import Rules
-from .values import to_cents
+from .values import number_text, to_cents
 
 
 def _wan(cents: pd.Series) -> pd.Series:
     """Hundredths of 万元 → "1,458.06" for messages."""
-    return (cents.astype("float64") / 100).map("{:,.2f}".format)
+    return number_text(cents.astype("float64") / 100, "{:,.2f}")
 
 
 def compare_money(df: pd.DataFrame, left: pd.Series, right: pd.Series, *, rules: Rules, sheet, cell, left_name: str, right_name) -> pd.DataFrame:
@@ -110,7 +110,7 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
     letter = g["col"].str.extract(r"^([A-Z]+)")[0]
     cell = letter + g["first"].astype(str) + ":" + letter + g["last"].astype(str)
     who = is_dept.map({True: "整体指标", False: ""}) + g["project_code"].where(~is_dept, "").radd("项目 ").where(~is_dept, "")
-    msg = who + "的分值合计为 " + g["total"].map("{:g}".format) + "，应为 " + want.map("{:g}".format) + "；请调整各指标分值"
+    msg = who + "的分值合计为 " + number_text(g["total"]) + "，应为 " + number_text(want) + "；请调整各指标分值"
     return F.where(g, off, "weight.total", msg, sheet=g["sheet"], cell=cell)
 
 
@@ -119,7 +119,7 @@ def check_score_range(frames: Frames, rules: Rules) -> pd.DataFrame:
     if ind.empty:
         return F.frame()
     out = (ind["self_score"] < -rules.score_tolerance) | (ind["self_score"] > ind["weight"] + rules.score_tolerance)
-    msg = "自评得分 " + ind["self_score"].map("{:g}".format) + " 超出 0 至分值 " + ind["weight"].map("{:g}".format) + " 的范围；请更正"
+    msg = "自评得分 " + number_text(ind["self_score"]) + " 超出 0 至分值 " + number_text(ind["weight"]) + " 的范围；请更正"
     return F.where(ind, out, "score.range", msg, sheet=ind["sheet"], cell=ind["cell_self_score"])
 
 
@@ -155,10 +155,6 @@ def check_frames(frames: Frames, rules: Rules, year: int | None) -> pd.DataFrame
 # --- self-assessment checks, on the recomputed scores -----------------------------------
 
 
-def _num(x: pd.Series, fmt: str = "{:g}") -> pd.Series:
-    return x.map(lambda v: "" if pd.isna(v) else fmt.format(v))
-
-
 def check_scores(scored, rules: Rules) -> pd.DataFrame:
     """自评得分 against 复核得分, and the other checks of what the department claims."""
     ind, d, p = scored.indicators, scored.depts, scored.projects
@@ -167,11 +163,11 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
         parts += _indicator_checks(ind, rules)
     if len(d):
         off = d["diff"].abs() > rules.score_tolerance
-        msg = "自评总分 " + _num(d["self_total"]) + "，复核总分 " + _num(d["total"], "{:.2f}") + "，相差 " + _num(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分"
+        msg = "自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}") + "，相差 " + number_text(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分"
         parts.append(F.where(d, off, "score.total_diff", msg, sheet=S.INFO_SHEET, cell=d["cell_self_total"]))
         for method in ("预算执行率", "基本支出执行率", "项目支出执行率"):
             col = d[f"rate_{S.AUTO_METHODS.index(method)}"]
-            msg = method + " " + _num(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
+            msg = method + " " + number_text(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
             parts.append(F.where(d, col > 1, "exec.over", msg, sheet=S.INFO_SHEET, cell=d["cell_basic_spent"] if method == "基本支出执行率" else d["cell_project_spent"]))
     if len(p):
         parts += _project_checks(p, rules)
@@ -185,7 +181,7 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     kept = ind["unverifiable"] | ind["level_unknown"]
     out = [
         F.where(ind, diff & ~kept, "score.diff",
-                name + "自评得分 " + _num(ind["self_score"]) + "，复核得分 " + _num(ind["score"], "{:.2f}") + "（" + ind["explain"] + "）；请核对",
+                name + "自评得分 " + number_text(ind["self_score"]) + "，复核得分 " + number_text(ind["score"], "{:.2f}") + "（" + ind["explain"] + "）；请核对",
                 sheet=sheet, cell=ind["cell_self_score"]),
         F.where(ind, ind["unverifiable"], "score.unverifiable",
                 name + "的指标值或实际值无法识别为数字（指标值“" + ind["target"].fillna("").astype(str) + "”，实际值“" + ind["actual"].fillna("").astype(str) + "”），无法复核，"
@@ -223,13 +219,13 @@ def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     mismatch = p["exec_rate"].notna() & (share > p["exec_rate"] * (1 + rules.mismatch_threshold))
     return [
         F.where(p, p["diff"].abs() > rules.score_tolerance, "score.total_diff",
-                name + " 自评得分 " + _num(p["self_score"]) + "，复核得分 " + _num(p["total"], "{:.2f}") + "（执行率得分 " + _num(p["exec_score"], "{:.2f}") + "＋指标得分 " + _num(p["ind_score"], "{:.2f}") + "），相差 " + _num(p["diff"], "{:+.2f}"),
+                name + " 自评得分 " + number_text(p["self_score"]) + "，复核得分 " + number_text(p["total"], "{:.2f}") + "（执行率得分 " + number_text(p["exec_score"], "{:.2f}") + "＋指标得分 " + number_text(p["ind_score"], "{:.2f}") + "），相差 " + number_text(p["diff"], "{:+.2f}"),
                 sheet=S.PROJECT_SHEET, cell=p["cell_self_score"]),
         F.where(p, mismatch, "score.exec_mismatch",
-                name + " 指标得分率 " + _num(share * 100, "{:.2f}") + "%（" + _num(p["ind_score"]) + "÷" + f"{rules.project_indicator_total:g}" + "），预算执行率仅 " + _num(p["exec_rate"] * 100, "{:.2f}") + f"%，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
+                name + " 指标得分率 " + number_text(share * 100, "{:.2f}") + "%（" + number_text(p["ind_score"]) + "÷" + f"{rules.project_indicator_total:g}" + "），预算执行率仅 " + number_text(p["exec_rate"] * 100, "{:.2f}") + f"%，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
                 sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
         F.where(p, p["exec_rate"] > 1, "exec.over",
-                name + " 执行率 " + _num(p["exec_rate"] * 100, "{:.2f}") + "%，全年执行数超过全年预算数；请核对",
+                name + " 执行率 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%，全年执行数超过全年预算数；请核对",
                 sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
         F.where(p, p["exec_zero"], "score.zero_denominator",
                 name + " 全年预算数为 0，执行率无法计算，执行率得分记 0；请核对全年预算数",

@@ -123,6 +123,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度和摘要")] = False,
     keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0)] = 30,
     lock_max_age: Annotated[float, typer.Option("--lock-max-age", help="运行锁超过此小时数视为遗留，可接管", min=0)] = 6,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
+    parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
 ) -> None:
     """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
 
@@ -137,7 +139,8 @@ def run(
     the_rules = _rules(rules, strict)
     try:
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs or os.cpu_count() or 1, settle=settle,
-                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600)
+                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
+                            use_cache=not no_cache, parquet=parquet)
     except Locked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_LOCKED) from None
@@ -147,6 +150,8 @@ def run(
     r = outcome.result
     for note in outcome.notes:
         err.print(f"[yellow]{note}[/yellow]")
+    if r is None:  # nothing changed since the last run
+        raise typer.Exit(outcome.exit_code)
     if not quiet:
         lv = r.findings["level"].value_counts()
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")

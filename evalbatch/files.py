@@ -41,3 +41,12 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def unique_path(path: Path) -> Path:
+    """`path`, or `name-2.ext`, `name-3.ext`… when it exists (two runs in the same second)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate

@@ -33,7 +33,6 @@ class Submission:
     info_cells: dict = field(default_factory=dict)  # field key → "B12"
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # sheet name → parsed rows
     findings: list[pd.DataFrame] = field(default_factory=list)
-    superseded: bool = False  # another file carries the same 单位编码 and is newer
 
     def add(self, rule_id: str, message: str, sheet: str = "", cell: str = "") -> None:
         self.findings.append(F.frame([F.one(rule_id, message, file=self.file, sheet=sheet, cell=cell)]))

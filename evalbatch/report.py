@@ -104,6 +104,10 @@ def _cell_values(series: pd.Series, kind: str) -> list:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else str(v) for v in series.tolist()]
 
 
+# Shared with the other workbook writers (feedback.py), so every output looks the same.
+Formats, cell_values = _Formats, _cell_values
+
+
 def write_table(wb: xlsxwriter.Workbook, fmt: _Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
                 max_rows: int = EXCEL_MAX_ROWS) -> list[str]:
     """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows."""
@@ -183,10 +187,17 @@ def _run_info(wb, fmt: _Formats, result: BatchResult) -> None:
         ws.set_column(c, c, col.width)
 
 
+# Above this many rows in all, rows are streamed to disk (xlsxwriter's constant_memory) so a
+# country's worth of indicators does not have to sit in memory as cell objects.
+CONSTANT_MEMORY_ROWS = 200_000
+
+
 def write_workbook(result: BatchResult, path: str | Path, max_rows: int = EXCEL_MAX_ROWS) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place)."""
     path = Path(path)
-    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "nan_inf_to_errors": False})
+    rows = len(result.depts) + len(result.indicators) + len(result.projects) + len(result.findings)
+    # Every sheet is written row by row, top to bottom, which is what constant_memory needs.
+    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "constant_memory": rows > CONSTANT_MEMORY_ROWS})
     wb.set_properties({"title": "预算绩效自评复核汇总", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = _Formats(wb)
     findings = F.sort(result.findings)
@@ -197,3 +208,20 @@ def write_workbook(result: BatchResult, path: str | Path, max_rows: int = EXCEL_
     _run_info(wb, fmt, result)
     wb.close()
     return path
+
+
+# The long tables for BI tools: the same columns and headers as the workbook's sheets.
+PARQUET_TABLES = {"指标得分": INDICATORS, "项目汇总": PROJECTS, "审核问题": FINDINGS, "汇总排名": SUMMARY}
+
+
+def write_parquet(result: BatchResult, folder: Path) -> list[Path]:
+    from .files import atomic_write
+
+    sources = {"指标得分": result.indicators, "项目汇总": result.projects, "审核问题": F.sort(result.findings), "汇总排名": result.depts}
+    written = []
+    for name, cols in PARQUET_TABLES.items():
+        df = sources[name]
+        table = pd.DataFrame({c.header: (pd.to_numeric(df[c.source], errors="coerce") if c.kind in ("score", "rate", "money", "int")
+                                         else df[c.source].astype("string")) if c.source in df else None for c in cols})
+        written.append(atomic_write(folder / f"{name}.parquet", lambda p, t=table: t.to_parquet(p, index=False)))
+    return written

@@ -10,15 +10,17 @@ import datetime as dt
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import findings as F
-from .batch import BatchResult, discover, evaluate
-from .files import atomic_write
+from .batch import BatchResult, discover, evaluate, hash_files
+from .cache import ParseCache
+from .files import atomic_write, unique_path
 from .lock import RunLock
-from .report import write_workbook
+from .report import write_parquet, write_workbook
 from .rules import Rules
 
 log = logging.getLogger("evalbatch")
@@ -33,12 +35,13 @@ class OutputError(RuntimeError):
 
 @dataclass
 class RunOutcome:
-    result: BatchResult
+    result: BatchResult | None  # None when nothing changed since the last run
     workbook: Path
     exit_code: int
     notes: list[str] = field(default_factory=list)  # e.g. the target was open elsewhere
     log_file: Path | None = None
     history_file: Path | None = None
+    unchanged: bool = False
 
 
 def workbook_name(year: int) -> str:
@@ -50,7 +53,7 @@ def _keep_history(workbook: Path, out_dir: Path, stamp: str, keep: int) -> Path 
         return None
     hist = out_dir / "history"
     hist.mkdir(exist_ok=True)
-    copy = hist / f"{stamp}_{workbook.name}"
+    copy = unique_path(hist / f"{stamp}_{workbook.name}")
     atomic_write(copy, lambda p: shutil.copyfile(workbook, p))
     old = sorted(p for p in hist.iterdir() if p.suffix == workbook.suffix and p.name.endswith(workbook.name))
     for p in old[:-keep]:
@@ -61,7 +64,7 @@ def _keep_history(workbook: Path, out_dir: Path, stamp: str, keep: int) -> Path 
 def _open_log(out_dir: Path, stamp: str) -> tuple[logging.Handler, Path]:
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"run-{stamp}.log"
+    path = unique_path(logs / f"run-{stamp}.log")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -70,6 +73,24 @@ def _open_log(out_dir: Path, stamp: str) -> tuple[logging.Handler, Path]:
 
 
 def _run_json(outcome: RunOutcome, out_dir: Path, input_dir: Path) -> None:
+    text = json.dumps(_unchanged_summary(outcome, out_dir) if outcome.unchanged else _summary(outcome, input_dir),
+                      ensure_ascii=False, indent=2)
+    atomic_write(out_dir / "run.json", lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _unchanged_summary(outcome: RunOutcome, out_dir: Path) -> dict:
+    """The previous summary still describes the workbook; say when it was confirmed."""
+    try:
+        summary = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {"outputs": {"workbook": str(outcome.workbook)}, "exit_code": outcome.exit_code}
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    summary.update({"unchanged": True, "checked": now, "notes": outcome.notes})
+    summary.setdefault("outputs", {})["log"] = str(outcome.log_file or "")
+    return summary
+
+
+def _summary(outcome: RunOutcome, input_dir: Path) -> dict:
     r = outcome.result
     levels = r.findings["level"].value_counts()
     summary = {
@@ -89,28 +110,46 @@ def _run_json(outcome: RunOutcome, out_dir: Path, input_dir: Path) -> None:
         },
         "notes": outcome.notes,
         "timings": {k: round(v, 3) for k, v in r.timings.items()},
+        "unchanged": False,
         "exit_code": outcome.exit_code,
     }
-    text = json.dumps(summary, ensure_ascii=False, indent=2)
-    atomic_write(out_dir / "run.json", lambda p: p.write_text(text, encoding="utf-8"))
+    return summary
 
 
-def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *, jobs: int = 1, settle: float = 120,
-        progress: Callable[[int, int], None] | None = None, keep: int = 30, lock_max_age: float = 6 * 3600) -> RunOutcome:
-    """The whole nightly run. Raises `lock.Locked` (exit 3) or `OutputError` (exit 4)."""
+@dataclass
+class RunOptions:
+    jobs: int = 1
+    settle: float = 120  # seconds a file must be left alone before it is read
+    keep: int = 30  # dated copies kept in history/
+    lock_max_age: float = 6 * 3600
+    use_cache: bool = True
+    parquet: bool = False
+
+
+def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
+        progress: Callable[[int, int], None] | None = None, **options) -> RunOutcome:
+    """The whole nightly run. Raises `lock.Locked` (exit 3) or `OutputError` (exit 4).
+
+    `options` are the fields of `RunOptions`.
+    """
+    opts = RunOptions(**options)
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"无法创建输出文件夹 {out_dir}：{exc.strerror or exc}") from exc
-    with RunLock(out_dir, lock_max_age) as lock:
+    with RunLock(out_dir, opts.lock_max_age) as lock:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         handler, log_file = _open_log(out_dir, stamp)
         try:
             if lock.took_over:
                 log.warning(lock.took_over)
             log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s）", input_dir, out_dir, year, rules.source, rules.digest)
-            return _run_locked(input_dir, out_dir, year, rules, jobs, settle, progress, keep, stamp, log_file)
+            outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp)
+            outcome.log_file = log_file
+            _run_json(outcome, out_dir, input_dir)
+            log.info("完成：退出码 %d，工作簿 %s", outcome.exit_code, outcome.workbook)
+            return outcome
         except Exception:
             log.exception("运行中断")
             raise
@@ -119,24 +158,43 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *, 
             handler.close()
 
 
-def _run_locked(input_dir, out_dir, year, rules, jobs, settle, progress, keep, stamp, log_file) -> RunOutcome:
-    found = discover(input_dir, settle)
+def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str) -> RunOutcome:
+    found = discover(input_dir, opts.settle)
     log.info("发现 %d 个文件，%d 个待下次处理，跳过 %s", len(found.files), len(found.pending), found.skipped or "无")
-    result = evaluate(found.files, rules, year=year, jobs=jobs, progress=progress, skipped=found.skipped, pending=found.pending)
+    cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
+    if cache is not None:
+        hash_files(found.files)
+        names = {r.name: r.sha256 for r in found.files}
+        if cache.unchanged(names, year):
+            return _unchanged(cache, found)
+    result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
+                      pending=found.pending, cache=cache)
     for rec in result.records:
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
     target = out_dir / workbook_name(year)
-    result.meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    t0 = time.perf_counter()
     try:
         written = atomic_write(target, lambda p: write_workbook(result, p))
-        history = _keep_history(written, out_dir, stamp, keep)
+        history = _keep_history(written, out_dir, stamp, opts.keep)
+        if opts.parquet:
+            write_parquet(result, out_dir / "parquet")
     except OSError as exc:
         raise OutputError(f"无法写入汇总工作簿 {target}：{exc.strerror or exc}") from exc
+    result.timings["write"] = time.perf_counter() - t0
+    result.meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     notes = [] if written == target else [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}"]
     for note in notes:
         log.warning(note)
     code = EXIT_FINDINGS if result.error_files else EXIT_OK
-    outcome = RunOutcome(result, written, code, notes, log_file, history)
-    _run_json(outcome, out_dir, input_dir)
-    log.info("完成：退出码 %d，工作簿 %s", code, written)
-    return outcome
+    if cache is not None:
+        cache.save({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written)})
+    return RunOutcome(result, written, code, notes, None, history)
+
+
+def _unchanged(cache: ParseCache, found) -> RunOutcome:
+    m = cache.manifest
+    note = "自上次运行以来没有任何文件变化，汇总工作簿保持不变，未重写"
+    if found.pending:
+        note += f"（另有 {len(found.pending)} 个文件刚被修改，留待下次处理）"
+    log.info(note)
+    return RunOutcome(None, Path(m["workbook"]), int(m.get("exit_code", EXIT_OK)), [note], unchanged=True)

@@ -16,7 +16,7 @@ from . import findings as F
 from . import schema as S
 from .assemble import Frames
 from .rules import Rules
-from .values import round_half_up
+from .values import number_text, round_half_up
 
 # Automatic methods: (numerator fields, denominator fields, subtract-from-numerator field).
 _AUTO = {
@@ -159,13 +159,13 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
 
 
 def _pct(x: pd.Series) -> pd.Series:
-    return (x * 100).map(lambda v: "" if pd.isna(v) else f"{v:.2f}%")
+    return number_text(x * 100, "{:.2f}%")
 
 
 def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t: pd.Series) -> pd.Series:
     """One plain sentence per row: how the 复核得分 came about."""
-    ws = w.map("{:g}".format)
-    sc = ind["score"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    ws = number_text(w)
+    sc = number_text(ind["score"], "{:.2f}")
     rate = _pct(ind["rate"])
     text = pd.Series(np.select(
         [
@@ -232,7 +232,7 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
 def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
     lost = own[own["deduction"] > 0].sort_values(["file", "deduction"], ascending=[True, False], kind="stable")
     top = lost.groupby("file").head(n)
-    label = top["l3"].fillna("").astype(str) + " −" + top["deduction"].map("{:.2f}".format)
+    label = top["l3"].fillna("").astype(str) + " −" + number_text(top["deduction"], "{:.2f}")
     return label.groupby(top["file"]).agg("；".join)
 
 

@@ -164,3 +164,8 @@ def to_cents(x):
     Missing stays missing (pandas' nullable Int64)."""
     cents = round_half_up(pd.Series(x, dtype="float64") * 100.0, 0)
     return cents.astype("Int64")
+
+
+def number_text(x: pd.Series, fmt: str = "{:g}") -> pd.Series:
+    """Numbers → text for messages: "" where missing, and text even when `x` is empty."""
+    return x.map(lambda v: "" if pd.isna(v) else fmt.format(v)).astype("string")

@@ -1,0 +1,97 @@
+"""The nightly cache: files already parsed are not parsed again.
+
+Parsed rows are stored by each file's SHA-256, in Parquet (a plain data format: a file
+planted in the output folder can at worst make a run slower, never run code), under a key
+made of the evalbatch version, the parser version and the rules digest, so a new version or
+a new rules file starts cold. A cache that cannot be read is ignored with a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from . import PARSER_VERSION, __version__
+from .assemble import TABLE_SHEETS, Parsed, concat
+from .rules import Rules
+
+log = logging.getLogger("evalbatch")
+
+CACHE_DIR = "cache"
+_MANIFEST = "manifest.json"
+
+
+def cache_key(rules: Rules) -> str:
+    return f"{__version__}|{PARSER_VERSION}|{rules.digest}"
+
+
+def _frames(parsed: Parsed) -> dict[str, pd.DataFrame]:
+    return {"files": parsed.files, "info": parsed.info, "findings": parsed.findings,
+            **{f"table_{i}": parsed.tables[name] for i, name in enumerate(TABLE_SHEETS)}}
+
+
+class ParseCache:
+    def __init__(self, out_dir: str | Path, rules: Rules):
+        self.dir = Path(out_dir) / CACHE_DIR
+        self.key = cache_key(rules)
+        self.manifest: dict = {}
+        self.parsed: Parsed | None = None  # keyed by sha256 in the `file` column
+        self.fresh: Parsed | None = None  # what the run leaves for the next one (see batch.evaluate)
+
+    def load(self) -> "ParseCache":
+        if not (self.dir / _MANIFEST).exists():
+            return self  # the first run here
+        try:
+            manifest = json.loads((self.dir / _MANIFEST).read_text(encoding="utf-8"))
+            if manifest.get("key") != self.key:
+                log.info("缓存来自其他版本或规则，本次全部重新读取")
+                return self
+            frames = {name: pd.read_parquet(self.dir / f"{name}.parquet") for name in manifest["frames"]}
+            self.parsed = Parsed(frames["files"], frames["info"],
+                                 {name: frames[f"table_{i}"] for i, name in enumerate(TABLE_SHEETS)}, frames["findings"])
+            self.manifest = manifest
+        except Exception as exc:  # a damaged cache only costs time
+            log.warning("缓存无法读取（%s），本次全部重新读取", exc)
+        return self
+
+    def known(self) -> set[str]:
+        return set(self.parsed.files["file"]) if self.parsed is not None else set()
+
+    def rows_for(self, wanted: pd.DataFrame) -> Parsed:
+        """Cached rows for files (columns name, sha256) whose content is known, re-keyed by name."""
+        if self.parsed is None or wanted.empty:
+            return concat([])
+        mapping = pd.DataFrame({"file": wanted["sha256"], "new": wanted["name"]})
+        return self.parsed.rename(mapping)
+
+    def unchanged(self, names_to_sha: dict[str, str], year: int) -> bool:
+        """Whether the previous run saw exactly these files, for this year, under these rules."""
+        m = self.manifest
+        return bool(m) and m.get("year") == year and m.get("files") == names_to_sha and Path(m.get("workbook", "")).exists()
+
+    def save(self, manifest: dict) -> None:
+        """Replace the cache with this run's rows (`fresh`); the manifest goes last."""
+        if self.fresh is None:
+            return
+        by_sha = self.fresh
+        tmp = self.dir.with_name(f".{CACHE_DIR}-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.mkdir(parents=True)
+            frames = _frames(by_sha)
+            for name, df in frames.items():
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            (tmp / _MANIFEST).write_text(json.dumps({**manifest, "key": self.key, "frames": list(frames)}, ensure_ascii=False), encoding="utf-8")
+            old = self.dir.with_name(f".{CACHE_DIR}-old-{uuid.uuid4().hex[:8]}")
+            if self.dir.exists():
+                os.replace(self.dir, old)
+            os.replace(tmp, self.dir)
+            shutil.rmtree(old, ignore_errors=True)
+        except Exception as exc:  # the run's results are already written; a cache is a luxury
+            log.warning("缓存无法保存（%s），下次运行将全部重新读取", exc)
+            shutil.rmtree(tmp, ignore_errors=True)

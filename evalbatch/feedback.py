@@ -1,0 +1,352 @@
+"""Feedback (结果反馈): one workbook per department with its own results, to send back.
+
+`write_feedback` writes `<out>/feedback/<单位编码>_<单位名称>.xlsx` for every department of a
+batch (ranked or not): 评价结果 (score, grade, rank, rates, how the score was recomputed),
+指标复核 (every indicator with its recomputed score and the reason for each deduction),
+项目 (the department's projects) and 审核问题 (what to fix, with sheet and cell).
+
+The tables use report.py's column specs and writer, so they read like the consolidated
+workbook. Text from submissions is written as text (report.SAFE_OPTIONS). A file name is
+built from what departments typed, so it is sanitised: nothing in a code or a name can
+place a file outside feedback/ or give it a name Windows refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
+
+from . import findings as F
+from .batch import BatchResult
+from .files import atomic_write
+from .report import FINDINGS, INDICATORS, PROJECTS, SAFE_OPTIONS, Formats, cell_values, write_table
+from .rules import Rules
+from .scoring import RATE_COLUMNS
+
+FEEDBACK_DIR = "feedback"
+SUFFIX = ".xlsx"
+
+# Per-department tables: the consolidated workbook's columns without the department's own
+# code and name (every row of a feedback workbook is the same department).
+_SAME_DEPT = ("dept_code", "dept_name")
+IND_COLUMNS = [c for c in INDICATORS if c.source not in _SAME_DEPT]
+PROJECT_COLUMNS = [c for c in PROJECTS if c.source not in _SAME_DEPT]
+FINDING_COLUMNS = [c for c in FINDINGS if c.source not in _SAME_DEPT]
+
+SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果", "指标复核", "项目", "审核问题"
+DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
+
+# --- file names -------------------------------------------------------------------------
+
+CODE_CHARS, NAME_CHARS = 40, 80
+STEM_BYTES = 180  # UTF-8 bytes; leaves room for "_2", atomic_write's "_YYYYMMDD-HHMMSS" and ".xlsx" within 255
+_FORBIDDEN = set('<>:"/\\|?*')
+_SUPERSCRIPTS = "¹²³"
+RESERVED_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"}
+    | {f"{dev}{n}" for dev in ("COM", "LPT") for n in "0123456789" + _SUPERSCRIPTS}
+)
+UNNAMED = "未命名单位"
+
+
+def clean_part(text: object, max_chars: int = NAME_CHARS) -> str:
+    """One part of a file name, safe on Windows, macOS and Linux ("" when nothing usable is left).
+
+    Path separators and the characters Windows forbids become "_", control and invisible
+    format characters (bidi overrides, zero-width) go, runs of dots ("..") become "_",
+    whitespace collapses to one space, and leading/trailing dots, spaces and "_" go.
+    """
+    if text is None or text is pd.NA or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    out = []
+    for ch in unicodedata.normalize("NFC", str(text)):
+        cat = unicodedata.category(ch)
+        if ch in _FORBIDDEN:
+            out.append("_")
+        elif cat == "Cc" or cat in ("Zl", "Zp"):
+            out.append(" ")  # tab, newline, NUL …
+        elif cat[0] == "C":
+            continue  # format (bidi, zero-width), private use, unassigned, surrogates
+        else:
+            out.append(ch)
+    s = "".join(out)
+    s = re.sub(r"\.{2,}", "_", s)
+    s = re.sub(r"\s+", " ", s)
+    s = re.sub(r"_{2,}", "_", s)
+    s = _trim(s)[:max_chars]
+    return _trim(s)
+
+
+def _trim(s: str) -> str:
+    return s.strip(" ._").lstrip("~")
+
+
+def _fit_bytes(s: str, limit: int) -> str:
+    while len(s.encode("utf-8")) > limit:
+        s = s[:-1]
+    return _trim(s)
+
+
+def _not_reserved(stem: str) -> str:
+    """Windows refuses CON, NUL, COM1 … as a name, with any extension ("CON.x" too)."""
+    base = stem.split(".")[0].rstrip(" ").upper()
+    return f"_{stem}" if base in RESERVED_NAMES else stem
+
+
+def file_stem(code: object, name: object, file: object) -> str:
+    """`<单位编码>_<单位名称>`; without a usable code, the submission's file name stands in for it."""
+    head = clean_part(code, CODE_CHARS)
+    if not head:
+        submitted = "" if file is None or file is pd.NA else str(file)
+        head = clean_part(re.sub(r"\.[^./\\]*$", "", submitted), NAME_CHARS)  # without its extension
+    tail = clean_part(name, NAME_CHARS)
+    stem = "_".join(p for p in (head, tail) if p) or UNNAMED
+    stem = _fit_bytes(stem, STEM_BYTES) or UNNAMED
+    return _not_reserved(stem)
+
+
+def unique_stems(stems: Iterable[str]) -> list[str]:
+    """The stems, with "_2", "_3" … appended where two would name the same file.
+
+    Compared case-insensitively (Windows and macOS file systems are)."""
+    taken: set[str] = set()
+    out = []
+    for stem in stems:
+        candidate, n = stem, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{stem}_{n}"
+        taken.add(candidate.casefold())
+        out.append(candidate)
+    return out
+
+
+def feedback_names(depts: pd.DataFrame) -> list[str]:
+    """File names (with .xlsx) for the rows of `depts`, in their order.
+
+    Counters are handed out in the order of 单位编码 and file, not of rank, so a department
+    keeps its file name when scores change between runs."""
+    stems = [file_stem(c, n, f) for c, n, f in zip(_col(depts, "dept_code"), _col(depts, "dept_name"), _col(depts, "file"))]
+    order = sorted(range(len(stems)), key=lambda i: (stems[i].casefold(), str(_col(depts, "file")[i])))
+    unique = unique_stems(stems[i] for i in order)
+    names = [""] * len(stems)
+    for i, stem in zip(order, unique):
+        names[i] = stem + SUFFIX
+    return names
+
+
+def _col(df: pd.DataFrame, key: str) -> list:
+    return df[key].tolist() if key in df else [None] * len(df)
+
+
+# --- content ----------------------------------------------------------------------------
+
+
+def _text(v: object) -> str:
+    return "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _number(v: object) -> float | None:
+    return cell_values(pd.Series([v], dtype="object"), "score")[0]
+
+
+def _rank_text(rank: object, of: int, group: str) -> str:
+    r = _number(rank)
+    if r is None:
+        return "未排名（存在错误）"
+    return f"第 {int(r)} 名 / 共 {of} 个{group}"
+
+
+def _grade_rule(rules: Rules) -> str:
+    names, bounds = rules.grade_names, rules.grade_bounds
+    parts = []
+    for i, (name, low) in enumerate(zip(names, bounds)):
+        if i == 0:
+            parts.append(f"{name} ≥ {low:g} 分")
+        elif i == len(names) - 1 and low <= 0:
+            parts.append(f"{name} < {bounds[i - 1]:g} 分")
+        else:
+            parts.append(f"{name} {low:g} 分至不足 {bounds[i - 1]:g} 分")
+    return "；".join(parts)
+
+
+def explanation(dept: Mapping, rules: Rules) -> list[str]:
+    """How the 复核得分 came about, in a few plain sentences."""
+    keep = "记 0 分" if rules.strict else "沿用自评得分，并在“审核问题”中提示"
+    lines = [
+        "复核得分由财政部门根据贵单位填报的原始数据重新计算，不直接采用自评得分。",
+        f"整体支出复核得分＝“整体指标”各行复核得分之和（分值合计应为 {rules.department_total:g} 分）。"
+        "预算执行率、三公经费控制率等六项比率由“基本信息”中的金额和人数自动计算。",
+        f"比率先四舍五入到 0.01%，每项得分四舍五入保留 {rules.score_decimals} 位小数，且不超过该项分值。",
+        "定量指标按计分方法比较实际值与指标值：正向指标按完成率计分或达到目标得满分，反向指标不超过指标值得满分；"
+        f"定性指标按实际值中的等级词（如达成、基本达成、部分达成、未达成）计分；无法自动复核的指标{keep}。",
+        f"每个项目的复核得分＝{rules.project_execution_weight:g}×min(全年执行数÷全年预算数, 100%)＋项目指标得分"
+        f"（项目指标分值合计应为 {rules.project_indicator_total:g} 分）。",
+        f"评价等级：{_grade_rule(rules)}。",
+        "每项指标的计算过程和扣分原因见“指标复核”工作表，自评得分与复核得分不一致的行已标色；"
+        "需要核实或修改的问题见“审核问题”工作表。",
+    ]
+    if _number(dept.get("rank")) is None:
+        lines.append(f"本单位的文件存在错误，未参与排名，评价等级为“{rules.unrated}”；"
+                     "请按“审核问题”工作表中级别为“错误”的各项修改后重新提交，上面的复核得分仅供参考。")
+    return lines
+
+
+def _summary_rows(dept: Mapping, result: BatchResult, ranked: pd.DataFrame, rules: Rules) -> list[tuple[str, object, str]]:
+    """(label, value, kind) for the 评价结果 sheet."""
+    cat = _text(dept.get("dept_category"))
+    in_cat = int((ranked["dept_category"].fillna("").astype(str) == cat).sum()) if "dept_category" in ranked else 0
+    year = result.meta.get("year")
+    rows: list[tuple[str, object, str]] = [
+        ("单位", _text(dept.get("dept_name")), "text"),
+        ("单位编码", _text(dept.get("dept_code")), "text"),
+        ("单位类别", cat, "text"),
+        ("提交文件", _text(dept.get("file")), "text"),
+        ("评价年度", year, "int"),
+        ("复核得分", dept.get("total"), "score"),
+        ("自评得分", dept.get("self_total"), "score"),
+        ("得分差异", dept.get("diff"), "score"),
+        ("评价等级", _text(dept.get("grade")), "text"),
+        ("排名", _rank_text(dept.get("rank"), len(ranked), "参评单位"), "text"),
+        ("类别排名", _rank_text(dept.get("cat_rank"), in_cat, f"“{cat}”类参评单位" if cat else "同类参评单位"), "text"),
+    ]
+    for method, col in RATE_COLUMNS.items():
+        value = _number(dept.get(col))
+        if value is None:
+            zero = _number(dept.get(f"zero_{col}")) == 1
+            rows.append((method, "分母为 0，无法计算" if zero else "数据不全，无法计算", "text"))
+        else:
+            rows.append((method, value, "rate"))
+    rows += [
+        ("项目数", dept.get("project_count"), "int"),
+        ("项目平均得分", dept.get("project_avg"), "score"),
+        ("错误 / 警告 / 提示", " / ".join(str(int(_number(dept.get(k)) or 0)) for k in ("errors", "warnings", "notes")), "text"),
+        ("主要扣分项", _text(dept.get("top_deductions")) or "无", "wrap"),
+    ]
+    rows += [("复核方法" if i == 0 else "", line, "wrap") for i, line in enumerate(explanation(dept, rules))]
+    rows.append(("生成时间", _text(result.meta.get("finished") or result.meta.get("started")), "text"))
+    return rows
+
+
+def _write_summary(wb: xlsxwriter.Workbook, fmt: Formats, rows: list[tuple[str, object, str]]) -> None:
+    ws = wb.add_worksheet(SHEET_RESULT)
+    ws.set_column(0, 0, 18)
+    ws.set_column(1, 1, 90)
+    ws.write_string(0, 0, "事项", fmt.header)
+    ws.write_string(0, 1, "内容", fmt.header)
+    ws.set_row(0, 22)
+    for r, (label, value, kind) in enumerate(rows, start=1):
+        ws.write_string(r, 0, label, fmt.key)
+        cell = fmt.kind[kind]
+        if kind in ("text", "wrap"):
+            if _text(value):
+                ws.write_string(r, 1, _text(value), cell)
+            else:
+                ws.write_blank(r, 1, None, cell)
+        else:
+            number = cell_values(pd.Series([value], dtype="object"), kind)[0]
+            if number is None:
+                ws.write_blank(r, 1, None, cell)
+            else:
+                ws.write_number(r, 1, number, cell)
+        if label == "评价等级" and value in fmt.fills:
+            ws.conditional_format(r, 1, r, 1, {"type": "cell", "criteria": "==", "value": f'"{value}"', "format": fmt.fills[value]})
+    ws.freeze_panes(1, 0)
+
+
+def _mark_differences(wb: xlsxwriter.Workbook, sheets: list[str], n: int, rules: Rules) -> None:
+    """Colour the 指标复核 rows whose 得分差异 is not 0 (beyond the score tolerance)."""
+    if n == 0:
+        return
+    c = next(i for i, col in enumerate(IND_COLUMNS) if col.source == "diff")
+    letter = xl_col_to_name(c)
+    fill = wb.add_format({"bg_color": DIFF_FILL})
+    for name in sheets:
+        ws = wb.get_worksheet_by_name(name)
+        ws.conditional_format(1, 0, n, len(IND_COLUMNS) - 1, {
+            "type": "formula",
+            "criteria": f"=AND(ISNUMBER(${letter}2),ABS(${letter}2)>{rules.score_tolerance:g})",
+            "format": fill,
+        })
+
+
+def _indicator_order(ind: pd.DataFrame) -> pd.DataFrame:
+    """整体指标 first, then each project's indicators, in the order of the submission."""
+    if ind.empty:
+        return ind
+    code = ind["project_code"].fillna("").astype(str) if "project_code" in ind else pd.Series("", index=ind.index)
+    row = pd.to_numeric(ind["row"], errors="coerce") if "row" in ind else pd.Series(0, index=ind.index)
+    return (ind.assign(_p=code.ne(""), _c=code, _r=row)
+            .sort_values(["_p", "_c", "_r"], kind="stable").drop(columns=["_p", "_c", "_r"]))
+
+
+def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str, pd.DataFrame],
+              ranked: pd.DataFrame, rules: Rules) -> Path:
+    """One department's feedback workbook at `path` (the caller moves it into place)."""
+    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "nan_inf_to_errors": False})
+    wb.set_properties({"title": "预算绩效自评复核结果反馈", "author": "evalbatch", "created": dt.datetime.now()})
+    fmt = Formats(wb)
+    _write_summary(wb, fmt, _summary_rows(dept, result, ranked, rules))
+    ind = _indicator_order(parts["indicators"])
+    sheets = write_table(wb, fmt, SHEET_INDICATORS, IND_COLUMNS, ind)
+    _mark_differences(wb, sheets, len(ind), rules)
+    write_table(wb, fmt, SHEET_PROJECTS, PROJECT_COLUMNS, parts["projects"])
+    write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, parts["findings"])
+    wb.close()
+    return path
+
+
+def _by_file(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    if df is None or df.empty or "file" not in df:
+        return {}
+    return {str(k): g for k, g in df.groupby(df["file"].astype(str), sort=False)}
+
+
+def _own_findings(findings: pd.DataFrame, file: str, code: str, by_file: dict, by_code: dict) -> pd.DataFrame:
+    """The findings of the department's file, and those naming its code in another file
+    (an older file it replaced: 被新文件取代)."""
+    parts = [by_file.get(file)]
+    if code:
+        other = by_code.get(code)
+        if other is not None:
+            parts.append(other[other["file"].astype(str) != file])
+    parts = [p for p in parts if p is not None and len(p)]
+    return F.sort(pd.concat(parts)) if parts else F.frame()
+
+
+def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> list[Path]:
+    """Write `out_dir/feedback/<单位编码>_<单位名称>.xlsx` for every department; the paths written."""
+    folder = Path(out_dir) / FEEDBACK_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    depts = result.depts.reset_index(drop=True)
+    ranked = depts[depts["rank"].notna()] if "rank" in depts else depts.iloc[0:0]
+    names = feedback_names(depts)
+    indicators, projects = _by_file(result.indicators), _by_file(result.projects)
+    findings = result.findings
+    by_file = _by_file(findings)
+    by_code = ({str(k): g for k, g in findings.groupby(findings["dept_code"].fillna("").astype(str), sort=False) if k}
+               if len(findings) else {})
+    empty = {"indicators": result.indicators.iloc[0:0], "projects": result.projects.iloc[0:0]}
+    written = []
+    for dept, name in zip(depts.to_dict("records"), names):
+        target = folder / name
+        # Belt and braces: clean_part already made this impossible. (A planted symlink of
+        # the same name is no risk: atomic_write's os.replace replaces the link itself.)
+        if target.name != name or target.parent != folder or name in (".", ".."):
+            raise ValueError(f"反馈文件名不安全：{name!r}")
+        file, code = _text(dept.get("file")), _text(dept.get("dept_code"))
+        parts = {
+            "indicators": indicators.get(file, empty["indicators"]),
+            "projects": projects.get(file, empty["projects"]),
+            "findings": _own_findings(findings, file, code, by_file, by_code),
+        }
+        written.append(atomic_write(target, lambda p, d=dept, s=parts: write_one(p, d, result, s, ranked, rules)))
+    return written

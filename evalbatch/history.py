@@ -1,0 +1,463 @@
+"""Run history in an embedded SQLite database (OUTPUT_DIR/evalbatch.sqlite).
+
+Every nightly run is recorded once: the run itself, every file it saw (with its SHA-256),
+each department's and each project's recomputed scores. From that the workbook's 变动情况
+sheet (what changed since the previous run of the same year), a year-over-year comparison
+and a department's history are read back as DataFrames with Chinese column names.
+
+The schema is created and migrated here: `PRAGMA user_version` counts the scripts of
+`MIGRATIONS` already applied; opening an older database applies the missing ones in one
+transaction, a database written by a newer evalbatch is refused (`HistoryError`).
+
+The output folder usually lives on a shared (network) drive, where SQLite's WAL mode is not
+safe (it needs shared memory between processes on one machine), so the database keeps the
+default rollback journal and waits for locks (`busy_timeout`) instead. Writers are already
+serialised by the run lock; readers (an analyst's `evalbatch history`) only wait briefly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .batch import BatchResult
+
+DB_NAME = "evalbatch.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+
+# Version N of the schema is MIGRATIONS[:N] applied in order. Append, never edit a script
+# that has shipped: databases in the field are at every version.
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY,
+        started      TEXT NOT NULL,
+        finished     TEXT,
+        year         INTEGER,
+        version      TEXT,
+        rules_digest TEXT,
+        input_dir    TEXT,
+        workbook     TEXT,
+        exit_code    INTEGER,
+        recorded     TEXT NOT NULL
+    );
+    CREATE INDEX runs_year ON runs (year, id);
+    CREATE TABLE run_files (
+        run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name      TEXT NOT NULL,
+        sha256    TEXT,
+        size      INTEGER,
+        status    TEXT,
+        dept_code TEXT,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE INDEX run_files_sha256 ON run_files (sha256);
+    CREATE TABLE dept_scores (
+        run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        year          INTEGER,
+        dept_code     TEXT NOT NULL,
+        dept_name     TEXT,
+        dept_category TEXT,
+        file          TEXT NOT NULL,
+        sha256        TEXT,
+        total         REAL,
+        self_total    REAL,
+        grade         TEXT,
+        rank          INTEGER,
+        errors        INTEGER,
+        warnings      INTEGER,
+        PRIMARY KEY (run_id, file)
+    );
+    CREATE INDEX dept_scores_code ON dept_scores (dept_code, run_id);
+    CREATE TABLE project_scores (
+        run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        year         INTEGER,
+        file         TEXT,
+        dept_code    TEXT,
+        project_code TEXT,
+        project_name TEXT,
+        total        REAL,
+        self_score   REAL,
+        grade        TEXT,
+        exec_rate    REAL
+    );
+    CREATE INDEX project_scores_run ON project_scores (run_id, dept_code);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Columns of the returned frames (the workbook's and the CLI's headers).
+CHANGES_COLUMNS = ["变动", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
+YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
+RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "文件数", "单位数", "退出码", "工作簿"]
+DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
+
+NEW, WITHDRAWN, CHANGED = "新增", "撤回", "变化"
+_KIND_ORDER = {CHANGED: 0, NEW: 1, WITHDRAWN: 2}
+_SCORE_TOLERANCE = 0.005  # scores are rounded to 2 decimals; anything smaller is float noise
+
+
+class HistoryError(RuntimeError):
+    """The run-history database cannot be used; the message is for the user (Chinese)."""
+
+
+def db_path_for(out_dir: str | Path) -> Path:
+    return Path(out_dir) / DB_NAME
+
+
+# ---------------------------------------------------------------- connection and migrations
+
+
+@contextmanager
+def connect(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """An open connection to a database at `SCHEMA_VERSION` (created or migrated as needed).
+
+    The connection is in autocommit mode: write inside `transaction(conn)`. Closed on exit.
+    With `create=False` a missing file raises `HistoryError` instead of being created.
+    """
+    path = Path(db_path)
+    if not create and not path.exists():
+        raise HistoryError(f"运行记录数据库 {path} 不存在：还没有记录过任何运行")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"无法打开运行记录数据库 {path}：{exc}") from exc
+    try:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn, path)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(f"运行记录数据库 {path} 无法读取（{exc}）；文件可能已损坏或不是 evalbatch 的数据库") from exc
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK when the block raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply MIGRATIONS[current:] and set user_version, all in one transaction."""
+    for _attempt in range(3):
+        current = schema_version(conn)
+        if current == SCHEMA_VERSION:
+            return
+        if current > SCHEMA_VERSION:
+            raise HistoryError(
+                f"运行记录数据库 {path} 由较新版本的 evalbatch 创建（数据库结构版本 {current}，"
+                f"本程序只支持到版本 {SCHEMA_VERSION}）；请升级 evalbatch 后再运行。为避免损坏记录，本程序不会修改该数据库"
+            )
+        # executescript() commits any open transaction first, so BEGIN and COMMIT belong to the
+        # script itself; a failing statement leaves the transaction open for the ROLLBACK below.
+        script = "\n".join(["BEGIN IMMEDIATE;", *MIGRATIONS[current:], f"PRAGMA user_version = {SCHEMA_VERSION};", "COMMIT;"])
+        try:
+            conn.executescript(script)
+            return
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if schema_version(conn) != current:
+                continue  # another process migrated it meanwhile: look again
+            raise HistoryError(
+                f"运行记录数据库 {path} 从结构版本 {current} 升级到 {SCHEMA_VERSION} 失败（{exc}）；数据库未作任何修改"
+            ) from exc
+    raise HistoryError(f"运行记录数据库 {path} 升级失败：结构版本不断变化，请稍后重试")
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _texts(values: Sequence | pd.Series) -> list[str | None]:
+    return [None if _missing(v) else str(v) for v in (values.tolist() if isinstance(values, pd.Series) else values)]
+
+
+def _reals(series: pd.Series) -> list[float | None]:
+    num = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+    return [float(v) if math.isfinite(v) else None for v in num]
+
+
+def _ints(series: pd.Series) -> list[int | None]:
+    return [int(v) if math.isfinite(v) else None for v in pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()]
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    return df[name] if name in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | None, exit_code: int | None,
+               *, input_dir: str | Path | None = None) -> int:
+    """Record one run (run, files, department and project scores) in one transaction; its id.
+
+    `input_dir` defaults to `result.meta["input_dir"]`. Raises `HistoryError` when the
+    database cannot be opened or written; then nothing of this run is stored.
+    """
+    meta = result.meta
+    year = meta.get("year")
+    year = None if _missing(year) else int(year)
+    started = meta.get("started") or dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    input_dir = input_dir if input_dir is not None else meta.get("input_dir")
+    recorded = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    files = [(r.name, r.sha256 or None, int(r.size), r.status or None, r.dept_code or None) for r in result.records]
+    sha_of = {r.name: r.sha256 for r in result.records}
+
+    d = result.depts
+    n = len(d)
+    dept_rows = list(zip(
+        [year] * n, [("" if c is None else c) for c in _texts(_col(d, "dept_code"))], _texts(_col(d, "dept_name")),
+        _texts(_col(d, "dept_category")), _texts(_col(d, "file")), _texts(_col(d, "file").map(sha_of)),
+        _reals(_col(d, "total")), _reals(_col(d, "self_total")), _texts(_col(d, "grade")), _ints(_col(d, "rank")),
+        _ints(_col(d, "errors")), _ints(_col(d, "warnings")),
+    ))
+    p = result.projects
+    m = len(p)
+    project_rows = list(zip(
+        [year] * m, _texts(_col(p, "file")), _texts(_col(p, "dept_code")), _texts(_col(p, "project_code")),
+        _texts(_col(p, "project_name")), _reals(_col(p, "total")), _reals(_col(p, "self_score")),
+        _texts(_col(p, "grade")), _reals(_col(p, "exec_rate")),
+    ))
+
+    with connect(db_path) as conn:
+        try:
+            with transaction(conn):
+                cur = conn.execute(
+                    "INSERT INTO runs (started, finished, year, version, rules_digest, input_dir, workbook, exit_code, recorded)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (str(started), _text(meta.get("finished")), year, _text(meta.get("version")), _text(meta.get("rules_digest")),
+                     _text(input_dir), _text(workbook), None if exit_code is None else int(exit_code), recorded),
+                )
+                run_id = int(cur.lastrowid)
+                conn.executemany("INSERT INTO run_files (run_id, name, sha256, size, status, dept_code) VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(run_id, *row) for row in files])
+                conn.executemany(
+                    "INSERT INTO dept_scores (run_id, year, dept_code, dept_name, dept_category, file, sha256, total, self_total,"
+                    " grade, rank, errors, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *row) for row in dept_rows])
+                conn.executemany(
+                    "INSERT INTO project_scores (run_id, year, file, dept_code, project_code, project_name, total, self_score,"
+                    " grade, exec_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *row) for row in project_rows])
+        except sqlite3.Error as exc:
+            raise HistoryError(f"写入运行记录数据库 {db_path} 失败（{exc}）；本次运行未记录") from exc
+    return run_id
+
+
+def update_run(db_path: str | Path, run_id: int, *, workbook: Path | str | None = None, exit_code: int | None = None,
+               finished: str | None = None) -> None:
+    """Fill in what was only known after recording (the workbook actually written, …)."""
+    sets = {k: v for k, v in (("workbook", _text(workbook)), ("exit_code", exit_code), ("finished", finished)) if v is not None}
+    if not sets:
+        return
+    with connect(db_path) as conn:
+        try:
+            with transaction(conn):
+                done = conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", (*sets.values(), int(run_id)))
+                if done.rowcount != 1:
+                    raise HistoryError(f"运行记录数据库中没有编号为 {run_id} 的运行")
+        except sqlite3.Error as exc:
+            raise HistoryError(f"更新运行记录数据库 {db_path} 失败（{exc}）") from exc
+
+
+def _text(v) -> str | None:
+    return None if _missing(v) else str(v)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _run_row(conn: sqlite3.Connection, run_id: int) -> sqlite3.Row:
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    row = cur.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+    if row is None:
+        raise HistoryError(f"运行记录数据库中没有编号为 {run_id} 的运行")
+    return row
+
+
+def _latest_before(conn: sqlite3.Connection, year, before: int | None = None) -> int | None:
+    """Id of the latest run of `year` (NULL matches NULL), optionally before run `before`."""
+    sql = "SELECT MAX(id) FROM runs WHERE year IS ?" + (" AND id < ?" if before is not None else "")
+    row = conn.execute(sql, (year,) if before is None else (year, int(before))).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def previous_run(db_path: str | Path, run_id: int) -> int | None:
+    """The run `changes` compares `run_id` with: the latest earlier run of the same year."""
+    with connect(db_path, create=False) as conn:
+        return _latest_before(conn, _run_row(conn, run_id)["year"], run_id)
+
+
+def _dept_frame(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    df = pd.read_sql_query(
+        "SELECT dept_code, dept_name, file, sha256, total, grade FROM dept_scores WHERE run_id = ?", conn, params=(int(run_id),))
+    df["total"] = pd.to_numeric(df["total"], errors="coerce").astype("float64").round(2)
+    for c in ("dept_code", "dept_name", "file", "sha256", "grade"):
+        df[c] = df[c].fillna("").astype(str)
+    # A department without a code can only be followed by its file name.
+    df["key"] = df["dept_code"].where(df["dept_code"].ne(""), "\x00" + df["file"])
+    return df
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    """Text columns (object or pandas' str dtype), whose gaps an outer merge fills with NaN."""
+    return [c for c in df.columns if pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_string_dtype(df[c])]
+
+
+def _fmt_scores(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: "—" if pd.isna(v) else f"{v:.2f}").astype(object)
+
+
+def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Departments new, withdrawn or changed (score or file) since the previous run of the same year.
+
+    Columns `CHANGES_COLUMNS`; rows ordered 变化, 新增, 撤回, then by 单位编码. Unchanged
+    departments are not listed; no previous run gives an empty frame.
+    """
+    with connect(db_path, create=False) as conn:
+        run = _run_row(conn, run_id)
+        prev_id = _latest_before(conn, run["year"], run_id)
+        if prev_id is None:
+            return _empty(CHANGES_COLUMNS, ("原得分", "新得分", "差异"))
+        prev = _run_row(conn, prev_id)
+        old, new = _dept_frame(conn, prev_id), _dept_frame(conn, run_id)
+
+    m = old.merge(new, on="key", how="outer", suffixes=("_old", "_new"), indicator=True)
+    m = m.fillna({c: "" for c in _text_columns(m)})
+    added, gone = m["_merge"].eq("right_only"), m["_merge"].eq("left_only")
+    both = m["_merge"].eq("both")
+    o, n = m["total_old"], m["total_new"]
+    score_changed = both & (o.isna().ne(n.isna()) | (o - n).abs().gt(_SCORE_TOLERANCE))
+    file_changed = both & m["sha256_old"].ne(m["sha256_new"])
+    kind = pd.Series(np.select([added, gone, score_changed | file_changed], [NEW, WITHDRAWN, CHANGED], ""), index=m.index)
+    keep = kind.ne("")
+    m, kind = m[keep], kind[keep]
+    score_changed, file_changed = score_changed[keep], file_changed[keep]
+    o, n = m["total_old"], m["total_new"]
+
+    so, sn = _fmt_scores(o), _fmt_scores(n)
+    renamed = m["file_old"].ne(m["file_new"])
+    file_part = pd.Series(np.where(
+        renamed,
+        "文件已更新（" + m["file_old"] + " → " + m["file_new"] + "）",
+        "文件已更新（" + m["file_new"] + "，SHA-256 " + m["sha256_old"].str[:12] + "… → " + m["sha256_new"].str[:12] + "…）",
+    ), index=m.index)
+    file_part = file_part.where(file_changed, "文件未变化")
+    score_part = ("得分 " + so + " → " + sn).where(score_changed, "得分未变（" + sn + "）")
+    why = ""
+    if prev["rules_digest"] != run["rules_digest"]:
+        why = f"；评分规则已变化（摘要 {prev['rules_digest'] or '—'} → {run['rules_digest'] or '—'}）"
+    elif prev["version"] != run["version"]:
+        why = f"；evalbatch 版本 {prev['version'] or '—'} → {run['version'] or '—'}"
+    explain = file_part + "；" + score_part + pd.Series(np.where(score_changed & ~file_changed, why, ""), index=m.index)
+    explain = explain.where(kind.ne(NEW), "新增单位（文件 " + m["file_new"] + "，得分 " + sn + "）")
+    explain = explain.where(kind.ne(WITHDRAWN),
+                            "上次运行有该单位（文件 " + m["file_old"] + "，得分 " + so + "），本次运行没有该单位的可用文件")
+
+    out = pd.DataFrame({
+        "变动": kind,
+        "单位编码": m["dept_code_new"].where(~gone, m["dept_code_old"]),
+        "单位名称": m["dept_name_new"].where(~gone, m["dept_name_old"]),
+        "原得分": o,
+        "新得分": n,
+        "差异": (n - o).round(2),
+        "原文件": m["file_old"],
+        "新文件": m["file_new"],
+        "文件是否变化": pd.Series(np.where(file_changed, "是", "否"), index=m.index).where(kind.eq(CHANGED), ""),
+        "说明": explain,
+    })
+    out = out.assign(_k=out["变动"].map(_KIND_ORDER)).sort_values(["_k", "单位编码", "新文件", "原文件"], kind="stable")
+    return out.drop(columns="_k").reset_index(drop=True)[CHANGES_COLUMNS]
+
+
+def year_over_year(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Each department's score against the latest run of the year before (`YOY_COLUMNS`).
+
+    Departments found in only one of the two years are listed with the other year blank;
+    departments without a code cannot be matched and are left out. Empty when the database
+    holds no run of the year before.
+    """
+    with connect(db_path, create=False) as conn:
+        run = _run_row(conn, run_id)
+        if run["year"] is None:
+            return _empty(YOY_COLUMNS, ("上年得分", "本年得分", "差异"))
+        last_id = _latest_before(conn, int(run["year"]) - 1)
+        if last_id is None:
+            return _empty(YOY_COLUMNS, ("上年得分", "本年得分", "差异"))
+        last, this = _dept_frame(conn, last_id), _dept_frame(conn, run_id)
+    last, this = last[last["dept_code"].ne("")], this[this["dept_code"].ne("")]
+    m = last.merge(this, on="dept_code", how="outer", suffixes=("_last", "_this"))
+    m = m.fillna({c: "" for c in _text_columns(m)})
+    out = pd.DataFrame({
+        "单位编码": m["dept_code"],
+        "单位名称": m["dept_name_this"].where(m["dept_name_this"].ne(""), m["dept_name_last"]),
+        "上年得分": m["total_last"],
+        "本年得分": m["total_this"],
+        "差异": (m["total_this"] - m["total_last"]).round(2),
+        "上年等级": m["grade_last"],
+        "本年等级": m["grade_this"],
+    })
+    return out.sort_values("单位编码", kind="stable").reset_index(drop=True)[YOY_COLUMNS]
+
+
+def list_runs(db_path: str | Path) -> pd.DataFrame:
+    """Every recorded run, oldest first (`RUNS_COLUMNS`); empty when there is no database yet."""
+    if not Path(db_path).exists():
+        return _empty(RUNS_COLUMNS, ())
+    with connect(db_path, create=False) as conn:
+        df = pd.read_sql_query(
+            """SELECT r.id AS 运行编号, r.started AS 开始时间, r.finished AS 完成时间, r.year AS 年度,
+                      (SELECT COUNT(*) FROM run_files f WHERE f.run_id = r.id) AS 文件数,
+                      (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id) AS 单位数,
+                      r.exit_code AS 退出码, r.workbook AS 工作簿
+               FROM runs r ORDER BY r.id""", conn)
+    for c in ("年度", "退出码"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    return df[RUNS_COLUMNS]
+
+
+def dept_history(db_path: str | Path, dept_code: str) -> pd.DataFrame:
+    """One row per recorded run that scored department `dept_code` (`DEPT_HISTORY_COLUMNS`)."""
+    if not Path(db_path).exists():
+        return _empty(DEPT_HISTORY_COLUMNS, ("复核得分", "自评得分"))
+    with connect(db_path, create=False) as conn:
+        df = pd.read_sql_query(
+            """SELECT r.id AS 运行编号, r.started AS 开始时间, d.year AS 年度, d.dept_name AS 单位名称,
+                      d.total AS 复核得分, d.self_total AS 自评得分, d.grade AS 评价等级, d.rank AS 排名,
+                      d.file AS 文件, d.sha256 AS "SHA-256"
+               FROM dept_scores d JOIN runs r ON r.id = d.run_id
+               WHERE d.dept_code = ? ORDER BY r.id, d.file""", conn, params=(str(dept_code),))
+    for c in ("年度", "排名"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    for c in ("复核得分", "自评得分"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df[DEPT_HISTORY_COLUMNS]
+
+
+def _empty(columns: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in numeric else object) for c in columns})
