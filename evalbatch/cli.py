@@ -125,6 +125,7 @@ def run(
     lock_max_age: Annotated[float, typer.Option("--lock-max-age", help="运行锁超过此小时数视为遗留，可接管", min=0)] = 6,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
+    feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
 ) -> None:
     """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
 
@@ -140,7 +141,7 @@ def run(
     try:
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs or os.cpu_count() or 1, settle=settle,
                             progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
-                            use_cache=not no_cache, parquet=parquet)
+                            use_cache=not no_cache, parquet=parquet, feedback=feedback)
     except Locked as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_LOCKED) from None
@@ -199,6 +200,59 @@ def sample(
 
     paths = write_samples(output, count, seed=seed, year=year)
     out.print(f"已生成 {len(paths)} 个样例文件：{output}")
+
+
+@app.command(name="history")
+def show_history(
+    out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite）")] = Path("output"),
+    dept: Annotated[Optional[str], typer.Option("--dept", help="只看这个单位编码的历次得分")] = None,
+    export: Annotated[Optional[Path], typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv）")] = None,
+) -> None:
+    """列出历次运行，或某个单位在历次运行中的得分（可导出）。"""
+    from . import history as H
+
+    db = H.db_path_for(out_dir)
+    if not db.exists():
+        err.print(f"[red]{db} 不存在：该文件夹还没有运行记录[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        table = H.dept_history(db, dept) if dept else H.list_runs(db)
+    except H.HistoryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    if export:
+        _export(table, export, f"单位{dept}历次得分" if dept else "历次运行")
+        out.print(f"已导出 {len(table)} 行：{export}")
+        return
+    if table.empty:
+        out.print(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录")
+        return
+    view = Table()
+    for col in table.columns:
+        view.add_column(str(col), overflow="fold")
+    for row in table.astype(object).where(table.notna(), "").itertuples(index=False):
+        view.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(view)
+
+
+def _export(table, path: Path, sheet: str) -> None:
+    from .files import atomic_write
+    from .report import Col, Formats, write_table
+    from .template import SAFE_OPTIONS
+
+    if path.suffix.lower() == ".csv":
+        atomic_write(path, lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
+        return
+
+    def write(p: Path) -> None:
+        import xlsxwriter
+
+        wb = xlsxwriter.Workbook(str(p), SAFE_OPTIONS)
+        kinds = {"复核得分": "score", "自评得分": "score", "排名": "int", "运行编号": "int", "文件数": "int", "单位数": "int"}
+        write_table(wb, Formats(wb), sheet, [Col(str(c), str(c), kinds.get(str(c), "text"), 16) for c in table.columns], table)
+        wb.close()
+
+    atomic_write(path, write)
 
 
 @app.command(name="rules")

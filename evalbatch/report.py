@@ -18,7 +18,9 @@ import pandas as pd
 import xlsxwriter
 
 from . import findings as F
+from . import analysis
 from .batch import BatchResult
+from .rules import Rules, load_rules
 from .scoring import RATE_COLUMNS
 from .template import SAFE_OPTIONS
 
@@ -77,7 +79,9 @@ GRADE_COLOURS = {"优": "#C6EFCE", "良": "#DDEBF7", "中": "#FFEB9C", "差": "#
 LEVEL_COLOURS = {F.ERROR: "#FFC7CE", F.WARNING: "#FFEB9C", F.NOTE: "#DDEBF7"}
 
 
-class _Formats:
+class Formats:
+    """The formats every workbook evalbatch writes shares (consolidated and feedback)."""
+
     def __init__(self, wb: xlsxwriter.Workbook):
         base = {"font_name": "等线", "font_size": 10, "valign": "top"}
         self.header = wb.add_format({**base, "bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "text_wrap": True, "valign": "vcenter", "border": 1})
@@ -91,9 +95,12 @@ class _Formats:
         }
         self.fills = {k: wb.add_format({"bg_color": v}) for k, v in {**GRADE_COLOURS, **LEVEL_COLOURS}.items()}
         self.key = wb.add_format({**base, "bold": True})
+        self.title = wb.add_format({**base, "bold": True, "font_size": 12, "font_color": "#1F4E78"})
+        self.total = wb.add_format({**base, "bold": True, "top": 1, "bg_color": "#F2F2F2"})
+        self.red = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
 
 
-def _cell_values(series: pd.Series, kind: str) -> list:
+def cell_values(series: pd.Series, kind: str) -> list:
     """Python values for one column: None for missing, never NaN or inf."""
     if kind in ("score", "rate", "money", "int"):
         num = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
@@ -104,15 +111,37 @@ def _cell_values(series: pd.Series, kind: str) -> list:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else str(v) for v in series.tolist()]
 
 
-# Shared with the other workbook writers (feedback.py), so every output looks the same.
-Formats, cell_values = _Formats, _cell_values
+def table_rows(cols: Sequence[Col], df: pd.DataFrame) -> list[tuple]:
+    """`df` as rows of plain Python values in the order of `cols` (missing columns blank)."""
+    columns = [cell_values(df[c.source] if c.source in df else pd.Series([None] * len(df)), c.kind) for c in cols]
+    return list(zip(*columns)) if len(df) else []
 
 
-def write_table(wb: xlsxwriter.Workbook, fmt: _Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
+def write_rows(ws, first_row: int, rows: Sequence[Sequence], fmt=None) -> int:
+    """Write rows from `first_row` on; a write xlsxwriter refuses (-1) is an error, not a loss."""
+    for r, values in enumerate(rows, start=first_row):
+        if ws.write_row(r, 0, values, fmt) == -1:
+            raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
+    return first_row + len(rows)
+
+
+def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "") -> int:
+    """A titled table inside a sheet (统计分析, 变动情况, 运行信息); returns the next free row."""
+    if title:
+        ws.write_string(first_row, 0, title, fmt.title)
+        first_row += 1
+    for c, col in enumerate(cols):
+        ws.write_string(first_row, c, col.header, fmt.header)
+    for r, values in enumerate(table_rows(cols, df), start=first_row + 1):
+        for c, (v, col) in enumerate(zip(values, cols)):
+            ws.write(r, c, v, fmt.kind[col.kind])
+    return first_row + 1 + len(df) + 1
+
+
+def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
                 max_rows: int = EXCEL_MAX_ROWS) -> list[str]:
     """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows."""
-    columns = [_cell_values(df[c.source] if c.source in df else pd.Series([None] * len(df)), c.kind) for c in cols]
-    rows = list(zip(*columns)) if len(df) else []
+    rows = table_rows(cols, df)
     per_sheet = max_rows - 1
     names = []
     for part in range(max(1, math.ceil(len(rows) / per_sheet))):
@@ -120,15 +149,13 @@ def write_table(wb: xlsxwriter.Workbook, fmt: _Formats, name: str, cols: Sequenc
         chunk = rows[part * per_sheet : (part + 1) * per_sheet]
         ws = wb.add_worksheet(sheet_name)
         _lay_out(ws, fmt, cols, len(chunk))
-        for r, values in enumerate(chunk, start=1):
-            if ws.write_row(r, 0, values) == -1:
-                raise WriteError(f"写入工作表 {sheet_name} 第 {r + 1} 行失败")
+        write_rows(ws, 1, chunk)
         _colour(ws, fmt, cols, len(chunk))
         names.append(sheet_name)
     return names
 
 
-def _lay_out(ws, fmt: _Formats, cols: Sequence[Col], n: int) -> None:
+def _lay_out(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
     for c, col in enumerate(cols):
         ws.set_column(c, c, col.width, fmt.kind[col.kind])
         ws.write_string(0, c, col.header, fmt.header)
@@ -137,7 +164,7 @@ def _lay_out(ws, fmt: _Formats, cols: Sequence[Col], n: int) -> None:
     ws.set_row(0, 28)
 
 
-def _colour(ws, fmt: _Formats, cols: Sequence[Col], n: int) -> None:
+def _colour(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
     if n == 0:
         return
     for c, col in enumerate(cols):
@@ -154,7 +181,7 @@ def _records_frame(result: BatchResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "size", "modified", "sha256", "dept_code", "status"])
 
 
-def _run_info(wb, fmt: _Formats, result: BatchResult) -> None:
+def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
     ws = wb.add_worksheet("运行信息")
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 60)
@@ -177,14 +204,9 @@ def _run_info(wb, fmt: _Formats, result: BatchResult) -> None:
     for r, (k, v) in enumerate(pairs):
         ws.write_string(r, 0, k, fmt.key)
         ws.write_string(r, 1, v)
-    start = len(pairs) + 1
-    records = _records_frame(result)
-    for c, col in enumerate(RECORDS):
-        ws.write_string(start, c, col.header, fmt.header)
-    for r, values in enumerate(zip(*[_cell_values(records[c.source], c.kind) for c in RECORDS]), start=start + 1):
-        ws.write_row(r, 0, values)
     for c, col in enumerate(RECORDS[2:], start=2):
         ws.set_column(c, c, col.width)
+    write_block(ws, fmt, len(pairs) + 1, RECORDS, _records_frame(result), "输入文件")
 
 
 # Above this many rows in all, rows are streamed to disk (xlsxwriter's constant_memory) so a
@@ -192,22 +214,139 @@ def _run_info(wb, fmt: _Formats, result: BatchResult) -> None:
 CONSTANT_MEMORY_ROWS = 200_000
 
 
-def write_workbook(result: BatchResult, path: str | Path, max_rows: int = EXCEL_MAX_ROWS) -> Path:
-    """Write the consolidated workbook to `path` (the caller moves it into place)."""
+def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None = None,
+                   changes: pd.DataFrame | None = None, year_over_year: pd.DataFrame | None = None,
+                   max_rows: int = EXCEL_MAX_ROWS) -> Path:
+    """Write the consolidated workbook to `path` (the caller moves it into place).
+
+    `changes` and `year_over_year` (from history.py) fill the 变动情况 sheet when given.
+    """
+    rules = rules or load_rules()
     path = Path(path)
     rows = len(result.depts) + len(result.indicators) + len(result.projects) + len(result.findings)
     # Every sheet is written row by row, top to bottom, which is what constant_memory needs.
     wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "constant_memory": rows > CONSTANT_MEMORY_ROWS})
     wb.set_properties({"title": "预算绩效自评复核汇总", "author": "evalbatch", "created": dt.datetime.now()})
-    fmt = _Formats(wb)
+    fmt = Formats(wb)
     findings = F.sort(result.findings)
-    write_table(wb, fmt, "汇总排名", SUMMARY, result.depts, max_rows)
+    _summary_sheet(wb, fmt, result.depts, rules)
+    _analysis_sheet(wb, fmt, result, rules)
     write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
     write_table(wb, fmt, "项目汇总", PROJECTS, result.projects, max_rows)
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
+    _changes_sheet(wb, fmt, changes, year_over_year)
     _run_info(wb, fmt, result)
     wb.close()
     return path
+
+
+def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules) -> None:
+    """汇总排名: the ranking, with data bars, flagged differences and a totals row."""
+    (name,) = write_table(wb, fmt, "汇总排名", SUMMARY, depts)
+    ws = wb.get_worksheet_by_name(name)
+    n = len(depts)
+    col = {c.source: i for i, c in enumerate(SUMMARY)}
+    if n:
+        ws.conditional_format(1, col["total"], n, col["total"], {"type": "data_bar", "bar_color": "#63BE7B", "bar_solid": True,
+                                                                "min_type": "num", "min_value": 0, "max_type": "num", "max_value": 100})
+        tol = rules.score_tolerance
+        ws.conditional_format(1, col["diff"], n, col["diff"], {"type": "cell", "criteria": "not between", "minimum": -tol,
+                                                              "maximum": tol, "format": fmt.red})
+    total = analysis.totals(depts, rules)
+    values = [total.get(c.source) for c in SUMMARY]
+    kinds = {c.source: c.kind for c in SUMMARY}
+    row = [cell_values(pd.Series([v], dtype=object), kinds[c.source])[0] if v is not None else None for c, v in zip(SUMMARY, values)]
+    write_rows(ws, n + 2, [row], fmt.total)
+
+
+SUMMARY_BRIEF = [Col("排名", "rank", "int", 6), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 30),
+                 Col("单位类别", "dept_category", "text", 16), Col("复核得分", "total", "score", 10), Col("评价等级", "grade", "text", 9)]
+
+
+def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
+    return [Col(h, h, kinds.get(h, "rate" if h.endswith("占比") or h == "得分率" else "int" if df[h].dtype.kind in "iu" else "text"), 12)
+            for h in df.columns]
+
+
+def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None:
+    """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10."""
+    ws = wb.add_worksheet("统计分析")
+    ws.set_column(0, 0, 22)
+    ws.set_column(1, 12, 11)
+    d = result.depts
+    grades = analysis.grades_by_category(d, rules)
+    hist = analysis.score_histogram(d, rules)
+    level1 = analysis.level1_averages(d, result.indicators, rules)
+    execution = analysis.execution_distribution(d, rules)
+    top, bottom = analysis.top_bottom(d, rules)
+    row = 0
+    anchors = {}
+    for key, title, df, kinds in [
+        ("grades", "评价等级分布（按单位类别）", grades, {"类别": "text"}),
+        ("hist", "复核得分分布（每 5 分一档）", hist, {"得分区间": "text"}),
+        ("level1", "一级指标平均得分（整体指标）", level1, {"一级指标": "text", "平均分值": "score", "平均得分": "score"}),
+        ("exec", "预算执行率分布", execution, {"预算执行率": "text"}),
+    ]:
+        anchors[key] = (row + 2, len(df))  # first data row (0-based) and its length
+        row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
+    row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
+    write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    # Rated departments come first on 汇总排名 (ranked order); the scatter plots only those.
+    _charts(wb, ws, grades, anchors, rules, len(analysis.rated(d, rules)))
+
+
+def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: int) -> None:
+    first, n = anchors["grades"]
+    cats = n - 1  # without the 合计 row
+    if cats > 0:
+        bar = wb.add_chart({"type": "bar", "subtype": "stacked"})
+        for i, g in enumerate(rules.grade_names):
+            bar.add_series({"name": g, "categories": ["统计分析", first, 0, first + cats - 1, 0],
+                            "values": ["统计分析", first, 2 + i, first + cats - 1, 2 + i],
+                            "fill": {"color": GRADE_COLOURS.get(g, "#BFBFBF")}, "border": {"color": "#7F7F7F"}})
+        bar.set_title({"name": "各类别评价等级分布"})
+        bar.set_x_axis({"name": "单位数"})
+        ws.insert_chart("N2", bar, {"x_scale": 1.3, "y_scale": 1.1})
+    first, n = anchors["hist"]
+    col = wb.add_chart({"type": "column"})
+    col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
+                    "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
+    col.set_title({"name": "复核得分分布"})
+    col.set_legend({"none": True})
+    ws.insert_chart("N20", col, {"x_scale": 1.3, "y_scale": 1.1})
+    if n_rated:
+        summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
+        x = summary_col[RATE_COLUMNS["预算执行率"]]
+        y = summary_col["total"]
+        scatter = wb.add_chart({"type": "scatter"})
+        scatter.add_series({"name": "单位", "categories": ["汇总排名", 1, x, n_rated, x], "values": ["汇总排名", 1, y, n_rated, y],
+                            "marker": {"type": "circle", "size": 5, "fill": {"color": "#ED7D31"}, "border": {"none": True}}})
+        scatter.set_title({"name": "预算执行率与复核得分"})
+        scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
+        scatter.set_y_axis({"name": "复核得分", "min": 0, "max": 100})
+        scatter.set_legend({"none": True})
+        ws.insert_chart("N38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
+
+
+CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "上年得分": "score", "本年得分": "score"}
+
+
+def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None) -> None:
+    """变动情况: what changed since the previous run of the year, and against last year."""
+    ws = wb.add_worksheet("变动情况")
+    ws.set_column(0, 0, 10)
+    ws.set_column(1, 8, 14)
+    ws.set_column(9, 9, 60)
+    if changes is None:
+        ws.write_string(0, 0, "本年度尚无可比较的上次运行（首次运行，或运行历史数据库不可用）", fmt.title)
+        row = 2
+    else:
+        title = "与上次运行相比的变动" + ("：没有单位发生变化" if changes.empty else f"（{len(changes)} 个单位）")
+        cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in changes.columns]
+        row = write_block(ws, fmt, 0, cols, changes, title)
+    if year_over_year is not None and not year_over_year.empty:
+        cols = [Col(h, h, CHANGE_KINDS.get(h, "text"), 14) for h in year_over_year.columns]
+        write_block(ws, fmt, row, cols, year_over_year, "与上年相比")
 
 
 # The long tables for BI tools: the same columns and headers as the workbook's sheets.

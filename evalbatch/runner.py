@@ -17,7 +17,9 @@ from pathlib import Path
 
 from . import findings as F
 from .batch import BatchResult, discover, evaluate, hash_files
+from . import history as history_db
 from .cache import ParseCache
+from .feedback import FEEDBACK_DIR, write_feedback
 from .files import atomic_write, unique_path
 from .lock import RunLock
 from .report import write_parquet, write_workbook
@@ -42,6 +44,7 @@ class RunOutcome:
     log_file: Path | None = None
     history_file: Path | None = None
     unchanged: bool = False
+    run_id: int | None = None  # in the history database
 
 
 def workbook_name(year: int) -> str:
@@ -124,6 +127,7 @@ class RunOptions:
     lock_max_age: float = 6 * 3600
     use_cache: bool = True
     parquet: bool = False
+    feedback: bool = False  # one result workbook per department under feedback/
 
 
 def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
@@ -172,12 +176,18 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
     for rec in result.records:
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
     target = out_dir / workbook_name(year)
+    code = EXIT_FINDINGS if result.error_files else EXIT_OK
+    result.meta["input_dir"] = str(input_dir)
+    run_id, changes, yoy = _remember(out_dir, result, target, code)
     t0 = time.perf_counter()
     try:
-        written = atomic_write(target, lambda p: write_workbook(result, p))
+        written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
         history = _keep_history(written, out_dir, stamp, opts.keep)
         if opts.parquet:
             write_parquet(result, out_dir / "parquet")
+        if opts.feedback:
+            files = write_feedback(result, out_dir, rules)
+            log.info("已为 %d 个单位生成结果反馈文件（%s）", len(files), out_dir / FEEDBACK_DIR)
     except OSError as exc:
         raise OutputError(f"无法写入汇总工作簿 {target}：{exc.strerror or exc}") from exc
     result.timings["write"] = time.perf_counter() - t0
@@ -185,10 +195,34 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
     notes = [] if written == target else [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}"]
     for note in notes:
         log.warning(note)
-    code = EXIT_FINDINGS if result.error_files else EXIT_OK
+    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
+        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
     if cache is not None:
         cache.save({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written)})
-    return RunOutcome(result, written, code, notes, None, history)
+    return RunOutcome(result, written, code, notes, None, history, run_id=run_id)
+
+
+def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
+    """Record the run in the history database and read what changed since the last one.
+
+    The database is a record, not a gate: when it cannot be used the run goes on, with a
+    warning in the log and no 变动情况 sheet.
+    """
+    db = history_db.db_path_for(out_dir)
+    run_id = _quietly(history_db.record_run, db, result, target, code)
+    if run_id is None:
+        return None, None, None
+    first = _quietly(history_db.previous_run, db, run_id) is None
+    changes = None if first else _quietly(history_db.changes, db, run_id)
+    return run_id, changes, _quietly(history_db.year_over_year, db, run_id)
+
+
+def _quietly(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except history_db.HistoryError as exc:
+        log.warning("运行历史数据库：%s", exc)
+        return None
 
 
 def _unchanged(cache: ParseCache, found) -> RunOutcome:

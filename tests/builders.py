@@ -23,3 +23,13 @@ def indicator(l3: str, method: str | None, weight: float, target, actual, self_s
 
 def write(tmp_path: Path, data: dict, name: str = "dept.xlsx") -> Path:
     return write_submission(tmp_path / name, data)
+
+
+def dept(code: str, name: str, satisfaction: str = "大于95%", category: str = "党委部门", **info) -> dict:
+    """The reference case under another code, with 服务对象满意度 (weight 6, target ≥95%)
+    set to `satisfaction`: "86.13%" gives 90.00, "85.975%" 89.99, "大于95%" 90.56."""
+    data = reference(dept_code=code, dept_name=name, dept_category=category, **info)
+    for row in data["indicators"]:
+        if row["l3"] == "服务对象满意度":
+            row["actual"] = satisfaction
+    return data

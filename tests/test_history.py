@@ -81,7 +81,7 @@ def scenario(tmp_path_factory) -> Scenario:
 
     def nightly(src: Path, year: int) -> None:
         outcome = run(src, out, year, rules, settle=0)
-        ids.append(record_run(db, outcome.result, outcome.workbook, outcome.exit_code, input_dir=src))
+        ids.append(outcome.run_id)  # the runner records every run it makes
         outcomes.append(outcome)
         files.append(hashes(src))
 
@@ -129,7 +129,8 @@ def test_empty_version_0_database_is_migrated(tmp_path, scenario):
     assert TABLES <= tables(db)
     first = scenario.outcomes[0]
     assert record_run(db, first.result, first.workbook, first.exit_code) == 1
-    assert query(db, "SELECT year, exit_code, input_dir FROM runs") == [(2020, 0, None)]
+    assert query(db, "SELECT year, exit_code, input_dir FROM runs") == [(2020, 0, first.result.meta["input_dir"])]
+    assert first.result.meta["input_dir"].endswith("2020")
 
 
 def test_older_database_gets_the_missing_migrations(tmp_path, scenario, monkeypatch):
@@ -337,7 +338,7 @@ def test_unranked_department_is_stored_with_a_null_rank(tmp_path):
     outcome = run(src, tmp_path / "out", 2021, load_rules(), settle=0)
     assert outcome.result.depts["rank"].isna().tolist() == [False, True]
     db = tmp_path / "out" / "evalbatch.sqlite"
-    run_id = record_run(db, outcome.result, outcome.workbook, outcome.exit_code)
+    run_id = outcome.run_id
     assert query(db, "SELECT dept_code, rank, typeof(rank), grade, errors FROM dept_scores ORDER BY dept_code") == [
         ("620101", 1, "integer", "优", 0), ("620105", None, "null", "未评级", 1),
     ]

@@ -75,7 +75,7 @@ def test_messy_folder_scores_the_good_file_exactly(messy):
     ws = openpyxl.load_workbook(out / "绩效自评汇总_2021.xlsx")["汇总排名"]
     rows = list(ws.iter_rows(values_only=True))
     head = rows[0]
-    body = [dict(zip(head, r)) for r in rows[1:]]
+    body = [dict(zip(head, r)) for r in rows[1:rows.index((None,) * len(head))]]  # above the totals row
     assert [(d["单位编码"], d["复核得分"], d["自评得分"], d["评价等级"], d["排名"]) for d in body] == [("620101", 90.56, 90.56, "优", 1)]
 
 
@@ -241,8 +241,8 @@ def test_run_killed_hard_while_writing_leaves_the_previous_workbook(tmp_path):
     code = (
         "import os, signal, evalbatch.report as r\n"
         "real = r.write_workbook\n"
-        "def die(result, path):\n"
-        "    real(result, path)\n"
+        "def die(result, path, **options):\n"
+        "    real(result, path, **options)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "r.write_workbook = die\n"
         "import evalbatch.runner as run\n"

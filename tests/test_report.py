@@ -37,7 +37,7 @@ def _sheet(path, name):
 
 def test_sheets_and_headers(workbook):
     wb = openpyxl.load_workbook(workbook.workbook)
-    assert wb.sheetnames == ["汇总排名", "指标得分", "项目汇总", "审核问题", "运行信息"]
+    assert wb.sheetnames == ["汇总排名", "统计分析", "指标得分", "项目汇总", "审核问题", "变动情况", "运行信息"]
     _, head, _ = _sheet(workbook.workbook, "汇总排名")
     assert list(head[:20]) == ["排名", "类别排名", "单位编码", "单位名称", "单位类别", "复核得分", "自评得分", "得分差异",
                                "评价等级", "预算执行率", "基本支出执行率", "项目支出执行率", "三公经费控制率", "结转结余变动率",

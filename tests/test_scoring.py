@@ -9,7 +9,7 @@ from evalbatch.batch import check_paths
 from evalbatch.rules import load_rules
 from evalbatch.scoring import grade
 
-from builders import indicator, reference, write
+from builders import dept, indicator, reference, write
 
 # l3 → (method, weight, target, actual, self_score, expected rate, expected score)
 CASES = {
@@ -169,22 +169,13 @@ def test_grade_bands():
     assert grade(s, load_rules()).tolist() == ["优", "优", "良", "良", "中", "中", "差", "差", "未评级"]
 
 
-def _dept(code: str, name: str, satisfaction: str, category: str = "党委部门", **info) -> dict:
-    """The reference case with 服务对象满意度 (weight 6, target 95%) set to `satisfaction`."""
-    data = reference(dept_code=code, dept_name=name, dept_category=category, **info)
-    for row in data["indicators"]:
-        if row["l3"] == "服务对象满意度":
-            row["actual"] = satisfaction
-    return data
-
-
 def test_boundary_grades_ties_and_ranks(tmp_path):
     files = [
-        write(tmp_path, _dept("000003", "甲", "86.13%"), "a.xlsx"),  # 90.00 → 优
-        write(tmp_path, _dept("000002", "乙", "86.13%"), "b.xlsx"),  # 90.00, tie
-        write(tmp_path, _dept("000001", "丙", "85.975%"), "c.xlsx"),  # 89.99 → 良
-        write(tmp_path, _dept("000004", "丁", "大于95%", category="政府部门"), "d.xlsx"),  # 90.56
-        write(tmp_path, _dept("000005", "戊", "大于95%", category="政府部门", year=2020), "e.xlsx"),  # wrong year: 错误
+        write(tmp_path, dept("000003", "甲", "86.13%"), "a.xlsx"),  # 90.00 → 优
+        write(tmp_path, dept("000002", "乙", "86.13%"), "b.xlsx"),  # 90.00, tie
+        write(tmp_path, dept("000001", "丙", "85.975%"), "c.xlsx"),  # 89.99 → 良
+        write(tmp_path, dept("000004", "丁", "大于95%", category="政府部门"), "d.xlsx"),  # 90.56
+        write(tmp_path, dept("000005", "戊", "大于95%", category="政府部门", year=2020), "e.xlsx"),  # wrong year: 错误
     ]
     result = check_paths(files, load_rules(), year=2021)
     d = result.depts

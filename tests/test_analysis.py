@@ -1,0 +1,163 @@
+"""The analysts' workbook: 统计分析 with charts, 汇总排名 polish, 变动情况 across runs,
+feedback files and the run history, from real runs."""
+
+import re
+import zipfile
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from evalbatch.cli import app
+from evalbatch.rules import load_rules
+from evalbatch.runner import run
+
+from builders import dept, write
+
+QUALITATIVE = ("财务管理制度健全性", "资金使用规范性", "政府采购规范性", "资产管理规范性", "重点工作管理制度健全性")
+
+
+def weak(code, name, category):
+    """69.56: five 定性 rows of 部门管理 not achieved (−15) and no satisfaction (−6)."""
+    data = dept(code, name, "0%", category)
+    for row in data["indicators"]:
+        if row["l3"] in QUALITATIVE:
+            row["actual"], row["self_score"], row["reason"] = "未完成", 0, "制度尚在修订"
+    data["indicators"][-1]["self_score"] = 0
+    data["info"]["self_total"] = 69.56
+    return data
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    src = tmp_path_factory.mktemp("in")
+    write(src, dept("000001", "甲单位"), "a.xlsx")                           # 90.56 优
+    write(src, dept("000002", "乙单位", "86.13%", self_total=90), "b.xlsx")   # 90.00 优
+    write(src, dept("000003", "丙单位", "85.975%", "政府部门", self_total=89.99), "c.xlsx")  # 89.99 良
+    write(src, dept("000004", "丁单位", "0%", "政府部门", self_total=84.56), "d.xlsx")       # 84.56 良
+    write(src, dept("000005", "戊单位", category="事业单位", year=2020), "e.xlsx")  # wrong year: 未评级
+    write(src, weak("000006", "己单位", "事业单位"), "f.xlsx")                 # 69.56 中
+    out = tmp_path_factory.mktemp("out")
+    return src, out, run(src, out, 2021, load_rules(), settle=0)
+
+
+def rows(path, sheet):
+    return [r for r in openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True)]
+
+
+def block(sheet_rows, title):
+    """The table under `title` on a sheet of titled blocks: header + rows up to a blank row."""
+    i = next(k for k, r in enumerate(sheet_rows) if r[0] == title)
+    head = [h for h in sheet_rows[i + 1] if h is not None]
+    body = []
+    for r in sheet_rows[i + 2 :]:
+        if all(v is None for v in r):
+            break
+        body.append(list(r[: len(head)]))
+    return head, body
+
+
+def test_grade_counts_and_shares(first):
+    head, body = block(rows(first[2].workbook, "统计分析"), "评价等级分布（按单位类别）")
+    assert head == ["类别", "单位数", "优", "良", "中", "差", "优占比", "良占比", "中占比", "差占比"]
+    assert body == [
+        ["事业单位", 1, 0, 0, 1, 0, 0, 0, 1, 0],
+        ["党委部门", 2, 2, 0, 0, 0, 1, 0, 0, 0],
+        ["政府部门", 2, 0, 2, 0, 0, 0, 1, 0, 0],
+        ["合计", 5, 2, 2, 1, 0, 0.4, 0.4, 0.2, 0],
+    ]
+
+
+def test_score_bands_execution_and_level1_averages(first):
+    sheet = rows(first[2].workbook, "统计分析")
+    _, hist = block(sheet, "复核得分分布（每 5 分一档）")
+    assert len(hist) == 20 and sum(n for _, n in hist) == 5
+    assert {band: n for band, n in hist if n} == {"65–70": 1, "80–85": 1, "85–90": 1, "90–95": 2}
+    _, execution = block(sheet, "预算执行率分布")
+    assert {band: n for band, n in execution if n} == {"50%–60%": 5}
+    head, level1 = block(sheet, "一级指标平均得分（整体指标）")
+    assert head == ["一级指标", "单位数", "平均分值", "平均得分", "得分率"]
+    by = {r[0]: r[1:] for r in level1}
+    assert by["预算执行率"] == [5, 10, 5.94, pytest.approx(0.594)]
+    assert by["部门管理"] == [5, 30, 21.62, pytest.approx(21.62 / 30)]
+    assert by["服务对象满意度"] == [5, 6, 3.37, pytest.approx(3.374 / 6)]
+
+
+def test_top_and_bottom_ten(first):
+    sheet = rows(first[2].workbook, "统计分析")
+    _, top = block(sheet, "复核得分前十名")
+    _, bottom = block(sheet, "复核得分后十名")
+    assert [(r[0], r[1], r[4], r[5]) for r in top] == [
+        (1, "000001", 90.56, "优"), (2, "000002", 90.0, "优"), (3, "000003", 89.99, "良"),
+        (4, "000004", 84.56, "良"), (5, "000006", 69.56, "中")]
+    assert [r[1] for r in bottom] == ["000006", "000004", "000003", "000002", "000001"]
+
+
+def test_native_charts_beside_the_tables(first):
+    with zipfile.ZipFile(first[2].workbook) as z:
+        charts = sorted(n for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
+        xml = {n: z.read(n).decode() for n in charts}
+        book = z.read("xl/workbook.xml").decode()
+        sheet_no = re.findall(r'<sheet name="([^"]+)"', book).index("统计分析") + 1
+        rels = z.read(f"xl/worksheets/_rels/sheet{sheet_no}.xml.rels").decode()
+    assert len(charts) == 3 and "drawing" in rels
+    kinds = sorted(("scatter" if "<c:scatterChart>" in x else re.search(r'<c:barDir val="(\w+)"', x).group(1)
+                    + ("-stacked" if '<c:grouping val="stacked"' in x else "")) for x in xml.values())
+    assert kinds == ["bar-stacked", "col", "scatter"]
+    scatter = next(x for x in xml.values() if "<c:scatterChart>" in x)
+    assert "汇总排名!$J$2:$J$6" in scatter and "汇总排名!$F$2:$F$6" in scatter
+
+
+def test_summary_formats_and_totals_row(first):
+    ws = openpyxl.load_workbook(first[2].workbook)["汇总排名"]
+    rules = {(str(rng.sqref), r.type, r.operator) for rng in ws.conditional_formatting for r in rng.rules}
+    assert ("F2:F7", "dataBar", None) in rules
+    assert ("H2:H7", "cellIs", "notBetween") in rules
+    assert ("I2:I7", "cellIs", "equal") in rules  # grade colours
+    data = list(ws.iter_rows(values_only=True))
+    head, total = data[0], dict(zip(data[0], data[8]))
+    assert data[7] == (None,) * len(head)
+    assert total["单位名称"] == "合计：6 个单位，5 个参评"
+    assert total["复核得分"] == pytest.approx(84.934)
+    assert total["错误数"] == 1
+    assert ws["D9"].font.b
+
+
+def test_top_deductions_name_three_with_points(first):
+    data = list(openpyxl.load_workbook(first[2].workbook)["汇总排名"].iter_rows(values_only=True))
+    row = dict(zip(data[0], next(r for r in data if r[2] == "000006")))
+    # Equal deductions keep the order of the department's own sheet.
+    assert row["主要扣分项"] == "服务对象满意度 −6.00；预算执行率 −4.06；结转结余变动率 −3.00"
+
+
+def test_changes_between_two_runs_name_exactly_the_changed_department(first, tmp_path):
+    src, out, before = first
+    sheet = rows(before.workbook, "变动情况")
+    assert sheet[0][0].startswith("本年度尚无可比较的上次运行")
+    write(src, dept("000004", "丁单位", "90%", "政府部门", self_total=89.68), "d.xlsx")  # 84.56 → 90.24
+    after = run(src, out, 2021, load_rules(), settle=0)
+    head, body = block(rows(after.workbook, "变动情况"), "与上次运行相比的变动（1 个单位）")
+    got = dict(zip(head, body[0]))
+    assert len(body) == 1
+    assert (got["变动"], got["单位编码"], got["原得分"], got["新得分"], got["文件是否变化"]) == ("变化", "000004", 84.56, 90.24, "是")
+    runs = CliRunner().invoke(app, ["history", str(out)])
+    assert runs.exit_code == 0 and runs.output.count("2021") >= 2
+    from evalbatch.history import db_path_for, list_runs
+
+    assert list_runs(db_path_for(out))["运行编号"].tolist() == [1, 2]
+
+
+def test_run_with_feedback_and_history_export(tmp_path):
+    src = tmp_path / "in"
+    write(src, dept("000001", "甲单位"), "a.xlsx")
+    write(src, dept("000002", "../../逃逸:单位"), "b.xlsx")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", str(src), "--out", str(out), "--year", "2021", "--settle", "0", "--feedback", "--quiet"])
+    assert r.exit_code == 0, r.output
+    made = sorted(p.relative_to(out).as_posix() for p in (out / "feedback").rglob("*.xlsx"))
+    assert made == ["feedback/000001_甲单位.xlsx", "feedback/000002_逃逸_单位.xlsx"]
+    export = tmp_path / "h.xlsx"
+    r = CliRunner().invoke(app, ["history", str(out), "--dept", "000001", "-o", str(export)])
+    assert r.exit_code == 0
+    data = list(openpyxl.load_workbook(export).active.iter_rows(values_only=True))
+    assert data[0][:5] == ("运行编号", "开始时间", "年度", "单位名称", "复核得分") and data[1][4] == 90.56
