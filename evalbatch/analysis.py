@@ -40,7 +40,7 @@ def score_histogram(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Departments per 5-point band of 复核得分; the last band includes 100."""
     scores = rated(depts, rules)["total"]
     counts, _ = np.histogram(scores.clip(0, 100), bins=SCORE_BINS)
-    labels = [f"{a}–{b}" if b < 100 else f"{a}–{b}（含）" for a, b in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]
+    labels = [f"{a}–{b}" for a, b in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]  # the last band includes 100
     return pd.DataFrame({"得分区间": labels, "单位数": counts.astype(int)})
 
 

@@ -76,6 +76,7 @@ RECORDS = [
 ]
 
 GRADE_COLOURS = {"优": "#C6EFCE", "良": "#DDEBF7", "中": "#FFEB9C", "差": "#FFC7CE", "未评级": "#D9D9D9"}
+CHART_COLOURS = {"优": "#70AD47", "良": "#5B9BD5", "中": "#FFC000", "差": "#C00000"}
 LEVEL_COLOURS = {F.ERROR: "#FFC7CE", F.WARNING: "#FFEB9C", F.NOTE: "#DDEBF7"}
 
 
@@ -96,7 +97,9 @@ class Formats:
         self.fills = {k: wb.add_format({"bg_color": v}) for k, v in {**GRADE_COLOURS, **LEVEL_COLOURS}.items()}
         self.key = wb.add_format({**base, "bold": True})
         self.title = wb.add_format({**base, "bold": True, "font_size": 12, "font_color": "#1F4E78"})
-        self.total = wb.add_format({**base, "bold": True, "top": 1, "bg_color": "#F2F2F2"})
+        total = {**base, "bold": True, "top": 1, "bg_color": "#F2F2F2"}
+        self.total = {k: wb.add_format({**total, **({"num_format": f.num_format} if f.num_format else {})})
+                      for k, f in self.kind.items()}
         self.red = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
 
 
@@ -162,6 +165,15 @@ def _lay_out(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(n, 1), len(cols) - 1)
     ws.set_row(0, 28)
+    _print_setup(ws)
+    ws.repeat_rows(0)
+
+
+def _print_setup(ws) -> None:
+    """Analysts print these: A4 landscape, one page wide."""
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
 
 
 def _colour(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
@@ -253,14 +265,14 @@ def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules) -> None:
         ws.conditional_format(1, col["diff"], n, col["diff"], {"type": "cell", "criteria": "not between", "minimum": -tol,
                                                               "maximum": tol, "format": fmt.red})
     total = analysis.totals(depts, rules)
-    values = [total.get(c.source) for c in SUMMARY]
-    kinds = {c.source: c.kind for c in SUMMARY}
-    row = [cell_values(pd.Series([v], dtype=object), kinds[c.source])[0] if v is not None else None for c, v in zip(SUMMARY, values)]
-    write_rows(ws, n + 2, [row], fmt.total)
+    for c, col in enumerate(SUMMARY):
+        value = cell_values(pd.Series([total.get(col.source)], dtype=object), col.kind)[0]
+        ws.write(n + 2, c, value, fmt.total[col.kind])
 
 
-SUMMARY_BRIEF = [Col("排名", "rank", "int", 6), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 30),
-                 Col("单位类别", "dept_category", "text", 16), Col("复核得分", "total", "score", 10), Col("评价等级", "grade", "text", 9)]
+# 单位名称 first, in the sheet's wide first column; 单位类别 last, where long words can overflow.
+SUMMARY_BRIEF = [Col("单位名称", "dept_name", "text", 30), Col("排名", "rank", "int", 6), Col("单位编码", "dept_code", "text", 12),
+                 Col("复核得分", "total", "score", 10), Col("评价等级", "grade", "text", 9), Col("单位类别", "dept_category", "text", 16)]
 
 
 def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
@@ -271,8 +283,9 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
 def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None:
     """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10."""
     ws = wb.add_worksheet("统计分析")
-    ws.set_column(0, 0, 22)
-    ws.set_column(1, 12, 11)
+    _print_setup(ws)
+    ws.set_column(0, 0, 30)
+    ws.set_column(1, 10, 11)
     d = result.depts
     grades = analysis.grades_by_category(d, rules)
     hist = analysis.score_histogram(d, rules)
@@ -303,17 +316,17 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
         for i, g in enumerate(rules.grade_names):
             bar.add_series({"name": g, "categories": ["统计分析", first, 0, first + cats - 1, 0],
                             "values": ["统计分析", first, 2 + i, first + cats - 1, 2 + i],
-                            "fill": {"color": GRADE_COLOURS.get(g, "#BFBFBF")}, "border": {"color": "#7F7F7F"}})
+                            "fill": {"color": CHART_COLOURS.get(g, "#A5A5A5")}})
         bar.set_title({"name": "各类别评价等级分布"})
         bar.set_x_axis({"name": "单位数"})
-        ws.insert_chart("N2", bar, {"x_scale": 1.3, "y_scale": 1.1})
+        ws.insert_chart("L2", bar, {"x_scale": 1.3, "y_scale": 1.1})
     first, n = anchors["hist"]
     col = wb.add_chart({"type": "column"})
     col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
                     "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
     col.set_title({"name": "复核得分分布"})
     col.set_legend({"none": True})
-    ws.insert_chart("N20", col, {"x_scale": 1.3, "y_scale": 1.1})
+    ws.insert_chart("L20", col, {"x_scale": 1.3, "y_scale": 1.1})
     if n_rated:
         summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
         x = summary_col[RATE_COLUMNS["预算执行率"]]
@@ -325,7 +338,7 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
         scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
         scatter.set_y_axis({"name": "复核得分", "min": 0, "max": 100})
         scatter.set_legend({"none": True})
-        ws.insert_chart("N38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
+        ws.insert_chart("L38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
 
 
 CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "上年得分": "score", "本年得分": "score"}

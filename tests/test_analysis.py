@@ -87,10 +87,11 @@ def test_top_and_bottom_ten(first):
     sheet = rows(first[2].workbook, "统计分析")
     _, top = block(sheet, "复核得分前十名")
     _, bottom = block(sheet, "复核得分后十名")
-    assert [(r[0], r[1], r[4], r[5]) for r in top] == [
+    assert [(r[1], r[2], r[3], r[4]) for r in top] == [
         (1, "000001", 90.56, "优"), (2, "000002", 90.0, "优"), (3, "000003", 89.99, "良"),
         (4, "000004", 84.56, "良"), (5, "000006", 69.56, "中")]
-    assert [r[1] for r in bottom] == ["000006", "000004", "000003", "000002", "000001"]
+    assert [r[2] for r in bottom] == ["000006", "000004", "000003", "000002", "000001"]
+    assert top[0][0] == "甲单位" and top[0][5] == "党委部门"
 
 
 def test_native_charts_beside_the_tables(first):
