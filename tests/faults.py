@@ -52,6 +52,7 @@ __all__ = [
     "via_libreoffice",
     "filled_by_hand",
     "rows_by_header",
+    "entity_bomb",
 ]
 
 
@@ -481,3 +482,20 @@ def _find_header(ws, search_rows: int = 10) -> tuple[int, dict[str, int]]:
         if len(found) > len(best):
             best_row, best = row[0].row, found
     return best_row, best
+
+
+def entity_bomb(dir: Path) -> Path:
+    """The good workbook whose shared strings declare "billion laughs" XML entities (nine
+    levels of ten: 10⁹ copies of "lol" if a parser expanded them) and use the last one."""
+    lol = '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 10)) + "]>"
+    src = zipfile.ZipFile(good(_scratch("entities")))
+    out = Path(dir) / "entities.xlsx"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/sharedStrings.xml":
+                body = data.decode("utf-8").split("?>", 1)[1]
+                data = (lol + body.replace("<t>", "<t>&lol9;", 1)).encode("utf-8")
+            z.writestr(info, data)
+    return out

@@ -336,3 +336,17 @@ def test_xls_mentioning_encryptioninfo_is_not_encrypted(tmp_path, lo_convert, ru
     assert "EncryptionInfo".encode("utf-16-le") in data  # the premise of the test
     wb = open_workbook(data, rules)
     assert wb.kind == "xls"
+
+
+def test_xml_entities_are_never_expanded(tmp_path, rules):
+    """A billion-laughs shared-strings part is refused at once, in little memory."""
+    path = faults.entity_bomb(tmp_path)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(FileProblem) as info:
+        open_workbook(path.read_bytes(), rules)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert_problem(info.value, "file.truncated")
+    assert elapsed < 2 and peak < 50 * 1024 * 1024
