@@ -29,7 +29,7 @@ class Parsed:
     tables: dict[str, pd.DataFrame]  # sheet name → rows of all files
     findings: pd.DataFrame
 
-    def select(self, keep: pd.Series) -> "Parsed":
+    def select(self, keep: pd.Series) -> Parsed:
         """Only the rows of files for which `keep` (indexed by file) is True."""
         names = set(keep[keep].index)
 
@@ -38,7 +38,7 @@ class Parsed:
 
         return Parsed(pick(self.files), pick(self.info), {k: pick(v) for k, v in self.tables.items()}, pick(self.findings))
 
-    def rename(self, mapping: pd.DataFrame) -> "Parsed":
+    def rename(self, mapping: pd.DataFrame) -> Parsed:
         """Rows re-keyed through `mapping` (columns file → new); one key may map to many."""
         m = mapping[["file", "new"]].drop_duplicates()
 

@@ -44,7 +44,7 @@ class ParseCache:
         self.parsed: Parsed | None = None  # keyed by sha256 in the `file` column
         self.fresh: Parsed | None = None  # what the run leaves for the next one (see batch.evaluate)
 
-    def load(self) -> "ParseCache":
+    def load(self) -> ParseCache:
         if not (self.dir / _MANIFEST).exists():
             return self  # the first run here
         try:

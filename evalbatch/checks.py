@@ -73,7 +73,8 @@ def _projects_within_spending(frames: Frames, rules: Rules) -> pd.DataFrame:
     total = p.groupby("file")["spent"].sum(min_count=1)
     d = frames.depts.assign(_projects=frames.depts["file"].map(total))
     over = (to_cents(d["_projects"]) - to_cents(d["project_spent"])) > rules.tolerance_cents
-    msg = "各项目全年执行数合计 " + _wan(to_cents(d["_projects"])) + " 万元，超过项目支出执行数 " + _wan(to_cents(d["project_spent"])) + " 万元；请核对项目表与基本信息"
+    msg = ("各项目全年执行数合计 " + _wan(to_cents(d["_projects"])) + " 万元，超过项目支出执行数 "
+           + _wan(to_cents(d["project_spent"])) + " 万元；请核对项目表与基本信息")
     return F.where(d, over, "arith.mismatch", msg, sheet=S.INFO_SHEET, cell=d["cell_project_spent"])
 
 
@@ -163,12 +164,14 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
         parts += _indicator_checks(ind, rules)
     if len(d):
         off = d["diff"].abs() > rules.score_tolerance
-        msg = "自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}") + "，相差 " + number_text(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分"
+        msg = ("自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}")
+               + "，相差 " + number_text(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分")
         parts.append(F.where(d, off, "score.total_diff", msg, sheet=S.INFO_SHEET, cell=d["cell_self_total"]))
         for method in ("预算执行率", "基本支出执行率", "项目支出执行率"):
             col = d[f"rate_{S.AUTO_METHODS.index(method)}"]
             msg = method + " " + number_text(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
-            parts.append(F.where(d, col > 1, "exec.over", msg, sheet=S.INFO_SHEET, cell=d["cell_basic_spent"] if method == "基本支出执行率" else d["cell_project_spent"]))
+            cell = d["cell_basic_spent"] if method == "基本支出执行率" else d["cell_project_spent"]
+            parts.append(F.where(d, col > 1, "exec.over", msg, sheet=S.INFO_SHEET, cell=cell))
     if len(p):
         parts += _project_checks(p, rules)
     return F.concat(parts)
@@ -177,32 +180,35 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
 def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     sheet = ind["sheet"]
     name = "「" + ind["l3"].fillna("").astype(str) + "」"
+    target = "指标值“" + ind["target"].fillna("").astype(str) + "”"
+    actual = "实际值“" + ind["actual"].fillna("").astype(str) + "”"
     diff = ind["diff"].abs() > rules.score_tolerance
     kept = ind["unverifiable"] | ind["level_unknown"]
     out = [
         F.where(ind, diff & ~kept, "score.diff",
-                name + "自评得分 " + number_text(ind["self_score"]) + "，复核得分 " + number_text(ind["score"], "{:.2f}") + "（" + ind["explain"] + "）；请核对",
+                name + "自评得分 " + number_text(ind["self_score"]) + "，复核得分 " + number_text(ind["score"], "{:.2f}")
+                + "（" + ind["explain"] + "）；请核对",
                 sheet=sheet, cell=ind["cell_self_score"]),
         F.where(ind, ind["unverifiable"], "score.unverifiable",
-                name + "的指标值或实际值无法识别为数字（指标值“" + ind["target"].fillna("").astype(str) + "”，实际值“" + ind["actual"].fillna("").astype(str) + "”），无法复核，"
+                name + "的指标值或实际值无法识别为数字（" + target + "，" + actual + "），无法复核，"
                 + ("严格模式下记 0 分" if rules.strict else "暂沿用自评得分") + "；请填写可比较的数字，如 95%、20次",
                 sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, ind["zero_den"], "score.zero_denominator",
                 name + "计算比率的分母为 0（" + ind["method_used"] + "），比率为空、得 0 分；请核对预算数或指标值",
                 sheet=sheet, cell=ind["cell_weight"]),
         F.where(ind, ind["level_unknown"], "score.level_unknown",
-                name + "为定性指标，实际值“" + ind["actual"].fillna("").astype(str) + "”不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
+                name + "为定性指标，" + actual + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
                 sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, ind["method_inferred"], "score.method_inferred",
                 name + "未填写计分方法，已按指标值推定为“" + ind["method_used"] + "”；请在下拉列表中选择",
                 sheet=sheet, cell=ind["cell_method"]),
         F.where(ind, ind["unit_mismatch"], "value.unit",
-                name + "指标值“" + ind["target"].fillna("").astype(str) + "”与实际值“" + ind["actual"].fillna("").astype(str) + "”一个带 %、一个不带，已按百分数比较；请统一单位",
+                name + target + "与" + actual + "一个带 %、一个不带，已按百分数比较；请统一单位",
                 sheet=sheet, cell=ind["cell_actual"]),
     ]
     full = ind["below_target"] & (ind["self_score"] >= ind["weight"]) & ind["weight"].gt(0)
     out.append(F.where(ind, full, "score.full_below_target",
-                       name + "实际值“" + ind["actual"].fillna("").astype(str) + "”未达到指标值“" + ind["target"].fillna("").astype(str) + "”，自评却得满分；请按实际完成情况打分",
+                       name + actual + "未达到" + target + "，自评却得满分；请按实际完成情况打分",
                        sheet=sheet, cell=ind["cell_self_score"]))
     value_method = ind["method_used"].isin(S.VALUE_METHODS)
     missed = value_method & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
@@ -217,12 +223,16 @@ def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     name = "项目 " + p["project_code"].astype(str)
     share = p["ind_score"] / rules.project_indicator_total
     mismatch = p["exec_rate"].notna() & (share > p["exec_rate"] * (1 + rules.mismatch_threshold))
+    score = ("（执行率得分 " + number_text(p["exec_score"], "{:.2f}") + "＋指标得分 " + number_text(p["ind_score"], "{:.2f}")
+             + "），相差 " + number_text(p["diff"], "{:+.2f}"))
+    rates = ("指标得分率 " + number_text(share * 100, "{:.2f}") + "%（" + number_text(p["ind_score"]) + f"÷{rules.project_indicator_total:g}），"
+             + "预算执行率仅 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%")
     return [
         F.where(p, p["diff"].abs() > rules.score_tolerance, "score.total_diff",
-                name + " 自评得分 " + number_text(p["self_score"]) + "，复核得分 " + number_text(p["total"], "{:.2f}") + "（执行率得分 " + number_text(p["exec_score"], "{:.2f}") + "＋指标得分 " + number_text(p["ind_score"], "{:.2f}") + "），相差 " + number_text(p["diff"], "{:+.2f}"),
+                name + " 自评得分 " + number_text(p["self_score"]) + "，复核得分 " + number_text(p["total"], "{:.2f}") + score,
                 sheet=S.PROJECT_SHEET, cell=p["cell_self_score"]),
         F.where(p, mismatch, "score.exec_mismatch",
-                name + " 指标得分率 " + number_text(share * 100, "{:.2f}") + "%（" + number_text(p["ind_score"]) + "÷" + f"{rules.project_indicator_total:g}" + "），预算执行率仅 " + number_text(p["exec_rate"] * 100, "{:.2f}") + f"%，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
+                name + " " + rates + f"，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
                 sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
         F.where(p, p["exec_rate"] > 1, "exec.over",
                 name + " 执行率 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%，全年执行数超过全年预算数；请核对",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-RulesOpt = Annotated[Optional[Path], typer.Option("--rules", help="规则文件（TOML），覆盖默认规则中的任意部分")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", help="规则文件（TOML），覆盖默认规则中的任意部分")]
 
 
 def _rules(path: Path | None, strict: bool = False) -> Rules:
@@ -44,7 +44,7 @@ def _rules(path: Path | None, strict: bool = False) -> Rules:
 @app.command()
 def template(
     output: Annotated[Path, typer.Option("-o", "--output", help="模板保存路径（.xlsx）")] = Path("绩效自评填报模板.xlsx"),
-    year: Annotated[Optional[int], typer.Option("--year", help="预填的评价年度")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="预填的评价年度")] = None,
     rules: RulesOpt = None,
 ) -> None:
     """生成空白填报模板（.xlsx），供各部门填写。"""
@@ -58,7 +58,7 @@ def template(
 def check(
     files: Annotated[list[Path], typer.Argument(help="要检查的填报文件，可以是多个")],
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出检查结果")] = False,
-    year: Annotated[Optional[int], typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
 ) -> None:
@@ -214,8 +214,8 @@ def sample(
 @app.command(name="history")
 def show_history(
     out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite）")] = Path("output"),
-    dept: Annotated[Optional[str], typer.Option("--dept", help="只看这个单位编码的历次得分")] = None,
-    export: Annotated[Optional[Path], typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv）")] = None,
+    dept: Annotated[str | None, typer.Option("--dept", help="只看这个单位编码的历次得分")] = None,
+    export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv）")] = None,
 ) -> None:
     """列出历次运行，或某个单位在历次运行中的得分（可导出）。"""
     from . import history as H

@@ -67,7 +67,7 @@ class RunLock:
             return f"锁已存在 {age / 3600:.1f} 小时，超过上限 {self.max_age / 3600:g} 小时"
         return ""
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._create():
             return self
@@ -94,7 +94,7 @@ class RunLock:
             except FileNotFoundError:
                 pass
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -139,17 +139,16 @@ def _parse_fields(sub: Submission, raw: pd.DataFrame) -> bool:
 
 
 def _check_version(sub: Submission, raw_values: pd.Series, cells: dict) -> bool:
-    sheet = S.INFO_SHEET
+    cell = cells.get("template_version", "A2")
     raw = raw_values.get("template_version")
     version = V.parse_code(pd.Series([raw], dtype=object))[0].iloc[0]
+    readable = "、".join(S.SUPPORTED_VERSIONS)
     if version is pd.NA or version is None or str(version).strip() == "":
-        sub.add("template.version", f"缺少「模板版本」；本工具读取模板版本 {S.TEMPLATE_VERSION}，请使用 evalbatch template 生成的模板填写", sheet, cells.get("template_version", "A2"))
+        sub.add("template.version", f"缺少「模板版本」；本工具读取模板版本 {readable}，请使用 evalbatch template 生成的模板填写", S.INFO_SHEET, cell)
         return False
-    version = str(version).strip()
-    if version.endswith(".0"):
-        version = version[:-2]
+    version = str(version).strip().removesuffix(".0")
     if version not in S.SUPPORTED_VERSIONS:
-        sub.add("template.version", f"模板版本为 {version}，本工具只读取模板版本 {'、'.join(S.SUPPORTED_VERSIONS)}；请使用最新模板重新填写", sheet, cells["template_version"])
+        sub.add("template.version", f"模板版本为 {version}，本工具只读取模板版本 {readable}；请使用最新模板重新填写", S.INFO_SHEET, cell)
         return False
     sub.info["template_version"] = version
     return True

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import findings as F
 from . import schema as S
 from .assemble import Frames
 from .rules import Rules

@@ -27,7 +27,8 @@ def messages(result, rule_id):
 def test_basic_split_beyond_tolerance_is_a_warning(tmp_path):
     r = run(tmp_path, reference(personnel_spent=1072.58))
     assert found(r, "arith.mismatch") == [("警告", "基本信息", "B16")]
-    assert messages(r, "arith.mismatch") == ["人员经费＋公用经费＝1,457.55 万元，基本支出执行数为 1,458.06 万元，相差 0.51 万元，超过容差 0.01 万元；请核对并更正相关数字"]
+    assert messages(r, "arith.mismatch") == [
+        "人员经费＋公用经费＝1,457.55 万元，基本支出执行数为 1,458.06 万元，相差 0.51 万元，超过容差 0.01 万元；请核对并更正相关数字"]
     assert found(r, "arith.rounding") == [("提示", "项目", "E2")]
 
 

@@ -121,7 +121,8 @@ def test_cents_compare_exactly():
     assert cents.iloc[0] == 145805 and cents.iloc[1] == 145806 and pd.isna(cents.iloc[2])
 
 
-@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(["", "万", "亿"]), st.sampled_from(["", "多", "余"]), st.sampled_from(["次", "人次", "件", ""]))
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(["", "万", "亿"]), st.sampled_from(["", "多", "余"]),
+       st.sampled_from(["次", "人次", "件", ""]))
 def test_indicator_numbers_property(n, mult, more, unit):
     written = f"{n}{more}{mult}{unit}" if more else f"{n}{mult}{unit}"
     got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
