@@ -15,7 +15,6 @@ import pandas as pd
 
 from . import findings as F
 from . import schema as S
-from .parse import Submission
 
 TABLE_SHEETS = tuple(s.name for s in S.SHEETS if s.kind == "table")
 _NUMERIC = (S.MONEY, S.SCORE, S.NUMBER, S.INTEGER)
@@ -49,8 +48,9 @@ class Parsed:
         return Parsed(remap(self.files), remap(self.info), {k: remap(v) for k, v in self.tables.items()}, remap(self.findings))
 
 
-def _typed_info(rows: list[dict]) -> pd.DataFrame:
-    info = pd.DataFrame(rows, columns=_FIELD_COLUMNS)
+def typed_info(info: pd.DataFrame | None = None) -> pd.DataFrame:
+    """基本信息 of many files with one dtype per column: numbers float64, text strings."""
+    info = (info if info is not None else pd.DataFrame()).reindex(columns=_FIELD_COLUMNS)
     for f in S.FIELDS:
         if f.type in _NUMERIC:
             info[f.key] = pd.to_numeric(info[f.key], errors="coerce").astype("float64")
@@ -62,7 +62,7 @@ def _typed_info(rows: list[dict]) -> pd.DataFrame:
     return info
 
 
-def _typed_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
+def typed_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Numbers as float64 and text as strings, whatever the parts were (an empty part is all
     object), so frames concatenate, compare and store the same way every time."""
     for c in S.columns_of(name):
@@ -85,36 +85,21 @@ def _typed_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def collect(subs: list[Submission], shas: list[str]) -> Parsed:
-    """Many normalised files → one `Parsed` (the per-file frames concatenated once)."""
-    files = pd.DataFrame({"file": [s.file for s in subs], "sha256": shas, "usable": [bool(s.info) for s in subs]})
-    usable = [s for s in subs if s.info]
-    info = _typed_info([_info_row(s) for s in usable])
-    tables = {}
-    for name in TABLE_SHEETS:
-        parts = [s.tables[name] for s in usable if len(s.tables.get(name, ()))]
-        empty = pd.DataFrame(columns=["file", "sheet", "row"] + [c.key for c in S.columns_of(name)])
-        tables[name] = _typed_table(name, pd.concat(parts, ignore_index=True) if parts else empty)
-    findings = F.concat([s.findings_frame() for s in subs])
-    return Parsed(files, info, tables, findings)
-
-
 def concat(parts: list[Parsed]) -> Parsed:
     parts = [p for p in parts if p is not None]
     if not parts:
-        return collect([], [])
+        return empty()
     return Parsed(
         pd.concat([p.files for p in parts], ignore_index=True),
-        _typed_info([]) if all(p.info.empty for p in parts) else pd.concat([p.info for p in parts if not p.info.empty], ignore_index=True),
-        {k: _typed_table(k, pd.concat([p.tables[k] for p in parts], ignore_index=True)) for k in TABLE_SHEETS},
+        typed_info(pd.concat([p.info for p in parts if not p.info.empty], ignore_index=True) if any(len(p.info) for p in parts) else None),
+        {k: typed_table(k, pd.concat([p.tables[k] for p in parts], ignore_index=True)) for k in TABLE_SHEETS},
         F.concat([p.findings for p in parts]),
     )
 
 
-def _info_row(s: Submission) -> dict:
-    row = {"file": s.file, **{f.key: s.info.get(f.key) for f in S.FIELDS}}
-    row.update({f"cell_{f.key}": s.info_cells.get(f.key, "") for f in S.FIELDS})
-    return row
+def empty() -> Parsed:
+    tables = {k: typed_table(k, pd.DataFrame(columns=["file", "sheet", "row"])) for k in TABLE_SHEETS}
+    return Parsed(pd.DataFrame(columns=["file", "sha256", "usable"]), typed_info(), tables, F.frame())
 
 
 @dataclass

@@ -120,8 +120,9 @@ def check_score_range(frames: Frames, rules: Rules) -> pd.DataFrame:
     if ind.empty:
         return F.frame()
     out = (ind["self_score"] < -rules.score_tolerance) | (ind["self_score"] > ind["weight"] + rules.score_tolerance)
-    msg = "自评得分 " + number_text(ind["self_score"]) + " 超出 0 至分值 " + number_text(ind["weight"]) + " 的范围；请更正"
-    return F.where(ind, out, "score.range", msg, sheet=ind["sheet"], cell=ind["cell_self_score"])
+    return F.where(ind, out, "score.range",
+                   lambda d: "自评得分 " + number_text(d["self_score"]) + " 超出 0 至分值 " + number_text(d["weight"]) + " 的范围；请更正",
+                   sheet=ind["sheet"], cell=ind["cell_self_score"])
 
 
 def check_projects(frames: Frames) -> pd.DataFrame:
@@ -177,46 +178,54 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
     return F.concat(parts)
 
 
+def _name(d: pd.DataFrame) -> pd.Series:
+    return "「" + d["l3"].fillna("").astype(str) + "」"
+
+
+def _target(d: pd.DataFrame) -> pd.Series:
+    return "指标值“" + d["target"].fillna("").astype(str) + "”"
+
+
+def _actual(d: pd.DataFrame) -> pd.Series:
+    return "实际值“" + d["actual"].fillna("").astype(str) + "”"
+
+
 def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
+    # Messages are functions of the matching rows: indicators run to hundreds of thousands.
     sheet = ind["sheet"]
-    name = "「" + ind["l3"].fillna("").astype(str) + "」"
-    target = "指标值“" + ind["target"].fillna("").astype(str) + "”"
-    actual = "实际值“" + ind["actual"].fillna("").astype(str) + "”"
     diff = ind["diff"].abs() > rules.score_tolerance
     kept = ind["unverifiable"] | ind["level_unknown"]
-    out = [
+    keep_word = "严格模式下记 0 分" if rules.strict else "暂沿用自评得分"
+    full = ind["below_target"] & (ind["self_score"] >= ind["weight"]) & ind["weight"].gt(0)
+    missed = ind["method_used"].isin(S.VALUE_METHODS) & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
+    return [
         F.where(ind, diff & ~kept, "score.diff",
-                name + "自评得分 " + number_text(ind["self_score"]) + "，复核得分 " + number_text(ind["score"], "{:.2f}")
-                + "（" + ind["explain"] + "）；请核对",
+                lambda d: _name(d) + "自评得分 " + number_text(d["self_score"]) + "，复核得分 " + number_text(d["score"], "{:.2f}")
+                + "（" + d["explain"] + "）；请核对",
                 sheet=sheet, cell=ind["cell_self_score"]),
         F.where(ind, ind["unverifiable"], "score.unverifiable",
-                name + "的指标值或实际值无法识别为数字（" + target + "，" + actual + "），无法复核，"
-                + ("严格模式下记 0 分" if rules.strict else "暂沿用自评得分") + "；请填写可比较的数字，如 95%、20次",
+                lambda d: _name(d) + "的指标值或实际值无法识别为数字（" + _target(d) + "，" + _actual(d) + "），无法复核，"
+                + keep_word + "；请填写可比较的数字，如 95%、20次",
                 sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, ind["zero_den"], "score.zero_denominator",
-                name + "计算比率的分母为 0（" + ind["method_used"] + "），比率为空、得 0 分；请核对预算数或指标值",
+                lambda d: _name(d) + "计算比率的分母为 0（" + d["method_used"] + "），比率为空、得 0 分；请核对预算数或指标值",
                 sheet=sheet, cell=ind["cell_weight"]),
         F.where(ind, ind["level_unknown"], "score.level_unknown",
-                name + "为定性指标，" + actual + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
+                lambda d: _name(d) + "为定性指标，" + _actual(d) + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
                 sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, ind["method_inferred"], "score.method_inferred",
-                name + "未填写计分方法，已按指标值推定为“" + ind["method_used"] + "”；请在下拉列表中选择",
+                lambda d: _name(d) + "未填写计分方法，已按指标值推定为“" + d["method_used"] + "”；请在下拉列表中选择",
                 sheet=sheet, cell=ind["cell_method"]),
         F.where(ind, ind["unit_mismatch"], "value.unit",
-                name + target + "与" + actual + "一个带 %、一个不带，已按百分数比较；请统一单位",
+                lambda d: _name(d) + _target(d) + "与" + _actual(d) + "一个带 %、一个不带，已按百分数比较；请统一单位",
                 sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, full, "score.full_below_target",
+                lambda d: _name(d) + _actual(d) + "未达到" + _target(d) + "，自评却得满分；请按实际完成情况打分",
+                sheet=sheet, cell=ind["cell_self_score"]),
+        F.where(ind, missed & ind["reason"].isna(), "score.reason_missing",
+                lambda d: _name(d) + "未完成目标，但「偏差原因及改进措施」为空；请说明偏差原因和改进措施",
+                sheet=sheet, cell=ind["cell_reason"]),
     ]
-    full = ind["below_target"] & (ind["self_score"] >= ind["weight"]) & ind["weight"].gt(0)
-    out.append(F.where(ind, full, "score.full_below_target",
-                       name + actual + "未达到" + target + "，自评却得满分；请按实际完成情况打分",
-                       sheet=sheet, cell=ind["cell_self_score"]))
-    value_method = ind["method_used"].isin(S.VALUE_METHODS)
-    missed = value_method & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
-    no_reason = missed & ind["reason"].isna()
-    out.append(F.where(ind, no_reason, "score.reason_missing",
-                       name + "未完成目标，但「偏差原因及改进措施」为空；请说明偏差原因和改进措施",
-                       sheet=sheet, cell=ind["cell_reason"]))
-    return out
 
 
 def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:

@@ -71,17 +71,21 @@ def frame(rows: list[dict] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows or [], columns=COLUMNS).astype("object")
 
 
-def where(df: pd.DataFrame, mask: pd.Series, rule_id: str, message: pd.Series | str, *, sheet, cell) -> pd.DataFrame:
+def where(df: pd.DataFrame, mask: pd.Series, rule_id: str, message, *, sheet, cell) -> pd.DataFrame:
     """Findings for every row of `df` where `mask` holds, vectorised.
 
     `df` must carry `file` (and may carry dept_code/dept_name); `sheet`, `cell` and
-    `message` are Series aligned with `df`, or one value for all.
+    `message` are Series aligned with `df`, or one value for all. `message` may also be a
+    function of the matching rows (a sub-frame of `df`), so that on long tables the text
+    is only built for the few rows that need it.
     """
     mask = mask.fillna(False).astype(bool)
     if not mask.any():
         return frame()
     sub = df.loc[mask]
     level, title = RULES[rule_id]
+    if callable(message):
+        message = message(sub).reindex(df.index)
 
     def pick(v):
         return v.loc[mask].astype("object").to_numpy() if isinstance(v, pd.Series) else v

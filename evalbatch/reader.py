@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
+from python_calamine import CalamineWorkbook, SheetTypeEnum
 
 from .rules import Rules
 
@@ -33,9 +34,10 @@ class FileProblem(Exception):
 
 @dataclass
 class RawWorkbook:
-    """Every sheet as read, untouched: header=None, cells as objects, positions preserved."""
+    """The sheets as read, untouched: rows of cell values, positions preserved (row 0 is
+    Excel's row 1, column 0 its column A)."""
 
-    sheets: dict[str, pd.DataFrame]
+    sheets: dict[str, list[list]]
     kind: str  # "xlsx", "xls" or "ods"
     notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
 
@@ -130,8 +132,8 @@ def inspect_ole(data: bytes) -> str:
     return "xls"
 
 
-def open_workbook(data: bytes, rules: Rules) -> RawWorkbook:
-    """Every sheet of a workbook, read in one open with pandas' calamine engine."""
+def open_workbook(data: bytes, rules: Rules, wanted: Callable[[str], bool] = lambda name: True) -> RawWorkbook:
+    """The worksheets of a workbook for which `wanted(name)` holds, read in one open."""
     kind = sniff(data)
     notes: list[tuple[str, str]] = []
     if kind == "zip":
@@ -141,12 +143,28 @@ def open_workbook(data: bytes, rules: Rules) -> RawWorkbook:
     else:
         raise FileProblem("file.not_spreadsheet", _not_spreadsheet_message(data))
     try:
-        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=object, engine="calamine")
+        sheets = _read_sheets(data, wanted)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # calamine's errors carry no stable type, and a Rust panic is a BaseException
         raise FileProblem(*_classify_read_error(exc)) from None
     return RawWorkbook(sheets=sheets, kind=kind, notes=notes)
+
+
+def _read_sheets(data: bytes, wanted: Callable[[str], bool] = lambda name: True) -> dict[str, list[list]]:
+    """Every worksheet in one open, with python-calamine: the engine pandas' `calamine`
+    reader uses, called directly. Going through `pd.read_excel` builds a DataFrame per sheet
+    per file, which cost 4 times the read itself (docs/excel-io-notes.md); the frames are
+    built once per chunk of files instead (parse.parse_chunk)."""
+    wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        return {
+            m.name: wb.get_sheet_by_name(m.name).to_python(skip_empty_area=False)
+            for m in wb.sheets_metadata
+            if m.typ == SheetTypeEnum.WorkSheet and wanted(m.name)
+        }
+    finally:
+        wb.close()
 
 
 def _not_spreadsheet_message(data: bytes) -> str:

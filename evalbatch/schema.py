@@ -7,6 +7,7 @@ read it from this module, never from a copy.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -166,7 +167,12 @@ def norm_label(text: object) -> str:
     """
     if text is None:
         return ""
-    s = unicodedata.normalize("NFKC", str(text)).translate(_QUOTES)
+    return _norm_text(text) if isinstance(text, str) else _norm_text(str(text))
+
+
+@functools.lru_cache(maxsize=65536)  # the same few hundred labels and headers, file after file
+def _norm_text(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     return _SPACES.sub("", s).replace('"', "")
 
 

@@ -136,14 +136,14 @@ def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monk
     write(tmp_path, reference(dept_code="2"), "b.xlsx")
     import evalbatch.batch as batch
 
-    real = batch.normalise
+    real = batch.locate
 
     def flaky(raw, name):
         if name == "b.xlsx":
             raise ZeroDivisionError("boom")
         return real(raw, name)
 
-    monkeypatch.setattr(batch, "normalise", flaky)
+    monkeypatch.setattr(batch, "locate", flaky)
     outcome = run(tmp_path, tmp_path / "out", 2021, load_rules(), settle=0)
     f = outcome.result.findings
     assert f.loc[f["level"] == "错误", ["file", "rule_id"]].values.tolist() == [["b.xlsx", "file.internal"]]
