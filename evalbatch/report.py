@@ -128,6 +128,17 @@ def write_rows(ws, first_row: int, rows: Sequence[Sequence], fmt=None) -> int:
     return first_row + len(rows)
 
 
+def _write_typed(ws, first_row: int, cols: Sequence[Col], rows: Sequence[Sequence]) -> None:
+    """Rows whose column kinds are known: each cell goes straight to write_number or
+    write_string, skipping write_row's per-cell type detection (a tenth of the write time
+    on a country's indicators). Missing values are left blank."""
+    writers = [ws.write_string if c.kind in ("text", "wrap") else ws.write_number for c in cols]
+    for r, values in enumerate(rows, start=first_row):
+        for c, (write, v) in enumerate(zip(writers, values)):
+            if v is not None and v != "" and write(r, c, v) == -1:
+                raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
+
+
 def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "") -> int:
     """A titled table inside a sheet (统计分析, 变动情况, 运行信息); returns the next free row."""
     if title:
@@ -152,7 +163,7 @@ def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence
         chunk = rows[part * per_sheet : (part + 1) * per_sheet]
         ws = wb.add_worksheet(sheet_name)
         _lay_out(ws, fmt, cols, len(chunk))
-        write_rows(ws, 1, chunk)
+        _write_typed(ws, 1, cols, chunk)
         _colour(ws, fmt, cols, len(chunk))
         names.append(sheet_name)
     return names
