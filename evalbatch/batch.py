@@ -81,13 +81,25 @@ def _skip_reason(rel: Path) -> str | None:
     return None
 
 
-def discover(input_dir: str | Path, settle_seconds: float = 0, now: float | None = None) -> Discovery:
-    """Submissions under `input_dir`, recursively; files younger than `settle_seconds` wait."""
+def discover(input_dir: str | Path, settle_seconds: float = 0, now: float | None = None,
+             exclude: Path | None = None) -> Discovery:
+    """Submissions under `input_dir`, recursively; files younger than `settle_seconds` wait.
+
+    `exclude` (the output folder, when it lies inside the input folder) is never entered:
+    last night's workbook, history and feedback files are not submissions.
+    """
     root = Path(input_dir)
     now = time.time() if now is None else now
     found = Discovery(files=[])
+    skip_dir = exclude.resolve() if exclude is not None else None
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                found.skipped["隐藏文件或文件夹"] = found.skipped.get("隐藏文件或文件夹", 0) + 1
+            elif skip_dir is None or (Path(dirpath) / d).resolve() != skip_dir:
+                kept.append(d)
+        dirnames[:] = kept
         for fn in sorted(filenames):
             p = Path(dirpath) / fn
             rel = p.relative_to(root)

@@ -163,7 +163,7 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
 
 
 def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str) -> RunOutcome:
-    found = discover(input_dir, opts.settle)
+    found = discover(input_dir, opts.settle, exclude=out_dir)
     log.info("发现 %d 个文件，%d 个待下次处理，跳过 %s", len(found.files), len(found.pending), found.skipped or "无")
     cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
     if cache is not None:

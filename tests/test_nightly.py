@@ -131,6 +131,19 @@ def test_discovery_leaves_files_still_being_copied(tmp_path):
     assert fresh.exists()
 
 
+def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
+    src = tmp_path / "in"
+    write(src, reference(), "a.xlsx")
+    (src / ".git").mkdir()
+    (src / ".git" / "x.xlsx").write_bytes(b"junk")
+    out = src / "汇总"
+    first = run(src, out, 2021, load_rules(), settle=0, feedback=True)
+    second = run(src, out, 2021, load_rules(), settle=0, use_cache=False, feedback=True)
+    assert [r.name for r in first.result.records] == [r.name for r in second.result.records] == ["a.xlsx"]
+    assert second.result.skipped == {"隐藏文件或文件夹": 1}
+    assert second.exit_code == 0
+
+
 def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monkeypatch):
     write(tmp_path, reference(), "a.xlsx")
     write(tmp_path, reference(dept_code="2"), "b.xlsx")
