@@ -152,19 +152,24 @@ def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.Da
     return first_row + 1 + len(df) + 1
 
 
+# Rows are turned into Python values a block at a time: a country's indicators as one list
+# of tuples would hold some twenty million objects at once.
+ROW_BLOCK = 50_000
+
+
 def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
                 max_rows: int = EXCEL_MAX_ROWS) -> list[str]:
     """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows."""
-    rows = table_rows(cols, df)
     per_sheet = max_rows - 1
     names = []
-    for part in range(max(1, math.ceil(len(rows) / per_sheet))):
+    for part in range(max(1, math.ceil(len(df) / per_sheet))):
         sheet_name = name if part == 0 else f"{name}_{part + 1}"
-        chunk = rows[part * per_sheet : (part + 1) * per_sheet]
+        rows = df.iloc[part * per_sheet : (part + 1) * per_sheet]
         ws = wb.add_worksheet(sheet_name)
-        _lay_out(ws, fmt, cols, len(chunk))
-        _write_typed(ws, 1, cols, chunk)
-        _colour(ws, fmt, cols, len(chunk))
+        _lay_out(ws, fmt, cols, len(rows))
+        for start in range(0, len(rows), ROW_BLOCK):
+            _write_typed(ws, 1 + start, cols, table_rows(cols, rows.iloc[start : start + ROW_BLOCK]))
+        _colour(ws, fmt, cols, len(rows))
         names.append(sheet_name)
     return names
 

@@ -189,7 +189,9 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
             files = write_feedback(result, out_dir, rules)
             log.info("已为 %d 个单位生成结果反馈文件（%s）", len(files), out_dir / FEEDBACK_DIR)
     except OSError as exc:
-        raise OutputError(f"无法写入汇总工作簿 {target}：{exc.strerror or exc}") from exc
+        if run_id is not None:
+            _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, exit_code=EXIT_OUTPUT)
+        raise OutputError(f"无法写入输出（{getattr(exc, 'filename', None) or target}）：{exc.strerror or exc}") from exc
     result.timings["write"] = time.perf_counter() - t0
     result.meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     notes = [] if written == target else [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}"]

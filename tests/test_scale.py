@@ -57,3 +57,9 @@ def test_a_refused_write_is_an_error_not_a_silent_loss(tmp_path):
     with pytest.raises(report.WriteError, match="写入工作表 t 第 1048578 行失败"):
         report.write_rows(ws, 1_048_577, [("太多",)])
     wb.close()
+
+
+def test_rows_converted_block_by_block_are_the_same(outcome, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "ROW_BLOCK", 7)
+    blocks = report.write_workbook(outcome.result, tmp_path / "blocks.xlsx")
+    assert values(blocks, "指标得分") == values(outcome.workbook, "指标得分")
