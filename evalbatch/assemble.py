@@ -30,6 +30,8 @@ class Parsed:
 
     def select(self, keep: pd.Series) -> Parsed:
         """Only the rows of files for which `keep` (indexed by file) is True."""
+        if keep.all():
+            return self
         names = set(keep[keep].index)
 
         def pick(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +125,8 @@ def assemble(parsed: Parsed, extra_findings: list[pd.DataFrame] | None = None) -
     errors = set(findings.loc[findings["level"] == F.ERROR, "file"])
     depts["has_error"] = depts["file"].isin(errors)
     depts["superseded"] = False
-    ids = depts[_DEPT_KEYS]
+    # Repeated on every indicator row: categories keep one copy of each name.
+    ids = depts[_DEPT_KEYS].astype({k: "category" for k in _DEPT_KEYS[1:]})
 
     def table(name: str) -> pd.DataFrame:
         df = parsed.tables[name].drop(columns=[c for c in ("dept_code", "dept_name", "dept_category") if c in parsed.tables[name]])

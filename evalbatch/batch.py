@@ -26,6 +26,7 @@ from . import schema as S
 from .assemble import Parsed, assemble, concat
 from .cache import ParseCache
 from .checks import check_frames, check_scores
+from .columns import INDICATORS
 from .parse import Located, locate, parse_chunk, wanted_sheet
 from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
 from .rules import Rules
@@ -232,25 +233,37 @@ def _counts(depts: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Everything after reading. Takes `parsed` over: its tables are dropped once assembled
+    (callers pass it without keeping a reference), so a country's rows are not held twice."""
     t0 = time.perf_counter()
+    usable = set(parsed.files.loc[parsed.files["usable"].astype(bool), "file"])
+    codes = parsed.info.set_index("file")["dept_code"].astype(object).fillna("")
     used, superseded = supersede(records, parsed)
+    del parsed
     frames = assemble(used, [superseded])
+    del used
     findings = F.concat([frames.findings, check_frames(frames, rules, year)])
     errors = set(findings.loc[findings["level"] == F.ERROR, "file"])
     frames.depts["has_error"] = frames.depts["file"].isin(errors)
     t1 = time.perf_counter()
     scored = score_all(frames, rules)
     findings = F.sort(F.concat([findings, check_scores(scored, rules)]))
+    # Checked: what the outputs do not show (parsed parts, cell addresses) can go.
+    for column in [c for c in scored.indicators.columns if c not in KEPT_INDICATOR_COLUMNS]:
+        del scored.indicators[column]  # in place: a copy of the frame is what this avoids
     depts = rank(_counts(scored.depts, findings), rules)
     t2 = time.perf_counter()
     _fill_ids(findings, depts)
-    usable = set(parsed.files.loc[parsed.files["usable"].astype(bool), "file"])
-    codes = parsed.info.set_index("file")["dept_code"].astype(object).fillna("")
     for rec in records:
         rec.dept_code = str(codes.get(rec.name, "")) if rec.name in usable else ""
         if rec.status != SUPERSEDED:
             rec.status = REJECTED if rec.name not in usable else (HAS_ERROR if rec.name in errors else USED)
     return depts, scored.indicators, scored.projects, findings, {"check": t1 - t0, "score": t2 - t1}
+
+
+# Indicator columns the outputs use (workbook, feedback, statistics, Parquet); the rest of a
+# million-row frame is dropped once the checks have run.
+KEPT_INDICATOR_COLUMNS = {c.source for c in INDICATORS} | {"file", "dept_category"}
 
 
 def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame) -> None:
@@ -268,14 +281,14 @@ def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None
              pending: list[FileRecord] | None = None, cache: ParseCache | None = None) -> BatchResult:
     """Read, check and score the given files; everything `run` and `check` need, no writing.
 
-    With a `cache`, files whose content was parsed before are taken from it, and the cache's
-    `fresh` attribute receives what it should hold next (rows keyed by SHA-256).
+    With a `cache`, files whose content was parsed before are taken from it, and what the
+    cache should hold next is staged in it (`ParseCache.commit` puts it in place).
     """
     started = dt.datetime.now().astimezone()
     t0 = time.perf_counter()
-    parsed = load_all(records, rules, jobs, progress) if cache is None else _load_cached(records, rules, jobs, progress, cache)
+    parsed = [load_all(records, rules, jobs, progress) if cache is None else _load_cached(records, rules, jobs, progress, cache)]
     t1 = time.perf_counter()
-    depts, indicators, projects, findings, split = process(records, parsed, rules, year)
+    depts, indicators, projects, findings, split = process(records, parsed.pop(), rules, year)
     pending = pending or []
     for rec in pending:
         rec.status = PENDING
@@ -314,8 +327,9 @@ def _load_cached(records, rules: Rules, jobs: int, progress, cache: ParseCache) 
     cached = cache.rows_for(pd.DataFrame({"name": [r.name for r in hits], "sha256": [r.sha256 for r in hits]}))
     # What the cache keeps next: every current file's rows once per content, keyed by SHA-256.
     by_name = concat([cached, fresh])
+    del cached, fresh
     first = by_name.files.drop_duplicates("sha256")
-    cache.fresh = by_name.rename(pd.DataFrame({"file": first["file"], "new": first["sha256"]}))
+    cache.stage(by_name.rename(pd.DataFrame({"file": first["file"], "new": first["sha256"]})))
     return by_name
 
 

@@ -42,7 +42,7 @@ class ParseCache:
         self.key = cache_key(rules)
         self.manifest: dict = {}
         self.parsed: Parsed | None = None  # keyed by sha256 in the `file` column
-        self.fresh: Parsed | None = None  # what the run leaves for the next one (see batch.evaluate)
+        self._staged: Path | None = None  # this run's rows, written and waiting for commit
 
     def load(self) -> ParseCache:
         if not (self.dir / _MANIFEST).exists():
@@ -75,23 +75,38 @@ class ParseCache:
         m = self.manifest
         return bool(m) and m.get("year") == year and m.get("files") == names_to_sha and Path(m.get("workbook", "")).exists()
 
-    def save(self, manifest: dict) -> None:
-        """Replace the cache with this run's rows (`fresh`); the manifest goes last."""
-        if self.fresh is None:
-            return
-        by_sha = self.fresh
-        tmp = self.dir.with_name(f".{CACHE_DIR}-{uuid.uuid4().hex[:8]}")
+    def stage(self, by_sha: Parsed) -> None:
+        """Write what the next run should find (rows keyed by SHA-256) beside the cache now,
+        so the frames need not stay in memory; `commit` puts it in place."""
+        self.parsed = None  # what was loaded has been used; let it go
+        self._staged = self.dir.with_name(f".{CACHE_DIR}-{uuid.uuid4().hex[:8]}")
         try:
-            tmp.mkdir(parents=True)
-            frames = _frames(by_sha)
-            for name, df in frames.items():
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
-            (tmp / _MANIFEST).write_text(json.dumps({**manifest, "key": self.key, "frames": list(frames)}, ensure_ascii=False), encoding="utf-8")
+            self._staged.mkdir(parents=True)
+            for name, df in _frames(by_sha).items():
+                df.to_parquet(self._staged / f"{name}.parquet", index=False)
+        except Exception as exc:  # a cache is a luxury: the run goes on without one
+            log.warning("缓存无法保存（%s），下次运行将全部重新读取", exc)
+            self.discard()
+
+    def commit(self, manifest: dict) -> None:
+        """Replace the cache with the staged one; the manifest is written last."""
+        if self._staged is None:
+            return
+        try:
+            names = [p.stem for p in self._staged.glob("*.parquet")]
+            (self._staged / _MANIFEST).write_text(json.dumps({**manifest, "key": self.key, "frames": names}, ensure_ascii=False),
+                                                  encoding="utf-8")
             old = self.dir.with_name(f".{CACHE_DIR}-old-{uuid.uuid4().hex[:8]}")
             if self.dir.exists():
                 os.replace(self.dir, old)
-            os.replace(tmp, self.dir)
+            os.replace(self._staged, self.dir)
+            self._staged = None
             shutil.rmtree(old, ignore_errors=True)
-        except Exception as exc:  # the run's results are already written; a cache is a luxury
+        except Exception as exc:
             log.warning("缓存无法保存（%s），下次运行将全部重新读取", exc)
-            shutil.rmtree(tmp, ignore_errors=True)
+            self.discard()
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
+            self._staged = None

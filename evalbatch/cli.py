@@ -246,7 +246,8 @@ def show_history(
 
 def _export(table, path: Path, sheet: str) -> None:
     from .files import atomic_write
-    from .report import Col, Formats, write_table
+    from .columns import Col
+    from .report import Formats, write_table
     from .template import SAFE_OPTIONS
 
     if path.suffix.lower() == ".csv":

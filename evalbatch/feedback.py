@@ -27,7 +27,8 @@ from xlsxwriter.utility import xl_col_to_name
 from . import findings as F
 from .batch import BatchResult
 from .files import atomic_write
-from .report import FINDINGS, INDICATORS, PROJECTS, SAFE_OPTIONS, Formats, cell_values, write_table
+from .columns import FINDINGS, INDICATORS, PROJECTS
+from .report import SAFE_OPTIONS, Formats, cell_values, write_table
 from .rules import Rules
 from .scoring import RATE_COLUMNS
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from . import analysis
 from .batch import BatchResult
 from .rules import Rules, load_rules
 from .scoring import RATE_COLUMNS
+from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, SUMMARY, Col
 from .template import SAFE_OPTIONS
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -31,49 +31,6 @@ EXCEL_MAX_ROWS = 1_048_576
 class WriteError(RuntimeError):
     """xlsxwriter refused a cell (it returns -1 rather than raising)."""
 
-
-@dataclass(frozen=True)
-class Col:
-    header: str
-    source: str
-    kind: str = "text"  # text, score, rate, money, int
-    width: float = 12
-
-
-SUMMARY = [
-    Col("排名", "rank", "int", 6), Col("类别排名", "cat_rank", "int", 8), Col("单位编码", "dept_code", "text", 12),
-    Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 16),
-    Col("复核得分", "total", "score", 10), Col("自评得分", "self_total", "score", 10), Col("得分差异", "diff", "score", 10),
-    Col("评价等级", "grade", "text", 9),
-    *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
-    Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
-    Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
-    Col("文件", "file", "text", 30),
-]
-INDICATORS = [
-    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
-    Col("一级指标", "l1", "text", 12), Col("二级指标", "l2", "text", 14), Col("三级指标", "l3", "text", 28),
-    Col("计分方法", "method_used", "text", 12), Col("分值", "weight", "score", 8), Col("指标值", "target", "text", 14),
-    Col("实际值", "actual", "text", 14), Col("完成率", "rate", "rate", 10), Col("自评得分", "self_score", "score", 10),
-    Col("复核得分", "score", "score", 10), Col("扣分", "deduction", "score", 8), Col("得分差异", "diff", "score", 10),
-    Col("复核说明", "explain", "wrap", 44), Col("工作表", "sheet", "text", 10), Col("行号", "row", "int", 6),
-]
-PROJECTS = [
-    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
-    Col("项目名称", "project_name", "wrap", 36), Col("全年预算数", "budget", "money", 12), Col("全年执行数", "spent", "money", 12),
-    Col("执行率", "exec_rate", "rate", 10), Col("执行率得分", "exec_score", "score", 10), Col("指标得分", "ind_score", "score", 10),
-    Col("复核得分", "total", "score", 10), Col("自评得分", "self_score", "score", 10), Col("得分差异", "diff", "score", 10),
-    Col("评价等级", "grade", "text", 9),
-]
-FINDINGS = [
-    Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),
-    Col("工作表", "sheet", "text", 12), Col("单元格", "cell", "text", 10), Col("级别", "level", "text", 7),
-    Col("规则", "rule", "text", 18), Col("说明", "message", "wrap", 80), Col("规则编号", "rule_id", "text", 22),
-]
-RECORDS = [
-    Col("文件", "name", "text", 40), Col("大小（字节）", "size", "int", 12), Col("修改时间", "modified", "text", 20),
-    Col("SHA-256", "sha256", "text", 66), Col("单位编码", "dept_code", "text", 12), Col("处理结果", "status", "text", 12),
-]
 
 GRADE_COLOURS = {"优": "#C6EFCE", "良": "#DDEBF7", "中": "#FFEB9C", "差": "#FFC7CE", "未评级": "#D9D9D9"}
 CHART_COLOURS = {"优": "#70AD47", "良": "#5B9BD5", "中": "#FFC000", "差": "#C00000"}

@@ -171,6 +171,14 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
         names = {r.name: r.sha256 for r in found.files}
         if cache.unchanged(names, year):
             return _unchanged(cache, found)
+    try:
+        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, cache)
+    finally:
+        if cache is not None:
+            cache.discard()  # staged rows of a run that did not finish
+
+
+def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, cache) -> RunOutcome:
     result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
                       pending=found.pending, cache=cache)
     for rec in result.records:
@@ -200,7 +208,7 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
     if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
         _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
     if cache is not None:
-        cache.save({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written)})
+        cache.commit({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written)})
     return RunOutcome(result, written, code, notes, None, history, run_id=run_id)
 
 

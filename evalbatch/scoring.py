@@ -77,7 +77,7 @@ def _infer_method(ind: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    ind = ind.copy()
+    # Columns are added to `ind` itself: a copy of a country's indicators is gigabytes.
     method, inferred = _infer_method(ind)
     ind["method_used"], ind["method_inferred"] = method, inferred
     w = ind["weight"].astype("float64")
@@ -162,33 +162,34 @@ def _pct(x: pd.Series) -> pd.Series:
 
 
 def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t: pd.Series) -> pd.Series:
-    """One plain sentence per row: how the 复核得分 came about."""
-    ws = number_text(w)
-    sc = number_text(ind["score"], "{:.2f}")
-    rate = _pct(ind["rate"])
-    text = pd.Series(np.select(
-        [
-            ind["zero_den"],
-            ind["unverifiable"] | ind["level_unknown"],
-            method.isin(_EXECUTION) | method.eq("正向比例"),
-            method.isin(_CEILING),
-            method.eq("结转结余变动率"),
-            method.isin(("正向达标", "反向达标")),
-            method.eq("反向比例"),
-            method.eq("定性"),
-        ],
-        [
-            "分母为 0，比率无法计算，得 " + sc,
-            "无法自动复核，沿用自评得分 " + sc,
-            "完成率 " + rate + "，得分＝" + ws + "×min(完成率,100%)＝" + sc,
-            "比率 " + rate + (" 不超过 100%" + "，得 " + sc).where(ind["score"] >= w, "，超过 100%，得 0"),
-            "变动率 " + rate + pd.Series("，不大于 0，得满分 ", index=ind.index).where(ind["score"] >= w, "，大于 0，得 ") + sc,
-            pd.Series("达到目标，得满分 ", index=ind.index).where(ind["score"] >= w, "未达到目标，得 ") + sc,
-            "指标值÷实际值 " + rate + "，得 " + sc,
-            "实际值“" + ind["actual_text"].fillna("").astype(str) + "”按等级计 " + rate + "，得 " + sc,
-        ],
-        "",
-    ), index=ind.index)
+    """One plain sentence per row: how the 复核得分 came about.
+
+    Each kind of sentence is built only for the rows it describes (a country has a million
+    rows; building every kind for every row and picking afterwards cost gigabytes).
+    """
+    full = ind["score"] >= w
+    branches = [
+        (ind["zero_den"], lambda d: "分母为 0，比率无法计算，得 " + d.sc),
+        (ind["unverifiable"] | ind["level_unknown"], lambda d: "无法自动复核，沿用自评得分 " + d.sc),
+        (method.isin(_EXECUTION) | method.eq("正向比例"), lambda d: "完成率 " + d.rate + "，得分＝" + d.w + "×min(完成率,100%)＝" + d.sc),
+        (method.isin(_CEILING) & full, lambda d: "比率 " + d.rate + " 不超过 100%，得 " + d.sc),
+        (method.isin(_CEILING), lambda d: "比率 " + d.rate + "，超过 100%，得 0"),
+        (method.eq("结转结余变动率") & full, lambda d: "变动率 " + d.rate + "，不大于 0，得满分 " + d.sc),
+        (method.eq("结转结余变动率"), lambda d: "变动率 " + d.rate + "，大于 0，得 " + d.sc),
+        (method.isin(("正向达标", "反向达标")) & full, lambda d: "达到目标，得满分 " + d.sc),
+        (method.isin(("正向达标", "反向达标")), lambda d: "未达到目标，得 " + d.sc),
+        (method.eq("反向比例"), lambda d: "指标值÷实际值 " + d.rate + "，得 " + d.sc),
+        (method.eq("定性"), lambda d: "实际值“" + d.actual + "”按等级计 " + d.rate + "，得 " + d.sc),
+    ]
+    text = pd.Series("", index=ind.index, dtype=object)
+    left = pd.Series(True, index=ind.index)
+    for cond, build in branches:
+        rows = cond & left
+        if rows.any():
+            part = pd.DataFrame({"w": number_text(w[rows]), "sc": number_text(ind["score"][rows], "{:.2f}"),
+                                 "rate": _pct(ind["rate"][rows]), "actual": ind["actual_text"][rows].fillna("").astype(str)})
+            text[rows] = build(part).astype(object)
+            left &= ~rows
     return text
 
 

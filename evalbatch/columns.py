@@ -1,0 +1,55 @@
+"""The columns of the consolidated workbook's sheets, as data: header, source column, kind.
+
+The workbook, the feedback files, the Parquet export and the batch (which keeps only the
+columns these use) all read them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .scoring import RATE_COLUMNS
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    source: str
+    kind: str = "text"  # text, score, rate, money, int
+    width: float = 12
+
+
+SUMMARY = [
+    Col("排名", "rank", "int", 6), Col("类别排名", "cat_rank", "int", 8), Col("单位编码", "dept_code", "text", 12),
+    Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 16),
+    Col("复核得分", "total", "score", 10), Col("自评得分", "self_total", "score", 10), Col("得分差异", "diff", "score", 10),
+    Col("评价等级", "grade", "text", 9),
+    *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
+    Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
+    Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
+    Col("文件", "file", "text", 30),
+]
+INDICATORS = [
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
+    Col("一级指标", "l1", "text", 12), Col("二级指标", "l2", "text", 14), Col("三级指标", "l3", "text", 28),
+    Col("计分方法", "method_used", "text", 12), Col("分值", "weight", "score", 8), Col("指标值", "target", "text", 14),
+    Col("实际值", "actual", "text", 14), Col("完成率", "rate", "rate", 10), Col("自评得分", "self_score", "score", 10),
+    Col("复核得分", "score", "score", 10), Col("扣分", "deduction", "score", 8), Col("得分差异", "diff", "score", 10),
+    Col("复核说明", "explain", "wrap", 44), Col("工作表", "sheet", "text", 10), Col("行号", "row", "int", 6),
+]
+PROJECTS = [
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
+    Col("项目名称", "project_name", "wrap", 36), Col("全年预算数", "budget", "money", 12), Col("全年执行数", "spent", "money", 12),
+    Col("执行率", "exec_rate", "rate", 10), Col("执行率得分", "exec_score", "score", 10), Col("指标得分", "ind_score", "score", 10),
+    Col("复核得分", "total", "score", 10), Col("自评得分", "self_score", "score", 10), Col("得分差异", "diff", "score", 10),
+    Col("评价等级", "grade", "text", 9),
+]
+FINDINGS = [
+    Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),
+    Col("工作表", "sheet", "text", 12), Col("单元格", "cell", "text", 10), Col("级别", "level", "text", 7),
+    Col("规则", "rule", "text", 18), Col("说明", "message", "wrap", 80), Col("规则编号", "rule_id", "text", 22),
+]
+RECORDS = [
+    Col("文件", "name", "text", 40), Col("大小（字节）", "size", "int", 12), Col("修改时间", "modified", "text", 20),
+    Col("SHA-256", "sha256", "text", 66), Col("单位编码", "dept_code", "text", 12), Col("处理结果", "status", "text", 12),
+]
