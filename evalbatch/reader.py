@@ -63,7 +63,7 @@ def read_bytes(path: Path, rules: Rules) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise FileProblem("file.unreadable", f"无法访问文件：{exc.strerror or exc}") from None
+        raise FileProblem("file.unreadable", f"无法访问文件：{_os_reason(exc)}") from None
     if size == 0:
         raise FileProblem("file.empty", "文件是空的（0 字节），可能复制未完成或保存失败，请重新提交")
     if size > rules.limit("max_file_mb") * _MB:
@@ -71,7 +71,18 @@ def read_bytes(path: Path, rules: Rules) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise FileProblem("file.unreadable", f"无法读取文件：{exc.strerror or exc}") from None
+        raise FileProblem("file.unreadable", f"无法读取文件：{_os_reason(exc)}") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    """The operating system's reason, in Chinese where it is a common one."""
+    if isinstance(exc, FileNotFoundError):
+        return "文件不存在（可能已被移走或改名）"
+    if isinstance(exc, IsADirectoryError):
+        return "这是一个文件夹，不是文件"
+    if isinstance(exc, PermissionError):
+        return "没有读取权限，请检查共享盘的文件权限"
+    return f"系统错误（{exc.strerror or exc}）"
 
 
 def sniff(data: bytes) -> str:

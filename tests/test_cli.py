@@ -50,7 +50,13 @@ def test_check_exits_1_on_an_error(tmp_path, ref_file):
 def test_check_missing_file_is_an_error_not_a_traceback(tmp_path):
     r = cli.invoke(app, ["check", str(tmp_path / "nope.xlsx")])
     assert r.exit_code == 1
-    assert "无法访问文件" in r.output and "Traceback" not in r.output
+    assert "无法访问文件：文件不存在" in r.output and "Traceback" not in r.output
+
+
+def test_check_a_folder_says_so_in_chinese(tmp_path):
+    r = cli.invoke(app, ["check", str(tmp_path), "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.output)["findings"][0]["message"] == "无法读取文件：这是一个文件夹，不是文件"
 
 
 def test_usage_errors_exit_2(tmp_path):
