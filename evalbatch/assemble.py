@@ -17,7 +17,7 @@ from . import findings as F
 from . import schema as S
 
 TABLE_SHEETS = tuple(s.name for s in S.SHEETS if s.kind == "table")
-_NUMERIC = (S.MONEY, S.SCORE, S.NUMBER, S.INTEGER)
+_NUMERIC = (S.MONEY, S.SCORE, S.INTEGER)
 _FIELD_COLUMNS = ["file"] + [f.key for f in S.FIELDS] + [f"cell_{f.key}" for f in S.FIELDS]
 
 

@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from . import findings as F
 from . import schema as S
 from . import values as V
-from .assemble import TABLE_SHEETS, Parsed, concat, typed_info, typed_table
+from .assemble import TABLE_SHEETS, Parsed, typed_info, typed_table
 from .reader import RawWorkbook
 
 # How far down a sheet the header row may be (a title row or two above it is tolerated).
@@ -204,7 +204,6 @@ def _parser(type_: str, enum: tuple = ()):
     return {
         S.MONEY: V.parse_money,
         S.SCORE: V.parse_score,
-        S.NUMBER: V.parse_number,
         S.INTEGER: V.parse_integer,
         S.CODE: V.parse_code,
         S.TEXT: V.parse_text,
@@ -224,7 +223,7 @@ def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series):
 
 
 def _type_word(type_: str) -> str:
-    return {S.MONEY: "金额", S.INTEGER: "整数", S.SCORE: "分数", S.NUMBER: "数字"}.get(type_, "数值")
+    return {S.MONEY: "金额", S.INTEGER: "整数", S.SCORE: "分数"}.get(type_, "数值")
 
 
 def _type_hint(type_: str) -> str:
@@ -232,7 +231,6 @@ def _type_hint(type_: str) -> str:
         S.MONEY: "请填写以万元为单位的数字，如 1458.06",
         S.INTEGER: "请填写不带小数的整数，如 80",
         S.SCORE: "请填写数字，如 2.5",
-        S.NUMBER: "请填写数字",
     }.get(type_, "请按填报说明填写")
 
 
@@ -304,10 +302,10 @@ def normalise(raw: RawWorkbook, file: str) -> Submission:
             if f"cell_{f.key}" not in present:
                 continue
             v = row[f.key]
-            info[f.key] = None if pd.isna(v) else int(v) if f.type == S.INTEGER else float(v) if f.type in (S.MONEY, S.SCORE, S.NUMBER) else str(v)
+            info[f.key] = None if pd.isna(v) else int(v) if f.type == S.INTEGER else float(v) if f.type in (S.MONEY, S.SCORE) else str(v)
             cells[f.key] = row[f"cell_{f.key}"]
     tables = {k: v.reset_index(drop=True) for k, v in parsed.tables.items()}
     return Submission(file, info, cells, tables, parsed.findings)
 
 
-__all__ = ["Located", "Submission", "concat", "locate", "normalise", "parse_chunk"]
+__all__ = ["Located", "Submission", "locate", "normalise", "parse_chunk"]

@@ -77,23 +77,22 @@ def table_rows(cols: Sequence[Col], df: pd.DataFrame) -> list[tuple]:
     return list(zip(*columns)) if len(df) else []
 
 
-def write_rows(ws, first_row: int, rows: Sequence[Sequence], fmt=None) -> int:
-    """Write rows from `first_row` on; a write xlsxwriter refuses (-1) is an error, not a loss."""
+def write_rows(ws, first_row: int, rows: Sequence[Sequence], cols: Sequence[Col] | None = None) -> int:
+    """Write rows from `first_row` on; a write xlsxwriter refuses (-1) is an error, not a loss.
+
+    With `cols`, each cell goes straight to write_number or write_string by its column's
+    kind, skipping write_row's per-cell type detection (a tenth of the write time on a
+    country's indicators); missing values are left blank.
+    """
+    writers = [ws.write_string if c.kind in ("text", "wrap") else ws.write_number for c in cols] if cols else None
     for r, values in enumerate(rows, start=first_row):
-        if ws.write_row(r, 0, values, fmt) == -1:
+        if writers is None:
+            refused = ws.write_row(r, 0, values) == -1
+        else:
+            refused = any(write(r, c, v) == -1 for c, (write, v) in enumerate(zip(writers, values)) if v is not None and v != "")
+        if refused:
             raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
     return first_row + len(rows)
-
-
-def _write_typed(ws, first_row: int, cols: Sequence[Col], rows: Sequence[Sequence]) -> None:
-    """Rows whose column kinds are known: each cell goes straight to write_number or
-    write_string, skipping write_row's per-cell type detection (a tenth of the write time
-    on a country's indicators). Missing values are left blank."""
-    writers = [ws.write_string if c.kind in ("text", "wrap") else ws.write_number for c in cols]
-    for r, values in enumerate(rows, start=first_row):
-        for c, (write, v) in enumerate(zip(writers, values)):
-            if v is not None and v != "" and write(r, c, v) == -1:
-                raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
 
 
 def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "") -> int:
@@ -125,7 +124,7 @@ def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence
         ws = wb.add_worksheet(sheet_name)
         _lay_out(ws, fmt, cols, len(rows))
         for start in range(0, len(rows), ROW_BLOCK):
-            _write_typed(ws, 1 + start, cols, table_rows(cols, rows.iloc[start : start + ROW_BLOCK]))
+            write_rows(ws, 1 + start, table_rows(cols, rows.iloc[start : start + ROW_BLOCK]), cols)
         _colour(ws, fmt, cols, len(rows))
         names.append(sheet_name)
     return names

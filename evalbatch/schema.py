@@ -21,7 +21,6 @@ CODE = "code"  # text that must keep leading zeros and never become "620101.0"
 INTEGER = "integer"
 MONEY = "money"
 SCORE = "score"
-NUMBER = "number"
 ENUM = "enum"
 INDICATOR = "indicator"  # target / actual: number or text as people write it
 

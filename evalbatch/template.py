@@ -46,7 +46,6 @@ class _Formats:
             S.MONEY: self.money,
             S.INTEGER: self.integer,
             S.SCORE: self.score,
-            S.NUMBER: self.score,
             S.CODE: self.text,
             S.INDICATOR: self.text,
         }.get(type_, self.plain)

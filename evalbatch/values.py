@@ -75,10 +75,6 @@ def parse_score(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _numbers(s, _SCORE_RE)
 
 
-def parse_number(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    return _numbers(s, _SCORE_RE)
-
-
 def parse_integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Whole numbers; 80.5 people is unreadable, not 80."""
     value, bad = _numbers(s, _INT_RE)
