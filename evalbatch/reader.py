@@ -1,21 +1,29 @@
 """Opening one submission safely: tell the real format from the first bytes, refuse what is
-broken or hostile before any parser sees it, then read every sheet in one open.
+broken or hostile before any parser sees it, then read every sheet in one open with the
+reader for that format (evalbatch/formats/).
 
 Nothing here raises anything but `FileProblem` for a bad file; the message is for the user.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
+import re
+import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_calamine import CalamineWorkbook, SheetTypeEnum
-
+from .formats.base import FileProblem, Limits, Merge, SheetData
+from .formats.calamine import read_calamine
+from .formats.html import read_html
+from .formats.spreadsheetml import read_spreadsheetml
 from .rules import Rules
+
+__all__ = ["FileProblem", "RawWorkbook", "open_workbook", "read_bytes", "sha256_of", "sha256_of_file", "sniff"]
 
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
@@ -23,23 +31,16 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MB = 1024 * 1024
 
 
-class FileProblem(Exception):
-    """A submission that cannot be used. `rule_id` and `message` go straight into a finding."""
-
-    def __init__(self, rule_id: str, message: str):
-        super().__init__(message)
-        self.rule_id = rule_id
-        self.message = message
-
-
 @dataclass
 class RawWorkbook:
-    """The sheets as read, untouched: rows of cell values, positions preserved (row 0 is
-    Excel's row 1, column 0 its column A)."""
+    """The sheets as read: rows of cell values, positions preserved (row 0 is Excel's row 1,
+    column 0 its column A), every merged range filled with its top-left value."""
 
     sheets: dict[str, list[list]]
-    kind: str  # "xlsx", "xls" or "ods"
+    kind: str  # "xlsx", "xls", "ods", "xlsb", "xml" (Excel 2003 XML Spreadsheet) or "html"
     notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
+    # sheet → merged ranges within its grid: (first_row, first_col, last_row, last_col), 0-based inclusive
+    merges: dict[str, list[Merge]] = field(default_factory=dict)
 
 
 def sha256_of(data: bytes) -> str:
@@ -85,22 +86,51 @@ def _os_reason(exc: OSError) -> str:
     return f"系统错误（{exc.strerror or exc}）"
 
 
+# SpreadsheetML announces itself on its root element, within the first few KB.
+_SPREADSHEETML = re.compile(r"<(?:[\w.-]+:)?Workbook\b[^>]*urn:schemas-microsoft-com:office:spreadsheet")
+_HTML_TAG = re.compile(r"<(?:html|table)\b")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
 def sniff(data: bytes) -> str:
-    """'zip', 'ole' or 'other', from the first bytes, whatever the file name says."""
+    """What the first bytes say the file is, whatever its name says: 'zip', 'ole', 'xml'
+    (an Excel 2003 XML Spreadsheet), 'html' (a web page) or 'other'."""
     if data.startswith(ZIP_MAGIC) or data.startswith(EMPTY_ZIP_MAGIC):
         return "zip"
     if data.startswith(OLE_MAGIC):
         return "ole"
+    head = _text_head(data)
+    if not head.startswith("<"):
+        return "other"
+    if _SPREADSHEETML.search(head):
+        return "xml"
+    low = head.lower()
+    if low.startswith("<?xml"):
+        return "html" if "<html" in low else "other"  # XHTML is a page; any other XML is not a sheet
+    if low.startswith("<!doctype html") or _HTML_TAG.search(low):
+        return "html"
     return "other"
 
 
-def inspect_zip(data: bytes, rules: Rules) -> tuple[str, list[tuple[str, str]]]:
-    """Check the zip's central directory (never inflating anything) and name the format."""
+def _text_head(data: bytes, size: int = 8192) -> str:
+    """The first bytes as text, BOM removed, leading white space dropped; bytes past ASCII
+    kept one-to-one (tags are ASCII whatever the encoding)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) : size].decode(codec, errors="ignore").lstrip()
+    return data[:size].decode("latin-1").lstrip()
+
+
+def open_zip(data: bytes) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
+        return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         raise FileProblem("file.truncated", "文件不完整或已损坏（压缩包目录无法读取），可能复制中断，请重新保存后提交") from None
+
+
+def inspect_zip(data: bytes, rules: Rules, zf: zipfile.ZipFile | None = None) -> tuple[str, list[tuple[str, str]]]:
+    """Check the zip's central directory (never inflating anything) and name the format."""
+    infos = (zf or open_zip(data)).infolist()
     if len(infos) > rules.limit("max_zip_entries"):
         raise FileProblem("file.suspicious", f"文件内部条目数 {len(infos)} 远超正常填报表，疑似恶意文件，不予读取")
     total = sum(i.file_size for i in infos)
@@ -115,6 +145,8 @@ def inspect_zip(data: bytes, rules: Rules) -> tuple[str, list[tuple[str, str]]]:
         notes.append(("file.macro", "文件含宏（VBA）代码；本工具不运行宏，只读取单元格数值，请确认数值不依赖宏计算"))
     if "xl/workbook.xml" in names:
         return "xlsx", notes
+    if "xl/workbook.bin" in names:
+        return "xlsb", notes
     if "content.xml" in names and "mimetype" in names:
         return "ods", notes
     raise FileProblem("file.not_spreadsheet", "文件是压缩包，但不是 Excel 或 ODS 工作簿，请用模板另存为 .xlsx 后提交")
@@ -137,45 +169,84 @@ def _has_ole_stream(data: bytes, name: str) -> bool:
     return False
 
 
-def inspect_ole(data: bytes) -> str:
+def inspect_ole(data: bytes, name: str = "") -> str:
+    """'xls' for an OLE file holding an Excel workbook stream; a `FileProblem` otherwise."""
     if _has_ole_stream(data, "EncryptionInfo"):
         raise FileProblem("file.encrypted", "文件设置了打开密码（已加密），无法读取；请取消密码后重新保存提交")
-    return "xls"
+    # BIFF8 keeps the workbook in "Workbook", BIFF5 (Excel 95) in "Book". A WPS .et file
+    # with neither, or a Word/PowerPoint file, is nothing calamine can read.
+    if _has_ole_stream(data, "Workbook") or _has_ole_stream(data, "Book"):
+        return "xls"
+    if not _ole_tables_present(data):
+        # An interrupted copy loses the directory (often written last) with the rest.
+        raise FileProblem("file.truncated", "文件不完整或已损坏（文件目录缺失），可能复制中断，请重新保存后提交")
+    raise FileProblem("file.unreadable", _resave_message(name))
 
 
-def open_workbook(data: bytes, rules: Rules, wanted: Callable[[str], bool] = lambda name: True) -> RawWorkbook:
-    """The worksheets of a workbook for which `wanted(name)` holds, read in one open."""
+def _ole_tables_present(data: bytes) -> bool:
+    """Whether the sectors the header points at (allocation table, directory) lie in the file."""
+    if len(data) < 512:
+        return False
+    shift, = struct.unpack_from("<H", data, 30)
+    n_fat, first_dir = struct.unpack_from("<II", data, 44)
+    if not 7 <= shift <= 16:
+        return False
+    size = 1 << shift
+    sectors = [first_dir, *struct.unpack_from(f"<{min(n_fat, 109)}I", data, 76)]
+    return all((sector + 2) * size <= len(data) for sector in sectors)
+
+
+def _resave_message(name: str) -> str:
+    # The extension only words the message: the bytes decided what the file is.
+    if Path(name).suffix.lower() == ".et":
+        return "文件是 WPS 表格（.et）格式，本工具无法读取；请在 WPS 或 Excel 中打开并“另存为”Excel 工作簿（.xlsx）后提交"
+    return ("文件是 Office 复合文档，但其中没有 Excel 工作簿（可能是 WPS 表格 .et 或其他格式），本工具无法读取；"
+            "请在 WPS 或 Excel 中打开并“另存为”Excel 工作簿（.xlsx）后提交")
+
+
+def open_workbook(
+    data: bytes, rules: Rules, wanted: Callable[[str], bool] = lambda name: True, *, name: str = ""
+) -> RawWorkbook:
+    """The worksheets of a workbook for which `wanted(name)` holds, read in one open.
+
+    `name` (the file's name) is used only to word a message, never to decide the format.
+    """
+    if len(data) > rules.limit("max_file_mb") * _MB:
+        raise FileProblem("file.too_large", f"文件大小 {len(data) / _MB:.1f} MB，超过上限 {rules.limit('max_file_mb'):g} MB，不予读取")
     kind = sniff(data)
     notes: list[tuple[str, str]] = []
+    zf = None
     if kind == "zip":
-        kind, notes = inspect_zip(data, rules)
+        zf = open_zip(data)
+        kind, notes = inspect_zip(data, rules, zf)
     elif kind == "ole":
-        kind = inspect_ole(data)
-    else:
+        kind = inspect_ole(data, name)
+    elif kind == "other":
         raise FileProblem("file.not_spreadsheet", _not_spreadsheet_message(data))
+    sheets = _read_sheets(data, kind, wanted, Limits.from_rules(rules), name, zf)
+    return RawWorkbook(
+        sheets={n: s.rows for n, s in sheets.items()},
+        kind=kind,
+        notes=notes,
+        merges={n: s.merges for n, s in sheets.items()},
+    )
+
+
+def _read_sheets(
+    data: bytes, kind: str, wanted: Callable[[str], bool], limits: Limits, name: str, zf: zipfile.ZipFile | None
+) -> dict[str, SheetData]:
     try:
-        sheets = _read_sheets(data, wanted)
+        if kind == "xml":
+            return read_spreadsheetml(data, wanted, limits)
+        if kind == "html":
+            return read_html(data, wanted, limits)
+        return read_calamine(data, kind, wanted, limits, zf)
+    except FileProblem:
+        raise
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # calamine's errors carry no stable type, and a Rust panic is a BaseException
-        raise FileProblem(*_classify_read_error(exc)) from None
-    return RawWorkbook(sheets=sheets, kind=kind, notes=notes)
-
-
-def _read_sheets(data: bytes, wanted: Callable[[str], bool] = lambda name: True) -> dict[str, list[list]]:
-    """Every worksheet in one open, with python-calamine: the engine pandas' `calamine`
-    reader uses, called directly. Going through `pd.read_excel` builds a DataFrame per sheet
-    per file, which cost 4 times the read itself (docs/excel-io-notes.md); the frames are
-    built once per chunk of files instead (parse.parse_chunk)."""
-    wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    try:
-        return {
-            m.name: wb.get_sheet_by_name(m.name).to_python(skip_empty_area=False)
-            for m in wb.sheets_metadata
-            if m.typ == SheetTypeEnum.WorkSheet and wanted(m.name)
-        }
-    finally:
-        wb.close()
+        raise FileProblem(*_classify_read_error(exc, name)) from None
 
 
 def _not_spreadsheet_message(data: bytes) -> str:
@@ -187,9 +258,11 @@ def _not_spreadsheet_message(data: bytes) -> str:
     return "文件不是 Excel 或 ODS 电子表格（内容与扩展名不符），请用模板填写并另存为 .xlsx 后提交"
 
 
-def _classify_read_error(exc: Exception) -> tuple[str, str]:
+def _classify_read_error(exc: BaseException, name: str = "") -> tuple[str, str]:
     text = str(exc).lower()
     if "password" in text or "encrypt" in text:
         return "file.encrypted", "文件设置了密码（已加密），无法读取；请取消密码后重新保存提交"
+    if Path(name).suffix.lower() == ".et":
+        return "file.truncated", "WPS 表格（.et）文件无法读取（格式不兼容或已损坏）；请在 WPS 或 Excel 中打开并“另存为”Excel 工作簿（.xlsx）后提交"
     # Anything else the parser refuses is a damaged file as far as the department can act on it.
     return "file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交"

@@ -153,7 +153,7 @@ PROJECT_SHEET = "项目"
 PROJECT_INDICATOR_SHEET = "项目指标"
 DETAIL_SHEET = "项目支出明细"
 
-SUBMISSION_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+SUBMISSION_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".et")
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "「": '"', "」": '"'})
 _SPACES = re.compile(r"\s+")

@@ -53,6 +53,18 @@ __all__ = [
     "filled_by_hand",
     "rows_by_header",
     "entity_bomb",
+    "spreadsheetml_as_xls",
+    "hostile_spreadsheetml",
+    "html_table_as_xls",
+    "html_page_as_xls",
+    "html_colspan_bomb",
+    "xml_not_spreadsheet",
+    "merged_xlsx",
+    "far_cell_xlsx",
+    "far_cells_xlsx",
+    "et_like_ole",
+    "xlsb_workbook",
+    "xlsx_with_sheet_data",
 ]
 
 
@@ -498,4 +510,340 @@ def entity_bomb(dir: Path) -> Path:
                 body = data.decode("utf-8").split("?>", 1)[1]
                 data = (lol + body.replace("<t>", "<t>&lol9;", 1)).encode("utf-8")
             z.writestr(info, data)
+    return out
+
+
+# --- other formats departments and budget systems send (evalbatch/formats/) ------------------
+
+_SS = "urn:schemas-microsoft-com:office:spreadsheet"
+
+# The form as a budget system's "导出 Excel" writes it in Excel 2003 XML: rows and cells skip
+# positions with ss:Index (1-based), titles merged across, a label merged down, typed data,
+# rich text, a comment and a formula's cached value.
+_SPREADSHEETML_SHEET = (
+    '<Worksheet ss:Name="项目支出绩效自评表">\n'
+    ' <Table ss:ExpandedColumnCount="6" ss:ExpandedRowCount="9" x:FullColumns="1" x:FullRows="1">\n'
+    '  <Column ss:Width="120"/><Column ss:AutoFitWidth="0" ss:Width="90" ss:Span="4"/>\n'
+    '  <Row ss:Height="24"><Cell ss:MergeAcross="5" ss:StyleID="title"><Data ss:Type="String">项目支出绩效自评表</Data></Cell></Row>\n'
+    '  <Row><Cell ss:MergeAcross="5"><Data ss:Type="String">（2022年度）</Data></Cell></Row>\n'
+    '  <Row><Cell><Data ss:Type="String">项目名称</Data></Cell>'
+    '<Cell ss:MergeAcross="4"><Data ss:Type="String">乡村道路维修</Data></Cell></Row>\n'
+    '  <Row ss:Index="5"><Cell ss:MergeDown="2"><Data ss:Type="String">项目资金（万元）</Data></Cell>'
+    '<Cell><Data ss:Type="String">年度资金总额</Data></Cell><Cell ss:StyleID="num"><Data ss:Type="Number">90</Data></Cell>'
+    '<Cell><Data ss:Type="Number">89.974</Data></Cell><Cell><Data ss:Type="Boolean">1</Data></Cell>'
+    '<Cell ss:StyleID="date"><Data ss:Type="DateTime">2022-12-31T00:00:00.000</Data></Cell></Row>\n'
+    '  <Row><Cell ss:Index="2"><Data ss:Type="String">其中：当年财政拨款</Data></Cell>'
+    '<Cell><Data ss:Type="Number">90</Data></Cell><Cell><Data ss:Type="Number">89.974</Data></Cell>'
+    '<Cell><Data ss:Type="Boolean">0</Data></Cell></Row>\n'
+    '  <Row><Cell ss:Index="2"><Data ss:Type="String">上年结转资金</Data></Cell>'
+    '<Cell ss:Index="4"><Data ss:Type="Number">0</Data></Cell><Cell ss:StyleID="empty"/></Row>\n'
+    '  <Row><Cell><ss:Data ss:Type="String" xmlns="http://www.w3.org/TR/REC-html40"><B>总分</B>'
+    '<Font html:Color="#FF0000">（100分）</Font></ss:Data>'
+    '<Comment ss:Author="审核"><ss:Data xmlns="http://www.w3.org/TR/REC-html40"><B>批注：</B>请复核</ss:Data></Comment></Cell>'
+    '<Cell ss:Index="6" ss:Formula="=SUM(R[-4]C:R[-2]C)"><Data ss:Type="Number">100</Data></Cell></Row>\n'
+    '  <Row><Cell ss:MergeAcross="1"><Data ss:Type="String">填表人</Data></Cell>'
+    '<Cell><Data ss:Type="String">张三</Data></Cell></Row>\n'
+    ' </Table>\n'
+    ' <WorksheetOptions xmlns="urn:schemas-microsoft-com:office:excel"><Selected/><ProtectObjects>False</ProtectObjects></WorksheetOptions>\n'
+    '</Worksheet>\n'
+)
+_SPREADSHEETML_OTHERS = (
+    '<Worksheet ss:Name="填报说明"><Table>'
+    '<Row ss:Index="2"><Cell ss:Index="3"><Data ss:Type="String">金额单位：万元</Data></Cell></Row>'
+    '</Table></Worksheet>\n'
+    '<Worksheet ss:Name="Sheet3"><Table ss:ExpandedColumnCount="1" ss:ExpandedRowCount="1"/></Worksheet>\n'
+)
+
+
+def _spreadsheetml(sheets: str, prolog: str = "", encoding: str = "UTF-8") -> str:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n' + prolog + '<?mso-application progid="Excel.Sheet"?>\n'
+        f'<Workbook xmlns="{_SS}" xmlns:o="urn:schemas-microsoft-com:office:office" '
+        f'xmlns:x="urn:schemas-microsoft-com:office:excel" xmlns:ss="{_SS}" xmlns:html="http://www.w3.org/TR/REC-html40">\n'
+        ' <DocumentProperties xmlns="urn:schemas-microsoft-com:office:office"><Author>预算管理一体化系统</Author>'
+        '<Created>2023-03-01T08:00:00Z</Created></DocumentProperties>\n'
+        ' <ExcelWorkbook xmlns="urn:schemas-microsoft-com:office:excel"><WindowHeight>9000</WindowHeight></ExcelWorkbook>\n'
+        ' <Styles>\n'
+        '  <Style ss:ID="Default" ss:Name="Normal"><Alignment ss:Vertical="Center"/><Font ss:FontName="宋体" x:CharSet="134" ss:Size="11"/></Style>\n'
+        '  <Style ss:ID="title"><Font ss:FontName="黑体" ss:Size="16" ss:Bold="1"/></Style>\n'
+        '  <Style ss:ID="num"><NumberFormat ss:Format="0.00"/></Style>\n'
+        '  <Style ss:ID="date"><NumberFormat ss:Format="yyyy/m/d"/></Style>\n'
+        '  <Style ss:ID="empty"><Interior ss:Color="#FFFF00" ss:Pattern="Solid"/></Style>\n'
+        ' </Styles>\n' + sheets + '</Workbook>\n'
+    )
+
+
+def spreadsheetml_as_xls(dir: Path, name: str = "x.xls", encoding: str = "utf-8") -> Path:
+    """An Excel 2003 XML Spreadsheet as budget systems export it: UTF-8 with a BOM, the
+    mso-application instruction, styles, three worksheets, saved under a .xls name. With
+    `encoding="gb2312"`: no BOM, declared gb2312, written as GBK (as older systems do)."""
+    out = Path(dir) / name
+    sheets = _SPREADSHEETML_SHEET + _SPREADSHEETML_OTHERS
+    if encoding.lower() in ("utf-8", "utf8"):
+        out.write_bytes(b"\xef\xbb\xbf" + _spreadsheetml(sheets).encode("utf-8"))
+    else:
+        out.write_bytes(_spreadsheetml(sheets, encoding=encoding).encode("gbk" if encoding.lower() == "gb2312" else encoding))
+    return out
+
+
+_LOL = '<!DOCTYPE Workbook [<!ENTITY lol "lol">' + "".join(
+    f'<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 10)) + "]>\n"
+
+
+def hostile_spreadsheetml(dir: Path, what: str) -> Path:
+    """SpreadsheetML that a safe parser must refuse or bound, named .xls. `what`:
+    "entity_bomb" (billion laughs: 10⁹ "lol"s if expanded), "external_entity" (a cell that
+    would pull in /etc/passwd), "doctype" (a harmless DOCTYPE: still not what exporters
+    write), "far_cell" (one cell at row 1,048,576, column 16,384 via ss:Index)."""
+    cell = '<Worksheet ss:Name="表1"><Table><Row><Cell><Data ss:Type="String">{}</Data></Cell></Row></Table></Worksheet>\n'
+    if what == "entity_bomb":
+        text = _spreadsheetml(cell.format("&lol9;"), prolog=_LOL)
+    elif what == "external_entity":
+        text = _spreadsheetml(cell.format("&x;"), prolog='<!DOCTYPE Workbook [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n')
+    elif what == "doctype":
+        text = _spreadsheetml(cell.format("单位编码"), prolog="<!DOCTYPE Workbook>\n")
+    elif what == "far_cell":
+        text = _spreadsheetml('<Worksheet ss:Name="表1"><Table><Row ss:Index="1048576"><Cell ss:Index="16384">'
+                              '<Data ss:Type="Number">1</Data></Cell></Row></Table></Worksheet>\n')
+    else:
+        raise ValueError(what)
+    out = Path(dir) / f"ssml_{what}.xls"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+_HTML_TABLE = (
+    "<table border=1>\n"
+    "<caption>项目支出绩效自评表</caption>\n"
+    "<tr><td colspan=6>项目支出绩效自评表</td></tr>\n"
+    "<tr><td colspan=\"6\">（2022年度）</td></tr>\n"
+    "<tr><th>项目名称</th><td colspan=5>  乡村道路\n   维修&nbsp;（{unit}） </td></tr>\n"
+    "<tr></tr>\n"
+    "<tr><td rowspan=3>项目资金<br>（万元）</td><td>年度资金总额</td><td>90</td>"
+    "<td style=\"mso-number-format:'0.00'\">89.974</td><td>是</td><td>2022-12-31</td></tr>\n"
+    "<tr><td>其中：<br/>当年财政拨款</td><td>90</td><td>89.974</td><td>否</td>\n"  # no </tr>: browsers close it
+    "<tr><td>上年结转资金</td><td></td><td>0</td><td></td><td><table><tr><td>内嵌</td><td>表格</td></tr></table></td></tr>\n"
+    "<tr><td><b>总分</b><font color=red>（100分）</font></td><td></td><td></td><td></td><td></td><td>100</td></tr>\n"
+    "<tr><td colspan=2>填表人</td><td>张三</td></tr>\n"
+    "</table>\n"
+)
+
+
+def html_table_as_xls(dir: Path, encoding: str = "utf-8", meta: str | None = "http-equiv", bom: bool = False) -> Path:
+    """The same form as an HTML table saved as .xls (rowspan, colspan, <br>, a nested table),
+    encoded in `encoding` and declared by `meta`: "http-equiv" (`content="text/html;
+    charset=..."`, gb2312 for GBK files as those systems write it), "charset" (`<meta
+    charset=...>`) or None (undeclared)."""
+    declared = "gb2312" if encoding.lower() in ("gbk", "gb18030") else encoding
+    head = {
+        "http-equiv": f'<meta http-equiv="Content-Type" content="text/html; charset={declared}">',
+        "charset": f'<meta charset="{declared}">',
+        None: "",
+    }[meta]
+    # 堃 is in GBK but not in GB2312: a page labelled gb2312 must still decode it.
+    html = (
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns:x="urn:schemas-microsoft-com:office:excel">\n'
+        f"<head>{head}<title>导出</title><style>td {{ mso-number-format:\\@; }}</style></head>\n<body>\n"
+        + _HTML_TABLE.replace("{unit}", "华堃") + "</body></html>\n"
+    )
+    out = Path(dir) / f"html_{encoding}_{meta}.xls"
+    out.write_bytes((b"\xef\xbb\xbf" if bom else b"") + html.encode(encoding))
+    return out
+
+
+def html_page_as_xls(dir: Path, bom: bool = False) -> Path:
+    """A web page with no table at all saved as .xls (a system's error or login page)."""
+    html = (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>登录超时</title></head>\n"
+        "<body><h1>会话已过期</h1><p>请重新登录预算管理一体化系统后再导出。</p></body></html>\n"
+    )
+    out = Path(dir) / ("page_bom.xls" if bom else "page.xls")
+    out.write_bytes((b"\xef\xbb\xbf" if bom else b"") + html.encode("utf-8"))
+    return out
+
+
+def html_colspan_bomb(dir: Path, colspan: int = 100_000) -> Path:
+    """An HTML table whose first cell claims `colspan` columns, followed by one more cell."""
+    out = Path(dir) / "colspan.xls"
+    out.write_text(f'<html><body><table><tr><td colspan="{colspan}">x</td><td>y</td></tr></table></body></html>', encoding="utf-8")
+    return out
+
+
+def xml_not_spreadsheet(dir: Path) -> Path:
+    """A generic XML data export (not SpreadsheetML) named .xls; it even has a <table>."""
+    out = Path(dir) / "export.xls"
+    out.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<export><table name="自评"><row><dept>620101</dept></row></table></export>\n',
+                   encoding="utf-8")
+    return out
+
+
+def merged_xlsx(dir: Path, name: str = "merged.xlsx") -> Path:
+    """A small form with merged cells (title across, a label down, a block), by openpyxl."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "自评表"
+    ws["A1"] = "项目支出绩效自评表"
+    ws.merge_cells("A1:D1")
+    ws["A2"], ws["B2"], ws["C2"] = "绩效指标", "产出指标", "数量指标"
+    ws["D2"] = 50
+    ws.merge_cells("A2:A4")
+    ws["B3"], ws["C3"], ws["D3"] = "产出指标", "质量指标", 30
+    ws["B4"], ws["C4"], ws["D4"] = "效益指标", "社会效益", 20
+    ws["A5"] = "总分"
+    ws.merge_cells("A5:C6")
+    ws["D5"] = 100
+    ws["D6"] = "备注"
+    wb.save(Path(dir) / name)
+    return Path(dir) / name
+
+
+def far_cell_xlsx(dir: Path) -> Path:
+    """A one-cell workbook whose only value sits at XFD1048576, Excel's last cell."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["XFD1048576"] = 1
+    out = Path(dir) / "far_cell.xlsx"
+    wb.save(out)
+    return out
+
+
+def far_cells_xlsx(dir: Path) -> Path:
+    """A1 and XFD1048576 both filled: calamine alone would ask for one 500 GB block."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "单位编码"
+    wb.active["XFD1048576"] = 1
+    out = Path(dir) / "far_cells.xlsx"
+    wb.save(out)
+    return out
+
+
+def et_like_ole(dir: Path, name: str = "自评表.et") -> Path:
+    """An OLE compound file with no "Workbook" or "Book" stream, as a WPS .et that is not
+    BIFF-compatible looks to a reader (LibreOffice cannot write .et). Built by hand: a
+    version-3 compound file with one FAT sector, one directory sector and one 4 KB stream."""
+    import struct
+
+    free, end_of_chain, fat_sect, no_stream = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+    stream = ("WPS 表格专有格式 ".encode("utf-16-le") * 200)[:4096]
+    n_stream = len(stream) // 512
+    header = bytearray(512)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 24, 0x003E, 0x0003, 0xFFFE, 9, 6)
+    struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end_of_chain, 0, end_of_chain, 0)
+    difat = [0] + [free] * 108  # the FAT is sector 0
+    struct.pack_into("<109I", header, 76, *difat)
+    fat = [fat_sect, end_of_chain] + [2 + i + 1 for i in range(n_stream - 1)] + [end_of_chain]
+    fat += [free] * (128 - len(fat))
+
+    def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
+        e = bytearray(128)
+        raw = name.encode("utf-16-le") + b"\x00\x00" if name else b""
+        e[0 : len(raw)] = raw
+        struct.pack_into("<HBB", e, 64, len(raw), kind, 1)
+        struct.pack_into("<III", e, 68, no_stream, no_stream, child)
+        struct.pack_into("<II", e, 116, start, size)
+        return bytes(e)
+
+    directory = entry("Root Entry", 5, 1, end_of_chain, 0) + entry("WpsETContent", 2, no_stream, 2, len(stream))
+    directory += entry("", 0, no_stream, 0, 0) * 2
+    out = Path(dir) / name
+    out.write_bytes(bytes(header) + struct.pack("<128I", *fat) + directory + stream)
+    return out
+
+
+def _brt(typ: int, payload: bytes = b"") -> bytes:
+    """One BIFF12 record: type and size as 7-bit varints, then the payload."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    return varint(typ) + varint(len(payload)) + payload
+
+
+def _wide(text: str) -> bytes:
+    import struct
+
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+def xlsb_workbook(dir: Path, name: str = "merged.xlsb", far: bool = False) -> Path:
+    """A minimal Excel binary workbook (.xlsb) holding `merged_xlsx`'s form, records written
+    by hand after MS-XLSB (LibreOffice reads .xlsb but cannot write it): one sheet with
+    inline strings, numbers and the same merged ranges. `far`: one more value at
+    XFD1048576, so the sheet spans all of Excel's grid."""
+    import struct
+
+    rows = {
+        0: [(0, "项目支出绩效自评表")],
+        1: [(0, "绩效指标"), (1, "产出指标"), (2, "数量指标"), (3, 50.0)],
+        2: [(1, "产出指标"), (2, "质量指标"), (3, 30.0)],
+        3: [(1, "效益指标"), (2, "社会效益"), (3, 20.0)],
+        4: [(0, "总分"), (3, 100.0)],
+        5: [(3, "备注")],
+        **({1_048_575: [(16_383, 1.0)]} if far else {}),
+    }
+    merges = [(0, 0, 0, 3), (1, 0, 3, 0), (4, 0, 5, 2)]  # first_row, first_col, last_row, last_col
+    sheet = _brt(0x0081) + _brt(0x0094, struct.pack("<IIII", 0, 5, 0, 3)) + _brt(0x0091)
+    for r, cells in rows.items():
+        sheet += _brt(0x0000, struct.pack("<IIHBBBI", r, 0, 300, 0, 0, 0, 0))  # BrtRowHdr
+        for c, value in cells:
+            if isinstance(value, str):
+                sheet += _brt(0x0006, struct.pack("<II", c, 0) + _wide(value))  # BrtCellSt
+            else:
+                sheet += _brt(0x0005, struct.pack("<IId", c, 0, value))  # BrtCellReal
+    sheet += _brt(0x0092) + _brt(0x00B1, struct.pack("<I", len(merges)))
+    for r0, c0, r1, c1 in merges:
+        sheet += _brt(0x00B0, struct.pack("<IIII", r0, r1, c0, c1))  # BrtMergeCell: RfX
+    sheet += _brt(0x00B2) + _brt(0x0082)
+    book = (_brt(0x0083) + _brt(0x008F)  # BrtBeginBook, BrtBeginBundleShs
+            + _brt(0x009C, struct.pack("<II", 0, 1) + _wide("rId1") + _wide("自评表"))  # BrtBundleSh
+            + _brt(0x0090) + _brt(0x009D, bytes(26)) + _brt(0x0084))  # BrtEndBundleShs, BrtCalcProp, BrtEndBook
+    ct = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+          '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+          '<Default Extension="bin" ContentType="application/vnd.ms-excel.sheet.binary.macroEnabled.main"/>'
+          '<Override PartName="/xl/worksheets/sheet1.bin" ContentType="application/vnd.ms-excel.worksheet"/></Types>')
+    root_rels = _ROOT_RELS.replace("xl/workbook.xml", "xl/workbook.bin")
+    book_rels = _WORKBOOK_RELS.replace("worksheets/sheet1.xml", "worksheets/sheet1.bin")
+    out = Path(dir) / name
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", ct)
+        zf.writestr("_rels/.rels", root_rels)
+        zf.writestr("xl/workbook.bin", book)
+        zf.writestr("xl/_rels/workbook.bin.rels", book_rels)
+        zf.writestr("xl/worksheets/sheet1.bin", sheet)
+    return out
+
+
+def xlsx_with_sheet_data(dir: Path, sheet_data: str, name: str = "odd.xlsx") -> Path:
+    """A one-sheet workbook whose <sheetData> is `sheet_data` verbatim: cell references in
+    the forms other writers (or an attacker) use: lower case, spaces around "=", a
+    namespace prefix, no reference at all."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "表1"
+    src = io.BytesIO()
+    wb.save(src)
+    zin = zipfile.ZipFile(src)
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<sheetData>{sheet_data}</sheetData></worksheet>"
+    )
+    out = Path(dir) / name
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = sheet.encode("utf-8") if info.filename == "xl/worksheets/sheet1.xml" else zin.read(info.filename)
+            zout.writestr(info, data)
     return out

@@ -41,7 +41,9 @@ def assert_problem(exc: FileProblem, rule_id: str | set[str]) -> None:
 BROKEN = {
     "truncated": (faults.truncated, "file.truncated", "zip", "不完整"),
     "text_as_xlsx": (faults.text_as_xlsx, "file.not_spreadsheet", "other", "不是"),
-    "html_as_xls": (faults.html_as_xls, "file.not_spreadsheet", "other", "网页"),
+    # An HTML table saved as .xls is now read (tests/test_formats_io.py); a page with no
+    # table at all is still no spreadsheet, and the message still says it is a web page.
+    "html_page_as_xls": (faults.html_page_as_xls, "file.not_spreadsheet", "html", "网页"),
     "pdf_as_xlsx": (faults.pdf_as_xlsx, "file.not_spreadsheet", "other", "PDF"),
     "encrypted": (faults.encrypted, "file.encrypted", "ole", "密码"),
     "not_a_workbook_zip": (faults.not_a_workbook_zip, "file.not_spreadsheet", "zip", "不是"),
@@ -123,15 +125,17 @@ def test_missing_file_is_a_file_problem(tmp_path, rules):
 
 
 def test_html_with_bom_is_not_a_spreadsheet(tmp_path, rules):
-    path = faults.html_as_xls(tmp_path, bom=True)
+    # A page without a table: html_as_xls's table is now read as a sheet.
+    path = faults.html_page_as_xls(tmp_path, bom=True)
     with pytest.raises(FileProblem) as info:
         open_workbook(path.read_bytes(), rules)
     assert_problem(info.value, "file.not_spreadsheet")
 
 
 def test_html_with_bom_gets_the_web_page_message(tmp_path, rules):
-    """Many Windows exporters start their HTML with a UTF-8 BOM; it is still a web page."""
-    path = faults.html_as_xls(tmp_path, bom=True)
+    """Many Windows exporters start their HTML with a UTF-8 BOM; it is still a web page
+    (one without a table: html_as_xls's table is now read as a sheet)."""
+    path = faults.html_page_as_xls(tmp_path, bom=True)
     with pytest.raises(FileProblem) as info:
         open_workbook(path.read_bytes(), rules)
     assert "网页" in info.value.message, info.value.message

@@ -1,0 +1,240 @@
+"""An HTML page holding `<table>`s, saved as .xls: what some budget and OA systems call
+"导出 Excel". Excel and WPS open it as a sheet; calamine does not read it.
+
+Parsed with the standard library's `html.parser`: it knows no DTDs, entities beyond HTML's
+own, or network. Each top-level `<table>` becomes one sheet, laid out the way a browser
+lays it out (a cell skips the columns that row-spanning cells from earlier rows occupy);
+`rowspan`/`colspan` become merges. Cell values stay text: the parse layer reads numbers
+written as text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, check_extent, dense, too_many_elements
+
+# The HTML standard's own clamps (what browsers apply), so a hostile span costs no more than
+# a browser would spend on it.
+MAX_COLSPAN = 1000
+MAX_ROWSPAN = 65534
+
+_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._-]+)""", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\r\n\f\v\xa0]+")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def read_html(data: bytes, wanted: Callable[[str], bool], limits: Limits) -> dict[str, SheetData]:
+    parser = _TableParser(limits)
+    parser.feed(decode(data))
+    parser.close()
+    tables = parser.finish()
+    if not tables:
+        raise FileProblem("file.not_spreadsheet", "文件是网页，其中没有表格，只是扩展名为表格；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交")
+    sheets: dict[str, SheetData] = {}
+    for name, table in zip(_sheet_names(tables, parser.title), tables):
+        if wanted(name):
+            sheets[name] = dense(name, table.cells, table.merges, limits)
+    return sheets
+
+
+def decode(data: bytes) -> str:
+    """The page's text: by its BOM, else its declared charset, else UTF-8, else GB18030."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(codec, errors="replace")
+    tried = []
+    m = _CHARSET.search(data[:4096])
+    if m:
+        tried.append(_codec(m.group(1).decode("ascii")))
+    for codec in [*tried, "utf-8", "gb18030"]:
+        if codec is None:
+            continue
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            continue  # a page saved in the system code page while claiming utf-8 is common
+    return data.decode("gb18030", errors="replace")
+
+
+def _codec(name: str) -> str | None:
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    # GB18030 is a superset: pages labelled gb2312 routinely hold GBK-only characters.
+    return "gb18030" if codec in ("gb2312", "gbk") else codec
+
+
+def _sheet_names(tables: list[_Table], title: str) -> list[str]:
+    """A table's caption; else the page title when there is one table; else 表1, 表2 …;
+    a repeated name gets (2), (3) …"""
+    names: list[str] = []
+    for i, table in enumerate(tables, start=1):
+        base = table.caption or (title if len(tables) == 1 and title else f"表{i}")
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}({k})", k + 1
+        names.append(name)
+    return names
+
+
+def _span(value: str | None, clamp: int) -> int:
+    try:
+        n = int(str(value).strip()) if value is not None else 1
+    except ValueError:
+        return 1
+    if n == 0 and clamp == MAX_ROWSPAN:
+        return MAX_ROWSPAN  # rowspan=0: to the end of the table; clipped to it later
+    return min(max(n, 1), clamp)
+
+
+def _text(parts: list[str]) -> str:
+    """A cell's text: its <br>s as line breaks, white space collapsed within each line."""
+    lines = "".join(parts).split("\n")
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in lines).strip()
+
+
+@dataclass
+class _Table:
+    caption: str = ""
+    cells: dict[tuple[int, int], str] = field(default_factory=dict)
+    merges: list[Merge] = field(default_factory=list)
+    row: int = -1
+    col: int = 0
+    busy_until: dict[int, int] = field(default_factory=dict)  # column → first row it is free again
+    extent: tuple[int, int] = (0, 0)  # of every cell's place, spans included
+
+
+class _TableParser(HTMLParser):
+    """Tables, rows and cells of a page; inner tables count as text of their outer cell."""
+
+    _SKIP = {"script", "style", "title"}
+
+    def __init__(self, limits: Limits):
+        super().__init__(convert_charrefs=True)
+        self.limits = limits
+        self.elements = 0
+        self.tables: list[_Table] = []
+        self.title = ""
+        self._depth = 0  # how many <table>s are open
+        self._cell: list[str] | None = None  # text of the open top-level cell
+        self._cell_at: tuple[int, int] = (0, 0)
+        self._caption: list[str] | None = None
+        self._skip: str | None = None
+        self._title: list[str] | None = None
+
+    # --- tags
+    def handle_starttag(self, tag, attrs):
+        self.elements += 1
+        if self.elements > self.limits.max_xml_elements:
+            raise too_many_elements(self.limits.max_xml_elements)
+        if tag == "title" and self._depth == 0:
+            self._title = []
+        if tag in self._SKIP:
+            self._skip = tag
+            return
+        if tag == "table":
+            self._depth += 1
+            if self._depth == 1:
+                self.tables.append(_Table())
+            else:
+                self._text(" ")
+        elif self._depth != 1:
+            if tag in ("br", "tr", "p", "div"):
+                self._text("\n")
+            elif tag in ("td", "th"):
+                self._text(" ")
+        elif tag == "tr":
+            self._close_cell()
+            self._new_row()
+        elif tag in ("td", "th"):
+            self._close_cell()
+            self._open_cell(dict(attrs))
+        elif tag == "br":
+            self._text("\n")
+        elif tag == "caption":
+            self._close_cell()
+            self._caption = []
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in ("br", "td", "th", "tr", "table"):
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag == self._skip:
+            self._skip = None
+        if tag == "title" and self._title is not None:
+            self.title = _text(self._title)
+            self._title = None
+        if tag == "table" and self._depth:
+            if self._depth == 1:
+                self._close_cell()
+            self._depth -= 1
+        elif self._depth == 1 and tag in ("td", "th", "tr"):
+            self._close_cell()
+        elif self._depth == 1 and tag == "caption" and self._caption is not None:
+            self.tables[-1].caption = _text(self._caption)
+            self._caption = None
+
+    def handle_data(self, data):
+        if self._title is not None:
+            self._title.append(data)
+        if self._skip is None:
+            self._text(_SPACES.sub(" ", data))  # a newline in the source is a space; only <br> breaks a line
+
+    def _text(self, s: str) -> None:
+        if self._cell is not None:
+            self._cell.append(s)
+        elif self._caption is not None:
+            self._caption.append(s)
+
+    # --- layout
+    def _new_row(self) -> None:
+        t = self.tables[-1]
+        t.row += 1
+        t.col = 0
+
+    def _open_cell(self, attrs: dict) -> None:
+        t = self.tables[-1]
+        if t.row < 0:
+            self._new_row()  # a <td> before any <tr>: browsers open the row for it
+        while t.busy_until.get(t.col, 0) > t.row:
+            t.col += 1
+        rowspan, colspan = _span(attrs.get("rowspan"), MAX_ROWSPAN), _span(attrs.get("colspan"), MAX_COLSPAN)
+        r, c = t.row, t.col
+        if r >= EXCEL_ROWS or c + colspan > EXCEL_COLS:
+            raise beyond_excel(self._name(), r, c + colspan - 1)
+        # Sized by every cell's place, empty or not: that bounds the column scans above and
+        # the span bookkeeping below by the grid the limit allows.
+        rows, cols = max(t.extent[0], r + 1), max(t.extent[1], c + colspan)
+        if (rows, cols) != t.extent:
+            check_extent(self._name(), rows, cols, self.limits)
+            t.extent = (rows, cols)
+        if rowspan > 1:
+            for j in range(c, c + colspan):
+                t.busy_until[j] = r + rowspan
+        if rowspan > 1 or colspan > 1:
+            t.merges.append((r, c, r + rowspan - 1, c + colspan - 1))
+        t.col += colspan
+        self._cell, self._cell_at = [], (r, c)
+
+    def _close_cell(self) -> None:
+        if self._cell is None:
+            return
+        text, (r, c) = _text(self._cell), self._cell_at
+        self._cell = None
+        if text:
+            self.tables[-1].cells[(r, c)] = text
+
+    def _name(self) -> str:
+        return self.tables[-1].caption or f"表{len(self.tables)}"
+
+    def finish(self) -> list[_Table]:
+        self._close_cell()
+        return self.tables

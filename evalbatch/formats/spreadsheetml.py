@@ -1,0 +1,184 @@
+"""Excel 2003 XML Spreadsheet ("SpreadsheetML"): what budget systems export under a .xls
+name. Excel and WPS open it silently; calamine does not read it.
+
+Parsed with defusedxml, DTDs forbidden: a DOCTYPE, an entity or an external reference is
+refused at once, never expanded or fetched. The document is read as a stream (iterparse)
+and each row is dropped once read, so memory follows the cells, not the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import re
+from collections.abc import Callable
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, check_extent, dense, too_many_elements
+
+NS = "urn:schemas-microsoft-com:office:spreadsheet"
+_WORKBOOK, _WORKSHEET, _TABLE, _ROW, _CELL, _DATA = (f"{{{NS}}}{t}" for t in ("Workbook", "Worksheet", "Table", "Row", "Cell", "Data"))
+
+# Encodings expat decodes itself; anything else (GB2312 from older systems) is transcoded first,
+# because expat refuses multi-byte encodings it does not know.
+_EXPAT_NATIVE = {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "ascii"}
+_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def read_spreadsheetml(data: bytes, wanted: Callable[[str], bool], limits: Limits) -> dict[str, SheetData]:
+    reader = _Reader(wanted, limits)
+    try:
+        for event, elem in iterparse(io.BytesIO(_expat_ready(data)), events=("start", "end"), forbid_dtd=True):
+            reader.on(event, elem)
+    except DefusedXmlException:
+        raise FileProblem(
+            "file.suspicious", "文件内含 XML 文档类型声明或实体定义（DOCTYPE/ENTITY），正常导出的表格不会有，疑似恶意文件，不予读取"
+        ) from None
+    except (ParseError, ValueError, OverflowError):
+        raise FileProblem("file.truncated", "文件不完整或已损坏（XML 表格内容无法解析），可能导出或复制中断，请重新导出或另存为 .xlsx 后提交") from None
+    if not reader.seen_root:
+        raise FileProblem("file.truncated", "文件不完整或已损坏（XML 表格内容无法解析），可能导出或复制中断，请重新导出或另存为 .xlsx 后提交")
+    return reader.sheets
+
+
+def _expat_ready(data: bytes) -> bytes:
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return data  # a BOM says it all, and expat reads it
+    m = _DECLARATION.match(data[:512])
+    if not m:
+        return data
+    try:
+        codec = codecs.lookup(m.group(1).decode("ascii")).name
+    except LookupError:
+        return data  # expat will report the unknown encoding; that is a damaged file
+    if codec in _EXPAT_NATIVE:
+        return data
+    if codec in ("gb2312", "gbk"):
+        codec = "gb18030"  # its superset: files labelled gb2312 routinely hold GBK characters
+    text = data.decode(codec, errors="replace")
+    return _redeclare(text, m.group(0).decode("ascii")).encode("utf-8")
+
+
+def _redeclare(text: str, decl: str) -> str:
+    """`text` with its encoding declaration saying utf-8 (what it is about to become)."""
+    head = re.sub(r"""encoding\s*=\s*["'][^"']*["']""", 'encoding="utf-8"', decl, count=1)
+    return text.replace(decl, head, 1)
+
+
+def _attr(elem: Element, name: str) -> str | None:
+    # Exporters write ss:Index; a few write a bare Index, which is in no namespace.
+    value = elem.get(f"{{{NS}}}{name}")
+    return elem.get(name) if value is None else value
+
+
+def _int_attr(elem: Element, name: str, default: int = 0) -> int:
+    value = _attr(elem, name)
+    return default if value is None or not value.strip() else int(value)
+
+
+class _Reader:
+    """The iterparse events of one document → the wanted worksheets as grids."""
+
+    def __init__(self, wanted: Callable[[str], bool], limits: Limits):
+        self.wanted, self.limits = wanted, limits
+        self.sheets: dict[str, SheetData] = {}
+        self.seen_root = False
+        self.elements = 0
+        self.sheet_no = 0
+        self._sheet: str | None = None  # the worksheet being kept, None while skipping one
+        self._table: Element | None = None
+        self._cells: dict[tuple[int, int], object] = {}
+        self._merges: list[Merge] = []
+        self._row = self._col = -1
+        self._extent = (0, 0)
+
+    def on(self, event: str, elem: Element) -> None:
+        if event == "start":
+            self._start(elem)
+        elif elem.tag == _CELL:
+            self._cell(elem)
+        elif elem.tag == _ROW:
+            self._row += _int_attr(elem, "Span")  # a spanned row stands for Span more rows like it
+            elem.clear()
+            if self._table is not None:
+                self._table.clear()  # rows already read hold nothing more; keep memory flat
+        elif elem.tag == _WORKSHEET:
+            self._end_sheet(elem)
+
+    def _start(self, elem: Element) -> None:
+        self.elements += 1
+        if self.elements > self.limits.max_xml_elements:
+            raise too_many_elements(self.limits.max_xml_elements)
+        tag = elem.tag
+        if not self.seen_root:
+            if tag != _WORKBOOK:
+                raise FileProblem("file.not_spreadsheet", "文件是 XML 文本，但不是 Excel XML 表格；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交")
+            self.seen_root = True
+        elif tag == _WORKSHEET:
+            self.sheet_no += 1
+            name = _attr(elem, "Name") or f"Sheet{self.sheet_no}"
+            self._sheet = name if name not in self.sheets and self.wanted(name) else None
+            self._cells, self._merges, self._row, self._extent = {}, [], -1, (0, 0)
+        elif tag == _TABLE:
+            self._table = elem
+        elif tag == _ROW:
+            self._row = _int_attr(elem, "Index", self._row + 2) - 1
+            self._col = -1
+
+    def _cell(self, elem: Element) -> None:
+        self._col = _int_attr(elem, "Index", self._col + 2) - 1
+        r, c = self._row, self._col
+        across, down = _int_attr(elem, "MergeAcross"), _int_attr(elem, "MergeDown")
+        self._col += max(across, 0)  # the next cell without an index follows the merged range
+        if self._sheet is None:
+            return
+        if not (0 <= r < EXCEL_ROWS and 0 <= c < EXCEL_COLS):
+            raise beyond_excel(self._sheet, r, c)
+        if across > 0 or down > 0:
+            self._merges.append((r, c, r + max(down, 0), c + max(across, 0)))
+        value = _value(elem.find(_DATA))
+        elem.clear()
+        if value == "":
+            return
+        rows, cols = max(self._extent[0], r + 1), max(self._extent[1], c + 1)
+        if (rows, cols) != self._extent:
+            check_extent(self._sheet, rows, cols, self.limits)
+            self._extent = (rows, cols)
+        self._cells[(r, c)] = value
+
+    def _end_sheet(self, elem: Element) -> None:
+        if self._sheet is not None:
+            self.sheets[self._sheet] = dense(self._sheet, self._cells, self._merges, self.limits)
+        self._sheet, self._table, self._cells, self._merges = None, None, {}, []
+        elem.clear()
+
+
+def _value(data: Element | None):
+    """A cell's value as calamine would give it: float, str, datetime, bool; "" if none."""
+    if data is None:
+        return ""
+    text = "".join(data.itertext())  # rich text (ss:Data) nests html <B>, <Font> ...
+    kind = _attr(data, "Type")
+    if kind == "Number":
+        return _number(text)
+    if kind == "DateTime":
+        try:
+            return dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            return text
+    if kind == "Boolean":
+        return {"1": True, "0": False, "true": True, "false": False}.get(text.strip().lower(), text)
+    if kind == "Error":
+        return ""  # as calamine reads error cells (#DIV/0!)
+    return text
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text

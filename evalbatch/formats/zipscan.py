@@ -1,0 +1,383 @@
+"""Sizing the sheets of zip-based workbooks before python-calamine opens them.
+
+calamine builds each sheet as one dense block from its first to its last cell, in Rust:
+a sheet with a value in A1 and another in XFD1048576 asks for 500 GB and aborts the whole
+process (not an exception: the batch dies with it). So the extent of every wanted sheet is
+measured first, from the part itself, and a sheet past `max_sheet_cells` is refused.
+
+For .xlsx a byte scan of the cell references is enough and costs a fraction of the read.
+For .ods and .xlsb the same pass also collects the merged ranges, which python-calamine
+0.9.1 does not report for those formats (`merged_cell_ranges` is None for .ods).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import posixpath
+import re
+import struct
+import zipfile
+from collections.abc import Callable, Iterator
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, check_extent, too_many_elements
+
+_CHUNK = 1 << 20
+_LONGEST_TAG = 1 << 20  # no tag of a real workbook comes near; a longer one is crafted
+
+# How every writer seen writes a cell: `<c r="B7" ...>`, reference first, upper case. When
+# every cell tag of a part is written so and none lies past column ZZ or row 999, the sheet
+# is at most 999 × 702 cells: the common case, told by one search for a cell tag that is not
+# (one pass over the bytes; each further pass costs as much as the search).
+_NOT_SMALL = re.compile(rb'<c(?! r="[A-Z]{1,2}[0-9]{1,3}"[ />])[\s>]')
+SMALL = (999, 702)
+# Exactly the cells calamine places: start tags with content (not self-closing), with their
+# reference, or ("", "") without one (the cell then follows the previous one). calamine
+# accepts lower-case references and any namespace prefix, so these do too.
+_CELL = re.compile(rb"""<c(?=[\s>])(?:\s[^>]*?\br\s*=\s*["']([A-Za-z]+)([0-9]+)["'])?[^>]*(?<!/)>""")
+_CELL_PREFIXED = re.compile(rb"""<(?:\w+:)?c(?=[\s>])(?:\s[^>]*?\br\s*=\s*["']([A-Za-z]+)([0-9]+)["'])?[^>]*(?<!/)>""")
+_ROW_REF = re.compile(rb"""<(?:\w+:)?row\s[^>]*?\br\s*=\s*["'][A-Za-z]*([0-9]+)["']""")
+_ROW_ANY = re.compile(rb"""<(?:\w+:)?row[\s>/]""")
+# Sheet names and relationship targets, read with patterns rather than an XML parser: this
+# runs for every file and needs two attributes (an XML parse cost more than the scan).
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\s[^>]*>")
+_REL_TAG = re.compile(rb"<(?:\w+:)?Relationship\s[^>]*>")
+
+def _broken() -> FileProblem:
+    return FileProblem("file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交")
+
+
+def _relationships(zf: zipfile.ZipFile, rels_part: str) -> dict[str, str]:
+    """Relationship id → target, as written."""
+    rels = {}
+    for tag in _REL_TAG.findall(_read_all(zf, rels_part)):
+        rid, target = _xml_attr(tag, b"Id"), _xml_attr(tag, b"Target")
+        if rid is not None and target is not None:
+            rels[rid] = target
+    return rels
+
+
+def _parts_of(target: str, members: set[str]) -> list[str]:
+    """The zip members a relationship target can name. calamine versions resolve targets
+    differently ("/xl/x", "xl/x", "x" under xl/, backslashes), so every reading is measured."""
+    found = []
+    for t in {target, target.replace("\\", "/")}:
+        for part in (t[1:] if t.startswith("/") else t, f"xl/{t}", f"xl{t}", posixpath.normpath(f"xl/{t}")):
+            if part in members and part not in found:
+                found.append(part)
+    return found
+
+
+def _read_member(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
+    """A member's bytes in chunks. zipfile stops at the declared size and checks the CRC,
+    so a member that lies about its size cannot inflate past it."""
+    try:
+        with zf.open(part) as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+    except (KeyError, zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError, NotImplementedError):
+        raise _broken() from None  # KeyError: a member the workbook names is missing
+
+
+# --- xlsx ---------------------------------------------------------------------------------
+
+
+def xlsx_parts(zf: zipfile.ZipFile) -> dict[str, list[str]]:
+    """Sheet name → the worksheet parts it may be read from, by xl/workbook.xml and its
+    relationships; {} if the workbook does not say."""
+    members = set(zf.namelist())
+    if "xl/workbook.xml" not in members or "xl/_rels/workbook.xml.rels" not in members:
+        return {}
+    rels = _relationships(zf, "xl/_rels/workbook.xml.rels")
+    parts = {}
+    for tag in _SHEET_TAG.findall(_read_all(zf, "xl/workbook.xml")):
+        name, rid = _xml_attr(tag, b"name"), _xml_attr(tag, b"id")
+        if name is not None and rid in rels:
+            parts[name] = _parts_of(rels[rid], members)
+    return parts
+
+
+_ATTRS = {
+    name: re.compile((rb"\w+:" if prefixed else rb"(?<![\w:])") + name + rb"""\s*=\s*(["'])(.*?)\1""")
+    for name, prefixed in ((b"Id", False), (b"Target", False), (b"name", False), (b"id", True))
+}
+
+
+def _xml_attr(tag: bytes, name: bytes) -> str | None:
+    m = _ATTRS[name].search(tag)
+    return html.unescape(m.group(2).decode("utf-8", errors="replace")) if m else None
+
+
+def _read_all(zf: zipfile.ZipFile, part: str) -> bytes:
+    return b"".join(_read_member(zf, part))
+
+
+def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None = None) -> None:
+    zf = zf or zipfile.ZipFile(io.BytesIO(data))
+    parts = xlsx_parts(zf)
+    if parts:
+        todo = [(name, part) for name, found in parts.items() if wanted(name) for part in found]
+    else:
+        todo = [(m, m) for m in sorted(zf.namelist()) if m.startswith("xl/worksheets/") and m.endswith(".xml")]
+    small_enough = SMALL[0] * SMALL[1] <= limits.max_sheet_cells
+    for name, part in todo:
+        if small_enough and _is_small(zf, part, name):
+            continue
+        check_extent(name, *_xlsx_extent(zf, part, name), limits)
+
+
+def _is_small(zf: zipfile.ZipFile, part: str, name: str) -> bool:
+    """Whether every cell of the part is written plainly and within SMALL."""
+    for buf in _whole_tags(zf, part, name):
+        if b":c " in buf or b":c>" in buf or _NOT_SMALL.search(buf):  # a prefixed, odd or distant cell
+            return False
+    return True
+
+
+def _xlsx_extent(zf: zipfile.ZipFile, part: str, name: str) -> tuple[int, int]:
+    """(rows, columns) of the grid calamine would build for this worksheet part. Cells
+    without a reference follow one another: each counts as one more column, and every row
+    element as a possible row."""
+    max_row = max_col = unreferenced = row_elements = max_row_attr = 0
+    for buf in _whole_tags(zf, part, name):
+        cells = (_CELL_PREFIXED if b":c " in buf or b":c>" in buf else _CELL).findall(buf)
+        if cells:
+            letters, numbers = zip(*cells)
+            unreferenced += letters.count(b"")
+            max_row = max([max_row, *map(int, set(numbers) - {b""})])
+            max_col = max([max_col, *map(_column_number, set(letters) - {b""})])
+        if unreferenced:
+            row_elements += len(_ROW_ANY.findall(buf))
+            max_row_attr = max([max_row_attr, *map(int, _ROW_REF.findall(buf))])
+    if unreferenced:
+        # A row without a reference follows the last one: at worst after the highest.
+        max_row = max(max_row, max_row_attr + row_elements)
+        max_col = max(max_col, unreferenced)
+    return max_row, max_col
+
+
+def _whole_tags(zf: zipfile.ZipFile, part: str, name: str) -> Iterator[bytes]:
+    """The part in chunks that each end between tags."""
+    tail = b""
+    for chunk in _read_member(zf, part):
+        buf = tail + chunk
+        cut = buf.rfind(b"<")
+        if cut != -1 and buf.find(b">", cut) == -1:
+            buf, tail = buf[:cut], buf[cut:]  # an unfinished tag waits for the next chunk
+            if len(tail) > _LONGEST_TAG:
+                raise FileProblem("file.suspicious", f"工作表「{name}」内部有超长标记，正常表格不会如此，疑似恶意文件，不予读取")
+        else:
+            tail = b""
+        yield buf
+    if tail:
+        yield tail
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+# --- ods ----------------------------------------------------------------------------------
+
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+
+
+def scan_ods(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None = None) -> dict[str, list[Merge]]:
+    """Check the extent of each wanted table of content.xml and return its merged ranges
+    (`table:number-rows-spanned` / `number-columns-spanned`)."""
+    zf = zf or zipfile.ZipFile(io.BytesIO(data))
+    scan = _OdsScan(wanted, limits)
+    try:
+        for event, elem in iterparse(_ChunkReader(_read_member(zf, "content.xml")), events=("start", "end"), forbid_dtd=True):
+            scan.on(event, elem)
+    except DefusedXmlException:
+        raise FileProblem("file.suspicious", "文件内含 XML 文档类型声明或实体定义（DOCTYPE/ENTITY），正常表格不会有，疑似恶意文件，不予读取") from None
+    except (ParseError, ValueError, OverflowError):
+        raise _broken() from None
+    return scan.merges
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks, for iterparse."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._buf = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buf:
+            self._buf = next(self._chunks, b"")
+            if not self._buf:
+                return b""
+        size = len(self._buf) if size is None or size < 0 else size
+        out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+def _repeat(elem, attr: str) -> int:
+    value = elem.get(f"{_TABLE}{attr}")
+    return 1 if value is None else max(int(value), 1)
+
+
+class _OdsScan:
+    def __init__(self, wanted: Callable[[str], bool], limits: Limits):
+        self.wanted, self.limits = wanted, limits
+        self.merges: dict[str, list[Merge]] = {}
+        self.elements = 0
+        self._depth = 0  # open tables: a table inside a cell is not a sheet
+        self._name: str | None = None
+        self._row = self._col = 0
+        self._row_repeat = 1
+        self._extent = (0, 0)
+
+    def on(self, event: str, elem) -> None:
+        tag = elem.tag
+        if event == "start":
+            self.elements += 1
+            if self.elements > self.limits.max_xml_elements:
+                raise too_many_elements(self.limits.max_xml_elements)
+            if tag == f"{_TABLE}table":
+                self._depth += 1
+                if self._depth == 1:
+                    self._start_table(elem.get(f"{_TABLE}name", ""))
+            elif tag == f"{_TABLE}table-row" and self._depth == 1:
+                self._row_repeat, self._col = _repeat(elem, "number-rows-repeated"), 0
+            return
+        if tag == f"{_TABLE}table":
+            self._depth -= 1
+            elem.clear()
+        elif self._depth != 1:
+            return
+        elif tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
+            self._cell(elem)
+            elem.clear()
+        elif tag == f"{_TABLE}table-row":
+            self._row += self._row_repeat
+            elem.clear()
+
+    def _start_table(self, name: str) -> None:
+        self._name = name if self.wanted(name) else None
+        if self._name is not None:
+            self.merges[name] = []
+        self._row, self._extent = 0, (0, 0)
+
+    def _cell(self, elem) -> None:
+        repeat = _repeat(elem, "number-columns-repeated")
+        r, c = self._row, self._col
+        self._col += repeat
+        if self._name is None:
+            return
+        down, across = _repeat(elem, "number-rows-spanned"), _repeat(elem, "number-columns-spanned")
+        if (down > 1 or across > 1) and r < EXCEL_ROWS and c < EXCEL_COLS:
+            self.merges[self._name].append((r, c, r + down - 1, c + across - 1))
+        if elem.get(f"{_OFFICE}value-type") is None and len(elem) == 0:
+            return  # empty (formatting only): calamine leaves it out of the sheet
+        rows = max(self._extent[0], r + self._row_repeat)
+        cols = max(self._extent[1], c + repeat)
+        if (rows, cols) != self._extent:
+            check_extent(self._name, rows, cols, self.limits)
+            self._extent = (rows, cols)
+
+
+# --- xlsb ---------------------------------------------------------------------------------
+
+_BRT_ROW_HDR, _BRT_END_SHEET_DATA, _BRT_MERGE_CELL = 0x0000, 0x0092, 0x00B0
+_BRT_BUNDLE_SH, _BRT_END_BUNDLE_SHS = 0x009C, 0x0090
+_BRT_CELLS = frozenset(range(0x0002, 0x000C))  # BrtCellRk … BrtFmlaError: cells with a value
+
+
+def _records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(record type, payload) of a BIFF12 part: type and size are 7-bit varints."""
+    pos, end = 0, len(data)
+    while pos < end:
+        typ, pos = _varint(data, pos, 2)
+        size, pos = _varint(data, pos, 4)
+        if pos + size > end:
+            raise _broken()
+        yield typ, data[pos : pos + size]
+        pos += size
+
+
+def _varint(data: bytes, pos: int, most: int) -> tuple[int, int]:
+    value = shift = 0
+    for _ in range(most):
+        if pos >= len(data):
+            raise _broken()
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return value, pos
+
+
+def _wide_str(buf: bytes, pos: int) -> tuple[str, int]:
+    (n,) = struct.unpack_from("<I", buf, pos)
+    if n == 0xFFFFFFFF:
+        return "", pos + 4
+    end = pos + 4 + 2 * n
+    if end > len(buf):
+        raise _broken()
+    return buf[pos + 4 : end].decode("utf-16-le", errors="replace"), end
+
+
+def xlsb_parts(zf: zipfile.ZipFile) -> dict[str, list[str]]:
+    """Sheet name → the worksheet parts it may be read from, by xl/workbook.bin (BrtBundleSh)."""
+    members = set(zf.namelist())
+    rels = _relationships(zf, "xl/_rels/workbook.bin.rels") if "xl/_rels/workbook.bin.rels" in members else {}
+    out = {}
+    try:
+        for typ, buf in _records(_read_all(zf, "xl/workbook.bin")):
+            if typ == _BRT_BUNDLE_SH:
+                rel_id, pos = _wide_str(buf, 8)
+                name, _ = _wide_str(buf, pos)
+                out[name] = _parts_of(rels.get(rel_id, ""), members) if rel_id in rels else []
+            elif typ == _BRT_END_BUNDLE_SHS:
+                break
+    except (struct.error, KeyError):
+        raise _broken() from None
+    return out
+
+
+def scan_xlsb(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None = None) -> dict[str, list[Merge]]:
+    """Check the extent of each wanted xlsb worksheet and return its merged ranges."""
+    zf = zf or zipfile.ZipFile(io.BytesIO(data))
+    merges: dict[str, list[Merge]] = {}
+    for name, found in xlsb_parts(zf).items():
+        if wanted(name):
+            for part in found:
+                merges[name] = merges.get(name, []) + _xlsb_sheet(_read_all(zf, part), name, limits)
+    return merges
+
+
+def _xlsb_sheet(data: bytes, name: str, limits: Limits) -> list[Merge]:
+    row, extent, merges = 0, (0, 0), []
+    try:
+        for count, (typ, buf) in enumerate(_records(data)):
+            if count > limits.max_xml_elements:
+                raise too_many_elements(limits.max_xml_elements)
+            if typ == _BRT_ROW_HDR:
+                (row,) = struct.unpack_from("<I", buf)
+            elif typ in _BRT_CELLS:
+                (col,) = struct.unpack_from("<I", buf)
+                grown = (max(extent[0], row + 1), max(extent[1], col + 1))
+                if grown != extent:
+                    check_extent(name, *grown, limits)
+                    extent = grown
+            elif typ == _BRT_MERGE_CELL:
+                r0, r1, c0, c1 = struct.unpack_from("<IIII", buf)
+                merges.append((r0, c0, r1, c1))
+    except struct.error:
+        raise _broken() from None
+    return merges
