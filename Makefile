@@ -24,7 +24,7 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	rm -rf $(SAMPLES)
-	$(PY) -m evalbatch sample -o $(SAMPLES) --count $(COUNT) --seed 1 --year $(YEAR)
+	$(PY) -m evalbatch sample -o $(SAMPLES) --count $(COUNT) --seed 1 --year $(YEAR) --layout mixed
 	$(PY) -m evalbatch run $(SAMPLES) --out output --year $(YEAR) --settle 0 || test $$? -eq 1
 
 test: install-test

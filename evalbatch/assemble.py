@@ -16,9 +16,50 @@ import pandas as pd
 from . import findings as F
 from . import schema as S
 
-TABLE_SHEETS = tuple(s.name for s in S.SHEETS if s.kind == "table")
+FUNDS = "资金来源"
+
+# What official forms carry beyond format 1's columns (docs/template.md stays the contract
+# for format 1: these never appear in the template). Blank for format-1 files.
+EXTRA_FIELDS: tuple[S.Field, ...] = (
+    S.Field("部门预算总额", "budget_total", S.MONEY, False, "部门整体自评表的资金合计：全年预算数"),
+    S.Field("部门执行总额", "spent_total", S.MONEY, False, "部门整体自评表的资金合计：全年执行数"),
+    S.Field("金额单位", "money_unit", S.TEXT, False, "万元，或表中注明的元"),
+)
+INFO_FIELDS = S.FIELDS + EXTRA_FIELDS
+_L1_POINTS = S.Column("一级指标分值", "l1_points", S.SCORE, False, "一级指标标签中注明的分值，如 产出指标(50分)")
+_EXTRA_COLUMNS: dict[str, tuple[S.Column, ...]] = {
+    S.DEPT_INDICATOR_SHEET: (_L1_POINTS,),
+    S.PROJECT_INDICATOR_SHEET: (_L1_POINTS,),
+    S.PROJECT_SHEET: (
+        S.Column("执行率分值", "exec_weight", S.SCORE, False, "表中年度资金总额的分值（10 或 20）"),
+        S.Column("表中执行率", "exec_rate_printed", S.INDICATOR, False),
+        S.Column("自评执行率得分", "exec_self_score", S.SCORE, False),
+        S.Column("金额单位", "money_unit", S.TEXT, False),
+    ),
+}
+_FUNDS_COLUMNS = (
+    S.Column("项目编码", "project_code", S.CODE, False),
+    S.Column("资金项目", "label", S.TEXT, False),
+    S.Column("类别", "kind", S.TEXT, False),
+    S.Column("年初预算数", "initial_budget", S.MONEY, False),
+    S.Column("全年预算数", "budget", S.MONEY, False),
+    S.Column("全年执行数", "spent", S.MONEY, False),
+    S.Column("金额单位", "money_unit", S.TEXT, False),
+)
+TABLE_SHEETS = tuple(s.name for s in S.SHEETS if s.kind == "table") + (FUNDS,)
+
+
+def frame_columns(name: str) -> tuple[S.Column, ...]:
+    """A table's columns in the frames: format 1's, then what other layouts add."""
+    if name == FUNDS:
+        return _FUNDS_COLUMNS
+    return S.columns_of(name) + _EXTRA_COLUMNS.get(name, ())
+
+
 _NUMERIC = (S.MONEY, S.SCORE, S.INTEGER)
-_FIELD_COLUMNS = ["file"] + [f.key for f in S.FIELDS] + [f"cell_{f.key}" for f in S.FIELDS]
+# Per file: which layouts it held, the sheet its fields came from, whether it has a department score.
+_FILE_COLUMNS = ["layout", "info_sheet"]
+_FIELD_COLUMNS = ["file", *_FILE_COLUMNS, "has_dept_form"] + [f.key for f in INFO_FIELDS] + [f"cell_{f.key}" for f in INFO_FIELDS]
 
 
 @dataclass
@@ -53,13 +94,14 @@ class Parsed:
 def typed_info(info: pd.DataFrame | None = None) -> pd.DataFrame:
     """基本信息 of many files with one dtype per column: numbers float64, text strings."""
     info = (info if info is not None else pd.DataFrame()).reindex(columns=_FIELD_COLUMNS)
-    for f in S.FIELDS:
+    info["has_dept_form"] = info["has_dept_form"].fillna(True).astype(bool)
+    for f in INFO_FIELDS:
         if f.type in _NUMERIC:
             info[f.key] = pd.to_numeric(info[f.key], errors="coerce").astype("float64")
         else:
             info[f.key] = info[f.key].astype("string")
     for key in _FIELD_COLUMNS:
-        if key.startswith("cell_") or key == "file":
+        if key.startswith("cell_") or key in ("file", *_FILE_COLUMNS):
             info[key] = info[key].fillna("").astype("string")
     return info
 
@@ -67,7 +109,7 @@ def typed_info(info: pd.DataFrame | None = None) -> pd.DataFrame:
 def typed_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Numbers as float64 and text as strings, whatever the parts were (an empty part is all
     object), so frames concatenate, compare and store the same way every time."""
-    for c in S.columns_of(name):
+    for c in frame_columns(name):
         if c.key not in df:
             df[c.key] = None
         if c.type in _NUMERIC:
@@ -111,6 +153,7 @@ class Frames:
     projects: pd.DataFrame
     details: pd.DataFrame
     findings: pd.DataFrame
+    funds: pd.DataFrame  # official forms' funding rows: 合计 and its sources, per project ("" for the department)
 
 
 _DEPT_KEYS = ["file", "dept_code", "dept_name", "dept_category"]
@@ -135,4 +178,4 @@ def assemble(parsed: Parsed, extra_findings: list[pd.DataFrame] | None = None) -
     dept_ind = table(S.DEPT_INDICATOR_SHEET).assign(project_code="")
     indicators = pd.concat([dept_ind, table(S.PROJECT_INDICATOR_SHEET)], ignore_index=True)
     indicators["project_code"] = indicators["project_code"].fillna("").astype(str)
-    return Frames(depts, indicators, table(S.PROJECT_SHEET), table(S.DETAIL_SHEET), findings)
+    return Frames(depts, indicators, table(S.PROJECT_SHEET), table(S.DETAIL_SHEET), findings, table(FUNDS))

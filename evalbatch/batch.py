@@ -27,6 +27,8 @@ from .assemble import Parsed, assemble, concat
 from .cache import ParseCache
 from .checks import check_frames, check_scores
 from .columns import INDICATORS
+from .funds import reconcile
+from .layouts import FORMAT1
 from .parse import Located, locate, parse_chunk, wanted_sheet
 from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
 from .rules import Rules
@@ -47,6 +49,7 @@ class FileRecord:
     sha256: str = ""
     status: str = ""
     dept_code: str = ""
+    layout: str = ""  # the layout(s) of the forms found in it (layouts.LAYOUTS)
 
 
 @dataclass
@@ -123,7 +126,7 @@ def load_one(path: str, name: str, rules: Rules) -> tuple[str, Located, str | No
     try:
         data = read_bytes(Path(path), rules)
         sha = sha256_of(data)
-        return sha, locate(open_workbook(data, rules, wanted_sheet), name), None
+        return sha, locate(open_workbook(data, rules, wanted_sheet, name=name), name, rules), None
     except FileProblem as problem:
         sha = sha or sha256_of_file(Path(path))
         return sha, _failed(name, problem.rule_id, problem.message), None
@@ -204,28 +207,58 @@ def _gather(results, chunks, total: int, progress) -> list[Parsed]:
     return parts
 
 
-def supersede(records: list[FileRecord], parsed: Parsed) -> tuple[Parsed, pd.DataFrame]:
-    """The same 单位编码 in several files: the newest file is used, each older one is named."""
+def supersede(records: list[FileRecord], parsed: Parsed) -> tuple[Parsed, pd.DataFrame, dict[str, str]]:
+    """The same 单位编码 in several files: the newest file is used, each older one is named.
+
+    Official forms are the exception: a department may send its projects' forms in several
+    files. Those files are gathered into one department (the one with the department form,
+    else the newest), and only a second department form (or format-1 workbook) supersedes.
+    Returns the kept rows, the findings, and member file → the file it was gathered into.
+    """
     mtime = pd.Series({r.name: r.mtime for r in records}, dtype="float64")
-    info = parsed.info[["file", "dept_code", "dept_name", "cell_dept_code"]].copy()
+    info = parsed.info[["file", "dept_code", "dept_name", "cell_dept_code", "info_sheet", "layout", "has_dept_form"]].copy()
     info = info[info["dept_code"].fillna("") != ""]
     info["mtime"] = info["file"].map(mtime)
-    info = info.sort_values(["dept_code", "mtime", "file"], ascending=[True, False, False], kind="stable")
-    newest = info.drop_duplicates("dept_code", keep="first").set_index("dept_code")["file"]
-    older = info[info.duplicated("dept_code", keep="first")].copy()
-    older["sheet"] = S.INFO_SHEET
+    # Department-level files first (newest first), then project-only forms: the first is the department's.
+    info["projects_only"] = ~info["has_dept_form"].astype(bool)
+    info = info.sort_values(["dept_code", "projects_only", "mtime", "file"], ascending=[True, True, False, False], kind="stable")
+    head = info.drop_duplicates("dept_code", keep="first").set_index("dept_code")
+    later = info[info.duplicated("dept_code", keep="first")].copy()
+    gathered = later["projects_only"] & ~later["layout"].eq(FORMAT1) & ~later["dept_code"].map(head["layout"]).eq(FORMAT1)
+    members = dict(zip(later.loc[gathered, "file"], later.loc[gathered, "dept_code"].map(head["file"])))
+    older = later[~gathered]
+    newest = head["file"]
     msg = "单位编码 " + older["dept_code"] + " 同时出现在较新的文件“" + older["dept_code"].map(newest) + "”中；本文件未采用，以较新的文件为准"
-    found = F.where(older, pd.Series(True, index=older.index), "file.superseded", msg, sheet=S.INFO_SHEET, cell=older["cell_dept_code"])
+    found = F.where(older, pd.Series(True, index=older.index), "file.superseded", msg, sheet=older["info_sheet"], cell=older["cell_dept_code"])
     gone = set(older["file"])
     for rec in records:
         if rec.name in gone:
             rec.status = SUPERSEDED
     keep = ~parsed.files["file"].isin(gone)
-    return parsed.select(pd.Series(keep.to_numpy(), index=parsed.files["file"])), found
+    kept = parsed.select(pd.Series(keep.to_numpy(), index=parsed.files["file"]))
+    return _gather_members(kept, members), found, members
 
 
-def _counts(depts: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
-    by = findings.groupby(["file", "level"]).size().unstack(fill_value=0)
+def _gather_members(parsed: Parsed, members: dict[str, str]) -> Parsed:
+    """Rows of member files re-keyed to their department's file; each keeps its `source`."""
+    if not members:
+        return parsed
+    tables = {}
+    for name, df in parsed.tables.items():
+        df = df.assign(source=df["file"])
+        df["file"] = df["file"].map(members).fillna(df["file"]).astype("string")
+        tables[name] = df
+    info = parsed.info[~parsed.info["file"].isin(members)].reset_index(drop=True)
+    return Parsed(parsed.files, info, tables, parsed.findings)
+
+
+def _unit(findings: pd.DataFrame, members: dict[str, str]) -> pd.Series:
+    """The department file each finding counts for (a member file's count for the file it joined)."""
+    return findings["file"].map(members).fillna(findings["file"]) if members else findings["file"]
+
+
+def _counts(depts: pd.DataFrame, findings: pd.DataFrame, members: dict[str, str]) -> pd.DataFrame:
+    by = findings.groupby([_unit(findings, members), "level"]).size().unstack(fill_value=0)
     for level in (F.ERROR, F.WARNING, F.NOTE):
         col = {F.ERROR: "errors", F.WARNING: "warnings", F.NOTE: "notes"}[level]
         depts[col] = depts["file"].map(by[level] if level in by else pd.Series(dtype=int)).fillna(0).astype(int)
@@ -238,24 +271,27 @@ def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int |
     t0 = time.perf_counter()
     usable = set(parsed.files.loc[parsed.files["usable"].astype(bool), "file"])
     codes = parsed.info.set_index("file")["dept_code"].astype(object).fillna("")
-    used, superseded = supersede(records, parsed)
+    layouts = parsed.info.set_index("file")["layout"].astype(object).fillna("")
+    used, superseded, members = supersede(records, parsed)
     del parsed
     frames = assemble(used, [superseded])
     del used
-    findings = F.concat([frames.findings, check_frames(frames, rules, year)])
+    findings = F.concat([frames.findings, reconcile(frames, rules), check_frames(frames, rules, year)])
+    F.relevel(findings, rules.rule_levels)
     errors = set(findings.loc[findings["level"] == F.ERROR, "file"])
-    frames.depts["has_error"] = frames.depts["file"].isin(errors)
+    frames.depts["has_error"] = frames.depts["file"].isin(set(_unit(findings[findings["level"] == F.ERROR], members)))
     t1 = time.perf_counter()
     scored = score_all(frames, rules)
-    findings = F.sort(F.concat([findings, check_scores(scored, rules)]))
+    findings = F.sort(F.relevel(F.concat([findings, check_scores(scored, rules)]), rules.rule_levels))
     # Checked: what the outputs do not show (parsed parts, cell addresses) can go.
     for column in [c for c in scored.indicators.columns if c not in KEPT_INDICATOR_COLUMNS]:
         del scored.indicators[column]  # in place: a copy of the frame is what this avoids
-    depts = rank(_counts(scored.depts, findings), rules)
+    depts = rank(_counts(scored.depts, findings, members), rules)
     t2 = time.perf_counter()
-    _fill_ids(findings, depts)
+    _fill_ids(findings, depts, members)
     for rec in records:
         rec.dept_code = str(codes.get(rec.name, "")) if rec.name in usable else ""
+        rec.layout = str(layouts.get(rec.name, "")) if rec.name in usable else ""
         if rec.status != SUPERSEDED:
             rec.status = REJECTED if rec.name not in usable else (HAS_ERROR if rec.name in errors else USED)
     return depts, scored.indicators, scored.projects, findings, {"check": t1 - t0, "score": t2 - t1}
@@ -266,14 +302,15 @@ def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int |
 KEPT_INDICATOR_COLUMNS = {c.source for c in INDICATORS} | {"file", "dept_category"}
 
 
-def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame) -> None:
+def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame, members: dict[str, str]) -> None:
     """Cross-file findings carry the department's code and name too."""
     codes = depts.set_index("file")["dept_code"]
     names = depts.set_index("file")["dept_name"]
+    unit = _unit(findings, members)
     missing = findings["dept_code"].fillna("").eq("")
-    findings.loc[missing, "dept_code"] = findings.loc[missing, "file"].map(codes).astype(object).fillna("")
+    findings.loc[missing, "dept_code"] = unit[missing].map(codes).astype(object).fillna("")
     missing = findings["dept_name"].fillna("").eq("")
-    findings.loc[missing, "dept_name"] = findings.loc[missing, "file"].map(names).astype(object).fillna("")
+    findings.loc[missing, "dept_name"] = unit[missing].map(names).astype(object).fillna("")
 
 
 def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None, jobs: int = 1,

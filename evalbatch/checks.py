@@ -20,8 +20,9 @@ def _wan(cents: pd.Series) -> pd.Series:
     return number_text(cents.astype("float64") / 100, "{:,.2f}")
 
 
-def compare_money(df: pd.DataFrame, left: pd.Series, right: pd.Series, *, rules: Rules, sheet, cell, left_name: str, right_name) -> pd.DataFrame:
-    """尾差 / 勾稽不符 findings where two 万元 amounts differ. Missing operands are skipped."""
+def compare_money(df: pd.DataFrame, left: pd.Series, right: pd.Series, *, rules: Rules, sheet, cell, left_name, right_name,
+                  rule_id: str = "arith.mismatch") -> pd.DataFrame:
+    """尾差 / 勾稽不符 (or `rule_id`) findings where two 万元 amounts differ. Missing operands are skipped."""
     lc, rc = to_cents(left), to_cents(right)
     diff = (lc - rc).abs()
     known = lc.notna() & rc.notna()
@@ -32,7 +33,7 @@ def compare_money(df: pd.DataFrame, left: pd.Series, right: pd.Series, *, rules:
     base = left_name + "＝" + _wan(lc) + " 万元，" + right_name + "为 " + _wan(rc) + " 万元，相差 " + _wan(diff) + " 万元"
     return F.concat([
         F.where(df, rounding, "arith.rounding", base + f"（在容差 {rules.tolerance:g} 万元以内，属尾差，仅作记录）", sheet=sheet, cell=cell),
-        F.where(df, mismatch, "arith.mismatch", base + f"，超过容差 {rules.tolerance:g} 万元；请核对并更正相关数字", sheet=sheet, cell=cell),
+        F.where(df, mismatch, rule_id, base + f"，超过容差 {rules.tolerance:g} 万元；请核对并更正相关数字", sheet=sheet, cell=cell),
     ])
 
 
@@ -46,7 +47,7 @@ def check_money(frames: Frames, rules: Rules) -> pd.DataFrame:
     d = frames.depts
     if d.empty:
         return F.frame()
-    sheet = S.INFO_SHEET
+    sheet = d["info_sheet"]
     income = d[["carryover_begin", "appropriation"]].sum(axis=1, min_count=2) + d["other_income"].fillna(0)
     budget = d[["basic_budget", "project_budget"]].sum(axis=1, min_count=2)
     spent = d[["basic_spent", "project_spent"]].sum(axis=1, min_count=2)
@@ -75,7 +76,7 @@ def _projects_within_spending(frames: Frames, rules: Rules) -> pd.DataFrame:
     over = (to_cents(d["_projects"]) - to_cents(d["project_spent"])) > rules.tolerance_cents
     msg = ("各项目全年执行数合计 " + _wan(to_cents(d["_projects"])) + " 万元，超过项目支出执行数 "
            + _wan(to_cents(d["project_spent"])) + " 万元；请核对项目表与基本信息")
-    return F.where(d, over, "arith.mismatch", msg, sheet=S.INFO_SHEET, cell=d["cell_project_spent"])
+    return F.where(d, over, "arith.mismatch", msg, sheet=d["info_sheet"], cell=d["cell_project_spent"])
 
 
 def _details_add_up(frames: Frames, rules: Rules) -> pd.DataFrame:
@@ -95,7 +96,7 @@ def check_year(frames: Frames, year: int | None) -> pd.DataFrame:
         return F.frame()
     wrong = d["year"].notna() & (d["year"] != year)
     msg = "评价年度填写为 " + d["year"].astype("Int64").astype(str) + f"，本次汇总的是 {year} 年度；请确认是否提交了其他年度的文件"
-    return F.where(d, wrong, "value.year", msg, sheet=S.INFO_SHEET, cell=d["cell_year"])
+    return F.where(d, wrong, "value.year", msg, sheet=d["info_sheet"], cell=d["cell_year"])
 
 
 def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
@@ -106,23 +107,48 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
         total=("weight", "sum"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"), col=("cell_weight", "first"),
         dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
     is_dept = g["project_code"].eq("")
-    want = is_dept.map({True: rules.department_total, False: rules.project_indicator_total})
+    # A form worth 20 points of execution leaves 80 to its indicators (湖北-style forms).
+    full = rules.project_indicator_total + rules.project_execution_weight
+    ew = g.merge(frames.projects[["file", "project_code", "exec_weight"]].drop_duplicates(["file", "project_code"]),
+                 on=["file", "project_code"], how="left")["exec_weight"].fillna(rules.project_execution_weight).to_numpy()
+    want = pd.Series(full - ew, index=g.index).where(~is_dept, rules.department_total)
     off = (to_cents(g["total"]) != to_cents(want))
     letter = g["col"].str.extract(r"^([A-Z]+)")[0]
     cell = letter + g["first"].astype(str) + ":" + letter + g["last"].astype(str)
     who = is_dept.map({True: "整体指标", False: ""}) + g["project_code"].where(~is_dept, "").radd("项目 ").where(~is_dept, "")
-    msg = who + "的分值合计为 " + number_text(g["total"]) + "，应为 " + number_text(want) + "；请调整各指标分值"
-    return F.where(g, off, "weight.total", msg, sheet=g["sheet"], cell=cell)
+    over = ~is_dept & (g["total"] + ew > full + rules.score_tolerance)
+    plain = ("（加上预算执行率的 " + number_text(pd.Series(ew, index=g.index)) + " 分，共 " + number_text(g["total"] + ew)
+             + f" 分，超过满分 {full:g} 分）").where(over, "")
+    msg = who + "的分值合计为 " + number_text(g["total"]) + plain + "，应为 " + number_text(want) + "；请调整各指标分值"
+    return F.concat([F.where(g, off, "weight.total", msg, sheet=g["sheet"], cell=cell), _declared_l1(ind, rules)])
+
+
+def _declared_l1(ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """`产出指标(50分)`: the points a 一级 label declares against the sum of its rows."""
+    declared = ind[ind["l1_points"].notna()]
+    if declared.empty:
+        return F.frame()
+    g = declared.groupby(["file", "project_code", "l1"], as_index=False, observed=True).agg(
+        points=("l1_points", "first"), total=("weight", "sum"), sheet=("sheet", "first"), cell=("cell_l1", "first"),
+        dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+    off = (to_cents(g["points"]) - to_cents(g["total"])).abs() > round(rules.score_tolerance * 100)
+    msg = ("一级指标“" + g["l1"].astype(str) + "”注明 " + number_text(g["points"]) + " 分，其下各三级指标分值合计为 "
+           + number_text(g["total"]) + "；请核对分值")
+    return F.where(g, off, "weight.l1_declared", msg, sheet=g["sheet"], cell=g["cell"])
 
 
 def check_score_range(frames: Frames, rules: Rules) -> pd.DataFrame:
     ind = frames.indicators
     if ind.empty:
         return F.frame()
-    out = (ind["self_score"] < -rules.score_tolerance) | (ind["self_score"] > ind["weight"] + rules.score_tolerance)
-    return F.where(ind, out, "score.range",
-                   lambda d: "自评得分 " + number_text(d["self_score"]) + " 超出 0 至分值 " + number_text(d["weight"]) + " 的范围；请更正",
-                   sheet=ind["sheet"], cell=ind["cell_self_score"])
+    below = ind["self_score"] < -rules.score_tolerance
+    above = ind["self_score"] > ind["weight"] + rules.score_tolerance
+    return F.concat([
+        F.where(ind, below, "score.range", lambda d: "自评得分 " + number_text(d["self_score"]) + " 为负数，应在 0 至分值 "
+                + number_text(d["weight"]) + " 之间；请更正", sheet=ind["sheet"], cell=ind["cell_self_score"]),
+        F.where(ind, above, "score.over_weight", lambda d: "自评得分 " + number_text(d["self_score"]) + " 超过分值 "
+                + number_text(d["weight"]) + "，得分不能高于分值；请更正", sheet=ind["sheet"], cell=ind["cell_self_score"]),
+    ])
 
 
 def check_projects(frames: Frames) -> pd.DataFrame:
@@ -131,7 +157,7 @@ def check_projects(frames: Frames) -> pd.DataFrame:
     if not p.empty:
         dup = p.duplicated(["file", "project_code"], keep="first") & p["project_code"].notna()
         msg = "项目编码 " + p["project_code"].astype(str) + " 重复出现；只采用第一行，请删除或更正重复的项目"
-        parts.append(F.where(p, dup, "project.duplicate", msg, sheet=S.PROJECT_SHEET, cell=p["cell_project_code"]))
+        parts.append(F.where(p, dup, "project.duplicate", msg, sheet=p["sheet"], cell=p["cell_project_code"]))
     known = p[["file", "project_code"]].drop_duplicates().assign(_known=True)
     for df in (ind[ind["project_code"] != ""], det):
         if df.empty:
@@ -167,12 +193,12 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
         off = d["diff"].abs() > rules.score_tolerance
         msg = ("自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}")
                + "，相差 " + number_text(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分")
-        parts.append(F.where(d, off, "score.total_diff", msg, sheet=S.INFO_SHEET, cell=d["cell_self_total"]))
+        parts.append(F.where(d, off, "score.total_diff", msg, sheet=d["info_sheet"], cell=d["cell_self_total"]))
         for method in ("预算执行率", "基本支出执行率", "项目支出执行率"):
             col = d[f"rate_{S.AUTO_METHODS.index(method)}"]
             msg = method + " " + number_text(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
             cell = d["cell_basic_spent"] if method == "基本支出执行率" else d["cell_project_spent"]
-            parts.append(F.where(d, col > 1, "exec.over", msg, sheet=S.INFO_SHEET, cell=cell))
+            parts.append(F.where(d, col > 1, "exec.over", msg, sheet=d["info_sheet"], cell=cell))
     if len(p):
         parts += _project_checks(p, rules)
     return F.concat(parts)
@@ -197,7 +223,12 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     kept = ind["unverifiable"] | ind["level_unknown"]
     keep_word = "严格模式下记 0 分" if rules.strict else "暂沿用自评得分"
     full = ind["below_target"] & (ind["self_score"] >= ind["weight"]) & ind["weight"].gt(0)
-    missed = ind["method_used"].isin(S.VALUE_METHODS) & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
+    value_row = ind["method_used"].isin(S.VALUE_METHODS)
+    missed = value_row & ((ind["score"] < ind["weight"] - rules.score_tolerance) | ind["below_target"])
+    met = value_row & ~ind["below_target"] & ~kept & ~missed
+    deducted = value_row & (ind["self_score"] < ind["weight"] - rules.score_tolerance)
+    no_reason = ind["reason"].isna()
+    signed = ind["actual"].fillna("").str.match(r"^\s*[≥≤<>=＜＞＝﹦]")
     return [
         F.where(ind, diff & ~kept, "score.diff",
                 lambda d: _name(d) + "自评得分 " + number_text(d["self_score"]) + "，复核得分 " + number_text(d["score"], "{:.2f}")
@@ -213,7 +244,7 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, ind["level_unknown"], "score.level_unknown",
                 lambda d: _name(d) + "为定性指标，" + _actual(d) + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
                 sheet=sheet, cell=ind["cell_actual"]),
-        F.where(ind, ind["method_inferred"], "score.method_inferred",
+        F.where(ind, ind["method_inferred"] & ind["cell_method"].fillna("").ne(""), "score.method_inferred",
                 lambda d: _name(d) + "未填写计分方法，已按指标值推定为“" + d["method_used"] + "”；请在下拉列表中选择",
                 sheet=sheet, cell=ind["cell_method"]),
         F.where(ind, ind["unit_mismatch"], "value.unit",
@@ -222,31 +253,53 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, full, "score.full_below_target",
                 lambda d: _name(d) + _actual(d) + "未达到" + _target(d) + "，自评却得满分；请按实际完成情况打分",
                 sheet=sheet, cell=ind["cell_self_score"]),
-        F.where(ind, missed & ind["reason"].isna(), "score.reason_missing",
-                lambda d: _name(d) + "未完成目标，但「偏差原因及改进措施」为空；请说明偏差原因和改进措施",
+        F.where(ind, (missed | (deducted & ~met)) & no_reason, "score.reason_missing",
+                lambda d: _name(d) + "未完成目标或得分低于分值（自评 " + number_text(d["self_score"]) + " / 分值 " + number_text(d["weight"])
+                + "），但偏差原因为空；请说明偏差原因和改进措施",
                 sheet=sheet, cell=ind["cell_reason"]),
+        F.where(ind, deducted & met & no_reason, "score.deducted_met",
+                lambda d: _name(d) + _actual(d) + "已达到" + _target(d) + "，自评却扣分（自评 " + number_text(d["self_score"]) + " / 分值 "
+                + number_text(d["weight"]) + "），且未说明原因；请核对自评得分或说明扣分原因",
+                sheet=sheet, cell=ind["cell_self_score"]),
+        F.where(ind, signed, "value.actual_sign",
+                lambda d: _name(d) + _actual(d) + "带有比较符；实际值应写实际达到的数值（如 85%），不写“≥”“≤”",
+                sheet=sheet, cell=ind["cell_actual"]),
     ]
 
 
 def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     name = "项目 " + p["project_code"].astype(str)
-    share = p["ind_score"] / rules.project_indicator_total
+    share = p["ind_score"] / p["indicator_total"]
     mismatch = p["exec_rate"].notna() & (share > p["exec_rate"] * (1 + rules.mismatch_threshold))
     score = ("（执行率得分 " + number_text(p["exec_score"], "{:.2f}") + "＋指标得分 " + number_text(p["ind_score"], "{:.2f}")
              + "），相差 " + number_text(p["diff"], "{:+.2f}"))
-    rates = ("指标得分率 " + number_text(share * 100, "{:.2f}") + "%（" + number_text(p["ind_score"]) + f"÷{rules.project_indicator_total:g}），"
+    rates = ("指标得分率 " + number_text(share * 100, "{:.2f}") + "%（" + number_text(p["ind_score"]) + "÷" + number_text(p["indicator_total"]) + "），"
              + "预算执行率仅 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%")
     return [
         F.where(p, p["diff"].abs() > rules.score_tolerance, "score.total_diff",
                 name + " 自评得分 " + number_text(p["self_score"]) + "，复核得分 " + number_text(p["total"], "{:.2f}") + score,
-                sheet=S.PROJECT_SHEET, cell=p["cell_self_score"]),
+                sheet=p["sheet"], cell=p["cell_self_score"]),
         F.where(p, mismatch, "score.exec_mismatch",
                 name + " " + rates + f"，高出 {rules.mismatch_threshold:.0%} 以上，绩效与预算执行不匹配；请说明原因",
-                sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
+                sheet=p["sheet"], cell=p["cell_spent"]),
         F.where(p, p["exec_rate"] > 1, "exec.over",
                 name + " 执行率 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%，全年执行数超过全年预算数；请核对",
-                sheet=S.PROJECT_SHEET, cell=p["cell_spent"]),
+                sheet=p["sheet"], cell=p["cell_spent"]),
         F.where(p, p["exec_zero"], "score.zero_denominator",
                 name + " 全年预算数为 0，执行率无法计算，执行率得分记 0；请核对全年预算数",
-                sheet=S.PROJECT_SHEET, cell=p["cell_budget"]),
+                sheet=p["sheet"], cell=p["cell_budget"]),
+        _printed_execution(p, name, rules),
     ]
+
+
+def _printed_execution(p: pd.DataFrame, name: pd.Series, rules: Rules) -> pd.DataFrame:
+    """The execution rate and score a form prints, against the recomputed ones."""
+    printed = p["exec_rate_printed_value"]
+    # 86 typed for 86 %: a rate above 1.5 without a % sign is a percentage.
+    printed = printed.where(p["exec_rate_printed_pct"] | (printed <= 1.5), printed / 100)
+    rate_off = (printed - p["exec_rate"]).abs() > 0.00005
+    score_off = (p["exec_self_score"] - p["exec_score"]).abs() > rules.score_tolerance
+    msg = (name + " 表中执行率 " + number_text(printed * 100, "{:.2f}") + "%、执行率得分 " + number_text(p["exec_self_score"])
+           + "；按全年执行数÷全年预算数复核为 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%、" + number_text(p["exec_score"], "{:.2f}")
+           + " 分（分值 " + number_text(p["exec_weight_used"]) + "），相差 " + number_text(p["exec_self_score"] - p["exec_score"], "{:+.2f}") + " 分")
+    return F.where(p, (rate_off & printed.notna()) | score_off, "score.exec_diff", msg, sheet=p["sheet"], cell=p["cell_exec_self_score"])

@@ -84,10 +84,11 @@ def _check_json(result) -> dict:
     scores = result.depts[["file", "dept_code", "dept_name", "total", "grade", "self_total"]]
     return {
         "files": [
-            {"file": r.name, "sha256": r.sha256, "status": r.status, "dept_code": r.dept_code} for r in result.records
+            {"file": r.name, "sha256": r.sha256, "status": r.status, "dept_code": r.dept_code, "layout": r.layout} for r in result.records
         ],
         "scores": json.loads(scores.to_json(orient="records", force_ascii=False)),
-        "projects": json.loads(result.projects[["file", "project_code", "total", "grade"]].to_json(orient="records", force_ascii=False)),
+        "projects": json.loads(result.projects[["file", "dept_code", "project_code", "project_name", "total", "self_score", "grade"]]
+                               .to_json(orient="records", force_ascii=False)),
         "findings": json.loads(result.findings.to_json(orient="records", force_ascii=False)),
     }
 
@@ -96,11 +97,13 @@ def _print_check(result) -> None:
     by_file = result.depts.set_index("file")
     for rec in result.records:
         found = result.findings[result.findings["file"] == rec.name]
-        head = f"[bold]{rec.name}[/bold]"
+        head = f"[bold]{rec.name}[/bold]" + (f"  格式 {rec.layout}" if rec.layout else "")
         if rec.name in by_file.index:
             d = by_file.loc[rec.name]
-            head += f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {d['total']:.2f}  等级 {d['grade']}"
+            score = f"{d['total']:.2f}" if d["total"] == d["total"] else "—"
+            head += f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {d['grade']}"
         out.print(head)
+        _print_projects(result.projects[result.projects["file"] == rec.name])
         if found.empty:
             out.print("  没有发现问题。")
             continue
@@ -113,6 +116,12 @@ def _print_check(result) -> None:
         out.print(table)
         counts = found["level"].value_counts()
         out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
+
+
+def _print_projects(projects) -> None:
+    for _, p in projects.iterrows():
+        own = "—" if p["self_score"] != p["self_score"] else f"{p['self_score']:g}"
+        out.print(f"  项目 {p['project_code']} {p['project_name']}  复核得分 {p['total']:.2f}  自评 {own}  等级 {p['grade']}", markup=False)
 
 
 @app.command()
@@ -203,11 +212,27 @@ def sample(
     count: Annotated[int, typer.Option("--count", help="另外生成的模拟单位个数", min=0)] = 20,
     seed: Annotated[int, typer.Option("--seed", help="随机种子；相同种子生成相同文件")] = 1,
     year: Annotated[int, typer.Option("--year", help="评价年度")] = 2021,
+    layout: Annotated[str, typer.Option(
+        "--layout",
+        help="样例表式：template（本工具的填报模板，默认）、official（各部门实际填报的官方自评表，"
+             "含 .xlsx、预算系统导出的 XML 表格和 HTML 表格）、mixed（两者各占一半，写入同一文件夹）",
+    )] = "template",
 ) -> None:
-    """生成样例填报文件：参考案例（省委编办 2021）加若干模拟单位，其中少数带有典型错误。"""
+    """生成样例填报文件：参考案例（省委编办 2021）加若干模拟单位，其中少数带有典型错误；
+    也可生成官方自评表式的样例（--layout official / mixed）。"""
+    # Checked here rather than by click.Choice, whose message would be in English.
+    if layout not in ("template", "official", "mixed"):
+        err.print(f"[red]--layout 的值无效：“{layout}”；只能是 template、official 或 mixed[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    from .official_samples import write_official_samples
     from .samples import write_samples
 
-    paths = write_samples(output, count, seed=seed, year=year)
+    official = {"template": 0, "official": count, "mixed": count // 2}[layout]
+    paths = []
+    if layout != "official":
+        paths += write_samples(output, count - official, seed=seed, year=year)
+    if layout != "template":
+        paths += write_official_samples(output, official, seed=seed, year=year)
     out.print(f"已生成 {len(paths)} 个样例文件：{output}")
 
 

@@ -42,7 +42,7 @@ PROJECTS = [
     Col("项目名称", "project_name", "wrap", 36), Col("全年预算数", "budget", "money", 12), Col("全年执行数", "spent", "money", 12),
     Col("执行率", "exec_rate", "rate", 10), Col("执行率得分", "exec_score", "score", 10), Col("指标得分", "ind_score", "score", 10),
     Col("复核得分", "total", "score", 10), Col("自评得分", "self_score", "score", 10), Col("得分差异", "diff", "score", 10),
-    Col("评价等级", "grade", "text", 9),
+    Col("评价等级", "grade", "text", 9), Col("排名", "rank", "int", 6), Col("部门内排名", "dept_rank", "int", 8),
 ]
 FINDINGS = [
     Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),
@@ -52,4 +52,5 @@ FINDINGS = [
 RECORDS = [
     Col("文件", "name", "text", 40), Col("大小（字节）", "size", "int", 12), Col("修改时间", "modified", "text", 20),
     Col("SHA-256", "sha256", "text", 66), Col("单位编码", "dept_code", "text", 12), Col("处理结果", "status", "text", 12),
+    Col("格式", "layout", "text", 30),
 ]

@@ -51,7 +51,27 @@ RULES: dict[str, tuple[str, str]] = {
     "score.level_unknown": (NOTE, "定性等级无法识别"),
     "score.method_inferred": (NOTE, "计分方法推定"),
     "exec.over": (WARNING, "执行率超过100%"),
+    # Official forms (项目支出绩效自评表, 部门整体支出绩效自评表).
+    "form.unknown": (ERROR, "无可识别的自评表"),
+    "form.no_unit": (ERROR, "缺少单位"),
+    "form.many_units": (ERROR, "多个单位"),
+    "form.grouped": (NOTE, "按主管部门汇总"),
+    "form.code_derived": (NOTE, "单位编码自动生成"),
+    "form.placeholder": (NOTE, "占位行"),
+    "form.no_indicators": (WARNING, "缺少绩效指标表"),
+    "form.no_funds": (WARNING, "缺少资金表"),
+    "form.no_total": (NOTE, "缺少总分"),
+    "form.extra_dept": (WARNING, "部门整体表重复"),
+    "project.code_derived": (NOTE, "项目编码自动生成"),
+    "funds.mismatch": (WARNING, "资金总额与来源不符"),
+    "funds.from_sources": (WARNING, "资金总额为空"),
+    "score.over_weight": (ERROR, "得分超过分值"),
+    "score.exec_diff": (WARNING, "执行率得分与复核不符"),
+    "score.deducted_met": (NOTE, "达标却扣分"),
+    "weight.l1_declared": (WARNING, "一级指标分值不符"),
+    "value.actual_sign": (NOTE, "实际值带比较符"),
 }
+LEVELS = (ERROR, WARNING, NOTE)
 
 COLUMNS = ["file", "dept_code", "dept_name", "sheet", "cell", "level", "rule_id", "rule", "message"]
 # The 审核问题 sheet's headers for those columns.
@@ -92,7 +112,8 @@ def where(df: pd.DataFrame, mask: pd.Series, rule_id: str, message, *, sheet, ce
 
     out = pd.DataFrame(
         {
-            "file": sub["file"].to_numpy(),
+            # Rows of a department gathered from several files name the file they came from.
+            "file": (sub["source"] if "source" in sub else sub["file"]).to_numpy(),
             "dept_code": sub["dept_code"].to_numpy() if "dept_code" in sub else "",
             "dept_name": sub["dept_name"].to_numpy() if "dept_name" in sub else "",
             "sheet": pick(sheet),
@@ -111,6 +132,13 @@ def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return frame()
     return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def relevel(findings: pd.DataFrame, levels: dict[str, str]) -> pd.DataFrame:
+    """The levels a bureau's rules file sets ([levels]: rule id → 错误/警告/提示), in place."""
+    if levels and len(findings):
+        findings["level"] = findings["rule_id"].map(levels).fillna(findings["level"])
+    return findings
 
 
 def sort(findings: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 """From workbooks as read to plain tables, in two steps.
 
-`locate` works on one file: it finds the fields by label and the columns by header
-(forgivingly: spaces, full-width forms, quote marks; never by position), and records every
-value with its Excel row and column, plus the findings about the file's structure. It is
-plain Python over a few hundred cells, so it costs little per file.
+`layouts.locate` works on one file: one locator per layout finds the fields by label and
+the columns by header (forgivingly: spaces, full-width forms, quote marks; never by
+position), and records every value with its cell, plus the findings about the file's
+structure. It is plain Python over a few hundred cells, so it costs little per file.
 
 `parse_chunk` then turns the values of many files into numbers and checks them, one
 vectorised call per column for the whole chunk: pandas' per-call overhead is paid once per
@@ -13,143 +13,22 @@ say `项目指标!I17`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_col_to_name
 
 from . import findings as F
 from . import schema as S
 from . import values as V
-from .assemble import TABLE_SHEETS, Parsed, typed_info, typed_table
+from .assemble import INFO_FIELDS, TABLE_SHEETS, Parsed, frame_columns, typed_info, typed_table
+from .layouts import FORM_B, FORMAT1, Located, locate, wanted_sheet
 from .reader import RawWorkbook
+from .rules import Rules
 
-# How far down a sheet the header row may be (a title row or two above it is tolerated).
-_HEADER_SEARCH_ROWS = 10
 # Columns whose cell address is kept per row for findings.
-_CELL_KEYS = ("project_code", "method", "weight", "target", "actual", "self_score", "reason", "budget", "spent", "amount", "self_grade")
-_BY_LABEL = {S.norm_label(f.label): f for f in S.FIELDS}
-_PARSED_SHEETS = {S.norm_label(s.name) for s in S.SHEETS if s.kind != "info"}
-
-
-def wanted_sheet(name: str) -> bool:
-    """Only the sheets that are parsed are read (填报说明 is long text nobody needs here)."""
-    return S.norm_label(name) in _PARSED_SHEETS
-
-
-@dataclass
-class Located:
-    """One file's values, found but not yet read as numbers."""
-
-    file: str
-    fields: dict[str, tuple[object, str]] = field(default_factory=dict)  # key → (raw value, cell)
-    rows: dict[str, list[list]] = field(default_factory=dict)  # sheet → [excel row, value per column]
-    letters: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet → key → column letter
-    findings: list[dict] = field(default_factory=list)
-    usable: bool = False  # got as far as a readable 基本信息 of a known template version
-
-    def add(self, rule_id: str, message: str, sheet: str = "", cell: str = "") -> None:
-        self.findings.append(F.one(rule_id, message, file=self.file, sheet=sheet, cell=cell))
-
-
-def _blank(v) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and np.isnan(v))
-
-
-def _find_header(rows: list[list], wanted: dict[str, str]) -> tuple[int, dict[str, int]]:
-    """The row (0-based) that holds most of the wanted headers, and key → column index."""
-    best_row, best = -1, {}
-    for r, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
-        found = {}
-        for c, cell in enumerate(row):
-            key = wanted.get(S.norm_label(cell)) if isinstance(cell, str) else None
-            if key and key not in found:
-                found[key] = c
-        if len(found) > len(best):
-            best_row, best = r, found
-    return best_row, best
-
-
-def locate(raw: RawWorkbook, file: str) -> Located:
-    loc = Located(file=file)
-    for rule_id, message in raw.notes:
-        loc.add(rule_id, message)
-    sheets = {S.norm_label(name): rows for name, rows in raw.sheets.items()}
-    info = sheets.get(S.norm_label(S.INFO_SHEET))
-    if info is None:
-        loc.add("sheet.missing", f"缺少工作表「{S.INFO_SHEET}」；请使用模板（evalbatch template）填写，不要改动工作表名称", S.INFO_SHEET)
-        return loc
-    _locate_fields(loc, info)
-    if not _version_ok(loc):
-        return loc  # a wrong template version: nothing else in the file can be trusted
-    loc.usable = True
-    for sheet in S.SHEETS:
-        if sheet.kind != "table":
-            continue
-        rows = sheets.get(S.norm_label(sheet.name))
-        if rows is None:
-            if sheet.required:
-                loc.add("sheet.missing", f"缺少工作表「{sheet.name}」（{sheet.purpose}）；请使用模板填写，不要删除或改名工作表", sheet.name)
-            continue
-        _locate_table(loc, sheet, rows)
-    return loc
-
-
-def _locate_fields(loc: Located, rows: list[list]) -> None:
-    sheet = S.INFO_SHEET
-    row0, cols = _find_header(rows, {S.norm_label(h): h for h in S.INFO_HEADER})
-    label_col, value_col = cols.get("项目"), cols.get("数值")
-    if label_col is None or value_col is None:
-        # Without a header, fall back to the template's own layout rather than give up.
-        row0, label_col, value_col = 0, 0, 1
-        loc.add("header.missing", f"「{sheet}」第 1 行应为表头“项目 | 数值 | 说明”；已按 A 列项目、B 列数值读取", sheet, "A1")
-    letter = xl_col_to_name(value_col)
-    for r in range(row0 + 1, len(rows)):
-        row = rows[r]
-        f = _BY_LABEL.get(S.norm_label(row[label_col])) if label_col < len(row) and isinstance(row[label_col], str) else None
-        if f is None:
-            continue
-        if f.key in loc.fields:
-            loc.add("field.duplicate", f"项目「{f.label}」出现了不止一次，只采用第一次出现的值；请删除多余的行", sheet, f"{xl_col_to_name(label_col)}{r + 1}")
-            continue
-        loc.fields[f.key] = (row[value_col] if value_col < len(row) else None, f"{letter}{r + 1}")
-    for f in S.FIELDS:
-        if f.required and f.key not in loc.fields and f.key != "template_version":
-            loc.add("field.missing", f"缺少项目「{f.label}」这一行；请按模板补上该行并填写", sheet, f"A{len(rows) + 1}")
-
-
-def _version_ok(loc: Located) -> bool:
-    raw, cell = loc.fields.get("template_version", (None, "A2"))
-    readable = "、".join(S.SUPPORTED_VERSIONS)
-    if _blank(raw):
-        loc.add("template.version", f"缺少「模板版本」；本工具读取模板版本 {readable}，请使用 evalbatch template 生成的模板填写", S.INFO_SHEET, cell)
-        return False
-    version = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw).strip().removesuffix(".0")
-    if version not in S.SUPPORTED_VERSIONS:
-        loc.add("template.version", f"模板版本为 {version}，本工具只读取模板版本 {readable}；请使用最新模板重新填写", S.INFO_SHEET, cell)
-        return False
-    loc.fields["template_version"] = (version, cell)
-    return True
-
-
-def _locate_table(loc: Located, sheet: S.Sheet, rows: list[list]) -> None:
-    row0, cols = _find_header(rows, {S.norm_label(c.header): c.key for c in sheet.columns})
-    missing = [c for c in sheet.columns if c.required and c.key not in cols]
-    header_row = f"{max(row0, 0) + 1}:{max(row0, 0) + 1}"
-    for c in missing:
-        loc.add("header.missing", f"「{sheet.name}」缺少表头列「{c.header}」；请使用模板的表头，不要删除或改名列", sheet.name, header_row)
-    if missing:
-        return
-    positions = [cols.get(c.key) for c in sheet.columns]
-    out = []
-    for r in range(row0 + 1, len(rows)):
-        row = rows[r]
-        values = [row[p] if p is not None and p < len(row) else None for p in positions]
-        if not all(_blank(v) for v in values):
-            out.append([r + 1, *values])
-    loc.rows[sheet.name] = out
-    loc.letters[sheet.name] = {key: xl_col_to_name(i) for key, i in cols.items()}
+_CELL_KEYS = ("project_code", "method", "weight", "target", "actual", "self_score", "reason", "budget", "spent", "amount", "self_grade",
+              "l1", "initial_budget", "exec_weight", "exec_rate_printed", "exec_self_score", "label")
+_MONEY_KEYS = [f.key for f in INFO_FIELDS if f.type == S.MONEY]
 
 
 # --- many files at once ------------------------------------------------------------------
@@ -161,7 +40,7 @@ def parse_chunk(located: list[Located], shas: list[str]) -> Parsed:
     usable = [x for x in located if x.usable]
     found: list[pd.DataFrame] = [F.frame([f for x in located for f in x.findings])]
     info = _parse_fields(usable, found)
-    tables = {name: _parse_table(usable, S.SHEET_BY_NAME[name], found) for name in TABLE_SHEETS}
+    tables = {name: _parse_table(usable, name, found) for name in TABLE_SHEETS}
     return Parsed(files, info, tables, _with_ids(F.concat(found), info))
 
 
@@ -174,17 +53,19 @@ def _with_ids(findings: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse_fields(usable: list[Located], found: list) -> pd.DataFrame:
-    keys = [f.key for f in S.FIELDS]
+    keys = [f.key for f in INFO_FIELDS]
     raw = pd.DataFrame([[x.fields.get(k, (None, ""))[0] for k in keys] for x in usable], columns=keys, dtype=object)
     cells = pd.DataFrame([[x.fields.get(k, (None, ""))[1] for k in keys] for x in usable], columns=keys, dtype=object)
     raw.insert(0, "file", [x.file for x in usable])
-    out = pd.DataFrame({"file": raw["file"]})
-    for f in S.FIELDS:
+    sheet = pd.Series([x.info_sheet for x in usable], index=raw.index, dtype=object)
+    out = pd.DataFrame({"file": raw["file"], "layout": [x.layout for x in usable], "info_sheet": sheet,
+                        "has_dept_form": [bool(x.layouts.get(FORMAT1) or x.layouts.get(FORM_B)) for x in usable]})
+    for f in INFO_FIELDS:
         value, bad = _parser(f.type, f.enum)(raw[f.key])
         blank = V.is_blank(raw[f.key])
         present = cells[f.key].ne("")
         cell = cells[f.key]
-        where = dict(sheet=S.INFO_SHEET, cell=cell)
+        where = dict(sheet=sheet, cell=cell)
         if f.required:
             found.append(F.where(raw, blank & present, "value.required", f"「{f.label}」为必填项，目前为空；请填写（{f.hint}）", **where))
         found.append(F.where(raw, bad, *_bad_message(f.label, f.type, f.enum, raw[f.key]), **where))
@@ -195,7 +76,18 @@ def _parse_fields(usable: list[Located], found: list) -> pd.DataFrame:
         out[f.key] = value.where(~bad)
         out[f"cell_{f.key}"] = cell
     out["other_income"] = out["other_income"].fillna(0.0)  # blank 其他收入 counts as 0, per the template
+    for key in _MONEY_KEYS:
+        out[key] = to_wan(out[key], raw["money_unit"])
     return typed_info(out)
+
+
+def to_wan(money: pd.Series, unit: pd.Series) -> pd.Series:
+    """Amounts written in 元 → 万元, exactly: rounded to whole 分 first, then divided."""
+    yuan = unit.astype("string").fillna("").str.strip().eq("元").to_numpy()
+    if not yuan.any():
+        return money
+    fen = V.round_half_up(money.astype("float64") * 100, 0)
+    return money.where(~yuan, fen / 1_000_000)
 
 
 def _parser(type_: str, enum: tuple = ()):
@@ -234,15 +126,22 @@ def _type_hint(type_: str) -> str:
     }.get(type_, "请按填报说明填写")
 
 
-def _parse_table(usable: list[Located], sheet: S.Sheet, found: list) -> pd.DataFrame:
-    keys = [c.key for c in sheet.columns]
-    rows = [[x.file, *r] for x in usable for r in x.rows.get(sheet.name, ())]
+def _parse_table(usable: list[Located], name: str, found: list) -> pd.DataFrame:
+    columns = frame_columns(name)
+    keys = [c.key for c in columns]
+    width = len(keys) + 1  # format-1 rows stop at the template's columns; the rest are blank
+    rows = [[x.file, *r, *[None] * (width - len(r))] for x in usable for r in x.rows.get(name, ())]
     data = pd.DataFrame(rows, columns=["file", "row", *keys], dtype=object)
-    out = pd.DataFrame({"file": data["file"], "sheet": sheet.name, "row": pd.to_numeric(data["row"]).astype("Int64")})
+    where = [w for x in usable for w in (x.where.get(name) or [None] * len(x.rows.get(name, ())))]
+    out = pd.DataFrame({"file": data["file"], "sheet": [w[0] if w else name for w in where],
+                        "row": pd.to_numeric(data["row"]).astype("Int64")})
     row_text = out["row"].astype("string")
-    for col in sheet.columns:
-        letters = {x.file: x.letters[sheet.name].get(col.key, "?") for x in usable if sheet.name in x.letters}
+    for col in columns:
+        letters = {x.file: x.letters[name].get(col.key, "?") for x in usable if name in x.letters}
         cell = data["file"].map(letters).astype("string") + row_text
+        if any(where):  # official forms: each row says where its values are ("" where it has none)
+            own = pd.Series([w[1].get(col.key, "") if w else pd.NA for w in where], index=data.index, dtype="string")
+            cell = own.fillna(cell)
         if col.key in _CELL_KEYS:
             out[f"cell_{col.key}"] = cell
         raw = data[col.key]
@@ -253,20 +152,24 @@ def _parse_table(usable: list[Located], sheet: S.Sheet, found: list) -> pd.DataF
                 out[f"{col.key}_{part}"] = parsed[part]
             continue
         value, bad = _parser(col.type, col.enum)(raw)
+        if col.type == S.MONEY and "money_unit" in data:
+            value = to_wan(value, data["money_unit"])
         out[col.key] = value
-        found.append(_table_findings(out, sheet.name, col, raw, bad, value, cell))
-    return typed_table(sheet.name, out)
+        found.append(_table_findings(out, col, raw, bad, value, cell))
+    return typed_table(name, out)
 
 
-def _table_findings(out, name: str, col, raw, bad, value, cell) -> pd.DataFrame:
+def _table_findings(out, col, raw, bad, value, cell) -> pd.DataFrame:
     parts = []
+    sheet = out["sheet"]
     if col.required:
+        # A column a layout does not have (no cell address) cannot be asked for.
         msg = f"「{col.header}」为必填项，目前为空；请补充该行的{col.header}"
-        parts.append(F.where(out, V.is_blank(raw), "value.required", msg, sheet=name, cell=cell))
-    parts.append(F.where(out, bad, *_bad_message(col.header, col.type, col.enum, raw), sheet=name, cell=cell))
+        parts.append(F.where(out, V.is_blank(raw) & cell.fillna("").ne(""), "value.required", msg, sheet=sheet, cell=cell))
+    parts.append(F.where(out, bad, *_bad_message(col.header, col.type, col.enum, raw), sheet=sheet, cell=cell))
     if col.type == S.MONEY:
         msg = lambda d: f"「{col.header}」为负数（" + _shown(raw.loc[d.index]) + "），金额应不小于 0"  # noqa: E731
-        parts.append(F.where(out, pd.to_numeric(value, errors="coerce") < 0, "value.negative", msg, sheet=name, cell=cell))
+        parts.append(F.where(out, pd.to_numeric(value, errors="coerce") < 0, "value.negative", msg, sheet=sheet, cell=cell))
     return F.concat(parts)
 
 
@@ -291,9 +194,9 @@ class Submission:
         return bool((self.findings["level"] == F.ERROR).any())
 
 
-def normalise(raw: RawWorkbook, file: str) -> Submission:
+def normalise(raw: RawWorkbook, file: str, rules: Rules | None = None) -> Submission:
     """One workbook → `Submission`, through the same path a batch takes (a chunk of one)."""
-    parsed = parse_chunk([locate(raw, file)], [""])
+    parsed = parse_chunk([locate(raw, file, rules)], [""])
     info, cells = {}, {}
     if len(parsed.info):
         row = parsed.info.iloc[0]
@@ -308,4 +211,4 @@ def normalise(raw: RawWorkbook, file: str) -> Submission:
     return Submission(file, info, cells, tables, parsed.findings)
 
 
-__all__ = ["Located", "Submission", "locate", "normalise", "parse_chunk"]
+__all__ = ["Located", "Submission", "locate", "normalise", "parse_chunk", "wanted_sheet"]

@@ -162,7 +162,14 @@ def _records_frame(result: BatchResult) -> pd.DataFrame:
         {**vars(r), "modified": dt.datetime.fromtimestamp(r.mtime).strftime("%Y-%m-%d %H:%M:%S") if r.mtime else ""}
         for r in result.records
     ]
-    return pd.DataFrame(rows, columns=["name", "size", "modified", "sha256", "dept_code", "status"])
+    return pd.DataFrame(rows, columns=["name", "size", "modified", "sha256", "dept_code", "status", "layout"])
+
+
+def layout_counts(records) -> dict[str, int]:
+    """Files per layout (a file holding several kinds of form counts for each)."""
+    from .layouts import LAYOUTS
+
+    return {k: sum(k in r.layout.split("、") for r in records) for k in LAYOUTS}
 
 
 def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
@@ -182,6 +189,7 @@ def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
         ("无法使用文件数", str(int(statuses.get("无法使用", 0)))),
         ("被取代文件数", str(int(statuses.get("被取代", 0)))),
         ("待下次处理文件数", str(int(statuses.get("待下次处理", 0)))),
+        *[(f"格式：{k}", f"{v} 个文件") for k, v in layout_counts(result.records).items()],
         *[(f"跳过：{k}", str(v)) for k, v in sorted(result.skipped.items())],
         ("错误 / 警告 / 提示", " / ".join(str(int((result.findings["level"] == lv).sum())) for lv in (F.ERROR, F.WARNING, F.NOTE))),
     ]

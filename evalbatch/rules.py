@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .schema import AUTO_METHODS
+from .schema import AUTO_METHODS, METHODS
 
 
 class RulesError(ValueError):
@@ -31,7 +32,7 @@ def _merge(base: dict, override: dict, source: str, path: str = "") -> dict:
     for key, value in override.items():
         dotted = f"{path}.{key}" if path else key
         # Open tables (level words) may gain keys; everything else must already exist.
-        open_table = path == "qualitative.levels"
+        open_table = path in ("qualitative.levels", "levels")
         if key not in base and not open_table:
             raise RulesError(f"规则文件 {source} 中的键 {dotted} 不是可设置的规则，请检查拼写（可用 evalbatch rules 查看全部规则）")
         if key in base and isinstance(base[key], dict):
@@ -97,6 +98,10 @@ class Rules:
         return bool(self.data["scoring"]["strict"])
 
     @property
+    def inferred_methods(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.data["scoring"]["inferred_methods"].items()}
+
+    @property
     def auto_weights(self) -> dict[str, float]:
         return {m: float(self.data["scoring"]["auto_weights"][m]) for m in AUTO_METHODS}
 
@@ -113,10 +118,19 @@ class Rules:
     def unrated(self) -> str:
         return str(self.data["grades"]["unrated"])
 
+    @property
+    def project_only(self) -> str:
+        return str(self.data["grades"]["project_only"])
+
     # --- 定性
     @property
     def levels(self) -> dict[str, float]:
         return {str(k): float(v) for k, v in self.data["qualitative"]["levels"].items()}
+
+    # --- levels of the checks
+    @property
+    def rule_levels(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.data["levels"].items()}
 
     # --- checks
     @property
@@ -165,6 +179,21 @@ def _check(rules: Rules) -> Rules:
     for key in ("tolerance", "score_tolerance", "mismatch_threshold"):
         if float(rules.data["checks"][key]) < 0:
             raise RulesError(f"规则 {rules.source}：checks.{key} 不能为负数")
+    for key, method in rules.inferred_methods.items():
+        if method not in METHODS:
+            raise RulesError(f"规则 {rules.source}：scoring.inferred_methods.{key} 的“{method}”不是计分方法；可选：{'、'.join(METHODS)}")
+    from .findings import LEVELS, RULES
+
+    for rule_id, level in rules.rule_levels.items():
+        if rule_id not in RULES:
+            raise RulesError(f"规则 {rules.source}：levels.{rule_id} 不是审核规则编号，请检查拼写")
+        if level not in LEVELS:
+            raise RulesError(f"规则 {rules.source}：levels.\"{rule_id}\" 应为 {'、'.join(LEVELS)} 之一，实际为“{level}”")
+    for pattern in rules.data["forms"]["placeholders"]:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise RulesError(f"规则 {rules.source}：forms.placeholders 中的“{pattern}”不是有效的正则表达式（{exc}）") from None
     for key, value in rules.data["limits"].items():
         if float(value) <= 0:
             raise RulesError(f"规则 {rules.source}：limits.{key} 必须大于 0")

@@ -54,6 +54,8 @@ def dept_rates(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         if minus:
             num = num - depts[minus]
         den = depts[list(den_keys)].sum(axis=1, min_count=len(den_keys))
+        if method == "预算执行率":  # a department form gives only its totals (金额合计)
+            num, den = num.fillna(depts["spent_total"]), den.fillna(depts["budget_total"])
         out[RATE_COLUMNS[method]] = _ratio(num, den, rules.rate_decimals)
         out[f"zero_{RATE_COLUMNS[method]}"] = den.eq(0)
     return out
@@ -68,17 +70,20 @@ def _pick(method: pd.Series, table: pd.DataFrame, prefix: str) -> pd.Series:
     return out
 
 
-def _infer_method(ind: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Where 计分方法 is blank: ≤/< in 指标值 means 反向达标, a number 正向比例, else 定性."""
+def _infer_method(ind: pd.DataFrame, rules: Rules) -> tuple[pd.Series, pd.Series]:
+    """Where 计分方法 is blank, the sign in 指标值 decides (rules' scoring.inferred_methods):
+    ≤/< reverse, = equal, another number forward; without numbers on both sides, 定性."""
+    m = rules.inferred_methods
     reverse = ind["target_op"].isin(["≤", "<"])
     numeric = ind["target_value"].notna() & ind["actual_value"].notna()
-    guess = pd.Series(np.select([reverse, numeric], ["反向达标", "正向比例"], "定性"), index=ind.index)
+    equal = ind["target_op"].eq("=") & numeric
+    guess = pd.Series(np.select([reverse, equal, numeric], [m["reverse"], m["equal"], m["forward"]], "定性"), index=ind.index)
     return ind["method"].fillna(guess).astype(str), ind["method"].isna()
 
 
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     # Columns are added to `ind` itself: a copy of a country's indicators is gigabytes.
-    method, inferred = _infer_method(ind)
+    method, inferred = _infer_method(ind, rules)
     ind["method_used"], ind["method_inferred"] = method, inferred
     w = ind["weight"].astype("float64")
     dec = rules.rate_decimals
@@ -205,14 +210,19 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     rate = _ratio(p["spent"], p["budget"], rules.rate_decimals)
     p["exec_rate"] = rate
     p["exec_zero"] = p["budget"].eq(0)
+    # A form's own execution points (10, or 20 on 湖北-style forms) leave the rest to indicators.
+    p["exec_weight_used"] = p["exec_weight"].fillna(rules.project_execution_weight)
+    p["indicator_total"] = rules.project_indicator_total + rules.project_execution_weight - p["exec_weight_used"]
     # Capped to [0, weight] like every score: a negative 全年执行数 (itself an 错误) scores 0.
-    p["exec_score"] = round_half_up((rules.project_execution_weight * rate.clip(0, 1)).fillna(0), rules.score_decimals)
+    p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1)).fillna(0), rules.score_decimals)
     sums = ind[ind["project_code"] != ""].groupby(["file", "project_code"])["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
     p["total"] = round_half_up(p["exec_score"] + p["ind_score"], rules.score_decimals)
     p["grade"] = grade(p["total"], rules)
     p["diff"] = round_half_up(p["self_score"] - p["total"], rules.score_decimals)
+    p["rank"] = p["total"].rank(method="min", ascending=False).astype("Int64")
+    p["dept_rank"] = p.groupby("file")["total"].rank(method="min", ascending=False).astype("Int64")
     return p
 
 
@@ -220,7 +230,8 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     d = pd.concat([depts, rates], axis=1)
     own = ind[ind["project_code"] == ""]
     total = own.groupby("file")["score"].sum(min_count=1)
-    d["total"] = round_half_up(d["file"].map(total).fillna(0), rules.score_decimals)
+    # Project forms without a department form give no department score (not 0).
+    d["total"] = round_half_up(d["file"].map(total).fillna(0).where(d["has_dept_form"]), rules.score_decimals)
     d["diff"] = round_half_up(d["self_total"] - d["total"], rules.score_decimals)
     stats = projects.groupby("file")["total"].agg(["count", "mean"])
     d["project_count"] = d["file"].map(stats["count"]).fillna(0).astype(int)
@@ -239,11 +250,11 @@ def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
 def rank(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Overall and in-category ranks (1, 2, 2, 4); departments with an 错误 are unranked."""
     d = depts.copy()
-    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool)
+    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool)
     score = d["total"].where(eligible)
     d["rank"] = score.rank(method="min", ascending=False).astype("Int64")
     d["cat_rank"] = score.groupby(d["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
-    d["grade"] = grade(score, rules)
+    d["grade"] = grade(score, rules).where(d["has_dept_form"].astype(bool), rules.project_only)
     order = d.assign(_r=d["rank"].astype("float64").fillna(np.inf)).sort_values(["_r", "dept_code"], kind="stable")
     return order.drop(columns="_r").reset_index(drop=True)
 

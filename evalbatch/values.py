@@ -13,12 +13,14 @@ import re
 import numpy as np
 import pandas as pd
 
-# Comparison words, normalised to one of > ≥ < ≤ (empty: none written).
+# Comparison words, normalised to one of > ≥ < ≤ = (empty: none written).
 _OP_WORDS = {
     "不低于": "≥", "不少于": "≥", "不小于": "≥", "至少": "≥", ">=": "≥", "≥": "≥",
     "不超过": "≤", "不高于": "≤", "不大于": "≤", "至多": "≤", "<=": "≤", "≤": "≤",
     "超过": ">", "大于": ">", "高于": ">", "多于": ">", ">": ">",
     "小于": "<", "低于": "<", "少于": "<", "<": "<",
+    # ＝ and ﹦ (official forms' split 指标性质 columns) are = after NFKC.
+    "等于": "=", "=": "=",
 }
 _PREFIX = "|".join(sorted(map(re.escape, _OP_WORDS), key=len, reverse=True))
 _MULTIPLIERS = {"万": 1e4, "亿": 1e8}
@@ -118,7 +120,8 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
     blank = is_blank(s)
     plain = pd.to_numeric(s.where(~text_mask), errors="coerce").astype("float64")
     text = clean_text(s.where(~blank))
-    m = text[text_mask & ~blank].str.extract(_INDICATOR_RE).reindex(s.index)
+    # "≥100百分比" is how some forms spell a percentage.
+    m = text[text_mask & ~blank].str.replace("百分比", "%", regex=False).str.extract(_INDICATOR_RE).reindex(s.index)
     num = pd.to_numeric(m["num"], errors="coerce").astype("float64")
     num = num * m["mult"].map(_MULTIPLIERS).astype("float64").fillna(1.0)
     pct = m["pct"].notna()

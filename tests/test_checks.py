@@ -68,7 +68,9 @@ def test_weights_and_self_score_range(tmp_path):
     r = run(tmp_path, data)
     assert found(r, "weight.total") == [("警告", "整体指标", "E2:E31")]
     assert messages(r, "weight.total") == ["整体指标的分值合计为 98，应为 100；请调整各指标分值"]
-    assert found(r, "score.range") == [("警告", "项目指标", "I2")]
+    # Deployed imports refuse a self score above the row's maximum: an 错误 (rules [levels] may lower it).
+    assert found(r, "score.over_weight") == [("错误", "项目指标", "I2")]
+    assert messages(r, "score.over_weight") == ["自评得分 3.5 超过分值 3，得分不能高于分值；请更正"]
 
 
 def test_project_weights_must_add_to_90(tmp_path):

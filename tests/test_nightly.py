@@ -151,10 +151,10 @@ def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monk
 
     real = batch.locate
 
-    def flaky(raw, name):
+    def flaky(raw, name, rules):
         if name == "b.xlsx":
             raise ZeroDivisionError("boom")
-        return real(raw, name)
+        return real(raw, name, rules)
 
     monkeypatch.setattr(batch, "locate", flaky)
     outcome = run(tmp_path, tmp_path / "out", 2021, load_rules(), settle=0)

@@ -46,7 +46,7 @@ def test_sheets_and_headers(workbook):
     assert list(head[:8]) == ["文件", "单位编码", "单位名称", "工作表", "单元格", "级别", "规则", "说明"]
     _, head, _ = _sheet(workbook.workbook, "项目汇总")
     assert list(head) == ["单位编码", "单位名称", "项目编码", "项目名称", "全年预算数", "全年执行数", "执行率", "执行率得分",
-                          "指标得分", "复核得分", "自评得分", "得分差异", "评价等级"]
+                          "指标得分", "复核得分", "自评得分", "得分差异", "评价等级", "排名", "部门内排名"]
 
 
 def test_exact_values_and_formats(workbook):

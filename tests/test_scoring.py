@@ -100,8 +100,8 @@ def test_inferred_method_noted(scored):
 
 
 def test_self_score_above_weight(scored):
-    f = _findings(scored, "score.range")
-    assert len(f) == 1 and "超出分值" not in f["message"].iloc[0]
+    f = _findings(scored, "score.over_weight")
+    assert len(f) == 1 and "超出分值" not in f["message"].iloc[0] and f["level"].iloc[0] == "错误"
     assert f["cell"].iloc[0] == "H" + str(_row(scored, "超出分值")["row"])
     diff = _findings(scored, "score.diff")
     assert diff["message"].str.contains("「超出分值」").sum() == 1

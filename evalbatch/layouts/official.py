@@ -1,0 +1,548 @@
+"""The official self-evaluation forms (docs: shared/docs/official-forms.md): Form A,
+项目支出绩效自评表 (one project), and Form B, 部门整体支出绩效自评表 (one department), in
+their province variants and as budget systems export them.
+
+Everything is found by label, never by position: each form starts at its title row (a sheet
+may stack several), head fields are "label | value", and each block (funds, indicators) has
+its columns found from its own header row. Merged cells arrive filled by the reader. The
+values found go, with their cell addresses, into the same tables format 1 fills; the parse
+stage turns them into numbers for all files at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from xlsxwriter.utility import xl_col_to_name
+
+from .. import schema as S
+from ..rules import Rules
+from .base import FORM_A, FORM_B, Located, blank, norm
+from .labels import Labels, labels_for
+
+FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
+
+_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+_CODE_NAME = re.compile(r"^\s*([0-9A-Za-z]*\d[0-9A-Za-z]*)\s*[-－—–_—]+\s*(\S.*?)\s*$")
+_L1_POINTS = re.compile(r"^(.*?)[（(]\s*(\d+(?:\.\d+)?)\s*分\s*[）)]\s*$")
+_WHERE_ONLY = re.compile(r"^其中[:,，]?")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)%?$")
+_GOAL_LABELS = ("年度总体目标", "年初设定目标", "总体目标", "绩效目标")
+
+
+def cell(r: int, c: int) -> str:
+    return f"{xl_col_to_name(c)}{r + 1}"
+
+
+@dataclass
+class Grid:
+    """One sheet's cells and their normalised text, for lookups by label."""
+
+    name: str
+    rows: list[list]
+    norms: list[list[str]] = field(init=False)
+
+    def __post_init__(self):
+        width = max((len(row) for row in self.rows), default=0)  # ragged rows (HTML) padded: lookups never fall off
+        self.rows = [list(row) + [None] * (width - len(row)) for row in self.rows]
+        self.norms = [[norm(v) for v in row] for row in self.rows]
+
+    def value(self, r: int, c: int | None):
+        if c is None or r >= len(self.rows) or c >= len(self.rows[r]):
+            return None
+        return self.rows[r][c]
+
+    def find(self, words: tuple[str, ...], start: int, end: int) -> tuple[int, int] | None:
+        """The first cell in rows [start, end) whose label is one of `words` (in their order of priority)."""
+        for w in words:
+            for r in range(start, min(end, len(self.norms))):
+                if w in self.norms[r]:
+                    return r, self.norms[r].index(w)
+        return None
+
+    def col(self, r: int, words: tuple[str, ...], after: int = -1) -> int | None:
+        """The column of row `r` holding the first of `words` found (priority order)."""
+        row = self.norms[r] if r < len(self.norms) else []
+        for w in words:
+            for c, t in enumerate(row):
+                if c > after and t == w:
+                    return c
+        return None
+
+
+@dataclass
+class Form:
+    kind: str  # FORM_A or FORM_B
+    sheet: str
+    start: int  # title row (0-based)
+    end: int  # first row after the form
+    head: dict[str, tuple[object, str]] = field(default_factory=dict)  # field → (value, cell)
+    year: tuple[int, str] | None = None
+    unit: str = "万元"
+    total: dict[str, tuple[object, str]] | None = None  # funds total row: key → (value, cell)
+    total_row: int = -1
+    sources: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
+    indicators: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
+    score: tuple[object, str] | None = None  # printed 总分
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (rule id, message, cell)
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind}（「{self.sheet}」第 {self.start + 1} 行起）"
+
+
+# --- finding the forms ------------------------------------------------------------------
+
+
+def find_forms(sheets: dict[str, list[list]], labels: Labels) -> list[Form]:
+    forms = []
+    for name, rows in sheets.items():
+        grid = Grid(name, rows)
+        forms += [_read_form(grid, f, labels) for f in _forms_in(grid, labels)]
+    return forms
+
+
+# A title cell holds the title and at most a year or an issuer around it; a longer text that
+# mentions a form's name (an instruction, a note) starts no form.
+_TITLE_SLACK = 16
+
+
+def _title_kind(text: str, labels: Labels) -> str | None:
+    for kind, key in ((FORM_A, "title_project"), (FORM_B, "title_department")):
+        if any(t in text and len(text) <= len(t) + _TITLE_SLACK for t in labels[key]):
+            return kind
+    return None
+
+
+def _forms_in(grid: Grid, labels: Labels) -> list[Form]:
+    """Each title row starts a form that runs to the next title; a sheet without a title is
+    one form when it has an indicator table and a 项目名称 or 部门名称 label."""
+    starts = []
+    for r, row in enumerate(grid.norms):
+        kind = next((k for k in (_title_kind(t, labels) for t in row if t) if k), None)
+        if kind:
+            starts.append((r, kind))
+    if not starts:
+        kind = _untitled_kind(grid, labels)
+        return [Form(kind, grid.name, 0, len(grid.rows))] if kind else []
+    ends = [r for r, _ in starts[1:]] + [len(grid.rows)]
+    return [Form(kind, grid.name, r, end) for (r, kind), end in zip(starts, ends)]
+
+
+def _untitled_kind(grid: Grid, labels: Labels) -> str | None:
+    if _indicator_header(grid, 0, len(grid.rows), labels) is None:
+        return None
+    if grid.find(labels["project_name"], 0, len(grid.rows)):
+        return FORM_A
+    if grid.find(labels["department_name"], 0, len(grid.rows)):
+        return FORM_B
+    return None
+
+
+def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
+    form.year = _year(grid, form)
+    for key in ("project_name", "project_code", "supervisor", "implementer", "department_name"):
+        found = _head_value(grid, form, labels, key)
+        if found:
+            form.head[key] = found
+    ind_header = _indicator_header(grid, form.start, form.end, labels)
+    _read_funds(grid, form, labels, ind_header[0] if ind_header else form.end)
+    if ind_header is None:
+        form.notes.append(("form.no_indicators", f"{form.title}中没有找到绩效指标表（表头应含“一级指标”“三级指标”等）；该表的指标未读取",
+                           cell(form.start, 0)))
+    else:
+        _read_indicators(grid, form, labels, *ind_header)
+    return form
+
+
+def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
+    """The year from the title or the row under it: `（2022年度）`, `2022年度项目支出绩效自评表`."""
+    for r in range(form.start, min(form.start + 3, form.end)):
+        for c, v in enumerate(grid.rows[r]):
+            m = _YEAR.search(grid.norms[r][c]) if isinstance(v, str) else None
+            if m:
+                return int(m.group(1)), cell(r, c)
+    return None
+
+
+def _head_value(grid: Grid, form: Form, labels: Labels, key: str) -> tuple[object, str] | None:
+    """The value right of a head label: the first non-blank cell that is not the label again
+    (a merged label fills several cells) nor another head label (then the value is blank)."""
+    end = form.end if form.total_row < 0 else form.total_row
+    hit = grid.find(labels[key], form.start, end)
+    if hit is None:
+        return None
+    r, c = hit
+    row = grid.rows[r]
+    for cc in range(c + 1, len(row)):
+        t = grid.norms[r][cc]
+        if t == grid.norms[r][c] or blank(row[cc]):
+            continue
+        if t in labels.head_labels:
+            break
+        return row[cc], cell(r, cc)
+    return None, cell(r, min(c + 1, max(len(row) - 1, 0)))
+
+
+# --- the funds block --------------------------------------------------------------------
+
+_MONEY_KEYS = ("initial_budget", "budget", "spent")
+
+
+def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
+    header = _funds_header(grid, form.start, stop, labels)
+    if header is None:
+        form.notes.append(("form.no_funds", f"{form.title}中没有找到资金表（表头应含“全年预算数”“全年执行数”）；无法计算预算执行率",
+                           cell(form.start, 0)))
+        return
+    h, cols = header
+    form.unit = _unit(grid, form.start, h + 1, labels)
+    first_money = min(cols[k] for k in _MONEY_KEYS if k in cols)
+    seen_money = False
+    for r in range(h + 1, stop):
+        label = _fund_label(grid, r, first_money, labels)
+        money = any(_numeric(grid.value(r, cols.get(k))) for k in _MONEY_KEYS)
+        if label is None and not money:
+            if seen_money or any(g in t for t in grid.norms[r] for g in _GOAL_LABELS):
+                break
+            continue
+        seen_money = True
+        values = {k: (grid.value(r, cols[k]), cell(r, cols[k])) for k in cols}
+        values["label"] = (label[1] if label else _task_name(grid, r, first_money), cell(r, label[2] if label else 0))
+        if label and label[0] == "total" and form.total is None:
+            form.total, form.total_row = values, r
+        else:
+            form.sources.append((r, values))
+
+
+def _funds_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
+    for r in range(start, stop):
+        budget, spent = grid.col(r, labels["budget"]), grid.col(r, labels["spent"])
+        if budget is None or spent is None:
+            continue
+        cols = {"budget": budget, "spent": spent}
+        for key in ("initial_budget", "exec_weight", "exec_rate", "exec_score"):
+            c = grid.col(r, labels[key], after=min(budget, spent) - 2)
+            if c is not None and c not in cols.values():
+                cols[key] = c
+        return r, cols
+    return None
+
+
+def _fund_label(grid: Grid, r: int, first_money: int, labels: Labels) -> tuple[str, str, int] | None:
+    """("total" | "source", label as written, column) for a funds row named by a known label."""
+    for c in range(min(first_money, len(grid.norms[r]))):
+        t = _WHERE_ONLY.sub("", grid.norms[r][c])
+        if t in labels["total_row"]:
+            return "total", str(grid.rows[r][c]).strip(), c
+        if t in labels["source_rows"]:
+            return "source", str(grid.rows[r][c]).strip(), c
+    return None
+
+
+def _task_name(grid: Grid, r: int, first_money: int) -> str:
+    """A Form B task row: the first text left of the money (任务名称)."""
+    for c in range(min(first_money, len(grid.rows[r]))):
+        v = grid.rows[r][c]
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    return ""
+
+
+def _unit(grid: Grid, start: int, stop: int, labels: Labels) -> str:
+    """元 when a note or header above the money says so (and not 万元)."""
+    for r in range(start, stop):
+        for t in grid.norms[r]:
+            if "万元" in t:
+                continue
+            if any(n in t for n in labels.yuan_notes):
+                return "元"
+    return "万元"
+
+
+def _numeric(v) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return v == v
+    return isinstance(v, str) and bool(_NUMBER.match(norm(v).replace(",", "")))
+
+
+# --- the indicator block ----------------------------------------------------------------
+
+_IND_KEYS = ("level1", "level2", "level3", "weight", "target", "actual", "score", "reason")
+
+
+def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
+    for r in range(start, min(stop, len(grid.norms))):
+        l3 = grid.col(r, labels["level3"])
+        if l3 is None or (grid.col(r, labels["level1"]) is None and grid.col(r, labels["level2"]) is None):
+            continue
+        cols = {k: grid.col(r, labels[k]) for k in _IND_KEYS}
+        return r, {k: c for k, c in cols.items() if c is not None}
+    return None
+
+
+def _split_target(grid: Grid, r: int, labels: Labels) -> dict[str, int] | None:
+    """A two-row header: 年度指标值 over 指标性质 | 指标值 | 度量单位."""
+    if r >= len(grid.norms):
+        return None
+    kind, unit = grid.col(r, labels["target_kind"]), grid.col(r, labels["target_unit"])
+    value = grid.col(r, labels["target_value"])
+    if value is None or (kind is None and unit is None):
+        return None
+    return {k: c for k, c in (("kind", kind), ("value", value), ("unit", unit)) if c is not None}
+
+
+def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
+    if "weight" not in cols:
+        form.notes.append(("form.no_indicators", f"{form.title}的绩效指标表头中没有“分值”列，指标未读取；请使用正式表样", cell(h, 0)))
+        return
+    split = _split_target(grid, h + 1, labels)
+    first = h + 2 if split else h + 1
+    l1 = l2 = None
+    for r in range(first, form.end):
+        norms = [t for t in grid.norms[r] if t]
+        if not norms:
+            continue
+        if norms[0] in labels["total_score"]:
+            form.score = _total_score(grid, r, cols.get("score"))
+            return
+        if any(t in labels["footer"] or any(t.startswith(f) for f in labels["footer"]) for t in norms[:2]):
+            return
+        if grid.norms[r][cols["level3"]] in labels["level3"]:
+            continue  # the header printed again
+        row = {k: (grid.value(r, c), cell(r, c)) for k, c in cols.items()}
+        l1 = _text(row.get("level1", (None,))[0]) or l1
+        l2 = _text(row.get("level2", (None,))[0]) or l2
+        if split:
+            row["target"] = _joined_target(grid, r, split)
+        _add_indicator(form, labels, r, row, l1, l2)
+
+
+def _add_indicator(form: Form, labels: Labels, r: int, row: dict, l1: str | None, l2: str | None) -> None:
+    l3 = _text(row.get("level3", (None,))[0])
+    weight = row.get("weight", (None, ""))[0]
+    if not l3 or labels.placeholder(norm(l3)) or blank(weight) or not _numeric(weight):
+        what = f"三级指标“{l3}”" if l3 else f"二级指标“{l2 or ''}”下没有三级指标"
+        form.notes.append(("form.placeholder", f"{form.title}第 {r + 1} 行是占位行（{what}，分值“{_text(weight)}”），未计入指标；"
+                           "如确为指标，请填写三级指标名称和分值", row.get("level3", (None, cell(r, 0)))[1]))
+        return
+    row["level1"], row["level2"], row["level3"] = (l1, row.get("level1", ("", ""))[1]), (l2, row.get("level2", ("", ""))[1]), (l3, row["level3"][1])
+    form.indicators.append((r, row))
+
+
+def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, str]:
+    """指标性质 + 指标值 + 度量单位 as one value, as a person would read them: `≥` `50` `个` → `≥50个`."""
+    parts = [_text(grid.value(r, split.get(k))) for k in ("kind", "value", "unit")]
+    value = grid.value(r, split["value"])
+    if isinstance(value, float) and value.is_integer():
+        parts[1] = str(int(value))
+    if parts[0] and not re.search(r"[≥≤><=＝﹦]|于|低|高|超|不", parts[0]):
+        parts[0] = ""  # 指标性质 written as a word (定量/定性), not a sign
+    return "".join(parts) or None, cell(r, split["value"])
+
+
+def _total_score(grid: Grid, r: int, score_col: int | None) -> tuple[object, str]:
+    v = grid.value(r, score_col)
+    if score_col is not None and _numeric(v):
+        return v, cell(r, score_col)
+    for c in range(len(grid.rows[r]) - 1, -1, -1):
+        if _numeric(grid.rows[r][c]):
+            return grid.rows[r][c], cell(r, c)
+    return None, cell(r, score_col if score_col is not None else 0)
+
+
+def _text(v) -> str:
+    if blank(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+# --- into the frames --------------------------------------------------------------------
+
+
+def split_code(text: object) -> tuple[str, str]:
+    """`219001-池州市贵池区棠溪镇人民政府` → ("219001", "池州市贵池区棠溪镇人民政府"); no code → ("", text)."""
+    t = _text(text)
+    m = _CODE_NAME.match(t)
+    return (m.group(1), m.group(2)) if m else ("", t)
+
+
+def derived_code(*parts: str) -> str:
+    """A stable code from names, for forms that print none (the same names, the same code)."""
+    return hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:8].upper()
+
+
+def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules) -> Located:
+    labels = labels_for(rules)
+    forms = find_forms(sheets, labels)
+    if not forms:
+        names = "、".join(f"「{n}」" for n in sheets) or "（无）"
+        loc.add("form.unknown", f"文件中没有可识别的自评表：工作表 {names} 都不是本工具读取的格式。可读取的格式有：评价模板（含「{S.INFO_SHEET}」等工作表，"
+                f"用 evalbatch template 生成）、{FORM_A}、{FORM_B}；请检查是否提交了正确的文件")
+        return loc
+    dept = _department(forms, loc)
+    if dept is None:
+        return loc
+    loc.usable = True
+    for form in forms:
+        loc.layouts[form.kind] = loc.layouts.get(form.kind, 0) + 1
+        for rule_id, message, where in form.notes:
+            loc.add(rule_id, message, form.sheet, where)
+    _dept_fields(loc, forms, dept)
+    for form in forms:
+        (_project_rows if form.kind == FORM_A else _dept_rows)(loc, form, dept, rules)
+    return loc
+
+
+@dataclass
+class _Dept:
+    code: str
+    name: str
+    where: tuple[str, str]  # (sheet, cell) of the value naming it
+    form: Form
+
+
+def _form_dept(form: Form) -> tuple[str, str, str] | None:
+    """(code, name, cell) of the unit a form belongs to: 部门名称 on Form B, else 实施单位, else 主管部门."""
+    for key in ("department_name", "implementer", "supervisor"):
+        value, where = form.head.get(key, (None, ""))
+        if not blank(value):
+            return (*split_code(value), where)
+    return None
+
+
+def _department(forms: list[Form], loc: Located) -> _Dept | None:
+    """The one department the file is about. Project forms of several 实施单位 are one
+    department when they share their 主管部门 (a budget system's export for a 主管部门)."""
+    named = [(f, _form_dept(f)) for f in forms]
+    own = [(f, d) for f, d in named if d and f.kind == FORM_B] or [(f, d) for f, d in named if d]
+    if not own:
+        f = forms[0]
+        loc.add("form.no_unit", f"{f.title}中没有找到单位（{'部门（单位）名称' if f.kind == FORM_B else '实施单位、主管部门'}）；"
+                "无法确定所属单位，请填写后重新提交", f.sheet, cell(f.start, 0))
+        return None
+    keys = {(d[0] or d[1]) for _, d in own}
+    form, (code, name, where) = own[0]
+    if len(keys) > 1 and form.kind == FORM_A:
+        parents = {split_code(f.head.get("supervisor", (None,))[0]) for f, _ in own}
+        if len(parents) == 1 and next(iter(parents))[1]:
+            code, name = next(iter(parents))
+            where = form.head["supervisor"][1]
+            loc.add("form.grouped", f"文件中的项目自评表来自 {len(keys)} 个实施单位，同属主管部门“{name}”，已按主管部门汇总", form.sheet, where)
+        else:
+            units = "、".join(sorted(k for k in keys))
+            loc.add("form.many_units", f"文件中的自评表属于多个单位（{units}），且主管部门不同；请每个单位分别提交", form.sheet, where)
+            return None
+    if not code:
+        code = "N" + derived_code(name)
+        loc.add("form.code_derived", f"单位“{name}”没有写单位编码（应写作“编码-名称”），已生成编码 {code}；请在表中补上单位编码", form.sheet, where)
+    return _Dept(code, name, (form.sheet, where), form)
+
+
+def _dept_fields(loc: Located, forms: list[Form], dept: _Dept) -> None:
+    loc.info_sheet = dept.where[0]
+    loc.fields["dept_code"] = (dept.code, dept.where[1])
+    loc.fields["dept_name"] = (dept.name, dept.where[1])
+    year = next((f.year for f in forms if f.year), None)
+    if year:
+        loc.fields["year"] = year
+    parent = next((f.head["supervisor"] for f in forms if not blank(f.head.get("supervisor", (None,))[0])), None)
+    if parent:
+        loc.fields["parent_dept"] = (split_code(parent[0])[1], parent[1])
+    b = next((f for f in forms if f.kind == FORM_B), None)
+    if b is None:
+        return
+    if b.score:
+        loc.fields["self_total"] = b.score
+    if b.total:
+        loc.fields["budget_total"] = b.total.get("budget", (None, ""))
+        loc.fields["spent_total"] = b.total.get("spent", (None, ""))
+        loc.fields["money_unit"] = (b.unit, "")
+
+
+def _append(loc: Located, table: str, sheet: str, row: int, values: dict[str, tuple[object, str]], keys: tuple[str, ...]) -> None:
+    loc.rows.setdefault(table, []).append([row + 1, *(values.get(k, (None, ""))[0] for k in keys)])
+    loc.where.setdefault(table, []).append((sheet, {k: v[1] for k, v in values.items() if v[1]}))
+
+
+_PROJECT_KEYS = ("project_code", "project_name", "initial_budget", "budget", "spent", "self_score", "self_grade",
+                 "exec_weight", "exec_rate_printed", "exec_self_score", "money_unit")
+_INDICATOR_KEYS = ("l1", "l2", "l3", "method", "weight", "target", "actual", "self_score", "reason", "l1_points")
+_FUND_KEYS = ("project_code", "label", "kind", "initial_budget", "budget", "spent", "money_unit")
+
+
+def _project_code(loc: Located, form: Form, dept: _Dept) -> tuple[str, str, str]:
+    """(code, name, cell): the form's 项目编码, or a code written before the 项目名称, or one
+    derived from the department and the project name (with a 提示)."""
+    name_value, name_cell = form.head.get("project_name", (None, cell(form.start, 0)))
+    code, name = split_code(name_value)
+    if len(code) < 6:  # "1-xxx" is a numbered name, not a project code
+        code, name = "", _text(name_value)
+    given = _text(form.head.get("project_code", (None,))[0])
+    if given:
+        return given, name, form.head["project_code"][1]
+    if code:
+        return code, name, name_cell
+    code = f"{dept.code}-P{derived_code(dept.code, name)[:6]}"
+    loc.add("project.code_derived", f"{form.title}没有项目编码，已按单位编码与项目名称生成 {code}（自动生成，名称不变则编码不变）", form.sheet, name_cell)
+    return code, name, name_cell
+
+
+def _project_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
+    code, name, code_cell = _project_code(loc, form, dept)
+    total = form.total or {}
+    values = {
+        "project_code": (code, code_cell), "project_name": (name, form.head.get("project_name", (None, code_cell))[1]),
+        "initial_budget": total.get("initial_budget", (None, "")), "budget": total.get("budget", (None, "")),
+        "spent": total.get("spent", (None, "")), "self_score": form.score or (None, ""),
+        "exec_weight": total.get("exec_weight", (None, "")), "exec_rate_printed": total.get("exec_rate", (None, "")),
+        "exec_self_score": total.get("exec_score", (None, "")), "money_unit": (form.unit, ""),
+    }
+    if form.score is None:
+        loc.add("form.no_total", f"{form.title}中没有找到“总分”行，项目自评得分按空白处理", form.sheet, cell(form.start, 0))
+    _append(loc, S.PROJECT_SHEET, form.sheet, form.total_row if form.total_row >= 0 else form.start, values, _PROJECT_KEYS)
+    for r, row in form.indicators:
+        _append(loc, S.PROJECT_INDICATOR_SHEET, form.sheet, r, {"project_code": (code, code_cell), **_indicator(row)},
+                ("project_code",) + _INDICATOR_KEYS)
+    _fund_rows(loc, form, code)
+
+
+def _dept_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
+    if form is not dept.form:
+        loc.add("form.extra_dept", f"{form.title}是本文件中的第二张部门整体自评表，未读取；请每个单位只提交一张", form.sheet, cell(form.start, 0))
+        return
+    if form.total:
+        t = form.total
+        weight = t.get("exec_weight", (None, ""))
+        if blank(weight[0]):
+            weight = (rules.auto_weights["预算执行率"], weight[1])
+        label = S.AUTO_ROW_LABELS["预算执行率"]
+        row = {"l1": (label[0], ""), "l2": (label[1], ""), "l3": (label[2], t["label"][1]), "method": ("预算执行率", ""),
+               "weight": weight, "actual": (None, t["spent"][1]), "self_score": t.get("exec_score", (None, ""))}
+        _append(loc, S.DEPT_INDICATOR_SHEET, form.sheet, form.total_row, row, _INDICATOR_KEYS)
+    for r, row in form.indicators:
+        _append(loc, S.DEPT_INDICATOR_SHEET, form.sheet, r, _indicator(row), _INDICATOR_KEYS)
+    _fund_rows(loc, form, "")
+
+
+def _indicator(row: dict) -> dict[str, tuple[object, str]]:
+    l1, l1_cell = row["level1"]
+    m = _L1_POINTS.match(l1 or "")
+    return {
+        "l1": (m.group(1).strip() if m else l1, l1_cell), "l1_points": (float(m.group(2)) if m else None, l1_cell if m else ""),
+        "l2": row["level2"], "l3": row["level3"], "weight": row["weight"], "target": row.get("target", (None, "")),
+        "actual": row.get("actual", (None, "")), "self_score": row.get("score", (None, "")), "reason": row.get("reason", (None, "")),
+    }
+
+
+def _fund_rows(loc: Located, form: Form, code: str) -> None:
+    rows = ([(form.total_row, form.total, "合计")] if form.total else []) + [(r, v, "来源") for r, v in form.sources]
+    for r, values, kind in rows:
+        _append(loc, FUNDS, form.sheet, r, {**values, "project_code": (code, ""), "kind": (kind, ""), "money_unit": (form.unit, "")},
+                _FUND_KEYS)
