@@ -1,12 +1,77 @@
-"""Writing files on a shared drive without ever leaving one half-written."""
+"""Writing files on a shared drive without ever leaving one half-written, and tidying up
+after other programs without ever failing a run for it.
+
+On Windows a file that Excel, WPS, an antivirus scanner or the search indexer has open
+cannot be replaced or deleted (PermissionError, winerror 5 or 32). Scanners and indexers let
+go within a moment, so every replace and delete here is retried briefly first; what is still
+held after that is left alone with a warning in the log (or, for an output, written beside).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import logging
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger("evalbatch")
+
+TMP_PREFIX = ".~evalbatch-"
+# Seconds between attempts on a file another program holds (about one second in all).
+RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5)
+# Windows' "being used by another process" errors: ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION.
+_IN_USE_WINERRORS = {32, 33}
+
+
+class OutputError(RuntimeError):
+    """An output could not be written (exit code 4); the message is for the user."""
+
+
+def in_use(exc: OSError) -> bool:
+    """Whether Windows refused because another program has the file open."""
+    return getattr(exc, "winerror", None) in _IN_USE_WINERRORS
+
+
+def retrying(action: Callable[[], object]) -> object:
+    """`action()`, tried again for about a second while Windows says the file is held."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return action()
+        except PermissionError:
+            if delay is None:
+                raise
+            time.sleep(delay)
+    return None  # not reached
+
+
+def remove_quietly(path: Path) -> bool:
+    """Delete a file or folder that is only housekeeping; a warning, never an error, when it stays."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            retrying(lambda: shutil.rmtree(path))
+        else:
+            retrying(lambda: path.unlink(missing_ok=True))
+        return True
+    except OSError as exc:
+        log.warning("无法删除 %s（%s），留待以后清理", path, write_reason(exc))
+        return False
+
+
+def sweep_temporary(folder: Path) -> int:
+    """Remove the temporary files that runs killed mid-write left in `folder`; how many went.
+
+    Only call this while holding the run lock: another run's temporary files are live.
+    """
+    try:
+        leftovers = [p for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
+    except OSError:
+        return 0  # a folder that is not there has nothing to sweep
+    return sum(remove_quietly(p) for p in leftovers)
 
 
 def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
@@ -17,7 +82,7 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     beside it and its path returned.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".~evalbatch-", suffix=target.suffix, dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -25,16 +90,15 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
         # mkstemp makes the file private; others on the shared drive must be able to read it.
         os.chmod(tmp, 0o666 & ~_umask())
         try:
-            os.replace(tmp, target)
+            retrying(lambda: os.replace(tmp, target))
             return target
         except PermissionError:
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            beside = target.with_name(f"{target.stem}_{stamp}{target.suffix}")
-            os.replace(tmp, beside)
+            beside = target.with_name(f"{target.stem}_{dt.datetime.now():%Y%m%d-%H%M%S}{target.suffix}")
+            retrying(lambda: os.replace(tmp, beside))
             return beside
     finally:
         if tmp.exists():
-            tmp.unlink()
+            remove_quietly(tmp)
 
 
 def _umask() -> int:
@@ -50,3 +114,36 @@ def unique_path(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
+
+
+def os_error_of(exc: BaseException) -> OSError | None:
+    """The operating-system error behind `exc`, also when a library wrapped it
+    (xlsxwriter's FileCreateError carries the OSError as its argument)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError):
+            return exc
+        inner = next((a for a in getattr(exc, "args", ()) if isinstance(a, OSError)), None)
+        exc = inner or exc.__cause__ or exc.__context__
+    return None
+
+
+_WRITE_REASONS = {
+    errno.ENOSPC: "磁盘已满",
+    getattr(errno, "EDQUOT", -1): "超出磁盘配额",
+    errno.EROFS: "文件夹是只读的",
+    errno.EACCES: "没有写入权限",
+    errno.EPERM: "没有写入权限",
+    errno.ENOENT: "文件夹不存在",
+    errno.ENOTDIR: "路径中有一项是文件而不是文件夹",
+}
+
+
+def write_reason(exc: OSError) -> str:
+    """Why writing failed, in Chinese where it is a common reason, with the system's own words."""
+    if in_use(exc):
+        return "文件正被其他程序（如 Excel、WPS 或杀毒软件）使用"
+    words = _WRITE_REASONS.get(exc.errno)
+    detail = exc.strerror or str(exc)
+    return f"{words}（{detail}）" if words else detail

@@ -1,7 +1,10 @@
 """Run history in an embedded SQLite database (OUTPUT_DIR/evalbatch.sqlite).
 
-Every nightly run is recorded once: the run itself, every file it saw (with its SHA-256),
-each department's and each project's recomputed scores. From that the workbook's 变动情况
+Every nightly run attempt is recorded once, so `evalbatch history` answers "did it run last
+night?": a run that scored is stored with every file it saw (with its SHA-256) and each
+department's and each project's recomputed scores; a night with nothing changed, a run
+refused by the lock, a run that scored nothing because every file was still being copied
+and a run that failed are stored as one row each, with their exit code and why. From that the workbook's 变动情况
 sheet (what changed since the previous run of the same year), a year-over-year comparison
 and a department's history are read back as DataFrames with Chinese column names.
 
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .batch import BatchResult
 
 DB_NAME = "evalbatch.sqlite"
@@ -91,16 +95,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX project_scores_run ON project_scores (run_id, dept_code);
     """,
+    # 2: every attempt, not only the runs that scored
+    """
+    ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'scored';
+    ALTER TABLE runs ADD COLUMN note TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of the returned frames (the workbook's and the CLI's headers).
 CHANGES_COLUMNS = ["变动", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
 YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
-RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "文件数", "单位数", "退出码", "工作簿"]
+RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
 
 NEW, WITHDRAWN, CHANGED = "新增", "撤回", "变化"
+# What became of a run attempt (runs.kind) and how `evalbatch history` names it. Only runs
+# that scored are compared with (变动情况, year over year).
+SCORED, UNCHANGED, WAITING, REFUSED, FAILED = "scored", "unchanged", "waiting", "refused", "failed"
+KIND_NAMES = {SCORED: "已评分", UNCHANGED: "无变化，未重写", WAITING: "未评分：文件仍在复制", REFUSED: "未运行：另一个运行正在进行",
+              FAILED: "失败"}
 _KIND_ORDER = {CHANGED: 0, NEW: 1, WITHDRAWN: 2}
 _SCORE_TOLERANCE = 0.005  # scores are rounded to 2 decimals; anything smaller is float noise
 
@@ -224,7 +238,7 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
     input_dir = input_dir if input_dir is not None else meta.get("input_dir")
     recorded = dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
-    files = [(r.name, r.sha256 or None, int(r.size), r.status or None, r.dept_code or None) for r in result.records]
+    files = _file_rows(result.records)
     sha_of = {r.name: r.sha256 for r in result.records}
 
     d = result.depts
@@ -243,35 +257,61 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
         _texts(_col(p, "grade")), _reals(_col(p, "exec_rate")),
     ))
 
+    def write(conn: sqlite3.Connection) -> int:
+        run_id = _insert_run(conn, files, started=str(started), finished=_text(meta.get("finished")), year=year,
+                             version=_text(meta.get("version")), rules_digest=_text(meta.get("rules_digest")), input_dir=_text(input_dir),
+                             workbook=_text(workbook), exit_code=None if exit_code is None else int(exit_code), recorded=recorded)
+        conn.executemany(
+            "INSERT INTO dept_scores (run_id, year, dept_code, dept_name, dept_category, file, sha256, total, self_total,"
+            " grade, rank, errors, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, *row) for row in dept_rows])
+        conn.executemany(
+            "INSERT INTO project_scores (run_id, year, file, dept_code, project_code, project_name, total, self_score,"
+            " grade, exec_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, *row) for row in project_rows])
+        return run_id
+
+    return _recorded(db_path, write)
+
+
+def _recorded(db_path: str | Path, write) -> int:
+    """`write(conn)` in one transaction, its run id; `HistoryError`, nothing stored, when the database refuses."""
     with connect(db_path) as conn:
         try:
             with transaction(conn):
-                cur = conn.execute(
-                    "INSERT INTO runs (started, finished, year, version, rules_digest, input_dir, workbook, exit_code, recorded)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (str(started), _text(meta.get("finished")), year, _text(meta.get("version")), _text(meta.get("rules_digest")),
-                     _text(input_dir), _text(workbook), None if exit_code is None else int(exit_code), recorded),
-                )
-                run_id = int(cur.lastrowid)
-                conn.executemany("INSERT INTO run_files (run_id, name, sha256, size, status, dept_code) VALUES (?, ?, ?, ?, ?, ?)",
-                                 [(run_id, *row) for row in files])
-                conn.executemany(
-                    "INSERT INTO dept_scores (run_id, year, dept_code, dept_name, dept_category, file, sha256, total, self_total,"
-                    " grade, rank, errors, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, *row) for row in dept_rows])
-                conn.executemany(
-                    "INSERT INTO project_scores (run_id, year, file, dept_code, project_code, project_name, total, self_score,"
-                    " grade, exec_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, *row) for row in project_rows])
+                return write(conn)
         except sqlite3.Error as exc:
             raise HistoryError(f"写入运行记录数据库 {db_path} 失败（{exc}）；本次运行未记录") from exc
+
+
+def _insert_run(conn: sqlite3.Connection, files: list[tuple], **columns) -> int:
+    """One row of `runs` and its files; the run's id."""
+    cur = conn.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", tuple(columns.values()))
+    run_id = int(cur.lastrowid)
+    conn.executemany("INSERT INTO run_files (run_id, name, sha256, size, status, dept_code) VALUES (?, ?, ?, ?, ?, ?)",
+                     [(run_id, *row) for row in files])
     return run_id
 
 
+def _file_rows(records) -> list[tuple]:
+    return [(r.name, r.sha256 or None, int(r.size), r.status or None, r.dept_code or None) for r in records]
+
+
+def record_attempt(db_path: str | Path, kind: str, *, started: str, year: int | None, exit_code: int, note: str,
+                   input_dir: str | Path | None = None, workbook: str | Path | None = None, records=()) -> int:
+    """Record a run attempt that scored nothing (`kind` one of UNCHANGED, WAITING, REFUSED,
+    FAILED), with the files it saw if any; its id. Raises `HistoryError` like `record_run`."""
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    return _recorded(db_path, lambda conn: _insert_run(
+        conn, _file_rows(records), started=started, finished=now, year=year, version=__version__, input_dir=_text(input_dir),
+        workbook=_text(workbook), exit_code=int(exit_code), recorded=now, kind=kind, note=note))
+
+
 def update_run(db_path: str | Path, run_id: int, *, workbook: Path | str | None = None, exit_code: int | None = None,
-               finished: str | None = None) -> None:
-    """Fill in what was only known after recording (the workbook actually written, …)."""
-    sets = {k: v for k, v in (("workbook", _text(workbook)), ("exit_code", exit_code), ("finished", finished)) if v is not None}
+               finished: str | None = None, kind: str | None = None, note: str | None = None) -> None:
+    """Fill in what was only known after recording (the workbook actually written, a failure, …)."""
+    sets = {k: v for k, v in (("workbook", _text(workbook)), ("exit_code", exit_code), ("finished", finished), ("kind", kind),
+                              ("note", note)) if v is not None}
     if not sets:
         return
     with connect(db_path) as conn:
@@ -301,9 +341,9 @@ def _run_row(conn: sqlite3.Connection, run_id: int) -> sqlite3.Row:
 
 
 def _latest_before(conn: sqlite3.Connection, year, before: int | None = None) -> int | None:
-    """Id of the latest run of `year` (NULL matches NULL), optionally before run `before`."""
-    sql = "SELECT MAX(id) FROM runs WHERE year IS ?" + (" AND id < ?" if before is not None else "")
-    row = conn.execute(sql, (year,) if before is None else (year, int(before))).fetchone()
+    """Id of the latest run of `year` that scored (NULL matches NULL), optionally before run `before`."""
+    sql = "SELECT MAX(id) FROM runs WHERE year IS ? AND kind = ?" + (" AND id < ?" if before is not None else "")
+    row = conn.execute(sql, (year, SCORED) if before is None else (year, SCORED, int(before))).fetchone()
     return None if row[0] is None else int(row[0])
 
 
@@ -426,7 +466,7 @@ def year_over_year(db_path: str | Path, run_id: int) -> pd.DataFrame:
 
 
 def list_runs(db_path: str | Path) -> pd.DataFrame:
-    """Every recorded run, oldest first (`RUNS_COLUMNS`); empty when there is no database yet."""
+    """Every recorded run attempt, oldest first (`RUNS_COLUMNS`); empty when there is no database yet."""
     if not Path(db_path).exists():
         return _empty(RUNS_COLUMNS, ())
     with connect(db_path, create=False) as conn:
@@ -434,8 +474,9 @@ def list_runs(db_path: str | Path) -> pd.DataFrame:
             """SELECT r.id AS 运行编号, r.started AS 开始时间, r.finished AS 完成时间, r.year AS 年度,
                       (SELECT COUNT(*) FROM run_files f WHERE f.run_id = r.id) AS 文件数,
                       (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id) AS 单位数,
-                      r.exit_code AS 退出码, r.workbook AS 工作簿
+                      r.exit_code AS 退出码, r.workbook AS 工作簿, r.kind AS 结果, r.note AS 说明
                FROM runs r ORDER BY r.id""", conn)
+    df["结果"] = df["结果"].map(KIND_NAMES).fillna(df["结果"])
     for c in ("年度", "退出码"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return df[RUNS_COLUMNS]

@@ -1,7 +1,14 @@
 """`evalbatch run` as a library call, for unattended nightly runs on a shared drive.
 
-One run at a time (lock), nothing half-written (temporary file + atomic move), a dated copy
-in history/, a log per run in logs/ and a machine-readable run.json.
+One run at a time (an operating-system lock), nothing half-written (temporary file + atomic
+move), outputs that always match the inputs and options of the run in place (a night with
+nothing changed only skips work when every output asked for is where it belongs), a dated
+copy in history/, a log per run in logs/, a machine-readable run.json, and a row in the
+history database for every attempt, whatever became of it.
+
+Housekeeping (pruning history/, removing what killed runs left, superseded feedback and
+timestamped workbooks) is best effort: a file another program holds open is a warning in
+the log, never a failed run.
 """
 
 from __future__ import annotations
@@ -9,70 +16,390 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import findings as F
-from .batch import BatchResult, discover, evaluate, hash_files
 from . import history as history_db
-from .cache import ParseCache
+from .batch import BatchResult, Discovery, FileRecord, discover, evaluate, hash_files, worker_count
+from .cache import CACHE_DIR, ParseCache, sweep_staged
 from .feedback import FEEDBACK_DIR, write_feedback
-from .files import atomic_write, unique_path
-from .lock import RunLock
+from .files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
+from .lock import Locked, RunLock
 from .report import write_parquet, write_workbook
 from .rules import Rules
 
 log = logging.getLogger("evalbatch")
 
 # Exit codes (README and `evalbatch run --help`).
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED = 0, 1, 2, 3, 4, 5
 
+HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
+# Folders evalbatch writes in the output folder: never submissions, even when --out is the input folder.
+OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR)
+_STAMP = r"_\d{8}-\d{6}"  # atomic_write's suffix for a file written beside an open target
 
-class OutputError(RuntimeError):
-    """The workbook could not be written; the message is for the user."""
+class RunFailed(RuntimeError):
+    """Something unexpected stopped the run (exit code 5); the traceback is in `log_file`."""
+
+    def __init__(self, log_file: Path):
+        super().__init__(f"运行意外中断（内部错误），本次运行没有完成；详细信息见日志 {log_file}")
+        self.log_file = log_file
 
 
 @dataclass
 class RunOutcome:
-    result: BatchResult | None  # None when nothing changed since the last run
+    result: BatchResult | None  # None when nothing was scored (nothing changed, or every file still being copied)
     workbook: Path
     exit_code: int
-    notes: list[str] = field(default_factory=list)  # e.g. the target was open elsewhere
+    notes: list[str] = field(default_factory=list)  # for the console: the target was open, files left for later …
     log_file: Path | None = None
     history_file: Path | None = None
     unchanged: bool = False
     run_id: int | None = None  # in the history database
+    pending: int = 0  # files left for the next run because they were still being copied
+
+
+_WORKBOOK_PREFIX, _WORKBOOK_SUFFIX = "绩效自评汇总_", ".xlsx"
+# Any year's workbook in the output folder, also one written beside an open target.
+_ANY_WORKBOOK = re.compile(re.escape(_WORKBOOK_PREFIX) + r"\d+(" + _STAMP + ")?" + re.escape(_WORKBOOK_SUFFIX))
 
 
 def workbook_name(year: int) -> str:
-    return f"绩效自评汇总_{year}.xlsx"
+    return f"{_WORKBOOK_PREFIX}{year}{_WORKBOOK_SUFFIX}"
 
 
-def _keep_history(workbook: Path, out_dir: Path, stamp: str, keep: int) -> Path | None:
-    if keep <= 0:
-        return None
-    hist = out_dir / "history"
-    hist.mkdir(exist_ok=True)
-    copy = unique_path(hist / f"{stamp}_{workbook.name}")
-    atomic_write(copy, lambda p: shutil.copyfile(workbook, p))
-    old = sorted(p for p in hist.iterdir() if p.suffix == workbook.suffix and p.name.endswith(workbook.name))
-    for p in old[:-keep]:
-        p.unlink(missing_ok=True)
-    return copy
+def _history_copies(target: Path) -> re.Pattern:
+    """Names of history/ copies of `target` or of a workbook written beside it (unique_path may add -2)."""
+    return re.compile(r"\d{8}-\d{6}_" + re.escape(target.stem) + f"({_STAMP})?" + r"(-\d+)?" + re.escape(target.suffix))
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@dataclass
+class RunOptions:
+    jobs: int = 1  # 0: every core
+    settle: float = 120  # seconds a file must be left alone before it is read
+    keep: int = 30  # dated copies kept in history/
+    lock_max_age: float = 6 * 3600  # a holder running longer is named as possibly hung
+    use_cache: bool = True
+    parquet: bool = False
+    feedback: bool = False  # one result workbook per department under feedback/
+
+
+@dataclass
+class _Attempt:
+    """This run attempt's row in the history database, whatever becomes of the run.
+
+    The database is a record, not a gate: when it cannot be used the run goes on, with a
+    warning in the log."""
+
+    db: Path
+    year: int
+    input_dir: Path
+    started: str = field(default_factory=_now)
+    run_id: int | None = None  # set once a scored run is recorded
+
+    def end(self, kind: str, code: int, note: str, *, workbook: Path | None = None, records=()) -> None:
+        if self.run_id is None:
+            self.run_id = _quietly(history_db.record_attempt, self.db, kind, started=self.started, year=self.year, exit_code=code,
+                                   note=note, input_dir=self.input_dir, workbook=workbook, records=records)
+        else:
+            _quietly(history_db.update_run, self.db, self.run_id, kind=kind, exit_code=code, note=note, finished=_now())
+
+
+def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
+        progress: Callable[[int, int], None] | None = None, **options) -> RunOutcome:
+    """The whole nightly run. Raises `Locked` (exit 3), `OutputError` (exit 4) or `RunFailed` (exit 5).
+
+    `options` are the fields of `RunOptions`.
+    """
+    opts = RunOptions(**options)
+    opts.jobs = worker_count(opts.jobs)
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"无法创建输出文件夹 {out_dir}：{write_reason(exc)}") from exc
+    attempt = _Attempt(history_db.db_path_for(out_dir), year, input_dir)
+    try:
+        lock = RunLock(out_dir, opts.lock_max_age).acquire()
+    except Locked as exc:
+        attempt.end(history_db.REFUSED, EXIT_LOCKED, str(exc))
+        raise
+    except OutputError as exc:
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        raise
+    try:
+        return _logged(input_dir, out_dir, year, rules, opts, progress, attempt)
+    finally:
+        lock.release()
+
+
+def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt) -> RunOutcome:
+    """The locked run with its own log file; every way it can end is recorded."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        handler, log_file = _open_log(out_dir, stamp)
+    except OutputError as exc:
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        raise
+    try:
+        log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s），并行 %d", input_dir, out_dir, year, rules.source, rules.digest, opts.jobs)
+        _sweep(out_dir)
+        outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
+        outcome.log_file = log_file
+        if outcome.result is not None or outcome.unchanged:
+            with _writing(out_dir / "run.json"):
+                _run_json(outcome, out_dir, input_dir)
+        log.info("完成：退出码 %d，工作簿 %s", outcome.exit_code, outcome.workbook)
+        return outcome
+    except OutputError as exc:
+        log.error("%s", exc)
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        raise
+    except Exception as exc:
+        log.exception("运行意外中断")
+        attempt.end(history_db.FAILED, EXIT_FAILED, f"内部错误（{type(exc).__name__}），详见日志 {log_file}")
+        raise RunFailed(log_file) from exc
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _open_log(out_dir: Path, stamp: str) -> tuple[logging.Handler, Path]:
-    logs = out_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = unique_path(logs / f"run-{stamp}.log")
-    handler = logging.FileHandler(path, encoding="utf-8")
+    logs = out_dir / LOGS_DIR
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        path = unique_path(logs / f"run-{stamp}.log")
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"无法写入运行日志（{logs}）：{write_reason(exc)}") from exc
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler, path
+
+
+@contextmanager
+def _writing(what: Path) -> Iterator[None]:
+    """An output that cannot be written (disk full, read-only, no permission) is exit 4 naming
+    it, also when a library wrapped the operating system's error."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as exc:
+        error = os_error_of(exc)
+        if error is None:
+            raise
+        raise OutputError(f"无法写入输出 {what}：{write_reason(error)}") from exc
+
+
+def _sweep(out_dir: Path) -> None:
+    """What runs killed mid-write left behind. Only now: while this run holds the lock, no
+    other run's temporary files can be live."""
+    gone = sum(sweep_temporary(out_dir / sub) for sub in ("", HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR)) + sweep_staged(out_dir)
+    if gone:
+        log.info("清理了中断的运行留下的 %d 个临时文件或文件夹", gone)
+
+
+def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str,
+                attempt: _Attempt) -> RunOutcome:
+    found = _without_outputs(discover(input_dir, opts.settle, exclude=out_dir), input_dir, out_dir)
+    cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
+    held = _hold_previous(found, cache)
+    log.info("发现 %d 个文件，%d 个待下次处理（另有 %d 个沿用上次的版本），跳过 %s",
+             len(found.files) - len(held), len(found.pending), len(held), found.skipped or "无")
+    target = out_dir / workbook_name(year)
+    if not found.files and found.pending:
+        return _waiting(found, target, opts.settle, attempt)
+    notes = _pending_notes(found, held, opts.settle)
+    if cache is not None:
+        hash_files(found.files)
+        if cache.unchanged({r.name: r.sha256 for r in found.files}, year) and _outputs_in_place(cache.manifest, target, opts):
+            return _unchanged(cache, found, target, notes, attempt, waiting=len(found.pending) + len(held))
+    try:
+        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt)
+    finally:
+        if cache is not None:
+            cache.discard()  # staged rows of a run that did not finish
+
+
+def _without_outputs(found: Discovery, input_dir: Path, out_dir: Path) -> Discovery:
+    """With --out the input folder itself, evalbatch's own outputs there are not submissions.
+    (An output folder inside the input folder is never entered by `discover`.)"""
+    try:
+        same = input_dir.resolve() == out_dir.resolve()
+    except OSError:
+        same = False
+    if not same:
+        return found
+
+    def ours(rec: FileRecord) -> bool:
+        parts = rec.name.split("/")
+        return parts[0] in OUTPUT_DIRS if len(parts) > 1 else bool(_ANY_WORKBOOK.fullmatch(rec.name))
+
+    mine = [r for r in found.files + found.pending if ours(r)]
+    if mine:
+        found.files = [r for r in found.files if not ours(r)]
+        found.pending = [r for r in found.pending if not ours(r)]
+        found.skipped["evalbatch 的输出文件"] = found.skipped.get("evalbatch 的输出文件", 0) + len(mine)
+    return found
+
+
+def _hold_previous(found: Discovery, cache: ParseCache | None) -> list[FileRecord]:
+    """Files still being copied whose previous version the cache holds: tonight uses that
+    version (its department stays in the workbook), the new one waits for the next run."""
+    if cache is None:
+        return []
+    held = []
+    for rec in found.pending:
+        sha = cache.previous_sha(rec.name)
+        if sha:
+            rec.sha256 = sha
+            held.append(rec)
+    kept = {id(r) for r in held}
+    found.pending = [r for r in found.pending if id(r) not in kept]
+    found.files = found.files + held
+    return held
+
+
+def _pending_notes(found: Discovery, held: list[FileRecord], settle: float) -> list[str]:
+    waiting = len(found.pending) + len(held)
+    if not waiting:
+        return []
+    text = f"{waiting} 个文件在 {settle:g} 秒内修改过，可能仍在复制中，留待下次运行处理"
+    if held:
+        text += f"（其中 {len(held)} 个本次沿用上次采用的版本）"
+    return [text + "；如确认已复制完毕，可加 --settle 0 立即处理"]
+
+
+def _waiting(found: Discovery, target: Path, settle: float, attempt: _Attempt) -> RunOutcome:
+    """Every file is still being copied: scoring nothing must not replace a good workbook."""
+    note = (f"全部 {len(found.pending)} 个文件都在 {settle:g} 秒内修改过，可能仍在复制中；本次没有评分，汇总工作簿和历史副本都未改动。"
+            f"请稍后再运行，或确认已复制完毕后加 --settle 0 立即处理")
+    log.warning(note)
+    attempt.end(history_db.WAITING, EXIT_FINDINGS, note, records=found.pending)
+    return RunOutcome(None, target, EXIT_FINDINGS, [note], run_id=attempt.run_id, pending=len(found.pending))
+
+
+def _outputs_in_place(manifest: dict, target: Path, opts: RunOptions) -> bool:
+    """Whether every output asked for tonight is where the last run put it. A night that fell
+    back to a timestamped workbook never counts: the results still have to reach the target."""
+    outputs = manifest.get("outputs")
+    if not isinstance(outputs, dict) or outputs.get("workbook") != [str(target)]:
+        return False
+    asked = ["workbook"] + [kind for kind in ("feedback", "parquet") if getattr(opts, kind)]
+    return all(isinstance(outputs.get(kind), list) and all(Path(str(p)).exists() for p in outputs[kind]) for kind in asked)
+
+
+def _unchanged(cache: ParseCache, found: Discovery, target: Path, notes: list[str], attempt: _Attempt, waiting: int) -> RunOutcome:
+    note = "自上次运行以来没有任何文件变化，汇总工作簿保持不变，未重写"
+    log.info(note)
+    code = cache.manifest.get("exit_code", EXIT_OK)
+    code = code if code in (EXIT_OK, EXIT_FINDINGS) else EXIT_OK
+    attempt.end(history_db.UNCHANGED, code, note, workbook=target, records=found.files)
+    return RunOutcome(None, target, code, [note, *notes], unchanged=True, run_id=attempt.run_id, pending=waiting)
+
+
+def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt) -> RunOutcome:
+    result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
+                      pending=found.pending, held=held, cache=cache)
+    for rec in result.records:
+        log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
+    target = out_dir / workbook_name(year)
+    code = EXIT_FINDINGS if result.error_files else EXIT_OK
+    result.meta["input_dir"] = str(input_dir)
+    run_id, changes, yoy = _remember(out_dir, result, target, code)
+    attempt.run_id = run_id
+    t0 = time.perf_counter()
+    with _writing(target):
+        written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
+    outputs = {"workbook": [str(written)]}
+    with _writing(out_dir / HISTORY_DIR):
+        history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)
+    if opts.parquet:
+        with _writing(out_dir / PARQUET_DIR):
+            outputs["parquet"] = [str(p) for p in write_parquet(result, out_dir / PARQUET_DIR)]
+    if opts.feedback:
+        with _writing(out_dir / FEEDBACK_DIR):
+            made = write_feedback(result, out_dir, rules)
+        _prune_feedback(out_dir / FEEDBACK_DIR, made)
+        outputs["feedback"] = [str(p) for p in made]
+        log.info("已为 %d 个单位生成结果反馈文件（%s）", len(made), out_dir / FEEDBACK_DIR)
+    _tidy_fallbacks(target, written)
+    result.timings["write"] = time.perf_counter() - t0
+    result.meta["finished"] = _now()
+    if written != target:
+        notes = [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}，下次运行时再放回原处", *notes]
+    for note in notes:
+        log.warning(note)
+    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
+        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
+    if cache is not None:
+        cache.commit({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written),
+                      "outputs": outputs})
+    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+
+
+def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int) -> Path | None:
+    """A dated copy of the workbook written; only the newest `keep` copies of this year's stay."""
+    if keep <= 0:
+        return None
+    hist.mkdir(exist_ok=True)
+    copy = unique_path(hist / f"{stamp}_{written.name}")
+    atomic_write(copy, lambda p: shutil.copyfile(written, p))
+    ours = _history_copies(target)
+    for p in sorted(p for p in hist.iterdir() if ours.fullmatch(p.name))[:-keep]:
+        remove_quietly(p)
+    return copy
+
+
+def _prune_feedback(folder: Path, made: list[Path]) -> None:
+    """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn go."""
+    keep = {p.name for p in made}
+    for p in folder.glob("*.xlsx"):
+        if p.name not in keep:
+            remove_quietly(p)
+
+
+def _tidy_fallbacks(target: Path, written: Path) -> None:
+    """Timestamped workbooks written while the target was open are superseded now (history/ keeps a copy of each)."""
+    pattern = re.compile(re.escape(target.stem) + _STAMP + re.escape(target.suffix))
+    for p in target.parent.glob(f"{target.stem}_*{target.suffix}"):
+        if p != written and pattern.fullmatch(p.name):
+            remove_quietly(p)
+
+
+def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
+    """Record the run in the history database and read what changed since the last one.
+
+    The database is a record, not a gate: when it cannot be used the run goes on, with a
+    warning in the log and no 变动情况 sheet.
+    """
+    db = history_db.db_path_for(out_dir)
+    run_id = _quietly(history_db.record_run, db, result, target, code)
+    if run_id is None:
+        return None, None, None
+    first = _quietly(history_db.previous_run, db, run_id) is None
+    changes = None if first else _quietly(history_db.changes, db, run_id)
+    return run_id, changes, _quietly(history_db.year_over_year, db, run_id)
+
+
+def _quietly(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except history_db.HistoryError as exc:
+        log.warning("运行历史数据库：%s", exc)
+        return None
 
 
 def _run_json(outcome: RunOutcome, out_dir: Path, input_dir: Path) -> None:
@@ -86,10 +413,13 @@ def _unchanged_summary(outcome: RunOutcome, out_dir: Path) -> dict:
     try:
         summary = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        summary = None
+    if not isinstance(summary, dict):
         summary = {"outputs": {"workbook": str(outcome.workbook)}, "exit_code": outcome.exit_code}
-    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    summary.update({"unchanged": True, "checked": now, "notes": outcome.notes})
-    summary.setdefault("outputs", {})["log"] = str(outcome.log_file or "")
+    summary.update({"unchanged": True, "checked": _now(), "notes": outcome.notes})
+    if not isinstance(summary.get("outputs"), dict):
+        summary["outputs"] = {"workbook": str(outcome.workbook)}
+    summary["outputs"]["log"] = str(outcome.log_file or "")
     return summary
 
 
@@ -117,128 +447,3 @@ def _summary(outcome: RunOutcome, input_dir: Path) -> dict:
         "exit_code": outcome.exit_code,
     }
     return summary
-
-
-@dataclass
-class RunOptions:
-    jobs: int = 1
-    settle: float = 120  # seconds a file must be left alone before it is read
-    keep: int = 30  # dated copies kept in history/
-    lock_max_age: float = 6 * 3600
-    use_cache: bool = True
-    parquet: bool = False
-    feedback: bool = False  # one result workbook per department under feedback/
-
-
-def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
-        progress: Callable[[int, int], None] | None = None, **options) -> RunOutcome:
-    """The whole nightly run. Raises `lock.Locked` (exit 3) or `OutputError` (exit 4).
-
-    `options` are the fields of `RunOptions`.
-    """
-    opts = RunOptions(**options)
-    input_dir, out_dir = Path(input_dir), Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"无法创建输出文件夹 {out_dir}：{exc.strerror or exc}") from exc
-    with RunLock(out_dir, opts.lock_max_age) as lock:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        handler, log_file = _open_log(out_dir, stamp)
-        try:
-            if lock.took_over:
-                log.warning(lock.took_over)
-            log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s）", input_dir, out_dir, year, rules.source, rules.digest)
-            outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp)
-            outcome.log_file = log_file
-            _run_json(outcome, out_dir, input_dir)
-            log.info("完成：退出码 %d，工作簿 %s", outcome.exit_code, outcome.workbook)
-            return outcome
-        except Exception:
-            log.exception("运行中断")
-            raise
-        finally:
-            log.removeHandler(handler)
-            handler.close()
-
-
-def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str) -> RunOutcome:
-    found = discover(input_dir, opts.settle, exclude=out_dir)
-    log.info("发现 %d 个文件，%d 个待下次处理，跳过 %s", len(found.files), len(found.pending), found.skipped or "无")
-    cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
-    if cache is not None:
-        hash_files(found.files)
-        names = {r.name: r.sha256 for r in found.files}
-        if cache.unchanged(names, year):
-            return _unchanged(cache, found)
-    try:
-        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, cache)
-    finally:
-        if cache is not None:
-            cache.discard()  # staged rows of a run that did not finish
-
-
-def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, cache) -> RunOutcome:
-    result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
-                      pending=found.pending, cache=cache)
-    for rec in result.records:
-        log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
-    target = out_dir / workbook_name(year)
-    code = EXIT_FINDINGS if result.error_files else EXIT_OK
-    result.meta["input_dir"] = str(input_dir)
-    run_id, changes, yoy = _remember(out_dir, result, target, code)
-    t0 = time.perf_counter()
-    try:
-        written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
-        history = _keep_history(written, out_dir, stamp, opts.keep)
-        if opts.parquet:
-            write_parquet(result, out_dir / "parquet")
-        if opts.feedback:
-            files = write_feedback(result, out_dir, rules)
-            log.info("已为 %d 个单位生成结果反馈文件（%s）", len(files), out_dir / FEEDBACK_DIR)
-    except OSError as exc:
-        if run_id is not None:
-            _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, exit_code=EXIT_OUTPUT)
-        raise OutputError(f"无法写入输出（{getattr(exc, 'filename', None) or target}）：{exc.strerror or exc}") from exc
-    result.timings["write"] = time.perf_counter() - t0
-    result.meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    notes = [] if written == target else [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}"]
-    for note in notes:
-        log.warning(note)
-    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
-        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
-    if cache is not None:
-        cache.commit({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written)})
-    return RunOutcome(result, written, code, notes, None, history, run_id=run_id)
-
-
-def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
-    """Record the run in the history database and read what changed since the last one.
-
-    The database is a record, not a gate: when it cannot be used the run goes on, with a
-    warning in the log and no 变动情况 sheet.
-    """
-    db = history_db.db_path_for(out_dir)
-    run_id = _quietly(history_db.record_run, db, result, target, code)
-    if run_id is None:
-        return None, None, None
-    first = _quietly(history_db.previous_run, db, run_id) is None
-    changes = None if first else _quietly(history_db.changes, db, run_id)
-    return run_id, changes, _quietly(history_db.year_over_year, db, run_id)
-
-
-def _quietly(call, *args, **kwargs):
-    try:
-        return call(*args, **kwargs)
-    except history_db.HistoryError as exc:
-        log.warning("运行历史数据库：%s", exc)
-        return None
-
-
-def _unchanged(cache: ParseCache, found) -> RunOutcome:
-    m = cache.manifest
-    note = "自上次运行以来没有任何文件变化，汇总工作簿保持不变，未重写"
-    if found.pending:
-        note += f"（另有 {len(found.pending)} 个文件刚被修改，留待下次处理）"
-    log.info(note)
-    return RunOutcome(None, Path(m["workbook"]), int(m.get("exit_code", EXIT_OK)), [note], unchanged=True)

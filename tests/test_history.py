@@ -114,8 +114,8 @@ def scenario(tmp_path_factory) -> Scenario:
 
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
-    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 1
-    assert user_version(scenario.db) == 1
+    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 2
+    assert user_version(scenario.db) == 2
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 
@@ -125,7 +125,7 @@ def test_empty_version_0_database_is_migrated(tmp_path, scenario):
     sqlite3.connect(db).close()
     assert db.exists() and user_version(db) == 0
     assert list_runs(db).columns.tolist() == RUNS_COLUMNS and len(list_runs(db)) == 0
-    assert user_version(db) == 1
+    assert user_version(db) == H.SCHEMA_VERSION
     assert TABLES <= tables(db)
     first = scenario.outcomes[0]
     assert record_run(db, first.result, first.workbook, first.exit_code) == 1
@@ -137,23 +137,24 @@ def test_older_database_gets_the_missing_migrations(tmp_path, scenario, monkeypa
     db = tmp_path / "evalbatch.sqlite"
     first = scenario.outcomes[0]
     record_run(db, first.result, first.workbook, first.exit_code)
-    monkeypatch.setattr(H, "MIGRATIONS", [*H.MIGRATIONS, "ALTER TABLE runs ADD COLUMN note TEXT; CREATE TABLE notes (a);"])
-    monkeypatch.setattr(H, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(H, "MIGRATIONS", [*H.MIGRATIONS, "ALTER TABLE runs ADD COLUMN extra TEXT; CREATE TABLE notes (a);"])
+    monkeypatch.setattr(H, "SCHEMA_VERSION", H.SCHEMA_VERSION + 1)
     assert list_runs(db)["运行编号"].tolist() == [1]
-    assert user_version(db) == 2
+    assert user_version(db) == H.SCHEMA_VERSION
     assert "notes" in tables(db)
-    assert query(db, "SELECT id, note FROM runs") == [(1, None)]
+    assert query(db, "SELECT id, extra FROM runs") == [(1, None)]
 
 
 def test_failing_migration_changes_nothing(tmp_path, scenario, monkeypatch):
     db = tmp_path / "evalbatch.sqlite"
     first = scenario.outcomes[0]
     record_run(db, first.result, first.workbook, first.exit_code)
+    now = H.SCHEMA_VERSION
     monkeypatch.setattr(H, "MIGRATIONS", [*H.MIGRATIONS, "CREATE TABLE notes (a); CREATE TABLE runs (a);"])
-    monkeypatch.setattr(H, "SCHEMA_VERSION", 2)
-    with pytest.raises(HistoryError, match="从结构版本 1 升级到 2 失败.*数据库未作任何修改"):
+    monkeypatch.setattr(H, "SCHEMA_VERSION", now + 1)
+    with pytest.raises(HistoryError, match=f"从结构版本 {now} 升级到 {now + 1} 失败.*数据库未作任何修改"):
         list_runs(db)
-    assert user_version(db) == 1
+    assert user_version(db) == now
     assert "notes" not in tables(db)
     assert query(db, "SELECT COUNT(*) FROM dept_scores") == [(3,)]
 
@@ -167,7 +168,7 @@ def test_database_from_a_newer_version_is_refused_and_left_alone(tmp_path, scena
     with pytest.raises(HistoryError) as err:
         record_run(db, first.result, first.workbook, first.exit_code)
     assert str(err.value) == (
-        f"运行记录数据库 {db} 由较新版本的 evalbatch 创建（数据库结构版本 7，本程序只支持到版本 1）；"
+        f"运行记录数据库 {db} 由较新版本的 evalbatch 创建（数据库结构版本 7，本程序只支持到版本 {H.SCHEMA_VERSION}）；"
         "请升级 evalbatch 后再运行。为避免损坏记录，本程序不会修改该数据库"
     )
     with pytest.raises(HistoryError, match="较新版本"):
@@ -308,10 +309,10 @@ def test_list_runs(scenario):
     assert runs.columns.tolist() == RUNS_COLUMNS
     body = runs.drop(columns=["开始时间", "完成时间"]).astype(object).values.tolist()
     assert body == [
-        [1, 2020, 3, 3, 0, str(scenario.out / "绩效自评汇总_2020.xlsx")],
-        [2, 2021, 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx")],
-        [3, 2021, 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx")],
-        [4, 2021, 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx")],
+        [1, 2020, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2020.xlsx"), None],
+        [2, 2021, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx"), None],
+        [3, 2021, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx"), None],
+        [4, 2021, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx"), None],
     ]
     assert runs["开始时间"].tolist() == [o.result.meta["started"] for o in scenario.outcomes]
     assert runs["完成时间"].tolist() == [o.result.meta["finished"] for o in scenario.outcomes]

@@ -13,7 +13,7 @@ import pytest
 import faults
 from evalbatch import files
 from evalbatch.batch import discover
-from evalbatch.lock import LOCK_NAME, Locked, RunLock
+from evalbatch.lock import HOLDER_NAME, RunLock
 from evalbatch.rules import load_rules
 from evalbatch.runner import run
 
@@ -166,61 +166,7 @@ def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monk
     assert outcome.exit_code == 1 and len(outcome.result.depts) == 1
 
 
-# --- one run at a time ------------------------------------------------------------------
-
-
-def test_a_live_lock_makes_the_second_run_exit_3(tmp_path):
-    src = tmp_path / "in"
-    write(src, reference(), "a.xlsx")
-    out = tmp_path / "out"
-    with RunLock(out):
-        proc, _ = evalbatch("run", src, "--out", out, "--year", "2021", "--settle", "0")
-    assert proc.returncode == 3
-    assert "另一个运行正在进行" in proc.stderr
-    assert not (out / "绩效自评汇总_2021.xlsx").exists()
-
-
-def test_a_dead_process_lock_is_taken_over_with_a_warning(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    import socket
-
-    (out / LOCK_NAME).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "started": time.time()}))
-    src = tmp_path / "in"
-    write(src, reference(), "a.xlsx")
-    outcome = run(src, out, 2021, load_rules(), settle=0)
-    assert outcome.exit_code == 0
-    log = outcome.log_file.read_text(encoding="utf-8")
-    assert "WARNING 接管了遗留的运行锁" in log
-    assert not (out / LOCK_NAME).exists()
-
-
-def test_an_old_lock_is_taken_over(tmp_path):
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": time.time() - 7 * 3600}))
-    lock = RunLock(tmp_path, max_age_seconds=6 * 3600).acquire()
-    assert "超过上限 6 小时" in lock.took_over
-    lock.release()
-    (tmp_path / LOCK_NAME).write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": time.time()}))
-    with pytest.raises(Locked):
-        RunLock(tmp_path).acquire()
-
-
-def test_two_runs_started_together_one_writes_one_exits_3(tmp_path):
-    src = tmp_path / "in"
-    for i in range(40):
-        write(src, reference(dept_code=f"{i:06d}"), f"{i:02d}.xlsx")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "evalbatch", "run", str(src), "--out", str(out), "--year", "2021", "--settle", "0", "--jobs", "1"]
-    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not (out / LOCK_NAME).exists() and time.time() < deadline and first.poll() is None:
-        time.sleep(0.01)
-    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    first.communicate(timeout=300)
-    assert sorted([first.returncode, second.returncode]) == [0, 3]
-    assert len(list((out / "logs").iterdir())) == 1
-    assert len(list((out / "history").iterdir())) == 1
+# One run at a time: tests/test_lock.py.
 
 
 # --- nothing half-written -----------------------------------------------------------------
@@ -246,7 +192,8 @@ def test_run_killed_just_before_the_move_leaves_the_previous_workbook(tmp_path, 
         run(src, out, 2021, load_rules(), settle=0)
     assert target.read_bytes() == before
     assert not [p for p in out.iterdir() if p.name.startswith(".~evalbatch-")], "temporary files are cleaned up"
-    assert not (out / LOCK_NAME).exists()
+    assert not (out / HOLDER_NAME).exists()
+    RunLock(out).acquire().release()  # the lock was released
 
 
 def test_run_killed_hard_while_writing_leaves_the_previous_workbook(tmp_path):
