@@ -155,6 +155,18 @@ class Frames:
     findings: pd.DataFrame
     funds: pd.DataFrame  # official forms' funding rows: 合计 and its sources, per project ("" for the department)
 
+    def only(self, files: list[str]) -> Frames:
+        """A copy holding only these departments' rows (findings included)."""
+        keep = set(files)
+
+        def pick(df: pd.DataFrame) -> pd.DataFrame:
+            return df[df["file"].isin(keep)].copy()
+
+        return Frames(pick(self.depts), pick(self.indicators), pick(self.projects), pick(self.details), pick(self.findings), pick(self.funds))
+
+    def without(self, files: list[str]) -> Frames:
+        return self.only([f for f in self.depts["file"] if f not in set(files)])
+
 
 _DEPT_KEYS = ["file", "dept_code", "dept_name", "dept_category"]
 
@@ -176,6 +188,10 @@ def assemble(parsed: Parsed, extra_findings: list[pd.DataFrame] | None = None) -
         return df.merge(ids, on="file", how="left")
 
     dept_ind = table(S.DEPT_INDICATOR_SHEET).assign(project_code="")
-    indicators = pd.concat([dept_ind, table(S.PROJECT_INDICATOR_SHEET)], ignore_index=True)
+    # A project row without 项目编码 (reported as 必填项为空) belongs to no project; it is
+    # never counted as a department indicator.
+    project_ind = table(S.PROJECT_INDICATOR_SHEET)
+    project_ind = project_ind[project_ind["project_code"].fillna("").ne("")]
+    indicators = pd.concat([dept_ind, project_ind], ignore_index=True)
     indicators["project_code"] = indicators["project_code"].fillna("").astype(str)
     return Frames(depts, indicators, table(S.PROJECT_SHEET), table(S.DETAIL_SHEET), findings, table(FUNDS))

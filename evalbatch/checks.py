@@ -120,7 +120,12 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
     plain = ("（加上预算执行率的 " + number_text(pd.Series(ew, index=g.index)) + " 分，共 " + number_text(g["total"] + ew)
              + f" 分，超过满分 {full:g} 分）").where(over, "")
     msg = who + "的分值合计为 " + number_text(g["total"]) + plain + "，应为 " + number_text(want) + "；请调整各指标分值"
-    return F.concat([F.where(g, off, "weight.total", msg, sheet=g["sheet"], cell=cell), _declared_l1(ind, rules)])
+    # Over the maximum, a total could pass 100: the department is not ranked on it.
+    over_max = g["total"] > want + rules.score_tolerance
+    return F.concat([F.where(g, off & ~over_max, "weight.total", msg, sheet=g["sheet"], cell=cell),
+                     F.where(g, over_max, "weight.over", msg.str.replace("；请调整各指标分值", "，超过满分，复核得分按满分封顶、不参与排名；请调整各指标分值", regex=False),
+                             sheet=g["sheet"], cell=cell),
+                     _declared_l1(ind, rules)])
 
 
 def _declared_l1(ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -194,6 +199,7 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
         msg = ("自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}")
                + "，相差 " + number_text(d["diff"], "{:+.2f}") + "；请按复核结果核对各指标得分")
         parts.append(F.where(d, off, "score.total_diff", msg, sheet=d["info_sheet"], cell=d["cell_self_total"]))
+        parts.append(_capped(d, "部门整体", d["rate_0"], d["info_sheet"], d["cell_self_total"]))
         for method in ("预算执行率", "基本支出执行率", "项目支出执行率"):
             col = d[f"rate_{S.AUTO_METHODS.index(method)}"]
             msg = method + " " + number_text(col * 100, "{:.2f}") + "%，超过 100%；请核对执行数与预算数"
@@ -289,7 +295,16 @@ def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
                 name + " 全年预算数为 0，执行率无法计算，执行率得分记 0；请核对全年预算数",
                 sheet=p["sheet"], cell=p["cell_budget"]),
         _printed_execution(p, name, rules),
+        _capped(p, name, p["exec_rate"], p["sheet"], p["cell_self_score"]),
     ]
+
+
+def _capped(df: pd.DataFrame, who, rate: pd.Series, sheet, cell) -> pd.DataFrame:
+    """Totals the rules cap by execution (scoring.total_cap): said, with both figures."""
+    capped = df["total"] < df["uncapped_total"] - 1e-9
+    msg = (who + " 预算执行率 " + number_text(rate * 100, "{:.2f}") + "%，按规则总分最高 " + number_text(df["exec_cap"])
+           + " 分；复核得分由 " + number_text(df["uncapped_total"], "{:.2f}") + " 封顶为 " + number_text(df["total"], "{:.2f}"))
+    return F.where(df, capped, "score.capped_by_execution", msg, sheet=sheet, cell=cell)
 
 
 def _printed_execution(p: pd.DataFrame, name: pd.Series, rules: Rules) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from . import values as V
 from .assemble import INFO_FIELDS, TABLE_SHEETS, Parsed, frame_columns, typed_info, typed_table
 from .layouts import FORM_B, FORMAT1, Located, locate, wanted_sheet
 from .reader import RawWorkbook
-from .rules import Rules
+from .rules import Rules, load_rules
 
 # Columns whose cell address is kept per row for findings.
 _CELL_KEYS = ("project_code", "method", "weight", "target", "actual", "self_score", "reason", "budget", "spent", "amount", "self_grade",
@@ -34,13 +34,14 @@ _MONEY_KEYS = [f.key for f in INFO_FIELDS if f.type == S.MONEY]
 # --- many files at once ------------------------------------------------------------------
 
 
-def parse_chunk(located: list[Located], shas: list[str]) -> Parsed:
+def parse_chunk(located: list[Located], shas: list[str], rules: Rules | None = None) -> Parsed:
     """The located values of many files → one `Parsed`, checked, one call per column."""
+    rules = rules or load_rules()
     files = pd.DataFrame({"file": [x.file for x in located], "sha256": shas, "usable": [x.usable for x in located]})
     usable = [x for x in located if x.usable]
     found: list[pd.DataFrame] = [F.frame([f for x in located for f in x.findings])]
-    info = _parse_fields(usable, found)
-    tables = {name: _parse_table(usable, name, found) for name in TABLE_SHEETS}
+    info = _parse_fields(usable, found, rules)
+    tables = {name: _parse_table(usable, name, found, rules) for name in TABLE_SHEETS}
     return Parsed(files, info, tables, _with_ids(F.concat(found), info))
 
 
@@ -52,7 +53,7 @@ def _with_ids(findings: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
     return findings
 
 
-def _parse_fields(usable: list[Located], found: list) -> pd.DataFrame:
+def _parse_fields(usable: list[Located], found: list, rules: Rules) -> pd.DataFrame:
     keys = [f.key for f in INFO_FIELDS]
     raw = pd.DataFrame([[x.fields.get(k, (None, ""))[0] for k in keys] for x in usable], columns=keys, dtype=object)
     cells = pd.DataFrame([[x.fields.get(k, (None, ""))[1] for k in keys] for x in usable], columns=keys, dtype=object)
@@ -61,19 +62,14 @@ def _parse_fields(usable: list[Located], found: list) -> pd.DataFrame:
     out = pd.DataFrame({"file": raw["file"], "layout": [x.layout for x in usable], "info_sheet": sheet,
                         "has_dept_form": [bool(x.layouts.get(FORMAT1) or x.layouts.get(FORM_B)) for x in usable]})
     for f in INFO_FIELDS:
-        value, bad = _parser(f.type, f.enum)(raw[f.key])
-        blank = V.is_blank(raw[f.key])
-        present = cells[f.key].ne("")
         cell = cells[f.key]
-        where = dict(sheet=sheet, cell=cell)
-        if f.required:
-            found.append(F.where(raw, blank & present, "value.required", f"「{f.label}」为必填项，目前为空；请填写（{f.hint}）", **where))
-        found.append(F.where(raw, bad, *_bad_message(f.label, f.type, f.enum, raw[f.key]), **where))
-        if f.type in (S.MONEY, S.INTEGER):
-            unit = "金额" if f.type == S.MONEY else "人数"
-            msg = lambda d, f=f, unit=unit, value=value: f"「{f.label}」为负数（" + V.number_text(value.loc[d.index]) + f"），{unit}应不小于 0"  # noqa: E731
-            found.append(F.where(raw, value < 0, "value.negative", msg, **where))
-        out[f.key] = value.where(~bad)
+        present = cell.ne("")
+        value = _read(raw, raw[f.key], f, found, rules, sheet, cell, asked=present)
+        if f.type == S.CODE:
+            changed = V.code_normalised(raw[f.key], value)
+            found.append(F.where(raw, changed, "value.code_normalised", lambda d, f=f, value=value: f"「{f.label}」“" + _shown(raw.loc[d.index, f.key])
+                                 + "”含空格、全角数字、不可见字符或“.0”，已按“" + value.loc[d.index] + "”读取；请更正为纯编码", sheet=sheet, cell=cell))
+        out[f.key] = value
         out[f"cell_{f.key}"] = cell
     out["other_income"] = out["other_income"].fillna(0.0)  # blank 其他收入 counts as 0, per the template
     for key in _MONEY_KEYS:
@@ -107,6 +103,63 @@ def _shown(raw: pd.Series) -> pd.Series:
     return raw.astype("string").fillna("").str.strip()
 
 
+# Excel holds at most this many characters in a cell; longer text cannot be written back.
+EXCEL_CELL_CHARS = 32_767
+_NUMERIC = (S.MONEY, S.SCORE, S.INTEGER)
+
+
+def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, sheet, cell, asked: pd.Series) -> pd.Series:
+    """One column of many files read as its type, with every finding about its cells: blank
+    where required, unreadable, TRUE/FALSE for a number, negative, beyond what such a value
+    can be (rules' limits; the value is then dropped, never scored), text cut at Excel's limit.
+
+    `col` is a schema Field or Column (label/header, type, enum, required); `asked` marks
+    the rows whose layout has the cell at all (a blank there is the department's)."""
+    label = getattr(col, "label", None) or col.header
+    where = dict(sheet=sheet, cell=cell)
+    if col.type in (S.TEXT, S.INDICATOR):
+        raw = _cut(df, raw, label, found, where)
+    value, bad = _parser(col.type, col.enum)(raw)
+    if col.required:
+        msg = f"「{label}」为必填项，目前为空；" + (f"请填写（{col.hint}）" if hasattr(col, "label") else f"请补充该行的{label}")
+        found.append(F.where(df, V.is_blank(raw) & asked, "value.required", msg, **where))
+    booleans = V.is_bool(raw) & bad
+    found.append(F.where(df, booleans, "value.boolean", f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
+    found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw), **where))
+    if col.type not in _NUMERIC:
+        return value if col.type != S.INDICATOR else raw
+    value = value.where(~bad)
+    if col.type in (S.MONEY, S.INTEGER):
+        unit = "金额" if col.type == S.MONEY else "人数"
+        found.append(F.where(df, value < 0, "value.negative", lambda d: f"「{label}」为负数（" + _shown(raw.loc[d.index]) + f"），{unit}应不小于 0", **where))
+    limit = _limit(col.type, rules)
+    beyond = value.abs() > limit
+    found.append(F.where(df, beyond, "value.out_of_range", lambda d: f"「{label}」填写的 " + _as_typed(raw.loc[d.index])
+                         + f" 超出{_type_word(col.type)}的合理范围（绝对值不超过 {limit:,.15g}），未采用；请核对是否误填了其他数字（如身份证号、账号）", **where))
+    return value.where(~beyond)
+
+
+def _as_typed(raw: pd.Series) -> pd.Series:
+    """A cell as the department sees it: 620102198001011234, not 6.20102198001011e+17."""
+    return pd.Series([str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in raw.to_numpy(dtype=object)],
+                     index=raw.index, dtype="string")
+
+
+def _limit(type_: str, rules: Rules) -> float:
+    return rules.limit({S.MONEY: "max_money_wan", S.INTEGER: "max_count", S.SCORE: "max_points"}[type_])
+
+
+def _cut(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict) -> pd.Series:
+    """Text beyond Excel's cell limit, cut (and marked) so that every output can hold it."""
+    long = pd.Series([isinstance(v, str) and len(v) > EXCEL_CELL_CHARS for v in raw.to_numpy(dtype=object)], index=raw.index)
+    if not long.any():
+        return raw
+    mark = "…（已截断）"
+    found.append(F.where(df, long, "value.too_long", lambda d: f"「{label}」的文字有 " + raw.loc[d.index].str.len().astype(str)
+                         + f" 个字符，超过 Excel 单元格上限 {EXCEL_CELL_CHARS}，已截断；请精简后重新提交", **where))
+    return raw.where(~long, raw[long].str.slice(0, EXCEL_CELL_CHARS - len(mark)) + mark)
+
+
 def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series):
     """(rule id, message of the matching rows) for a value that cannot be read."""
     if type_ == S.ENUM:
@@ -126,7 +179,7 @@ def _type_hint(type_: str) -> str:
     }.get(type_, "请按填报说明填写")
 
 
-def _parse_table(usable: list[Located], name: str, found: list) -> pd.DataFrame:
+def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) -> pd.DataFrame:
     columns = frame_columns(name)
     keys = [c.key for c in columns]
     width = len(keys) + 1  # format-1 rows stop at the template's columns; the rest are blank
@@ -144,33 +197,18 @@ def _parse_table(usable: list[Located], name: str, found: list) -> pd.DataFrame:
             cell = own.fillna(cell)
         if col.key in _CELL_KEYS:
             out[f"cell_{col.key}"] = cell
-        raw = data[col.key]
+        # A column a layout does not have (no cell address) cannot be asked for.
+        raw = _read(out, data[col.key], col, found, rules, out["sheet"], cell, asked=cell.fillna("").ne(""))
         if col.type == S.INDICATOR:
             parsed = V.parse_indicator(raw)
             out[col.key] = V.parse_text(raw)[0]
             for part in ("value", "op", "pct", "text", "blank"):
                 out[f"{col.key}_{part}"] = parsed[part]
             continue
-        value, bad = _parser(col.type, col.enum)(raw)
         if col.type == S.MONEY and "money_unit" in data:
-            value = to_wan(value, data["money_unit"])
-        out[col.key] = value
-        found.append(_table_findings(out, col, raw, bad, value, cell))
+            raw = to_wan(raw, data["money_unit"])
+        out[col.key] = raw
     return typed_table(name, out)
-
-
-def _table_findings(out, col, raw, bad, value, cell) -> pd.DataFrame:
-    parts = []
-    sheet = out["sheet"]
-    if col.required:
-        # A column a layout does not have (no cell address) cannot be asked for.
-        msg = f"「{col.header}」为必填项，目前为空；请补充该行的{col.header}"
-        parts.append(F.where(out, V.is_blank(raw) & cell.fillna("").ne(""), "value.required", msg, sheet=sheet, cell=cell))
-    parts.append(F.where(out, bad, *_bad_message(col.header, col.type, col.enum, raw), sheet=sheet, cell=cell))
-    if col.type == S.MONEY:
-        msg = lambda d: f"「{col.header}」为负数（" + _shown(raw.loc[d.index]) + "），金额应不小于 0"  # noqa: E731
-        parts.append(F.where(out, pd.to_numeric(value, errors="coerce") < 0, "value.negative", msg, sheet=sheet, cell=cell))
-    return F.concat(parts)
 
 
 # --- one file, for `check`-like callers and tests ---------------------------------------------
@@ -196,7 +234,7 @@ class Submission:
 
 def normalise(raw: RawWorkbook, file: str, rules: Rules | None = None) -> Submission:
     """One workbook → `Submission`, through the same path a batch takes (a chunk of one)."""
-    parsed = parse_chunk([locate(raw, file, rules)], [""])
+    parsed = parse_chunk([locate(raw, file, rules)], [""], rules)
     info, cells = {}, {}
     if len(parsed.info):
         row = parsed.info.iloc[0]

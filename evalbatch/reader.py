@@ -10,13 +10,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import os
 import re
+import stat
 import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import in_use
 from .formats.base import FileProblem, Limits, Merge, SheetData
 from .formats.calamine import read_calamine
 from .formats.html import read_html
@@ -41,6 +44,7 @@ class RawWorkbook:
     notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
     # sheet → merged ranges within its grid: (first_row, first_col, last_row, last_col), 0-based inclusive
     merges: dict[str, list[Merge]] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)  # sheets hidden (or very hidden) in the workbook
 
 
 def sha256_of(data: bytes) -> str:
@@ -51,28 +55,69 @@ def sha256_of_file(path: Path) -> str:
     """The hash of a file never read whole (too large, or refused early); "" if unreadable."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-    except OSError:
+    except (OSError, FileProblem):
         return ""
     return h.hexdigest()
 
 
 def read_bytes(path: Path, rules: Rules) -> bytes:
-    """The file's bytes, refusing empty and oversized files before reading them whole."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FileProblem("file.unreadable", f"无法访问文件：{_os_reason(exc)}") from None
+    """The file's bytes, refusing what is no regular file, empty and oversized files before reading them whole."""
+    size = regular_status(path).st_size
     if size == 0:
         raise FileProblem("file.empty", "文件是空的（0 字节），可能复制未完成或保存失败，请重新提交")
     if size > rules.limit("max_file_mb") * _MB:
         raise FileProblem("file.too_large", f"文件大小 {size / _MB:.1f} MB，超过上限 {rules.limit('max_file_mb'):g} MB，不予读取")
     try:
-        return path.read_bytes()
+        with open_regular(path) as f:
+            return f.read()
     except OSError as exc:
         raise FileProblem("file.unreadable", f"无法读取文件：{_os_reason(exc)}") from None
+
+
+def regular_status(path: Path) -> os.stat_result:
+    """The status of the file `path` names (links followed), or a `FileProblem` when it is no
+    regular file. Asked before anything opens it: a FIFO, or a link to one, blocks a read
+    forever and a device such as /dev/zero never ends, so neither may ever be opened."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if os.path.islink(path):  # dangling, or a loop of links
+            raise FileProblem("file.not_regular", "不是普通文件：这是一个链接，它指向的文件不存在或无法解析，未读取；请提交表格文件本身") from None
+        raise FileProblem("file.unreadable", f"无法访问文件：{_os_reason(exc)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FileProblem("file.unreadable", f"无法读取文件：{_os_reason(IsADirectoryError())}")
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(st.st_mode, os.path.islink(path))
+    return st
+
+
+def open_regular(path: Path):
+    """`path` opened for reading in binary, only if it is a regular file (`regular_status`).
+
+    Opened without blocking and checked again on the open handle: a FIFO put in its place
+    between the check and the open is refused, not waited on."""
+    regular_status(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(mode, False)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "命名管道（FIFO）"), (stat.S_ISCHR, "字符设备"), (stat.S_ISBLK, "块设备"), (stat.S_ISSOCK, "套接字"))
+
+
+def _not_regular(mode: int, via_link: bool) -> FileProblem:
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "特殊文件")
+    what = f"一个链接，指向{kind}" if via_link else kind
+    return FileProblem("file.not_regular", f"不是普通文件：这是{what}，不是表格文件，未读取；请提交表格文件本身")
 
 
 def _os_reason(exc: OSError) -> str:
@@ -81,6 +126,8 @@ def _os_reason(exc: OSError) -> str:
         return "文件不存在（可能已被移走或改名）"
     if isinstance(exc, IsADirectoryError):
         return "这是一个文件夹，不是文件"
+    if in_use(exc):
+        return "文件正被其他程序（如 Excel、WPS 或杀毒软件）使用；请关闭该文件，下次运行时会重新读取"
     if isinstance(exc, PermissionError):
         return "没有读取权限，请检查共享盘的文件权限"
     return f"系统错误（{exc.strerror or exc}）"
@@ -229,6 +276,7 @@ def open_workbook(
         kind=kind,
         notes=notes,
         merges={n: s.merges for n, s in sheets.items()},
+        hidden={n for n, s in sheets.items() if s.hidden},
     )
 
 

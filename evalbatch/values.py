@@ -8,7 +8,9 @@ allowed is the checks' decision, not the parser's.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,11 @@ def _is_text(s: pd.Series) -> pd.Series:
     return pd.Series([isinstance(v, str) for v in s.to_numpy(dtype=object)], index=s.index, dtype=bool)
 
 
+def is_bool(s: pd.Series) -> pd.Series:
+    """TRUE / FALSE cells: never read as 1 and 0."""
+    return pd.Series([isinstance(v, (bool, np.bool_)) for v in s.to_numpy(dtype=object)], index=s.index, dtype=bool)
+
+
 def clean_text(s: pd.Series) -> pd.Series:
     """Full-width → half-width, no spaces, no thousands separators between digits."""
     t = s.astype("string").str.normalize("NFKC")
@@ -59,7 +66,7 @@ def clean_text(s: pd.Series) -> pd.Series:
 def _numbers(s: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
     """Numbers typed as numbers, plus text matching `pattern` (group `num`)."""
     text_mask = _is_text(s)
-    value = pd.to_numeric(s.where(~text_mask), errors="coerce").astype("float64")
+    value = pd.to_numeric(s.where(~text_mask & ~is_bool(s)), errors="coerce").astype("float64")
     if text_mask.any():  # only text needs the regular expression
         found = clean_text(s[text_mask]).str.extract(pattern)["num"]
         value = value.fillna(pd.to_numeric(found, errors="coerce").astype("float64").reindex(s.index))
@@ -84,14 +91,36 @@ def parse_integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return value.where(~fractional), bad | fractional
 
 
+# Spaces anywhere, zero-width characters and a BOM are never part of a code.
+_NOT_IN_CODES = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")
+_TEXT_FLOAT_CODE = re.compile(r"(\d+)\.0+")
+
+
+def one_code(v) -> str | None:
+    """One code as text: "620101" whether typed 620101, 620101.0 (a number), "620101.0",
+    "620 101", "６２０１０１" or with a zero-width space inside; leading zeros kept."""
+    if v is None or v != v or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+        if math.isfinite(v) and float(v).is_integer():
+            return str(int(v))  # Python's int: an 18-digit number stays exact text
+        return str(v)
+    text = _NOT_IN_CODES.sub("", unicodedata.normalize("NFKC", str(v)))
+    m = _TEXT_FLOAT_CODE.fullmatch(text)
+    return m.group(1) if m else text
+
+
 def parse_code(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Codes are text. A code typed as a number comes back as "620101", never "620101.0"."""
-    numeric = pd.to_numeric(s.where(~_is_text(s)), errors="coerce")
-    whole = numeric.notna() & np.isfinite(numeric) & (numeric == np.floor(numeric))
-    as_int = numeric.where(whole).astype("Int64").astype("string")
-    text = s.astype("string").str.normalize("NFKC").str.strip()
-    code = as_int.fillna(text).where(~is_blank(s))
-    return code, pd.Series(False, index=s.index)
+    """Codes are text (`one_code`), converted once per distinct value."""
+    values = s.to_numpy(dtype=object)
+    codes = {v: one_code(v) for v in pd.unique(values)}
+    return pd.Series([codes[v] for v in values], index=s.index, dtype="string"), pd.Series(False, index=s.index)
+
+
+def code_normalised(raw: pd.Series, code: pd.Series) -> pd.Series:
+    """Where a code typed as text had to be cleaned (spaces, full-width digits, "…\u200b…", ".0")."""
+    typed = raw.astype("string").str.strip()
+    return (_is_text(raw) & code.notna() & typed.ne(code)).fillna(False).astype(bool)
 
 
 def parse_text(s: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -63,6 +63,7 @@ __all__ = [
     "far_cell_xlsx",
     "far_cells_xlsx",
     "et_like_ole",
+    "ole_file",
     "xlsb_workbook",
     "xlsx_with_sheet_data",
 ]
@@ -726,19 +727,32 @@ def et_like_ole(dir: Path, name: str = "自评表.et") -> Path:
     """An OLE compound file with no "Workbook" or "Book" stream, as a WPS .et that is not
     BIFF-compatible looks to a reader (LibreOffice cannot write .et). Built by hand: a
     version-3 compound file with one FAT sector, one directory sector and one 4 KB stream."""
+    stream = ("WPS 表格专有格式 ".encode("utf-16-le") * 200)[:4096]
+    out = Path(dir) / name
+    out.write_bytes(ole_file("WpsETContent", stream))
+    return out
+
+
+def ole_file(stream_name: str, stream: bytes) -> bytes:
+    """A version-3 compound file holding one stream (of 4 KB or more, so outside the mini
+    stream): the allocation table first, then one directory sector, then the stream."""
     import struct
 
     free, end_of_chain, fat_sect, no_stream = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
-    stream = ("WPS 表格专有格式 ".encode("utf-16-le") * 200)[:4096]
+    stream += bytes(-len(stream) % 512)
     n_stream = len(stream) // 512
+    n_fat = 1
+    while -(-(n_fat + 1 + n_stream) // 128) > n_fat:  # the table must also map its own sectors
+        n_fat += 1
     header = bytearray(512)
     header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 24, 0x003E, 0x0003, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end_of_chain, 0, end_of_chain, 0)
-    difat = [0] + [free] * 108  # the FAT is sector 0
+    struct.pack_into("<IIIIIIIII", header, 40, 0, n_fat, n_fat, 0, 4096, end_of_chain, 0, end_of_chain, 0)
+    difat = [*range(n_fat)] + [free] * (109 - n_fat)  # the FAT is sectors 0 … n_fat - 1
     struct.pack_into("<109I", header, 76, *difat)
-    fat = [fat_sect, end_of_chain] + [2 + i + 1 for i in range(n_stream - 1)] + [end_of_chain]
-    fat += [free] * (128 - len(fat))
+    first = n_fat + 1
+    fat = [fat_sect] * n_fat + [end_of_chain] + [first + i + 1 for i in range(n_stream - 1)] + [end_of_chain]
+    fat += [free] * (128 * n_fat - len(fat))
 
     def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
         e = bytearray(128)
@@ -749,11 +763,9 @@ def et_like_ole(dir: Path, name: str = "自评表.et") -> Path:
         struct.pack_into("<II", e, 116, start, size)
         return bytes(e)
 
-    directory = entry("Root Entry", 5, 1, end_of_chain, 0) + entry("WpsETContent", 2, no_stream, 2, len(stream))
+    directory = entry("Root Entry", 5, 1, end_of_chain, 0) + entry(stream_name, 2, no_stream, first, len(stream))
     directory += entry("", 0, no_stream, 0, 0) * 2
-    out = Path(dir) / name
-    out.write_bytes(bytes(header) + struct.pack("<128I", *fat) + directory + stream)
-    return out
+    return bytes(header) + struct.pack(f"<{len(fat)}I", *fat) + directory + stream
 
 
 def _brt(typ: int, payload: bytes = b"") -> bytes:

@@ -67,8 +67,9 @@ def test_renamed_and_copied_files_reuse_the_cache_under_their_new_names(tmp_path
     r = run(src, out, 2021, load_rules(), settle=0)
     assert "缓存命中 3 个文件，需要读取 0 个" in _hits(r)
     assert sorted(r.result.depts["file"]) == ["0.xlsx", "renamed.xlsx"]
-    superseded = r.result.findings[r.result.findings["rule_id"] == "file.superseded"]
-    assert superseded["file"].tolist() == ["copy.xlsx"]
+    # The copy holds the same content: used once, noted (not a 被新文件取代 warning).
+    identical = r.result.findings[r.result.findings["rule_id"] == "file.identical"]
+    assert identical[["file", "level"]].values.tolist() == [["copy.xlsx", "提示"]]
 
 
 def test_new_rules_start_cold(tmp_path):

@@ -34,16 +34,28 @@ class Limits:
 
     max_sheet_cells: int = 2_000_000
     max_xml_elements: int = 2_000_000
+    max_shared_strings_bytes: int = 20 * 1024 * 1024
+    max_cell_chars: int = 100_000
+    # All the text a reader would build, a shared string counted at each cell that uses it:
+    # what bounds the memory of a file whose cells all point at one long string.
+    max_text_chars: int = 20_000_000
 
     @classmethod
     def from_rules(cls, rules) -> Limits:
-        return cls(int(rules.limit("max_sheet_cells")), int(rules.limit("max_xml_elements")))
+        return cls(
+            max_sheet_cells=int(rules.limit("max_sheet_cells")),
+            max_xml_elements=int(rules.limit("max_xml_elements")),
+            max_shared_strings_bytes=int(rules.limit("max_shared_strings_mb") * 1024 * 1024),
+            max_cell_chars=int(rules.limit("max_cell_chars")),
+            max_text_chars=int(rules.limit("max_text_chars")),
+        )
 
 
 @dataclass
 class SheetData:
     rows: list[list]
     merges: list[Merge]
+    hidden: bool = False  # hidden or very hidden in the workbook: never preferred over a visible twin
 
 
 def check_extent(sheet: str, n_rows: int, n_cols: int, limits: Limits) -> None:
@@ -59,6 +71,22 @@ def beyond_excel(sheet: str, row: int, col: int) -> FileProblem:
     return FileProblem(
         "file.suspicious",
         f"工作表「{sheet}」有单元格位于第 {row + 1:,} 行第 {col + 1:,} 列，超出 Excel 工作表范围，疑似异常文件，不予读取",
+    )
+
+
+def cell_too_long(sheet: str, chars: int, limit: int) -> FileProblem:
+    where = f"工作表「{sheet}」中" if sheet else ""
+    return FileProblem(
+        "file.suspicious",
+        f"{where}有单元格文字长达 {chars:,} 个字符，超过上限 {limit:,}（Excel 单元格最多 32,767 个字符），疑似异常文件，不予读取",
+    )
+
+
+def too_much_text(chars: int, limit: int) -> FileProblem:
+    return FileProblem(
+        "file.suspicious",
+        f"文件中单元格文字合计至少 {chars:,} 个字符，超过上限 {limit:,}，远超正常填报表（常见于同一段文字被大量单元格重复引用），"
+        "疑似恶意文件，不予读取",
     )
 
 

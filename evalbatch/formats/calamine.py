@@ -16,9 +16,9 @@ import io
 import zipfile
 from collections.abc import Callable
 
-from python_calamine import CalamineWorkbook, SheetTypeEnum
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-from . import zipscan
+from . import biffscan, zipscan
 from .base import Limits, Merge, SheetData, check_extent, check_merges, clip_merges, fill_merges
 
 
@@ -34,6 +34,7 @@ def read_calamine(
         for meta in wb.sheets_metadata:
             if meta.typ == SheetTypeEnum.WorkSheet and wanted(meta.name):
                 out[meta.name] = _sheet(wb, meta.name, own_merges, limits)
+                out[meta.name].hidden = meta.visible != SheetVisibleEnum.Visible
         return out
     finally:
         wb.close()
@@ -50,8 +51,10 @@ def _check_before_open(
         return zipscan.scan_ods(data, wanted, limits, zf)
     elif kind == "xlsb":
         return zipscan.scan_xlsb(data, wanted, limits, zf)
-    # .xls: BIFF8 caps a sheet at 65,536 × 256, so calamine's block stays bounded; the
-    # extent is checked below, before the Python grid is built.
+    elif kind == "xls":
+        # BIFF8 caps a sheet at 65,536 × 256, so calamine's block stays bounded (the extent is
+        # checked below, before the Python grid is built); its shared strings do not.
+        biffscan.check_xls(data, limits)
     return None
 
 

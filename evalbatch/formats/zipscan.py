@@ -12,6 +12,7 @@ For .ods and .xlsb the same pass also collects the merged ranges, which python-c
 
 from __future__ import annotations
 
+import codecs
 import html
 import io
 import posixpath
@@ -19,14 +20,16 @@ import re
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
+from itertools import zip_longest
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, check_extent, too_many_elements
+from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements, too_much_text
 
 _CHUNK = 1 << 20
+_MB = 1024 * 1024
 _LONGEST_TAG = 1 << 20  # no tag of a real workbook comes near; a longer one is crafted
 
 # How every writer seen writes a cell: `<c r="B7" ...>`, reference first, upper case. When
@@ -123,19 +126,156 @@ def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: z
         todo = [(name, part) for name, found in parts.items() if wanted(name) for part in found]
     else:
         todo = [(m, m) for m in sorted(zf.namelist()) if m.startswith("xl/worksheets/") and m.endswith(".xml")]
+    strings = _shared_strings(zf, "xl/sharedstrings.xml", limits, _xlsx_string_lengths)
+    sizes = [zf.getinfo(part).file_size for _, part in todo]
+    # Counting every cell's text costs a pass of regular expressions; needed only when the
+    # most the parts could hold (all their bytes as text, every cell a reference to the
+    # longest shared string) passes the limit, which no ordinary form comes near.
+    text = Text(limits) if sum(_most_text(size, strings) for size in sizes) > limits.max_text_chars else None
     small_enough = SMALL[0] * SMALL[1] <= limits.max_sheet_cells
-    for name, part in todo:
-        if small_enough and _is_small(zf, part, name):
-            continue
-        check_extent(name, *_xlsx_extent(zf, part, name), limits)
+    for (name, part), size in zip(todo, sizes):
+        small = _scan_part(zf, part, name, small_enough, _Runs(name, limits) if size > limits.max_cell_chars else None, text, strings)
+        if not small:
+            check_extent(name, *_xlsx_extent(zf, part, name), limits)
 
 
-def _is_small(zf: zipfile.ZipFile, part: str, name: str) -> bool:
-    """Whether every cell of the part is written plainly and within SMALL."""
+def _scan_part(zf: zipfile.ZipFile, part: str, name: str, small_enough: bool, runs: _Runs | None, text: Text | None,
+               strings: list[int]) -> bool:
+    """One pass over a worksheet part: whether every cell is written plainly and within SMALL
+    (else its extent is measured), with the text its cells hold checked on the way."""
+    small = small_enough
     for buf in _whole_tags(zf, part, name):
-        if b":c " in buf or b":c>" in buf or _NOT_SMALL.search(buf):  # a prefixed, odd or distant cell
-            return False
-    return True
+        if small and (b":c " in buf or b":c>" in buf or _NOT_SMALL.search(buf)):  # a prefixed, odd or distant cell
+            small = False
+        if runs is not None:
+            runs.feed(buf)
+        if text is not None:
+            text.add(_chars(buf.decode("utf-8", errors="ignore")) + _referenced(buf, strings))
+        if not (small or runs or text):
+            break
+    return small
+
+
+# --- text: what the cells hold once shared strings are expanded ---------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+# Shared strings: <si>…</si> (or an empty <si/>) in order; the index of a cell is its place here.
+_SI_OPEN = re.compile(r"<(?:\w+:)?si[\s>/]")
+_SI = re.compile(r"<(?:\w+:)?si(?:\s[^>]*)?(?:/>|>(.*?)</(?:\w+:)?si\s*>)", re.S)
+# A cell of type "s" and, when written plainly, the index in its <v>.
+_SHARED_CELL = re.compile(rb"""<(?:\w+:)?c\s[^>]*?\bt\s*=\s*["']s["'][^>]*(?<!/)>(?:\s*<(?:\w+:)?v\s*>\s*([0-9]{1,10})\s*<)?""")
+_SMALLEST_SHARED_CELL = len(b'<c t="s"><v>0</v>')
+
+
+def _shared_strings(zf: zipfile.ZipFile, part: str, limits: Limits, lengths_of: Callable[[bytes, int], list[int]]) -> list[int]:
+    """The length of each shared string (`lengths_of(the part, max_cell_chars)`), refusing a
+    table too large or a string too long. calamine finds the part by its name in any letter
+    case; where several names match, each index counts at its longest."""
+    lengths: list[int] = []
+    for info in zf.infolist():
+        if info.filename.lower() != part:
+            continue
+        if info.file_size > limits.max_shared_strings_bytes:
+            raise FileProblem("file.suspicious", f"文件的共享字符串表解压后达 {info.file_size / _MB:,.1f} MB，超过上限 "
+                                                 f"{limits.max_shared_strings_bytes / _MB:,.0f} MB，远超正常填报表，疑似恶意文件，不予读取")
+        found = lengths_of(_read_all(zf, info.filename), limits.max_cell_chars)
+        lengths = [max(pair) for pair in zip_longest(lengths, found, fillvalue=0)] if lengths else found
+    longest = max(lengths, default=0)
+    if longest > limits.max_cell_chars:
+        raise cell_too_long("", longest, limits.max_cell_chars)
+    return lengths
+
+
+def _xlsx_string_lengths(part: bytes, limit: int) -> list[int]:
+    """A length is the characters of the string's markup (a dozen more than its text: taking
+    the tags out of every string costs more than the rest of the scan), and of its text
+    alone when that passes `limit`. Splitting at "<si" finds the strings at the speed of a
+    search; a table where that would miscount (prefixed or look-alike tags, which would
+    shift every index) is read with the full pattern."""
+    data = _xml_text(part)
+    pieces = data.split("<si")[1:]
+    if len(pieces) != len(_SI_OPEN.findall(data)):
+        pieces = [m.group(1) or "" for m in _SI.finditer(data)]
+    return [len(p) if len(p) <= limit else _chars(p) for p in pieces]
+
+
+def _xml_text(data: bytes) -> str:
+    """An XML part as text: UTF-16 when its byte-order mark says so (calamine 0.9 refuses such
+    a part, a later one may not: the count must not depend on it), else UTF-8, bytes that are
+    neither replaced."""
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF8, "utf-8")):
+        if data.startswith(bom):
+            return data[len(bom):].decode(codec, errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def _chars(markup: str) -> int:
+    return len(_TAG.sub("", markup))
+
+
+def _most_text(size: int, strings: list[int]) -> int:
+    """The most text a worksheet part of `size` bytes can give: its own text is at most its
+    bytes, and it holds at most one shared-string cell per shortest such cell's bytes."""
+    return size + size // _SMALLEST_SHARED_CELL * max(strings, default=0)
+
+
+def _referenced(buf: bytes, strings: list[int]) -> int:
+    """Characters of the shared strings the cells in `buf` point at; a cell whose index is not
+    written plainly counts as the longest string (calamine may still find one)."""
+    if not strings:
+        return 0
+    longest, total = max(strings), 0
+    for index in _SHARED_CELL.findall(buf):
+        i = int(index) if index else -1
+        total += strings[i] if 0 <= i < len(strings) else (longest if not index else 0)
+    return total
+
+
+class Text:
+    """The characters of cell text a reader will build, counted against the limits as they come."""
+
+    def __init__(self, limits: Limits):
+        self.limits, self.total = limits, 0
+
+    def cell(self, sheet: str, chars: int, times: int = 1) -> None:
+        if chars > self.limits.max_cell_chars:
+            raise cell_too_long(sheet, chars, self.limits.max_cell_chars)
+        self.add(chars * times)
+
+    def add(self, chars: int) -> None:
+        self.total += chars
+        if self.total > self.limits.max_text_chars:
+            raise too_much_text(self.total, self.limits.max_text_chars)
+
+
+class _Runs:
+    """Finds a text run (between '>' and '<') longer than max_cell_chars in a part read in
+    chunks, without visiting every tag: a run of K or more bytes covers some multiple of K/2
+    with K/2 bytes free of '<' after it, so probing those points is enough to find one."""
+
+    def __init__(self, sheet: str, limits: Limits):
+        self.sheet, self.limit = sheet, limits.max_cell_chars
+        self.step = max(self.limit // 2, 1)
+        self.carry = 0  # bytes of a run still open at the end of the previous chunk
+
+    def feed(self, buf: bytes) -> None:
+        first = buf.find(b"<")
+        if first == -1:
+            self._check(self.carry + len(buf))
+            self.carry += len(buf)
+            return
+        self._check(self.carry + first)
+        for probe in range(0, len(buf), self.step):
+            end = buf.find(b"<", probe)
+            if end - probe >= self.step and buf.rfind(b">", 0, probe + 1) > buf.rfind(b"<", 0, probe + 1):
+                start = buf.rfind(b">", 0, probe + 1) + 1
+                self._check(len(buf[start:end].decode("utf-8", errors="ignore")))
+        last_open, last_close = buf.rfind(b"<"), buf.rfind(b">")
+        self.carry = len(buf) - last_close - 1 if last_close > last_open else 0
+
+    def _check(self, chars: int) -> None:
+        if chars > self.limit:
+            raise cell_too_long(self.sheet, chars, self.limit)
 
 
 def _xlsx_extent(zf: zipfile.ZipFile, part: str, name: str) -> tuple[int, int]:
@@ -229,6 +369,28 @@ def _repeat(elem, attr: str) -> int:
     return 1 if value is None else max(int(value), 1)
 
 
+_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+
+
+def _ods_chars(cell) -> int:
+    """The characters a reader makes of an ODS cell: its text, the text of its paragraphs and
+    spans, and the spaces that <text:s text:c="n"/> stands for (n of them: a few bytes can
+    ask for millions). A string value given as an attribute counts too."""
+    chars = len(cell.get(f"{_OFFICE}string-value") or "")
+    for sub in cell.iter():
+        chars += len(sub.text or "") + (len(sub.tail or "") if sub is not cell else 0)
+        if sub.tag == f"{_TEXT}s":
+            chars += _count(sub.get(f"{_TEXT}c"))
+    return chars
+
+
+def _count(value: str | None) -> int:
+    try:
+        return max(int(value), 1) if value is not None else 1
+    except ValueError:
+        return 1
+
+
 class _OdsScan:
     def __init__(self, wanted: Callable[[str], bool], limits: Limits):
         self.wanted, self.limits = wanted, limits
@@ -239,6 +401,7 @@ class _OdsScan:
         self._row = self._col = 0
         self._row_repeat = 1
         self._extent = (0, 0)
+        self.text = Text(limits)
 
     def on(self, event: str, elem) -> None:
         tag = elem.tag
@@ -277,6 +440,7 @@ class _OdsScan:
         self._col += repeat
         if self._name is None:
             return
+        self.text.cell(self._name, _ods_chars(elem), repeat * self._row_repeat)
         down, across = _repeat(elem, "number-rows-spanned"), _repeat(elem, "number-columns-spanned")
         if (down > 1 or across > 1) and r < EXCEL_ROWS and c < EXCEL_COLS:
             self.merges[self._name].append((r, c, r + down - 1, c + across - 1))
@@ -354,17 +518,45 @@ def scan_xlsb(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zi
     """Check the extent of each wanted xlsb worksheet and return its merged ranges."""
     zf = zf or zipfile.ZipFile(io.BytesIO(data))
     merges: dict[str, list[Merge]] = {}
+    text = _XlsbText(_shared_strings(zf, "xl/sharedstrings.bin", limits, _xlsb_string_lengths), limits)
     for name, found in xlsb_parts(zf).items():
         if wanted(name):
             for part in found:
-                merges[name] = merges.get(name, []) + _xlsb_sheet(_read_all(zf, part), name, limits)
+                merges[name] = merges.get(name, []) + _xlsb_sheet(_read_all(zf, part), name, limits, text)
     return merges
 
 
-def _xlsb_sheet(data: bytes, name: str, limits: Limits) -> list[Merge]:
+_BRT_SST_ITEM, _BRT_CELL_ST, _BRT_CELL_ISST, _BRT_FMLA_STRING = 0x0013, 0x0006, 0x0007, 0x0008
+
+
+def _xlsb_string_lengths(part: bytes, limit: int) -> list[int]:
+    """Characters of each BrtSSTItem of xl/sharedStrings.bin: flags, then an XLWideString."""
+    try:
+        return [struct.unpack_from("<I", buf, 1)[0] for typ, buf in _records(part) if typ == _BRT_SST_ITEM]
+    except struct.error:
+        raise _broken() from None
+
+
+class _XlsbText(Text):
+    """Text of xlsb cells: inline strings (BrtCellSt, BrtFmlaString) and shared ones (BrtCellIsst)."""
+
+    def __init__(self, strings: list[int], limits: Limits):
+        super().__init__(limits)
+        self.strings = strings
+
+    def record(self, sheet: str, typ: int, buf: bytes) -> None:
+        if typ in (_BRT_CELL_ST, _BRT_FMLA_STRING):
+            self.cell(sheet, min(struct.unpack_from("<I", buf, 8)[0], (len(buf) - 12) // 2))
+        elif typ == _BRT_CELL_ISST:
+            (i,) = struct.unpack_from("<I", buf, 8)
+            self.add(self.strings[i] if i < len(self.strings) else 0)
+
+
+def _xlsb_sheet(data: bytes, name: str, limits: Limits, text: _XlsbText) -> list[Merge]:
     row, extent, merges = 0, (0, 0), []
     try:
         for count, (typ, buf) in enumerate(_records(data)):
+            text.record(name, typ, buf)
             if count > limits.max_xml_elements:
                 raise too_many_elements(limits.max_xml_elements)
             if typ == _BRT_ROW_HDR:

@@ -27,5 +27,5 @@ def locate(raw: RawWorkbook, file: str, rules: Rules | None = None) -> Located:
     for rule_id, message in raw.notes:
         loc.add(rule_id, message)
     if format1.is_format1(raw.sheets):
-        return format1.locate(raw.sheets, loc)
+        return format1.locate(raw, loc)
     return official.locate(raw.sheets, loc, rules or load_rules())

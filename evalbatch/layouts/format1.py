@@ -32,9 +32,11 @@ def find_header(rows: list[list], wanted: dict[str, str], search: int = _HEADER_
     return best_row, best
 
 
-def locate(sheets: dict[str, list[list]], loc: Located) -> Located:
-    sheets = {S.norm_label(name): rows for name, rows in sheets.items()}
-    info = sheets[S.norm_label(S.INFO_SHEET)]
+def locate(raw, loc: Located) -> Located:
+    sheets = _by_role(raw, loc)
+    info = sheets.get(S.norm_label(S.INFO_SHEET))
+    if info is None:
+        return loc  # two candidates for 基本信息: reported, nothing can be trusted
     _locate_fields(loc, info)
     if not _version_ok(loc):
         return loc  # a wrong template version: nothing else in the file can be trusted
@@ -50,6 +52,26 @@ def locate(sheets: dict[str, list[list]], loc: Located) -> Located:
             continue
         _locate_table(loc, sheet, rows)
     return loc
+
+
+def _by_role(raw, loc: Located) -> dict[str, list[list]]:
+    """Sheet rows by normalised name. Where two sheets normalise alike (`基本信息`, a hidden
+    `基本 信息`), the one visible sheet takes the role; otherwise neither does, and both are named."""
+    groups: dict[str, list[str]] = {}
+    for name in raw.sheets:
+        groups.setdefault(S.norm_label(name), []).append(name)
+    out = {}
+    for key, names in groups.items():
+        visible = [n for n in names if n not in raw.hidden]
+        if len(names) == 1 or len(visible) == 1:
+            chosen = names[0] if len(names) == 1 else visible[0]
+            out[key] = raw.sheets[chosen]
+            for other in (n for n in names if n != chosen):
+                loc.add("sheet.hidden_ignored", f"隐藏的工作表「{other}」与「{chosen}」同名，未读取；请删除多余的隐藏工作表", other)
+            continue
+        both = "」「".join(names)
+        loc.add("sheet.ambiguous", f"工作表「{both}」名称相同（只差空格或全角半角），无法确定读取哪一个；请只保留一个", names[0])
+    return out
 
 
 def _locate_fields(loc: Located, rows: list[list]) -> None:
@@ -98,11 +120,52 @@ def _locate_table(loc: Located, sheet: S.Sheet, rows: list[list]) -> None:
     if missing:
         return
     positions = [cols.get(c.key) for c in sheet.columns]
-    out = []
+    keys = [c.key for c in sheet.columns]
+    labels = [keys.index(k) for k in ("l1", "l2", "l3") if k in keys]
+    weight = keys.index("weight") if "weight" in keys else None
+    out, since_total = [], []
     for r in range(row0 + 1, len(rows)):
         row = rows[r]
         values = [row[p] if p is not None and p < len(row) else None for p in positions]
-        if not all(blank(v) for v in values):
-            out.append([r + 1, *values])
+        if all(blank(v) for v in values):
+            continue
+        if labels and _is_total_row([values[i] for i in labels]):
+            _total_row(loc, sheet.name, r + 1, f"{xl_col_to_name(positions[weight])}{r + 1}", values[weight], since_total)
+            since_total = []
+            continue
+        out.append([r + 1, *values])
+        if weight is not None:
+            since_total.append(values[weight])
     loc.rows[sheet.name] = out
     loc.letters[sheet.name] = {key: xl_col_to_name(i) for key, i in cols.items()}
+
+
+# A row labelled like this in an indicator table is a total people add, never an indicator.
+_TOTAL_WORDS = frozenset(S.norm_label(w) for w in ("合计", "总计", "小计", "总分", "分值合计", "合计分值", "得分合计"))
+
+
+def _is_total_row(labels: list) -> bool:
+    first = next((v for v in labels if not blank(v)), None)
+    return isinstance(first, str) and S.norm_label(first) in _TOTAL_WORDS
+
+
+def _total_row(loc: Located, sheet: str, row: int, cell: str, total, parts: list) -> None:
+    """A 合计 row: left out of the indicators, and its 分值 checked against the rows above it."""
+    numbers = [_number(v) for v in parts]
+    if _number(total) is None or None in numbers:
+        loc.add("table.total_row", f"第 {row} 行是合计行，不计入指标", sheet, cell)
+        return
+    added = round(sum(numbers), 2)
+    if abs(added - _number(total)) < 0.005:
+        loc.add("table.total_row", f"合计行（分值 {_number(total):g}）不计入指标，与其上各行分值之和一致", sheet, cell)
+    else:
+        loc.add("table.total_mismatch", f"合计行的分值为 {_number(total):g}，其上各行分值之和为 {added:g}；合计行不计入指标，请核对", sheet, cell)
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or blank(v):
+        return None
+    try:
+        return float(str(v).strip())
+    except ValueError:
+        return None
