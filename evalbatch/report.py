@@ -18,7 +18,7 @@ import xlsxwriter
 
 from . import findings as F
 from . import analysis
-from .batch import BatchResult
+from .batch import BatchResult, local_time
 from .rules import Rules, load_rules
 from .scoring import RATE_COLUMNS
 from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, SUMMARY, Col
@@ -159,7 +159,7 @@ def _colour(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
 
 def _records_frame(result: BatchResult) -> pd.DataFrame:
     rows = [
-        {**vars(r), "modified": dt.datetime.fromtimestamp(r.mtime).strftime("%Y-%m-%d %H:%M:%S") if r.mtime else ""}
+        {**vars(r), "modified": local_time(r.mtime) if r.mtime else ""}
         for r in result.records
     ]
     return pd.DataFrame(rows, columns=["name", "size", "modified", "sha256", "dept_code", "status", "layout"])

@@ -81,6 +81,31 @@ def _infer_method(ind: pd.DataFrame, rules: Rules) -> tuple[pd.Series, pd.Series
     return ind["method"].fillna(guess).astype(str), ind["method"].isna()
 
 
+# A level word right after one of these is negated (不及时, 未达成 where 未达成 is no word).
+_NEGATIONS = "不未没无非"
+
+
+def level_shares(text: pd.Series, levels: dict[str, float]) -> pd.Series:
+    """The 定性 share of each actual: the level word itself, else the longest level word
+    (two characters or more) the text contains — `未达成（受疫情影响）` is 未达成, `已达成`
+    is 达成 — unless a negation stands right before it; otherwise NaN (kept for a person).
+    Computed once per distinct text: a country has few."""
+    words = sorted(((S.norm_label(w), v) for w, v in levels.items()), key=lambda wv: -len(wv[0]))
+    exact = dict(words)
+
+    def one(t: str) -> float:
+        if t in exact:
+            return exact[t]
+        for w, v in words:
+            i = t.find(w) if len(w) > 1 else -1
+            if i >= 0:
+                return np.nan if i > 0 and t[i - 1] in _NEGATIONS and w[0] not in _NEGATIONS else v
+        return np.nan
+
+    shares = {t: one(t) for t in text.dropna().unique()}
+    return text.map(shares).astype("float64")
+
+
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     # Columns are added to `ind` itself: a copy of a country's indicators is gigabytes.
     method, inferred = _infer_method(ind, rules)
@@ -106,9 +131,10 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
 
     quantitative = method.isin(("正向比例", "正向达标", "反向比例", "反向达标"))
     readable = a.notna() & t.notna()
-    forward_rate = _ratio(a, t, dec)
+    achieved = _ratio(a, t, dec)  # a / t, uncapped: what deviation and linear 反向 look at
+    forward_rate = achieved.clip(upper=rules.forward_rate_cap)
     reverse_rate = _ratio(t, a, dec)
-    share = ind["actual_text"].fillna("").map(rules.levels).astype("float64")
+    share = level_shares(ind["actual_text"], rules.levels)
 
     rate = pd.Series(np.select(
         [is_auto, method.isin(("正向比例", "正向达标")), method.isin(("反向比例", "反向达标")), method.eq("定性")],
@@ -127,19 +153,22 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
             method.eq("定性"),
         ],
         [
-            w * np.minimum(auto_rate, 1),
+            w * (np.minimum(auto_rate, 1) if rules.execution_cap else auto_rate),
             w * (auto_rate <= 1),
             np.where(carry_zero_ok, w, w * (auto_rate <= 0)),
             w * np.minimum(forward_rate, 1),
             w * (a >= t),
-            np.where(a <= t, w, w * reverse_rate),
+            np.where(a <= t, w, w * _reverse_share(reverse_rate, achieved, rules)),
             w * (a <= t),
             w * share,
         ],
         np.nan,
     ), index=ind.index)
+    deviating = _deviating(method, achieved, rules)
+    raw = raw.where(~deviating, (raw - rules.deviation[1]).clip(lower=0))
 
-    zero_den = (is_auto & auto_zero & ~carry_zero_ok) | (method.eq("正向比例") & readable & t.eq(0))
+    linear_zero = method.eq("反向比例") & readable & t.eq(0) & (a > t) & (rules.reverse_formula == "linear")
+    zero_den = (is_auto & auto_zero & ~carry_zero_ok) | (method.eq("正向比例") & readable & t.eq(0)) | linear_zero
     unverifiable = quantitative & ~readable
     level_unknown = method.eq("定性") & share.isna()
     keep_self = level_unknown | (unverifiable & (not rules.strict))
@@ -147,26 +176,54 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
     raw = raw.where(~(unverifiable & rules.strict), 0.0)
     raw = raw.where(~keep_self, ind["self_score"].astype("float64"))
     score = round_half_up(raw.clip(lower=0).where(raw.notna()), rules.score_decimals)
-    score = pd.Series(np.minimum(score, w), index=ind.index)
+    # Every score is capped at its 分值, but for execution where the rules do not cap it.
+    uncapped = method.isin(_EXECUTION) & (not rules.execution_cap)
+    score = pd.Series(np.where(uncapped, score, np.minimum(score, w)), index=ind.index)
 
     ind["rate"] = rate.where(~zero_den)
     ind["score"] = score
     ind["deduction"] = round_half_up(w - score, rules.score_decimals)
     ind["diff"] = round_half_up(ind["self_score"] - score, rules.score_decimals)
     ind["zero_den"], ind["unverifiable"], ind["level_unknown"] = zero_den, unverifiable, level_unknown
+    ind["deviating"] = deviating
     below = pd.Series(np.select(
         [method.isin(("正向比例", "正向达标")) & readable, method.isin(("反向比例", "反向达标")) & readable, method.eq("定性")],
         [a < t, a > t, share < 1], False), index=ind.index).astype(bool)
     ind["below_target"] = below
-    ind["explain"] = _explain(ind, method, w, a, t)
+    ind["explain"] = _explain(ind, method, w, a, t, rules)
     return ind
+
+
+def _reverse_share(reverse_rate: pd.Series, achieved: pd.Series, rules: Rules) -> pd.Series:
+    """Share of 分值 for a 反向比例 row over its target: target ÷ actual (the forms' notes), or
+    falling linearly from full at the target to 0 at `reverse_zero_at` × target."""
+    if rules.reverse_formula == "ratio":
+        return reverse_rate
+    z = rules.reverse_zero_at
+    return ((z - achieved) / (z - 1)).clip(0, 1)
+
+
+def _deviating(method: pd.Series, achieved: pd.Series, rules: Rules) -> pd.Series:
+    """正向 rows more than the rules' threshold above their target (偏离), where set."""
+    threshold = rules.deviation[0]
+    if threshold <= 0:
+        return pd.Series(False, index=method.index)
+    return (method.isin(("正向比例", "正向达标")) & (achieved > 1 + threshold)).fillna(False).astype(bool)
+
+
+def execution_cap(total: pd.Series, rate: pd.Series, rules: Rules) -> pd.Series:
+    """The highest total each execution rate allows (rules' scoring.total_cap; inf where none)."""
+    cap = pd.Series(np.inf, index=total.index)
+    for below, highest in rules.total_cap:
+        cap = cap.where(~(rate < below), np.minimum(cap, highest))
+    return cap
 
 
 def _pct(x: pd.Series) -> pd.Series:
     return number_text(x * 100, "{:.2f}%")
 
 
-def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t: pd.Series) -> pd.Series:
+def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t: pd.Series, rules: Rules) -> pd.Series:
     """One plain sentence per row: how the 复核得分 came about.
 
     Each kind of sentence is built only for the rows it describes (a country has a million
@@ -183,6 +240,8 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
         (method.eq("结转结余变动率"), lambda d: "变动率 " + d.rate + "，大于 0，得 " + d.sc),
         (method.isin(("正向达标", "反向达标")) & full, lambda d: "达到目标，得满分 " + d.sc),
         (method.isin(("正向达标", "反向达标")), lambda d: "未达到目标，得 " + d.sc),
+        (method.eq("反向比例") & (rules.reverse_formula == "linear"),
+         lambda d: f"实际值超过指标值，按线性递减（{rules.reverse_zero_at:g} 倍指标值时为 0），得 " + d.sc),
         (method.eq("反向比例"), lambda d: "指标值÷实际值 " + d.rate + "，得 " + d.sc),
         (method.eq("定性"), lambda d: "实际值“" + d.actual + "”按等级计 " + d.rate + "，得 " + d.sc),
     ]
@@ -195,6 +254,10 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
                                  "rate": _pct(ind["rate"][rows]), "actual": ind["actual_text"][rows].fillna("").astype(str)})
             text[rows] = build(part).astype(object)
             left &= ~rows
+    threshold, points = rules.deviation
+    dev = ind["deviating"]
+    if dev.any():
+        text[dev] = text[dev] + f"；实际值超过指标值 {threshold:.0%} 以上（偏离），扣 {points:g} 分"
     return text
 
 
@@ -214,11 +277,16 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     p["exec_weight_used"] = p["exec_weight"].fillna(rules.project_execution_weight)
     p["indicator_total"] = rules.project_indicator_total + rules.project_execution_weight - p["exec_weight_used"]
     # Capped to [0, weight] like every score: a negative 全年执行数 (itself an 错误) scores 0.
-    p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1)).fillna(0), rules.score_decimals)
+    p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1 if rules.execution_cap else None)).fillna(0), rules.score_decimals)
     sums = ind[ind["project_code"] != ""].groupby(["file", "project_code"])["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
-    p["total"] = round_half_up(p["exec_score"] + p["ind_score"], rules.score_decimals)
+    # Never above the form's maximum, whatever its 分值 add up to (weight.over reports them).
+    p["ind_score"] = np.minimum(p["ind_score"], p["indicator_total"])
+    total = round_half_up(p["exec_score"] + p["ind_score"], rules.score_decimals)
+    p["exec_cap"] = execution_cap(total, p["exec_rate"], rules)
+    p["total"] = np.minimum(total.clip(upper=p["exec_weight_used"] + p["indicator_total"]), p["exec_cap"])
+    p["uncapped_total"] = total
     p["grade"] = grade(p["total"], rules)
     p["diff"] = round_half_up(p["self_score"] - p["total"], rules.score_decimals)
     p["rank"] = p["total"].rank(method="min", ascending=False).astype("Int64")
@@ -231,7 +299,11 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     own = ind[ind["project_code"] == ""]
     total = own.groupby("file")["score"].sum(min_count=1)
     # Project forms without a department form give no department score (not 0).
-    d["total"] = round_half_up(d["file"].map(total).fillna(0).where(d["has_dept_form"]), rules.score_decimals)
+    total = round_half_up(d["file"].map(total).fillna(0).clip(upper=rules.department_total).where(d["has_dept_form"]),
+                          rules.score_decimals)
+    d["exec_cap"] = execution_cap(total, d[RATE_COLUMNS["预算执行率"]], rules)
+    d["total"] = np.minimum(total, d["exec_cap"])
+    d["uncapped_total"] = total
     d["diff"] = round_half_up(d["self_total"] - d["total"], rules.score_decimals)
     stats = projects.groupby("file")["total"].agg(["count", "mean"])
     d["project_count"] = d["file"].map(stats["count"]).fillna(0).astype(int)

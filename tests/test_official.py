@@ -151,13 +151,17 @@ def test_total_that_differs_from_its_sources_is_a_warning(tmp_path):
 
 
 def test_twenty_point_execution_leaves_eighty_to_indicators(tmp_path):
-    """湖北-style: 分值 20 on 年度资金总额. Execution 80 % → 16.00; indicators should add up to 80."""
+    """湖北-style: 分值 20 on 年度资金总额. Execution 80 % → 16.00; indicators should add up to 80.
+    Here they still carry 90: an 错误, and the indicators' 88.64 is capped at 80 (total 96.00,
+    never 104.64)."""
     path = write_xlsx({"表": form_a(exec_points=20)}, tmp_path / "hubei.xlsx")
     r = _run([path])
     p = r.projects.iloc[0]
-    assert (p["exec_score"], p["indicator_total"], p["total"]) == (16.0, 80.0, 104.64)
-    assert r.findings.loc[r.findings["rule_id"] == "weight.total", "message"].tolist() == [
-        "项目 34170222R000000001137的分值合计为 90（加上预算执行率的 20 分，共 110 分，超过满分 100 分），应为 80；请调整各指标分值"]
+    assert (p["exec_score"], p["indicator_total"], p["ind_score"], p["total"]) == (16.0, 80.0, 80.0, 96.0)
+    f = r.findings[r.findings["rule_id"] == "weight.over"]
+    assert f[["level", "cell"]].values.tolist() == [["错误", "G13:G19"]]
+    assert f["message"].tolist() == ["项目 34170222R000000001137的分值合计为 90（加上预算执行率的 20 分，共 110 分，超过满分 100 分），"
+                                     "应为 80，超过满分，复核得分按满分封顶、不参与排名；请调整各指标分值"]
 
 
 def test_money_in_yuan_is_converted_to_wan_exactly(tmp_path):
