@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from . import findings as F
 from .rules import Rules, RulesError, load_rules
-from .runner import EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError
+from .files import write_reason
+from .runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
 
 app = typer.Typer(
     help="预算绩效自评批量复核：生成填报模板、检查单个文件、批量复核评分并生成汇总排名工作簿。",
@@ -22,14 +28,38 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _is_terminal(stream) -> bool:
+    """False also where there is no stream at all (pythonw, a service)."""
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 # Wide when not a terminal, so messages in logs and pipes are not folded into narrow columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if _is_terminal(sys.stdout) else 200)
+err = Console(stderr=True, width=None if _is_terminal(sys.stderr) else 200)
+# A sane evaluation year: 0, -1 or a 22-digit number is a typo, not a year.
+YEARS = (2000, 2100)
 
-RulesOpt = Annotated[Path | None, typer.Option("--rules", help="规则文件（TOML），覆盖默认规则中的任意部分")]
+
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, printed literally (paths may hold [ ]), and the exit code."""
+    err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
-def _rules(path: Path | None, strict: bool = False) -> Rules:
+def _check_year(year: int | None) -> None:
+    if year is not None and not YEARS[0] <= year <= YEARS[1]:
+        _fail(f"--year 的值无效：{year}；评价年度应在 {YEARS[0]} 到 {YEARS[1]} 之间", EXIT_USAGE)
+
+RulesOpt = Annotated[str | None, typer.Option("--rules", help="内置规则方案的名称（national、hubei、deployed，见 evalbatch rules --list），"
+                                                            "或规则文件（TOML），覆盖默认规则或其 extends 指定方案中的任意部分")]
+
+
+def _rules(path: str | None, strict: bool = False) -> Rules:
     try:
         rules = load_rules(path)
     except RulesError as exc:
@@ -50,6 +80,7 @@ def template(
     """生成空白填报模板（.xlsx），供各部门填写。"""
     from .template import write_submission
 
+    _check_year(year)
     path = write_submission(output, year=year, rules=_rules(rules))
     out.print(f"已生成填报模板：{path}")
 
@@ -57,7 +88,7 @@ def template(
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="要检查的填报文件，可以是多个")],
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出检查结果")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出检查结果（总是 UTF-8 编码）")] = False,
     year: Annotated[int | None, typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
@@ -69,15 +100,30 @@ def check(
       0  没有错误
       1  至少一个文件有错误
       2  用法或规则文件错误
+      5  意外的内部错误（消息会指出详细日志的位置）
     """
     from .batch import check_paths
 
+    _check_year(year)
     result = check_paths(files, _rules(rules, strict), year=year)
     if as_json:
-        print(json.dumps(_check_json(result), ensure_ascii=False, indent=2))
+        _print_json(_check_json(result))
     else:
         _print_check(result)
     raise typer.Exit(EXIT_FINDINGS if result.error_files else EXIT_OK)
+
+
+def _print_json(data) -> None:
+    """UTF-8 whatever the console's code page (GBK on a Chinese Windows): what reads it, a
+    script or a file, expects JSON's own encoding. Undecodable file names stay escaped."""
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(text)
+        return
+    buffer.write(text.encode("utf-8", errors="backslashreplace"))
+    buffer.flush()
 
 
 def _check_json(result) -> dict:
@@ -93,15 +139,22 @@ def _check_json(result) -> dict:
     }
 
 
+def _literal(text, style: str = "") -> Text:
+    """Department text printed as it is: a 单位名称 or 实际值 holding `[/]`, `[red]` or `:smile:`
+    is neither console markup (which would crash or restyle the output) nor an emoji code."""
+    return Text(str(text), style=style)
+
+
 def _print_check(result) -> None:
-    by_file = result.depts.set_index("file")
+    by_file = result.depts.drop_duplicates("file").set_index("file")
     for rec in result.records:
         found = result.findings[result.findings["file"] == rec.name]
-        head = f"[bold]{rec.name}[/bold]" + (f"  格式 {rec.layout}" if rec.layout else "")
+        head = _literal(rec.name, "bold")
+        head.append(f"  格式 {rec.layout}" if rec.layout else "")
         if rec.name in by_file.index:
             d = by_file.loc[rec.name]
             score = f"{d['total']:.2f}" if d["total"] == d["total"] else "—"
-            head += f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {d['grade']}"
+            head.append(f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {d['grade']}")
         out.print(head)
         _print_projects(result.projects[result.projects["file"] == rec.name])
         if found.empty:
@@ -112,7 +165,7 @@ def _print_check(result) -> None:
             table.add_column(h, overflow="fold")
         for _, f in found.iterrows():
             colour = {F.ERROR: "red", F.WARNING: "yellow"}.get(f["level"], "cyan")
-            table.add_row(f"[{colour}]{f['level']}[/{colour}]", f["sheet"], f["cell"], f["rule"], f["message"])
+            table.add_row(_literal(f["level"], colour), *(_literal(f[k]) for k in ("sheet", "cell", "rule", "message")))
         out.print(table)
         counts = found["level"].value_counts()
         out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
@@ -121,7 +174,7 @@ def _print_check(result) -> None:
 def _print_projects(projects) -> None:
     for _, p in projects.iterrows():
         own = "—" if p["self_score"] != p["self_score"] else f"{p['self_score']:g}"
-        out.print(f"  项目 {p['project_code']} {p['project_name']}  复核得分 {p['total']:.2f}  自评 {own}  等级 {p['grade']}", markup=False)
+        out.print(_literal(f"  项目 {p['project_code']} {p['project_name']}  复核得分 {p['total']:.2f}  自评 {own}  等级 {p['grade']}"))
 
 
 @app.command()
@@ -131,11 +184,12 @@ def run(
     year: Annotated[int, typer.Option("--year", help="评价年度")] = ...,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核", min=0)] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核（Windows 上最多 61 个）", min=0)] = 0,
     settle: Annotated[float, typer.Option("--settle", help="修改时间在此秒数以内的文件视为仍在复制，留待下次", min=0)] = 120,
     quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度和摘要")] = False,
     keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0)] = 30,
-    lock_max_age: Annotated[float, typer.Option("--lock-max-age", help="运行锁超过此小时数视为遗留，可接管", min=0)] = 6,
+    lock_max_age: Annotated[float, typer.Option(
+        "--lock-max-age", help="另一个运行已进行超过此小时数时，退出消息提示它可能已停止响应", min=0)] = 6,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
     feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
@@ -145,31 +199,31 @@ def run(
     \b
     退出码：
       0  全部文件已采用
-      1  已完成，但有文件存在错误或无法使用（见“审核问题”）
+      1  已完成，但有文件存在错误或无法使用（见“审核问题”）；或全部文件仍在复制中，本次未评分
       2  用法或规则文件错误
-      3  另一个运行正在进行（运行锁）
-      4  无法写入输出
+      3  另一个运行正在进行（运行锁），本次没有做任何改动
+      4  无法写入输出（磁盘已满、只读、没有权限），不会留下写了一半的文件
+      5  意外的内部错误，本次运行没有完成（消息会指出详细日志的位置）
     """
-    import os
-
     from .lock import Locked
     from .runner import run as run_batch
 
+    _check_year(year)
     the_rules = _rules(rules, strict)
     try:
-        outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs or os.cpu_count() or 1, settle=settle,
+        outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs, settle=settle,
                             progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
                             use_cache=not no_cache, parquet=parquet, feedback=feedback)
     except Locked as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_LOCKED) from None
+        _fail(str(exc), EXIT_LOCKED)
     except OutputError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_OUTPUT) from None
+        _fail(str(exc), EXIT_OUTPUT)
+    except RunFailed as exc:
+        _fail(str(exc), EXIT_FAILED)
     r = outcome.result
     for note in outcome.notes:
-        err.print(f"[yellow]{note}[/yellow]")
-    if r is None:  # nothing changed since the last run
+        err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    if r is None:  # nothing changed since the last run, or nothing could be scored yet
         raise typer.Exit(outcome.exit_code)
     if not quiet:
         lv = r.findings["level"].value_counts()
@@ -180,7 +234,7 @@ def run(
 
 def _progress():
     """A callback: a rich bar on a terminal, a plain line per tenth when not (cron logs)."""
-    if sys.stderr.isatty():
+    if _is_terminal(sys.stderr):
         from rich.progress import Progress
 
         bar = Progress(console=err, transient=True)
@@ -240,33 +294,49 @@ def sample(
 def show_history(
     out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite）")] = Path("output"),
     dept: Annotated[str | None, typer.Option("--dept", help="只看这个单位编码的历次得分")] = None,
-    export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv）")] = None,
+    export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv），或导出到一个已有的文件夹中")] = None,
 ) -> None:
-    """列出历次运行，或某个单位在历次运行中的得分（可导出）。"""
+    """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分（可导出）。
+
+    \b
+    退出码：0 成功，2 没有运行记录或数据库无法读取，4 无法写入导出文件，5 意外的内部错误
+    """
     from . import history as H
 
     db = H.db_path_for(out_dir)
     if not db.exists():
-        err.print(f"[red]{db} 不存在：该文件夹还没有运行记录[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        _fail(f"{db} 不存在：该文件夹还没有运行记录", EXIT_USAGE)
     try:
         table = H.dept_history(db, dept) if dept else H.list_runs(db)
     except H.HistoryError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        _fail(str(exc), EXIT_USAGE)
     if export:
-        _export(table, export, f"单位{dept}历次得分" if dept else "历次运行")
-        out.print(f"已导出 {len(table)} 行：{export}")
+        name = f"单位{dept}历次得分" if dept else "历次运行"
+        target = _export_target(export, name)
+        try:
+            _export(table, target, name)
+        except OSError as exc:
+            _fail(f"无法导出到 {target}：{write_reason(exc)}", EXIT_OUTPUT)
+        out.print(f"已导出 {len(table)} 行：{target}", markup=False, highlight=False, soft_wrap=True)
         return
     if table.empty:
-        out.print(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录")
+        out.print(_literal(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录"))
         return
     view = Table()
     for col in table.columns:
         view.add_column(str(col), overflow="fold")
     for row in table.astype(object).where(table.notna(), "").itertuples(index=False):
-        view.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
+        view.add_row(*[_literal(f"{v:.2f}" if isinstance(v, float) else v) for v in row])
     out.print(view)
+
+
+def _export_target(path: Path, name: str) -> Path:
+    """A folder gets a named workbook inside it; anything but .xlsx or .csv is refused before writing."""
+    if path.is_dir():
+        return path / f"{name}.xlsx"
+    if path.suffix.lower() not in (".xlsx", ".csv"):
+        _fail(f"-o/--export 应为 .xlsx 或 .csv 文件，或一个已有的文件夹；“{path}”都不是", EXIT_USAGE)
+    return path
 
 
 def _export(table, path: Path, sheet: str) -> None:
@@ -276,7 +346,9 @@ def _export(table, path: Path, sheet: str) -> None:
     from .template import SAFE_OPTIONS
 
     if path.suffix.lower() == ".csv":
-        atomic_write(path, lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
+        from .csvsafe import write_csv
+
+        atomic_write(path, lambda p: write_csv(table, p))
         return
 
     def write(p: Path) -> None:
@@ -291,11 +363,58 @@ def _export(table, path: Path, sheet: str) -> None:
 
 
 @app.command(name="rules")
-def show_rules(rules: RulesOpt = None) -> None:
-    """显示当前生效的规则（默认规则，或被 --rules 文件覆盖后的结果）。"""
+def show_rules(
+    name: Annotated[str | None, typer.Argument(help="内置规则方案的名称：原样显示该方案文件（含出处说明）")] = None,
+    rules: RulesOpt = None,
+    list_: Annotated[bool, typer.Option("--list", help="列出内置的规则方案")] = False,
+) -> None:
+    """显示当前生效的规则（默认规则，或被 --rules 文件、方案覆盖后的完整结果）。"""
+    from .rules import profile_text, profiles
+
+    if list_:
+        for key, title in profiles().items():
+            out.print(f"{key:10} {title}", markup=False, highlight=False)
+        return
+    if name is not None:
+        if name not in profiles():
+            _fail(f"没有名为 {name} 的内置规则方案；可选：{'、'.join(profiles())}", EXIT_USAGE)
+        out.print(profile_text(name), markup=False, highlight=False)
+        r = _rules(name)
+        out.print(f"# 以上为方案文件；叠加默认规则后的完整规则（摘要 {r.digest}）：\n", markup=False, highlight=False)
+        out.print(r.to_toml(), markup=False, highlight=False)
+        return
     r = _rules(rules)
     out.print(f"# 规则来源：{r.source}；摘要 {r.digest}", markup=False, highlight=False)
     out.print(r.to_toml(), markup=False, highlight=False)
+
+
+@app.command(name="compare-rules")
+def compare_rules(
+    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", exists=True, file_okay=False)],
+    rules: Annotated[list[str], typer.Option("--rules", help="两套规则：内置方案名称或规则文件，写两次，如 --rules national --rules hubei")],
+    year: Annotated[int | None, typer.Option("--year", help="评价年度；不填则不检查年度")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="对比工作簿保存路径（.xlsx）")] = Path("规则对比.xlsx"),
+    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数", min=1)] = 1,
+) -> None:
+    """用两套规则复核同一批文件，生成对比工作簿：每个单位、每个项目在两套规则下的得分、等级、排名及差异。
+
+    \b
+    退出码：0 已生成；2 用法或规则文件错误；4 无法写入输出
+    """
+    from .batch import discover
+    from .compare import compare, write_comparison
+
+    if len(rules) != 2:
+        _fail(f"--rules 需要正好两个（规则甲与规则乙），实际给了 {len(rules)} 个", EXIT_USAGE)
+    _check_year(year)
+    a, b = (_rules(r) for r in rules)
+    found = discover(input_dir, exclude=output.parent.resolve() if output.parent != Path(".") else None)
+    result = compare(found.files, a, b, year=year, jobs=jobs)
+    try:
+        path = write_comparison(result, output)
+    except OSError as exc:
+        _fail(f"无法写入 {output}：{exc.strerror or exc}", EXIT_OUTPUT)
+    out.print(f"已生成规则对比工作簿：{path}（{len(result.depts)} 个单位，{len(result.projects)} 个项目）", markup=False, highlight=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -306,4 +425,31 @@ def _main(version: Annotated[bool, typer.Option("--version", help="显示版本�
 
 
 def main() -> None:
-    app()
+    _setup_streams()
+    try:
+        app()
+    except Exception:  # the last resort: one line and a log file, never a traceback on the console
+        print(f"evalbatch 意外中断（内部错误）；详细信息见日志 {_crash_log(traceback.format_exc())}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+
+
+def _setup_streams() -> None:
+    """Never a crash for want of a console or an encoding. Under pythonw there is no stdout at
+    all; on Windows a redirected one (Task Scheduler's `>> log`, a pipe) is in the ANSI code
+    page, GBK on a Chinese system, which lacks characters that names and paths can hold."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the whole process
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace", **({} if _is_terminal(stream) else {"encoding": "utf-8"}))
+
+
+def _crash_log(details: str) -> Path | str:
+    """Where the traceback of an unexpected failure outside a run's own log went."""
+    path = Path(tempfile.gettempdir()) / f"evalbatch-crash-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    try:
+        path.write_text(f"evalbatch {__version__}\n{' '.join(sys.argv)}\n{details}", encoding="utf-8")
+    except OSError:
+        return "（无法写入日志文件：" + details.strip().splitlines()[-1] + "）"
+    return path

@@ -233,6 +233,7 @@ def _summary_rows(dept: Mapping, result: BatchResult, ranked: pd.DataFrame, rule
         ("主要扣分项", _text(dept.get("top_deductions")) or "无", "wrap"),
     ]
     rows += [("复核方法" if i == 0 else "", line, "wrap") for i, line in enumerate(explanation(dept, rules))]
+    rows.append(("评分规则", f"{rules.source}（摘要 {rules.digest}）", "text"))
     rows.append(("生成时间", _text(result.meta.get("finished") or result.meta.get("started")), "text"))
     return rows
 

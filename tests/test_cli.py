@@ -67,7 +67,7 @@ def test_usage_errors_exit_2(tmp_path):
 
 def test_rules_print_and_override(tmp_path):
     r = cli.invoke(app, ["rules"])
-    assert r.exit_code == 0 and "tolerance = 0.01" in r.output and '"基本达成" = 0.8' in r.output
+    assert r.exit_code == 0 and "tolerance = 0.01" in r.output and '"基本达成" = "达成@bottom"' in r.output
     f = tmp_path / "r.toml"
     f.write_text("[checks]\ntolerance = 0.05\n", encoding="utf-8")
     r = cli.invoke(app, ["rules", "--rules", str(f)])
