@@ -4,8 +4,11 @@ Usage (from the project root, or `make bench`):
 
     .venv/bin/python benchmarks/bench.py [--n 1000] [--jobs 1,all] [--keep DIR] [--json FILE]
 
-It generates N submissions (seed 1, year 2021; the reference case plus N-1 synthetic
-departments), then times, each in a fresh process so that peak memory is per stage:
+It generates N submissions in evalbatch's own template, "format 1" (seed 1, year 2021; the
+reference case plus N-1 synthetic departments), and a folder of the official forms of N
+departments (the 池州 example plus N-1 synthetic departments, each a 部门整体支出 form and 1-4
+项目支出 forms in .xlsx, SpreadsheetML .xls or HTML .xls, so several files a department), then
+times, each in a fresh process so that peak memory is per stage:
 
   a        read floor: python-calamine reading every cell of every sheet of every file
   w        write floor: raw xlsxwriter write_row of the four tables evalbatch writes
@@ -13,6 +16,9 @@ departments), then times, each in a fresh process so that peak memory is per sta
            per sheet, plus DataFrame.to_excel of the four tables (ExcelWriter, xlsxwriter)
   c jobs=J `python -m evalbatch run` end to end, one per --jobs entry, each into a fresh
            output folder (with --no-cache when the CLI offers it)
+  oa       read floor on the official forms: as a, over the .xlsx files only (SpreadsheetML
+           and HTML .xls are not calamine-readable; the report says how many are left out)
+  o jobs=J as c, on the official forms; c and o take turns (c, o, c, o, ...) for each J
   cold/rerun  only when the CLI offers --no-cache: a cold cached run with all cores into a
            fresh output folder, then a rerun on the same folder with nothing changed
 
@@ -20,7 +26,8 @@ Times are medians of 3 runs when N <= 2000, of one run above. a, w and b are tim
 the child (imports and loading the pickled tables excluded); c, cold and rerun are the wall
 time of the whole CLI process, interpreter start-up included, as a user sees it. Peak RSS is
 ru_maxrss of the stage's process tree as collected by a small wrapper process: the largest
-single process (main process or a worker), not the sum over workers.
+single process (main process or a worker), not the sum over workers. For c and o it also
+prints ms per file and ms per department (departments as run.json counts them) and o / c.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from pathlib import Path
 
 SEED, YEAR, GEN_JOBS = 1, 2021, 2
 MARKER = "bench-samples.json"
+OFFICIAL_MARKER = "bench-official.json"
+OFFICIAL_SUFFIXES = (".xlsx", ".xls")  # what write_official_samples writes
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {  # ratio → (comparison, target)
     "c(jobs=1) / (a + w)": ("<=", 2.0),
@@ -208,6 +217,93 @@ def ensure_samples(work: Path, n: int) -> Path:
     return samples
 
 
+def official_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in OFFICIAL_SUFFIXES
+                  and not p.name.startswith(("~$", ".")))
+
+
+def ensure_official(work: Path, n: int) -> Path:
+    """The official forms of N departments in work/official, reused when a previous run left exactly these."""
+    folder = work / "official"
+    marker = work / OFFICIAL_MARKER
+    wanted = {"n": n, "seed": SEED, "year": YEAR, "layout": "official"}
+    if folder.is_dir() and marker.is_file():
+        try:
+            known = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        found = len(official_files(folder))
+        if {k: known.get(k) for k in wanted} == wanted and found == known.get("files"):
+            log(f"Reusing the official forms of {n} departments ({found} files) in {folder}")
+            return folder
+        log(f"Official forms in {folder} do not match (found {found} files for {known or 'unknown'}, want {wanted}); regenerating")
+    if folder.exists():
+        if not marker.is_file() and any(p.suffix.lower() not in OFFICIAL_SUFFIXES for p in folder.rglob("*") if p.is_file()):
+            sys.exit(f"{folder} holds files this script did not write; choose another --keep folder")
+        shutil.rmtree(folder)
+    marker.unlink(missing_ok=True)
+
+    from evalbatch.official_samples import write_official_samples
+
+    part = work / "official.partial"
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    log(f"Generating the official forms of {n} departments (seed {SEED}, year {YEAR}, one process) in {folder} ...")
+    done = threading.Event()
+    t0 = time.perf_counter()
+
+    def progress() -> None:
+        while not done.wait(5):
+            k = sum(1 for p in part.iterdir() if p.suffix.lower() in OFFICIAL_SUFFIXES)
+            log(f"  ... {k} files, {time.perf_counter() - t0:.0f} s")
+
+    watcher = threading.Thread(target=progress, daemon=True)
+    watcher.start()
+    try:
+        # The 池州 example (one department's 项目支出 form) plus N-1 synthetic departments,
+        # as `evalbatch sample --layout official --count N-1` writes them.
+        paths = write_official_samples(part, n - 1, seed=SEED, year=YEAR)
+    finally:
+        done.set()
+        watcher.join()
+    found = len(official_files(part))
+    if found != len(paths):
+        sys.exit(f"write_official_samples returned {len(paths)} paths but {found} files are there")
+    part.rename(folder)
+    marker.write_text(json.dumps({**wanted, "files": found}), encoding="utf-8")
+    log(f"Generated {found} files for {n} departments in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
+def file_kind(path: Path) -> str:
+    """What a file really is, from its first bytes: xlsx, SpreadsheetML, HTML or other."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<?xml") and b"urn:schemas-microsoft-com:office:spreadsheet" in head:
+        return "SpreadsheetML"
+    if text.startswith((b"<html", b"<!doctype html")):
+        return "HTML"
+    return "other"
+
+
+def calamine_refuses(paths: list[Path]) -> int:
+    """How many of `paths` python-calamine cannot open (untimed, to back the report's claim)."""
+    from python_calamine import CalamineWorkbook
+
+    refused = 0
+    for p in paths:
+        try:
+            wb = CalamineWorkbook.from_path(str(p))
+            for name in wb.sheet_names:
+                wb.get_sheet_by_name(name).to_python()
+        except Exception:
+            refused += 1
+    return refused
+
+
 def prepare_tables(samples: Path, tables_file: Path) -> dict:
     """Run the evalbatch pipeline once here; pickle its four tables as report.py would write them."""
     import inspect
@@ -266,6 +362,7 @@ def cli_supports(flag: str) -> bool:
 
 
 def run_cli(samples: Path, out_dir: Path, jobs: int, no_cache: bool, scratch: Path, n: int) -> dict:
+    """One `evalbatch run` of `samples` (n files) in a fresh process."""
     cmd = [sys.executable, "-m", "evalbatch", "run", str(samples), "--out", str(out_dir), "--year", str(YEAR),
            "--settle", "0", "--quiet", "--jobs", str(jobs)]
     if no_cache:
@@ -273,14 +370,18 @@ def run_cli(samples: Path, out_dir: Path, jobs: int, no_cache: bool, scratch: Pa
     out = measure(cmd, scratch)
     if out["rc"] not in (0, 1):  # 1: finished, some files carry errors (the samples do, on purpose)
         sys.exit(f"evalbatch run failed (exit {out['rc']}): {' '.join(cmd)}\n{out['stderr']}")
-    info = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    try:
+        info = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        sys.exit(f"evalbatch run exited {out['rc']} without a readable run.json ({e}): {' '.join(cmd)}\n{out['stderr']}")
     files = len(info.get("files", [])) if "files" in info else n
     if files != n:
         sys.exit(f"evalbatch run saw {files} files, expected {n}")
     extra = {k: v for k, v in info.items() if "cache" in k.lower() or k == "unchanged"}
     # An unchanged rerun keeps the previous run's summary (and timings): they are not its own.
     timings = {} if info.get("unchanged") else info.get("timings", {})
-    return {"seconds": out["wall"], "maxrss": out["maxrss"], "timings": timings, "info": extra}
+    return {"seconds": out["wall"], "maxrss": out["maxrss"], "timings": timings, "info": extra,
+            "departments": info.get("departments"), "files": files}
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -294,16 +395,26 @@ def median_of(runs: list[dict]) -> dict:
     infos = [r["info"] for r in runs if r.get("info")]
     if infos:
         result["info"] = infos[-1]
+    for key in ("departments", "files"):
+        if runs[-1].get(key) is not None:
+            result[key] = runs[-1][key]
     return result
 
 
-def repeat(label: str, reps: int, fn) -> dict:
-    runs = []
+def repeat_interleaved(specs: list[tuple[str, object]], reps: int) -> list[dict]:
+    """Run each (label, fn) `reps` times, taking turns (c, o, c, o, ...), so that a change in the
+    machine's load during the benchmark falls on both alike; the median of each."""
+    runs: list[list[dict]] = [[] for _ in specs]
     for i in range(reps):
-        log(f"  {label}: run {i + 1}/{reps} ...")
-        runs.append(fn())
-        log(f"  {label}: {runs[-1]['seconds']:.2f} s, peak RSS {runs[-1]['maxrss'] / 2**20:.0f} MB")
-    return median_of(runs)
+        for (label, fn), done in zip(specs, runs):
+            log(f"  {label}: run {i + 1}/{reps} ...")
+            done.append(fn())
+            log(f"  {label}: {done[-1]['seconds']:.2f} s, peak RSS {done[-1]['maxrss'] / 2**20:.0f} MB")
+    return [median_of(done) for done in runs]
+
+
+def repeat(label: str, reps: int, fn) -> dict:
+    return repeat_interleaved([(label, fn)], reps)[0]
 
 
 def source_digest() -> str:
@@ -352,20 +463,50 @@ def ratio_rows(results: dict, cores: int) -> list[dict]:
     return rows
 
 
-def print_report(results: dict, ratios: list[dict], n: int, reps: int, meta: dict) -> None:
+def per_unit_rows(results: dict, jobs: list[int]) -> list[dict]:
+    """ms per file and per department of c and o for each --jobs value, and o / c."""
+    rows = []
+    for j in jobs:
+        row = {"jobs": j}
+        for stage in ("c", "o"):
+            r = results.get(f"{stage} jobs={j}")
+            if r is None:
+                continue
+            depts = r.get("departments")
+            row[stage] = {"seconds": r["seconds"], "files": r["files"], "departments": depts,
+                          "ms_per_file": 1000 * r["seconds"] / r["files"],
+                          "ms_per_department": 1000 * r["seconds"] / depts if depts else None}
+        if "c" in row and "o" in row:
+            c, o = row["c"], row["o"]
+            row["o/c"] = {"ms_per_file": o["ms_per_file"] / c["ms_per_file"],
+                          "ms_per_department": (o["ms_per_department"] / c["ms_per_department"]
+                                                if o["ms_per_department"] and c["ms_per_department"] else None)}
+        rows.append(row)
+    return rows
+
+
+def print_report(results: dict, ratios: list[dict], per_unit: list[dict], n: int, reps: int, meta: dict) -> None:
+    off = meta["official"]
     log("")
-    log(f"evalbatch benchmark: {n} files, {meta['cores']} cores, {'median of ' + str(reps) if reps > 1 else 'one run'} per stage")
+    log(f"evalbatch benchmark: {n} departments, {meta['cores']} cores, {'median of ' + str(reps) if reps > 1 else 'one run'} per stage")
+    log(f"  format 1: {n} files; official forms: {off['files']} files "
+        f"({', '.join(f'{v} {k}' for k, v in off['kinds'].items())})")
+    if off["not_read"]:
+        log(f"  oa covers the {off['kinds'].get('xlsx', 0)} xlsx files only: python-calamine cannot read "
+            f"{off['calamine_refused']} of the other {off['not_read']} (SpreadsheetML / HTML saved as .xls), "
+            f"so there is no read floor for them")
     log("  " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     log(f"  CLI --no-cache: {'yes' if meta['cache'] else 'no (no cache stages)'}; evalbatch source digest {meta['source']}")
     if meta["source_changed"]:
         log("  WARNING: evalbatch's source changed while the benchmark ran; the figures mix versions")
     log("")
-    head = f"{'stage':<36} {'seconds':>9} {'ms/file':>9} {'peak RSS MB':>12}"
+    head = f"{'stage':<42} {'files':>6} {'seconds':>9} {'ms/file':>9} {'peak RSS MB':>12}"
     log(head)
     log("-" * len(head))
     for key, r in results.items():
         label = meta["labels"].get(key, key)
-        log(f"{label:<36} {r['seconds']:>9.2f} {1000 * r['seconds'] / n:>9.2f} {r['maxrss'] / 2**20:>12.0f}")
+        files = meta["files"].get(key, n)
+        log(f"{label:<42} {files:>6} {r['seconds']:>9.2f} {1000 * r['seconds'] / files:>9.2f} {r['maxrss'] / 2**20:>12.0f}")
         if r.get("timings"):
             split = "  ".join(f"{k} {v:.2f}" for k, v in r["timings"].items())
             log(f"{'':<4}run.json timings (s): {split}")
@@ -376,6 +517,25 @@ def print_report(results: dict, ratios: list[dict], n: int, reps: int, meta: dic
     for row in ratios:
         value = "-" if row["value"] is None else f"{row['value']:.2f}"
         log(f"{row['ratio']:<24} {value:>7} {row['target']:>8}  {row['verdict']}")
+    if per_unit:
+        log("")
+        head = f"{'evalbatch run, whole process':<36} {'files':>6} {'depts':>6} {'ms/file':>9} {'ms/dept':>9}"
+        log(head)
+        log("-" * len(head))
+
+        def num(x, fmt):
+            return "-" if x is None else format(x, fmt)
+
+        for row in per_unit:
+            for stage, name in (("c", "c  format 1"), ("o", "o  official forms")):
+                if stage in row:
+                    u = row[stage]
+                    log(f"{name + ', jobs=' + str(row['jobs']):<36} {u['files']:>6} {num(u['departments'], '>6')} "
+                        f"{u['ms_per_file']:>9.2f} {num(u['ms_per_department'], '>9.2f')}")
+            if "o/c" in row:
+                r = row["o/c"]
+                log(f"{'o / c, jobs=' + str(row['jobs']):<36} {'':>6} {'':>6} {r['ms_per_file']:>9.2f} "
+                    f"{num(r['ms_per_department'], '>9.2f')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,10 +556,22 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep.resolve() if args.keep else scratch
         work.mkdir(parents=True, exist_ok=True)
         samples = ensure_samples(work, n)
+        official = ensure_official(work, n)
         digest_before = source_digest()
         files = sample_files(samples)
         list_file = scratch / "files.txt"
         list_file.write_text("\n".join(str(p) for p in files), encoding="utf-8")
+        off_files = official_files(official)
+        kinds = {p: file_kind(p) for p in off_files}
+        off_xlsx = [p for p in off_files if kinds[p] == "xlsx"]
+        off_other = [p for p in off_files if kinds[p] != "xlsx"]
+        off_list = scratch / "official-xlsx.txt"
+        off_list.write_text("\n".join(str(p) for p in off_xlsx), encoding="utf-8")
+        kind_counts = {k: sum(1 for v in kinds.values() if v == k) for k in ("xlsx", "SpreadsheetML", "HTML", "other")}
+        off_info = {"files": len(off_files), "kinds": {k: v for k, v in kind_counts.items() if v},
+                    "not_read": len(off_other), "calamine_refused": calamine_refuses(off_other)}
+        log(f"Official forms: {len(off_files)} files ({', '.join(f'{v} {k}' for k, v in off_info['kinds'].items())}); "
+            f"python-calamine refuses {off_info['calamine_refused']} of the {len(off_other)} that are not xlsx")
         tables_file = scratch / "tables.pickle"
         table_info = prepare_tables(samples, tables_file)
         cache = cli_supports("--no-cache")
@@ -407,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
 
         results: dict[str, dict] = {}
         labels = {"a": "a  read floor (calamine)", "w": "w  write floor (xlsxwriter)", "b": "b  pandas by hand (openpyxl)",
+                  "oa": "oa read floor, official (xlsx only)",
                   "cold": f"cold  cached run, jobs={cores}", "rerun": f"rerun  unchanged, jobs={cores}"}
+        stage_files = {"oa": len(off_xlsx)}
         log(f"Timing ({reps} run(s) per stage):")
         results["a"] = repeat("a read floor", reps, lambda: run_child_stage("read", [str(list_file)], scratch))
         results["w"] = repeat("w write floor", reps, lambda: run_child_stage("write", [str(tables_file), str(scratch / "w.xlsx")], scratch))
@@ -418,17 +592,30 @@ def main(argv: list[str] | None = None) -> int:
         def fresh_out() -> Path:
             return scratch / f"out-{next(counter)}"
 
-        def one_cli(jobs: int, no_cache: bool) -> dict:
+        def one_cli(folder: Path, count: int, jobs: int, no_cache: bool) -> dict:
             out = fresh_out()
             try:
-                return run_cli(samples, out, jobs, no_cache, scratch, n)
+                return run_cli(folder, out, jobs, no_cache, scratch, count)
             finally:
                 shutil.rmtree(out, ignore_errors=True)
 
+        oa = None
+        if off_xlsx:
+            oa = repeat("oa read floor (official xlsx)", reps, lambda: run_child_stage("read", [str(off_list)], scratch))
+        # c and o take turns for each --jobs value, so that o / c compares runs made under the same load.
+        c_results, o_results = {}, {}
         for j in args.jobs:
-            key = f"c jobs={j}"
-            labels[key] = f"c  evalbatch run, jobs={j}" + (" (all cores)" if j == cores else "")
-            results[key] = repeat(key, reps, lambda j=j: one_cli(j, cache))
+            ckey, okey = f"c jobs={j}", f"o jobs={j}"
+            labels[ckey] = f"c  evalbatch run, jobs={j}" + (" (all cores)" if j == cores else "")
+            labels[okey] = f"o  evalbatch run, official, jobs={j}" + (" (all)" if j == cores else "")
+            stage_files[okey] = len(off_files)
+            c_results[ckey], o_results[okey] = repeat_interleaved(
+                [(ckey, lambda j=j: one_cli(samples, n, j, cache)),
+                 (okey, lambda j=j: one_cli(official, len(off_files), j, cache))], reps)
+        results |= c_results
+        if oa is not None:
+            results["oa"] = oa
+        results |= o_results
 
         if cache:
             colds, reruns = [], []
@@ -444,19 +631,25 @@ def main(argv: list[str] | None = None) -> int:
             results["cold"], results["rerun"] = median_of(colds), median_of(reruns)
 
         ratios = ratio_rows(results, cores)
+        per_unit = per_unit_rows(results, args.jobs)
         digest_after = source_digest()
-        meta = {"cores": cores, "versions": versions(), "cache": cache, "labels": labels,
-                "source": digest_before, "source_changed": digest_after != digest_before}
-        print_report(results, ratios, n, reps, meta)
+        meta = {"cores": cores, "versions": versions(), "cache": cache, "labels": labels, "files": stage_files,
+                "official": off_info, "source": digest_before, "source_changed": digest_after != digest_before}
+        print_report(results, ratios, per_unit, n, reps, meta)
         if args.json:
             figures = {
                 "n": n, "cores": cores, "repeats": reps, "versions": meta["versions"], "cli_no_cache": cache,
                 "evalbatch_source": meta["source"], "source_changed": meta["source_changed"],
                 "tables": table_info,
+                "official": off_info,
                 "stages": {k: {"label": labels.get(k, k), "seconds": r["seconds"], "all_seconds": r["all_seconds"],
-                               "ms_per_file": 1000 * r["seconds"] / n, "peak_rss_mb": r["maxrss"] / 2**20,
+                               "files": stage_files.get(k, n), "ms_per_file": 1000 * r["seconds"] / stage_files.get(k, n),
+                               **({"departments": r["departments"],
+                                   "ms_per_department": 1000 * r["seconds"] / r["departments"]} if r.get("departments") else {}),
+                               "peak_rss_mb": r["maxrss"] / 2**20,
                                **({"timings": r["timings"]} if r.get("timings") else {})} for k, r in results.items()},
                 "ratios": ratios,
+                "per_file_and_department": per_unit,
             }
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
