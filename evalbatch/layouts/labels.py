@@ -37,6 +37,10 @@ class Labels:
     def head_labels(self) -> frozenset[str]:
         return frozenset(w for k in HEAD_FIELDS for w in self.words[k])
 
+    @functools.cached_property
+    def longest_title(self) -> int:
+        return max(len(t) for k in ("title_project", "title_department") for t in self.words[k])
+
     def placeholder(self, text: str) -> bool:
         return any(p.search(text) for p in self.placeholders)
 

@@ -110,6 +110,8 @@ _TITLE_SLACK = 16
 
 
 def _title_kind(text: str, labels: Labels) -> str | None:
+    if len(text) > labels.longest_title + _TITLE_SLACK:
+        return None  # most cells: long text is never a title, and this test is cheap
     for kind, key in ((FORM_A, "title_project"), (FORM_B, "title_department")):
         if any(t in text and len(text) <= len(t) + _TITLE_SLACK for t in labels[key]):
             return kind
