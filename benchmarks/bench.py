@@ -167,111 +167,74 @@ def sample_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.xlsx") if not p.name.startswith(("~$", ".")))
 
 
-def ensure_samples(work: Path, n: int) -> Path:
-    """N submissions in work/samples, reused when a previous run left exactly these."""
-    samples = work / "samples"
-    marker = work / MARKER
-    wanted = {"n": n, "seed": SEED, "year": YEAR}
-    if samples.is_dir() and marker.is_file():
-        try:
-            known = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = {}
-        found = len(sample_files(samples))
-        if known == wanted and found == n:
-            log(f"Reusing {n} samples in {samples}")
-            return samples
-        log(f"Samples in {samples} do not match (found {found} files for {known or 'unknown'}, want {wanted}); regenerating")
-    if samples.exists():
-        if not marker.is_file() and any(p.suffix.lower() != ".xlsx" for p in samples.rglob("*") if p.is_file()):
-            sys.exit(f"{samples} holds files this script did not write; choose another --keep folder")
-        shutil.rmtree(samples)
-    marker.unlink(missing_ok=True)
-
-    from evalbatch.samples import write_samples
-
-    part = work / "samples.partial"
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
-    log(f"Generating {n} samples (seed {SEED}, year {YEAR}, {GEN_JOBS} processes) in {samples} ...")
-    done = threading.Event()
-    t0 = time.perf_counter()
-
-    def progress() -> None:
-        while not done.wait(5):
-            k = sum(1 for _ in part.glob("*.xlsx"))
-            log(f"  ... {k}/{n} files, {time.perf_counter() - t0:.0f} s")
-
-    watcher = threading.Thread(target=progress, daemon=True)
-    watcher.start()
-    try:
-        paths = write_samples(part, n - 1, seed=SEED, year=YEAR, jobs=GEN_JOBS)
-    finally:
-        done.set()
-        watcher.join()
-    if len(paths) != n:
-        sys.exit(f"write_samples wrote {len(paths)} files, expected {n}")
-    part.rename(samples)
-    marker.write_text(json.dumps(wanted), encoding="utf-8")
-    log(f"Generated {n} samples in {time.perf_counter() - t0:.1f} s")
-    return samples
-
-
 def official_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in OFFICIAL_SUFFIXES
                   and not p.name.startswith(("~$", ".")))
 
 
+def ensure_samples(work: Path, n: int) -> Path:
+    """N format-1 submissions in work/samples (the reference case plus N-1 synthetic)."""
+    from evalbatch.samples import write_samples
+
+    return _ensure_folder(work / "samples", work / MARKER, {"n": n, "seed": SEED, "year": YEAR}, sample_files,
+                          lambda part: write_samples(part, n - 1, seed=SEED, year=YEAR, jobs=GEN_JOBS),
+                          f"{n} samples (seed {SEED}, year {YEAR}, {GEN_JOBS} processes)", expected=n)
+
+
 def ensure_official(work: Path, n: int) -> Path:
-    """The official forms of N departments in work/official, reused when a previous run left exactly these."""
-    folder = work / "official"
-    marker = work / OFFICIAL_MARKER
-    wanted = {"n": n, "seed": SEED, "year": YEAR, "layout": "official"}
+    """The official forms of N departments in work/official: the 池州 example (one
+    department's 项目支出 form) plus N-1 synthetic departments, as `evalbatch sample
+    --layout official --count N-1` writes them."""
+    from evalbatch.official_samples import write_official_samples
+
+    return _ensure_folder(work / "official", work / OFFICIAL_MARKER, {"n": n, "seed": SEED, "year": YEAR, "layout": "official"},
+                          official_files, lambda part: write_official_samples(part, n - 1, seed=SEED, year=YEAR),
+                          f"the official forms of {n} departments (seed {SEED}, year {YEAR}, one process)")
+
+
+def _ensure_folder(folder: Path, marker: Path, wanted: dict, files, generate, what: str, expected: int | None = None) -> Path:
+    """`folder` as `generate` writes it, reused when a previous run left exactly these files
+    (the marker records what was asked and how many files came of it)."""
     if folder.is_dir() and marker.is_file():
         try:
             known = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             known = {}
-        found = len(official_files(folder))
-        if {k: known.get(k) for k in wanted} == wanted and found == known.get("files"):
-            log(f"Reusing the official forms of {n} departments ({found} files) in {folder}")
+        found = len(files(folder))
+        if {k: known.get(k) for k in wanted} == wanted and found == known.get("files", known.get("n")):
+            log(f"Reusing {what} ({found} files) in {folder}")
             return folder
-        log(f"Official forms in {folder} do not match (found {found} files for {known or 'unknown'}, want {wanted}); regenerating")
+        log(f"{folder} does not match (found {found} files for {known or 'unknown'}, want {wanted}); regenerating")
     if folder.exists():
-        if not marker.is_file() and any(p.suffix.lower() not in OFFICIAL_SUFFIXES for p in folder.rglob("*") if p.is_file()):
+        ours = {p.resolve() for p in files(folder)}
+        if not marker.is_file() and any(p.is_file() and p.resolve() not in ours for p in folder.rglob("*")):
             sys.exit(f"{folder} holds files this script did not write; choose another --keep folder")
         shutil.rmtree(folder)
     marker.unlink(missing_ok=True)
-
-    from evalbatch.official_samples import write_official_samples
-
-    part = work / "official.partial"
+    part = folder.with_name(folder.name + ".partial")
     shutil.rmtree(part, ignore_errors=True)
     part.mkdir(parents=True)
-    log(f"Generating the official forms of {n} departments (seed {SEED}, year {YEAR}, one process) in {folder} ...")
+    log(f"Generating {what} in {folder} ...")
     done = threading.Event()
     t0 = time.perf_counter()
 
     def progress() -> None:
         while not done.wait(5):
-            k = sum(1 for p in part.iterdir() if p.suffix.lower() in OFFICIAL_SUFFIXES)
-            log(f"  ... {k} files, {time.perf_counter() - t0:.0f} s")
+            log(f"  ... {len(files(part))} files, {time.perf_counter() - t0:.0f} s")
 
     watcher = threading.Thread(target=progress, daemon=True)
     watcher.start()
     try:
-        # The 池州 example (one department's 项目支出 form) plus N-1 synthetic departments,
-        # as `evalbatch sample --layout official --count N-1` writes them.
-        paths = write_official_samples(part, n - 1, seed=SEED, year=YEAR)
+        paths = generate(part)
     finally:
         done.set()
         watcher.join()
-    found = len(official_files(part))
-    if found != len(paths):
-        sys.exit(f"write_official_samples returned {len(paths)} paths but {found} files are there")
+    found = len(files(part))
+    if found != len(paths) or (expected is not None and found != expected):
+        sys.exit(f"the generator returned {len(paths)} paths and {found} files are there (expected {expected or len(paths)})")
     part.rename(folder)
     marker.write_text(json.dumps({**wanted, "files": found}), encoding="utf-8")
-    log(f"Generated {found} files for {n} departments in {time.perf_counter() - t0:.1f} s")
+    log(f"Generated {found} files in {time.perf_counter() - t0:.1f} s")
     return folder
 
 
