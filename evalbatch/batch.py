@@ -424,7 +424,8 @@ def _superseded_findings(older: pd.DataFrame, head: pd.DataFrame, sha: pd.Series
                 "单位编码 " + older["dept_code"] + " 同时出现在较新的文件“" + newest + "”中；本文件未采用，以较新的文件为准",
                 sheet=older["info_sheet"], cell=older["cell_dept_code"]),
         F.where(older, same_content, "file.identical",
-                "本文件与“" + newest + "”内容完全相同（单位编码 " + older["dept_code"] + "），只采用一份", sheet=older["info_sheet"], cell=older["cell_dept_code"]),
+                "本文件与“" + newest + "”内容完全相同（单位编码 " + older["dept_code"] + "），只采用一份",
+                sheet=older["info_sheet"], cell=older["cell_dept_code"]),
         F.where(at_newest, same_time, "file.same_time",
                 "单位编码 " + older["dept_code"] + " 出现在修改时间相同、内容不同的两个文件" + both + "中，无法判断以哪个为准；"
                 "本次暂用前者且不参与排名，请删除其中一个后重新运行", sheet=at_newest["info_sheet"], cell=at_newest["cell_dept_code"]),

@@ -19,11 +19,13 @@ from rich.text import Text
 from . import __version__
 from . import findings as F
 from .rules import Rules, RulesError, load_rules
+from .cli_zh import Group as ChineseGroup
 from .files import write_reason
 from .runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
 
 app = typer.Typer(
     help="预算绩效自评批量复核：生成填报模板、检查单个文件、批量复核评分并生成汇总排名工作簿。",
+    cls=ChineseGroup,  # typer's and click's own words (help, usage errors) in Chinese
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -63,8 +65,7 @@ def _rules(path: str | None, strict: bool = False) -> Rules:
     try:
         rules = load_rules(path)
     except RulesError as exc:
-        err.print(f"[red]规则错误：[/red]{exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        _fail(f"规则错误：{exc}", EXIT_USAGE)
     if strict:
         data = {**rules.data, "scoring": {**rules.data["scoring"], "strict": True}}
         rules = Rules(data, rules.source + "（严格模式）")

@@ -51,6 +51,8 @@ RULES: dict[str, tuple[str, str]] = {
     "value.unit": (WARNING, "单位不一致"),
     "value.out_of_range": (ERROR, "数值超出范围"),
     "value.boolean": (ERROR, "逻辑值不是数字"),
+    "value.error_cell": (ERROR, "单元格为错误值"),
+    "value.formula_no_result": (ERROR, "公式没有计算结果"),
     "value.too_long": (WARNING, "文字过长已截断"),
     "value.code_normalised": (NOTE, "编码已规范化"),
     "project.duplicate": (WARNING, "项目编码重复"),
@@ -90,6 +92,16 @@ RULES: dict[str, tuple[str, str]] = {
     "score.deducted_met": (NOTE, "达标却扣分"),
     "weight.l1_declared": (WARNING, "一级指标分值不符"),
     "value.actual_sign": (NOTE, "实际值带比较符"),
+    # Re-review (抽评): the filled review workbooks a run reads (evalbatch/review/). Their
+    # `file` is the review workbook, never a submission: no department is unranked by them.
+    "review.unreadable": (ERROR, "抽评表无法读取"),
+    "review.score_invalid": (ERROR, "抽评得分无效"),
+    "review.rubric_invalid": (ERROR, "质量评分无效"),
+    "review.unknown": (ERROR, "抽评对象不存在"),
+    "review.changed": (ERROR, "抽评表锁定内容被修改"),
+    "review.stale": (WARNING, "抽取后提交文件已变化"),
+    "review.conflict": (WARNING, "抽评结果不一致"),
+    "review.unmatched": (WARNING, "抽评指标本次未找到"),
 }
 LEVELS = (ERROR, WARNING, NOTE)
 

@@ -22,6 +22,7 @@ from . import schema as S
 from . import values as V
 from .assemble import INFO_FIELDS, TABLE_SHEETS, Parsed, frame_columns, typed_info, typed_table
 from .layouts import FORM_B, FORMAT1, Located, locate, wanted_sheet
+from .formats.base import CellIssue
 from .reader import RawWorkbook
 from .rules import Rules, load_rules
 
@@ -117,6 +118,8 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     the rows whose layout has the cell at all (a blank there is the department's)."""
     label = getattr(col, "label", None) or col.header
     where = dict(sheet=sheet, cell=cell)
+    raw, issues = _cell_issues(df, raw, label, found, where)
+    asked = asked & ~issues
     if col.type in (S.TEXT, S.INDICATOR):
         raw = _cut(df, raw, label, found, where)
     value, bad = _parser(col.type, col.enum)(raw)
@@ -124,7 +127,8 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
         msg = f"「{label}」为必填项，目前为空；" + (f"请填写（{col.hint}）" if hasattr(col, "label") else f"请补充该行的{label}")
         found.append(F.where(df, V.is_blank(raw) & asked, "value.required", msg, **where))
     booleans = V.is_bool(raw) & bad
-    found.append(F.where(df, booleans, "value.boolean", f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
+    found.append(F.where(df, booleans, "value.boolean",
+                         f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
     found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw), **where))
     if col.type not in _NUMERIC:
         return value if col.type != S.INDICATOR else raw
@@ -135,8 +139,24 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     limit = _limit(col.type, rules)
     beyond = value.abs() > limit
     found.append(F.where(df, beyond, "value.out_of_range", lambda d: f"「{label}」填写的 " + _as_typed(raw.loc[d.index])
-                         + f" 超出{_type_word(col.type)}的合理范围（绝对值不超过 {limit:,.15g}），未采用；请核对是否误填了其他数字（如身份证号、账号）", **where))
+                         + f" 超出{_type_word(col.type)}的合理范围（绝对值不超过 {limit:,.15g}），未采用；"
+                         "请核对是否误填了其他数字（如身份证号、账号）", **where))
     return value.where(~beyond)
+
+
+def _cell_issues(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict) -> tuple[pd.Series, pd.Series]:
+    """Error values (#DIV/0!) and formulas saved without a result, each with what to do; the
+    cells then count as holding nothing (never "为空": the department did fill them in)."""
+    kinds = pd.Series([getattr(v, "kind", "") if isinstance(v, CellIssue) else "" for v in raw.to_numpy(dtype=object)], index=raw.index)
+    issues = kinds.ne("")
+    if not issues.any():
+        return raw, issues
+    found.append(F.where(df, kinds.eq("error"), "value.error_cell", lambda d: f"「{label}」是错误值“" + _shown(raw.loc[d.index])
+                         + "”（公式计算出错），不是数值；请改正公式或直接填写数值", **where))
+    found.append(F.where(df, kinds.eq("formula"), "value.formula_no_result",
+                         f"「{label}」是公式，但文件中没有保存计算结果（常见于由其他软件生成的文件）；请在 Excel 或 WPS 中打开该文件、"
+                         "保存后重新提交", **where))
+    return raw.where(~issues, None), issues
 
 
 def _as_typed(raw: pd.Series) -> pd.Series:
@@ -189,7 +209,7 @@ def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) ->
     out = pd.DataFrame({"file": data["file"], "sheet": [w[0] if w else name for w in where],
                         "row": pd.to_numeric(data["row"]).astype("Int64")})
     row_text = out["row"].astype("string")
-    for col in columns:
+    for col in (S.with_grades(c, rules.grade_names) for c in columns):
         letters = {x.file: x.letters[name].get(col.key, "?") for x in usable if name in x.letters}
         cell = data["file"].map(letters).astype("string") + row_text
         if any(where):  # official forms: each row says where its values are ("" where it has none)

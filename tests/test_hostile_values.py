@@ -277,3 +277,25 @@ def test_a_department_that_breaks_scoring_is_one_error_and_the_rest_is_unchanged
     kept = after.depts[after.depts["dept_code"] != "666666"][cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, before.depts[cols].reset_index(drop=True))
     assert after.depts.set_index("dept_code").loc["666666", "grade"] == "未评级"
+
+
+# --- error values and formulas saved without a result (calamine shows both as empty) ----------
+
+
+@pytest.mark.parametrize("cell,value,rule_id,words", [
+    ("B20", "#DIV/0!", "value.error_cell", ("#DIV/0!", "改正公式")),
+    ("B20", "#N/A", "value.error_cell", ("#N/A",)),
+    ("B20", "=B19*0.5", "value.formula_no_result", ("没有保存计算结果", "保存后重新提交")),
+])
+def test_error_cells_and_formulas_without_a_result_are_not_blank(tmp_path, cell, value, rule_id, words):
+    path = write(tmp_path, reference())
+    wb = openpyxl.load_workbook(path)
+    wb["基本信息"][cell] = value
+    if value.startswith("#"):
+        wb["基本信息"][cell].data_type = "e"
+    wb.save(path)  # openpyxl saves a formula without its result, as some generators do
+    r = run([path])
+    assert found(r, rule_id) == [("错误", "基本信息", cell)]
+    msg = r.findings.loc[r.findings["rule_id"] == rule_id, "message"].iloc[0]
+    assert all(w in msg for w in words)
+    assert found(r, "value.required") == []

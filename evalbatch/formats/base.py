@@ -51,6 +51,20 @@ class Limits:
         )
 
 
+class CellIssue(str):
+    """A cell that is not empty but holds no usable value, as calamine would hide it (it reads
+    both as ""): an error value such as #DIV/0! ("error"), or a formula saved without its
+    result ("formula", what some tools write and Excel computes only when it opens the file)."""
+
+    def __new__(cls, text: str, kind: str):
+        obj = super().__new__(cls, text)
+        obj.kind = kind
+        return obj
+
+    def __reduce__(self):  # pickled between processes with its kind
+        return CellIssue, (str(self), self.kind)
+
+
 @dataclass
 class SheetData:
     rows: list[list]

@@ -28,6 +28,7 @@ def read_calamine(
     """Every wanted worksheet in one open, each measured before calamine builds it. `zf`:
     the container already opened to inspect it, if any (opening it again costs)."""
     own_merges = _check_before_open(data, kind, wanted, limits, zf)
+    issues = zipscan.xlsx_cell_issues(data, wanted, zf) if kind == "xlsx" else {}
     wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
     try:
         out = {}
@@ -35,6 +36,7 @@ def read_calamine(
             if meta.typ == SheetTypeEnum.WorkSheet and wanted(meta.name):
                 out[meta.name] = _sheet(wb, meta.name, own_merges, limits)
                 out[meta.name].hidden = meta.visible != SheetVisibleEnum.Visible
+                _mark(out[meta.name].rows, issues.get(meta.name, ()))
         return out
     finally:
         wb.close()
@@ -70,6 +72,13 @@ def _sheet(wb: CalamineWorkbook, name: str, own_merges: dict[str, list[Merge]] |
     check_merges(name, kept, len(rows), n_cols)
     fill_merges(rows, kept)
     return SheetData(rows, kept)
+
+
+def _mark(rows: list[list], issues) -> None:
+    """Error cells and formulas without a result in place of the "" calamine gives them."""
+    for r, c, issue in issues:
+        if r < len(rows) and c < len(rows[r]) and rows[r][c] in ("", None):
+            rows[r][c] = issue
 
 
 def _calamine_merges(sheet) -> list[Merge]:

@@ -26,7 +26,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements, too_much_text
+from .base import (EXCEL_COLS, EXCEL_ROWS, CellIssue, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements,
+                   too_much_text)
 
 _CHUNK = 1 << 20
 _MB = 1024 * 1024
@@ -154,6 +155,51 @@ def _scan_part(zf: zipfile.ZipFile, part: str, name: str, small_enough: bool, ru
         if not (small or runs or text):
             break
     return small
+
+
+# --- cells calamine reads as "": error values and formulas saved without a result --------
+
+_ISSUE_CELL = re.compile(rb"""<c\s([^>]*?)(?:/>|>(.*?)</c>)""", re.S)
+_REF = re.compile(rb"""\br\s*=\s*["']([A-Za-z]+)([0-9]+)["']""")
+_ERROR_TYPE = re.compile(rb"""\bt\s*=\s*["']e["']""")
+_VALUE = re.compile(rb"<v\s*>([^<]*)</v\s*>")
+# Parts larger than this are not searched: no form is that large, and a huge part must not
+# be held in memory for a courtesy message.
+_ISSUE_PART_BYTES = 8 * _MB
+
+
+def xlsx_cell_issues(data: bytes, wanted: Callable[[str], bool], zf: zipfile.ZipFile | None = None) -> dict[str, list[tuple[int, int, CellIssue]]]:
+    """Per wanted sheet, (row, column, issue) of every error cell (#DIV/0!, #N/A …) and every
+    formula saved without its result, 0-based. calamine shows both as empty cells, which
+    would report a figure the department did fill in as "为空"."""
+    zf = zf or zipfile.ZipFile(io.BytesIO(data))
+    out: dict[str, list[tuple[int, int, CellIssue]]] = {}
+    for name, parts in xlsx_parts(zf).items():
+        for part in parts if wanted(name) else ():
+            if zf.getinfo(part).file_size > _ISSUE_PART_BYTES:
+                continue
+            found = _issues(_read_all(zf, part))
+            if found:
+                out.setdefault(name, []).extend(found)
+    return out
+
+
+def _issues(xml: bytes) -> list[tuple[int, int, CellIssue]]:
+    if b't="e"' not in xml and b"t='e'" not in xml and b"<f" not in xml:
+        return []  # the common case: one search, no cell visited
+    out = []
+    for m in _ISSUE_CELL.finditer(xml):
+        attrs, body = m.group(1), m.group(2) or b""
+        ref = _REF.search(attrs)
+        if ref is None:
+            continue
+        at = (int(ref.group(2)) - 1, _column_number(ref.group(1)) - 1)
+        value = _VALUE.search(body)
+        if _ERROR_TYPE.search(attrs):
+            out.append((*at, CellIssue(value.group(1).decode("utf-8", "replace").strip() if value else "#错误", "error")))
+        elif b"<f" in body and not (value and value.group(1).strip()):
+            out.append((*at, CellIssue("（公式，无计算结果）", "formula")))
+    return out
 
 
 # --- text: what the cells hold once shared strings are expanded ---------------------------
