@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,6 +37,10 @@ from .parse import Located, locate, parse_chunk, wanted_sheet
 from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
 from .rules import Rules
 from .scoring import rank, score_all
+
+if TYPE_CHECKING:
+    from .review.apply import ReviewOutcome
+    from .review.collect import Collected
 
 log = logging.getLogger("evalbatch")
 
@@ -74,6 +79,7 @@ class BatchResult:
     meta: dict
     skipped: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    review: ReviewOutcome | None = None  # re-review (抽评): 抽评结果, adjustments and the review workbooks' findings
 
     @property
     def error_files(self) -> int:
@@ -426,9 +432,10 @@ def _superseded_findings(older: pd.DataFrame, head: pd.DataFrame, sha: pd.Series
         F.where(older, same_content, "file.identical",
                 "本文件与“" + newest + "”内容完全相同（单位编码 " + older["dept_code"] + "），只采用一份",
                 sheet=older["info_sheet"], cell=older["cell_dept_code"]),
-        F.where(at_newest, same_time, "file.same_time",
-                "单位编码 " + older["dept_code"] + " 出现在修改时间相同、内容不同的两个文件" + both + "中，无法判断以哪个为准；"
-                "本次暂用前者且不参与排名，请删除其中一个后重新运行", sheet=at_newest["info_sheet"], cell=at_newest["cell_dept_code"]),
+        *(F.where(df, same_time, "file.same_time",
+                  "单位编码 " + older["dept_code"] + " 出现在修改时间相同、内容不同的两个文件" + both + "中，无法判断以哪个为准；"
+                  "本次暂用前者且不参与排名，请删除其中一个后重新运行", sheet=df["info_sheet"], cell=df["cell_dept_code"])
+          for df in (at_newest, older)),
     ])
 
 
@@ -458,9 +465,13 @@ def _counts(depts: pd.DataFrame, findings: pd.DataFrame, members: dict[str, str]
     return depts
 
 
-def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int | None,
+            reviews: Collected | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict, ReviewOutcome]:
     """Everything after reading. Takes `parsed` over: its tables are dropped once assembled
-    (callers pass it without keeping a reference), so a country's rows are not held twice."""
+    (callers pass it without keeping a reference), so a country's rows are not held twice.
+    `reviews` (抽评) are applied before the indicators' parsed parts go: rescoring needs them."""
+    from .review.apply import apply_reviews  # here: the review stage reads the history database, which imports this module
+
     t0 = time.perf_counter()
     usable = set(parsed.files.loc[parsed.files["usable"].astype(bool), "file"])
     codes = parsed.info.set_index("file")["dept_code"].astype(object).fillna("")
@@ -471,6 +482,8 @@ def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int |
     del used
     frames.findings = F.concat([frames.findings, reconcile(frames, rules)])
     findings, scored, depts = _isolated(frames, rules, year, members)
+    depts, review = apply_reviews(scored, depts, reviews, rules, {r.name: r.sha256 for r in records})
+    findings = F.concat([findings, review.findings])
     # Checked: what the outputs do not show (parsed parts, cell addresses) can go.
     for column in [c for c in scored.indicators.columns if c not in KEPT_INDICATOR_COLUMNS]:
         del scored.indicators[column]  # in place: a copy of the frame is what this avoids
@@ -482,7 +495,7 @@ def process(records: list[FileRecord], parsed: Parsed, rules: Rules, year: int |
         rec.layout = str(layouts.get(rec.name, "")) if rec.name in usable else ""
         if rec.status != SUPERSEDED:
             rec.status = REJECTED if rec.name not in usable else (HAS_ERROR if rec.name in errors else USED)
-    return depts, scored.indicators, scored.projects, findings, {"check_score": t1 - t0}
+    return depts, scored.indicators, scored.projects, findings, {"check_score": t1 - t0}, review
 
 
 def _check_and_score(frames: Frames, rules: Rules, year: int | None, members: dict[str, str]):
@@ -555,7 +568,7 @@ def _fill_ids(findings: pd.DataFrame, depts: pd.DataFrame, members: dict[str, st
 def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None, jobs: int = 1,
              progress: Callable[[int, int], None] | None = None, skipped: dict | None = None,
              pending: list[FileRecord] | None = None, held: list[FileRecord] | None = None,
-             cache: ParseCache | None = None) -> BatchResult:
+             cache: ParseCache | None = None, reviews: Collected | None = None) -> BatchResult:
     """Read, check and score the given files; everything `run` and `check` need, no writing.
 
     With a `cache`, files whose content was parsed before are taken from it, and what the
@@ -567,7 +580,7 @@ def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None
     t0 = time.perf_counter()
     parsed = [load_all(records, rules, jobs, progress) if cache is None else _load_cached(records, rules, jobs, progress, cache)]
     t1 = time.perf_counter()
-    depts, indicators, projects, findings, split = process(records, parsed.pop(), rules, year)
+    depts, indicators, projects, findings, split, review = process(records, parsed.pop(), rules, year, reviews)
     pending = pending or []
     for rec in pending:
         rec.status = PENDING
@@ -588,7 +601,7 @@ def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None
         "jobs": jobs,
     }
     return BatchResult(records + pending, depts, indicators, projects, findings, meta, dict(skipped or {}),
-                       {"read": t1 - t0, **split})
+                       {"read": t1 - t0, **split}, review)
 
 
 def listing_findings(records: list[FileRecord], rules: Rules) -> pd.DataFrame:

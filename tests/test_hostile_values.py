@@ -182,7 +182,8 @@ def test_two_different_files_from_the_same_moment_are_an_error_naming_both(tmp_p
         os.utime(tmp_path / name, (1_600_000_000, 1_600_000_000))
     r = evaluate(discover(tmp_path).files, RULES, year=2021)
     f = r.findings[r.findings["rule_id"] == "file.same_time"]
-    assert f["level"].tolist() == ["错误"] and "“b.xlsx”与“a.xlsx”" in f["message"].iloc[0]
+    assert sorted(f["file"]) == ["a.xlsx", "b.xlsx"] and set(f["level"]) == {"错误"}  # each file is told
+    assert all("“b.xlsx”与“a.xlsx”" in m for m in f["message"])
     assert pd.isna(ref_row(r)["rank"])
 
 
