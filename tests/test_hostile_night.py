@@ -77,7 +77,7 @@ def _hostile(src: Path) -> dict[str, str]:
     case("h12_标记.xlsx", dept("730012", '[/]=HYPERLINK("http://x","点我")[bold]'), "score.exec_mismatch")
     cases[faults.far_cell_xlsx(src).name] = "file.suspicious"
     cases[shared_string_bomb(src / "h13_共享字符串.xlsx").name] = "file.suspicious"
-    gbk = os.fsdecode("h14_".encode() + "单位".encode("gbk") + b".xlsx")
+    gbk = os.fsdecode(b"h14_" + "单位".encode("gbk") + b".xlsx")
     write(src, dept("730014", "文件名乱码"), "h14.xlsx").rename(src / gbk)
     cases[gbk] = "file.name_escaped"
     if hasattr(os, "mkfifo") and os.name != "nt":
