@@ -1,14 +1,29 @@
 # The README's two commands are `make demo` and `make test`; everything else is for developers.
-PYTHON ?= python3
+# evalbatch needs Python >= 3.11: the first such python3 on PATH, unless `make PYTHON=...` says which.
+NEED_PYTHON := 3.11
+IS_NEW_ENOUGH := -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+PYTHON ?= $(or $(firstword $(foreach p,python3 python3.13 python3.12 python3.11,$(shell $(p) $(IS_NEW_ENOUGH) 2>/dev/null && echo $(p)))),python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 YEAR ?= 2021
 COUNT ?= 40
 SAMPLES := output/samples
 
-.PHONY: install install-test demo test bench lint template pictures clean
+.PHONY: install install-test demo test bench lint template pictures clean python-check FORCE
 
-$(VENV)/.installed: pyproject.toml
+# Before anything is installed: a Python too old is named with the version needed.
+python-check:
+	@$(PYTHON) $(IS_NEW_ENOUGH) 2>/dev/null || { \
+	  echo "evalbatch 需要 Python $(NEED_PYTHON) 或更新版本；$(PYTHON) 是 $$($(PYTHON) --version 2>&1 || echo 找不到的程序)。" >&2; \
+	  echo "请安装 Python $(NEED_PYTHON) 或更新版本，再用 make PYTHON=python3.11 demo（或 python3.12 等）指定它。" >&2; \
+	  exit 1; }
+
+# A .venv that an older (or since removed) Python made is rebuilt, instead of failing again every
+# time. Found when the Makefile is read: make has already judged .installed by then.
+STALE_VENV := $(shell [ -e $(VENV) ] && ! $(PY) $(IS_NEW_ENOUGH) 2>/dev/null && echo yes)
+
+$(VENV)/.installed: pyproject.toml $(if $(STALE_VENV),FORCE) | python-check
+	@$(if $(STALE_VENV),echo "$(VENV) 是用低于 $(NEED_PYTHON) 的 Python 建立的（或已损坏），删除后用 $(PYTHON) 重新建立。" >&2; rm -rf $(VENV))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
@@ -18,6 +33,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+FORCE:
+
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
@@ -26,6 +43,7 @@ demo: install
 	rm -rf $(SAMPLES)
 	$(PY) -m evalbatch sample -o $(SAMPLES) --count $(COUNT) --seed 1 --year $(YEAR) --layout mixed
 	$(PY) -m evalbatch run $(SAMPLES) --out output --year $(YEAR) --settle 0 || test $$? -eq 1
+	@echo "命令行程序 evalbatch 在 $(VENV)/bin/ 中：直接用 $(VENV)/bin/evalbatch --help，或先 . $(VENV)/bin/activate 再用 evalbatch（见 README）。"
 
 test: install-test
 	$(PY) -m pytest -q

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .findings import LEVEL_ORDER
 from .rules import Rules
-from .scoring import RATE_COLUMNS
+from .scoring import RATE_COLUMNS, pooled_rates
+from .values import round_half_up
 
 SCORE_BINS = list(range(0, 101, 5))
 EXEC_BINS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -75,15 +77,73 @@ def top_bottom(depts: pd.DataFrame, rules: Rules, n: int = 10) -> tuple[pd.DataF
     return d.head(n).reset_index(drop=True), d.tail(n).iloc[::-1].reset_index(drop=True)
 
 
-def totals(depts: pd.DataFrame, rules: Rules) -> dict:
-    """The totals row of 汇总排名: counts and averages over rated departments."""
-    d = rated(depts, rules)
-    mean = d.mean(numeric_only=True)
-    row = {
-        "dept_name": f"合计：{len(depts)} 个单位，{len(d)} 个参评",
-        "total": mean.get("total"), "self_total": mean.get("self_total"), "diff": mean.get("diff"),
-        "project_count": depts["project_count"].sum(), "project_avg": d["project_avg"].mean(),
-        "errors": depts["errors"].sum(), "warnings": depts["warnings"].sum(),
-    }
-    row.update({col: mean.get(col) for col in RATE_COLUMNS.values()})
+# 汇总排名's columns that add up (money and counts), and those that are averaged.
+SUMMED = ("dept_budget", "dept_spent", "project_count", "errors", "warnings")
+AVERAGED_SCORES = ("total", "self_total", "diff", "review_total", "final_total", "project_avg")
+AVERAGED_OTHER = ("dept_budget", "dept_spent", "project_count")
+
+
+def _sum(series: pd.Series) -> float | None:
+    """The sum to the cent (no binary noise: 9021.6, not 9021.599999999999); None when all are blank."""
+    total = series.sum(min_count=1)
+    return None if pd.isna(total) else round_half_up(float(total), 2)
+
+
+def summary_total(depts: pd.DataFrame, rules: Rules) -> dict:
+    """汇总排名's 合计 row, over every department listed: the sums of money and counts, and
+    the six rates of all departments taken together (summed numerators ÷ summed
+    denominators, e.g. 预算执行率 = total spent ÷ total budget), never averages of rates."""
+    row = {"dept_name": f"合计：{len(depts)} 个单位，{len(_scored(depts, rules))} 个参评"}
+    row.update({k: _sum(pd.to_numeric(depts[k], errors="coerce")) if k in depts else None for k in SUMMED})
+    row.update(pooled_rates(depts, rules))
     return row
+
+
+def _scored(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Rated departments with a 复核得分 (not those that sent project forms only): the ranked ones."""
+    d = rated(depts, rules)
+    return d[d["total"].notna()] if "total" in d else d
+
+
+def summary_average(depts: pd.DataFrame, rules: Rules) -> dict:
+    """汇总排名's 平均 row: plain averages over the ranked departments (a broken file never
+    moves one) of scores, rates, money and 项目数; scores and money to 2 decimals, rates as rated."""
+    d = _scored(depts, rules)
+    row: dict = {"dept_name": f"平均：{len(d)} 个参评单位"}
+
+    def mean(key: str, decimals: int):
+        if key not in d:
+            return None
+        m = pd.to_numeric(d[key], errors="coerce").mean()
+        return None if pd.isna(m) else round_half_up(float(m), decimals)
+
+    row.update({k: mean(k, rules.score_decimals) for k in AVERAGED_SCORES})
+    row.update({k: mean(k, 2) for k in AVERAGED_OTHER})
+    row.update({col: mean(col, rules.rate_decimals) for col in RATE_COLUMNS.values()})
+    return row
+
+
+def project_total(projects: pd.DataFrame, rules: Rules) -> dict:
+    """项目汇总's 合计 row: how many projects, their budget and spending, and the execution rate
+    of them together (total spent ÷ total budget over projects that have both)."""
+    budget = pd.to_numeric(projects["budget"], errors="coerce") if "budget" in projects else pd.Series(dtype="float64")
+    spent = pd.to_numeric(projects["spent"], errors="coerce") if "spent" in projects else pd.Series(dtype="float64")
+    both = budget.notna() & spent.notna()
+    rate = round_half_up(spent[both].sum() / budget[both].sum(), rules.rate_decimals) if budget[both].sum() else None
+    return {"project_name": f"合计：{len(projects)} 个项目", "budget": _sum(budget), "spent": _sum(spent), "exec_rate": rate}
+
+
+def findings_by_rule(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings counted per rule and level, 错误 first, then 警告 and 提示, the most frequent
+    first within a level: 规则, 级别, 问题数, 涉及文件数, 占全部问题, 规则编号."""
+    cols = ["规则", "级别", "问题数", "涉及文件数", "占全部问题", "规则编号"]
+    if findings is None or findings.empty:
+        return pd.DataFrame(columns=cols)
+    g = (findings.assign(_f=findings["file"].astype(str))
+         .groupby(["rule_id", "rule", "level"], sort=False, dropna=False)
+         .agg(问题数=("_f", "size"), 涉及文件数=("_f", "nunique")).reset_index())
+    g["占全部问题"] = g["问题数"] / len(findings)
+    g["_order"] = g["level"].map(LEVEL_ORDER).fillna(9)
+    g = g.sort_values(["_order", "问题数", "rule_id"], ascending=[True, False, True], kind="stable")
+    out = g.rename(columns={"rule": "规则", "level": "级别", "rule_id": "规则编号"})[cols]
+    return out.astype({"问题数": int, "涉及文件数": int}).reset_index(drop=True)

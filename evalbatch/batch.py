@@ -31,6 +31,7 @@ from .assemble import Frames, Parsed, assemble, concat
 from .cache import ParseCache
 from .checks import check_frames, check_scores
 from .columns import INDICATORS
+from .fileids import name_unread
 from .funds import reconcile
 from .layouts import FORMAT1
 from .parse import Located, locate, parse_chunk, wanted_sheet
@@ -590,6 +591,8 @@ def evaluate(records: list[FileRecord], rules: Rules, *, year: int | None = None
     if wait:
         findings = F.concat([findings, F.frame(wait)])
     findings = F.concat([findings, listing_findings(records + pending, rules)])
+    # A file that could not be read says whose it is by its name only (620101_省委编办.xlsx).
+    name_unread(findings, [r.name for r in records if r.status == REJECTED])
     meta = {
         "started": started.isoformat(timespec="seconds"),
         "version": __version__,

@@ -10,8 +10,9 @@ import pandas as pd
 
 from . import findings as F
 from . import schema as S
-from .assemble import Frames
+from .assemble import INFO_FIELDS, Frames
 from .rules import Rules
+from .scoring import DENOMINATORS, TOTAL_FIELDS
 from .values import number_text, to_cents
 
 
@@ -195,6 +196,7 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
     parts = []
     if len(ind):
         parts += _indicator_checks(ind, rules)
+        parts.append(zero_denominators(ind, d))
     if len(d):
         off = d["diff"].abs() > rules.score_tolerance
         msg = ("自评总分 " + number_text(d["self_total"]) + "，复核总分 " + number_text(d["total"], "{:.2f}")
@@ -245,9 +247,6 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
                 lambda d: _name(d) + "的指标值或实际值无法识别为数字（" + _target(d) + "，" + _actual(d) + "），无法复核，"
                 + keep_word + "；请填写可比较的数字，如 95%、20次",
                 sheet=sheet, cell=ind["cell_actual"]),
-        F.where(ind, ind["zero_den"], "score.zero_denominator",
-                lambda d: _name(d) + "计算比率的分母为 0（" + d["method_used"] + "），比率为空、得 0 分；请核对预算数或指标值",
-                sheet=sheet, cell=ind["cell_weight"]),
         F.where(ind, ind["level_unknown"], "score.level_unknown",
                 lambda d: _name(d) + "为定性指标，" + _actual(d) + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
                 sheet=sheet, cell=ind["cell_actual"]),
@@ -272,6 +271,64 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
                 lambda d: _name(d) + _actual(d) + "带有比较符；实际值应写实际达到的数值（如 85%），不写“≥”“≤”",
                 sheet=sheet, cell=ind["cell_actual"]),
     ]
+
+
+def zero_denominators(ind: pd.DataFrame, depts: pd.DataFrame) -> pd.DataFrame:
+    """分母为零: each finding points at the figure that is zero, with what to do. For an automatic
+    method, the 基本信息 cell(s) its rate divides by (年初结转结余 for 结转结余变动率, the budget
+    for the execution rates); for 正向比例 (and linear 反向比例), the row's 指标值."""
+    z = ind[ind["zero_den"].fillna(False).astype(bool)]
+    if z.empty:
+        return F.frame()
+    auto = z["method_used"].isin(S.AUTO_METHODS)
+    where = _zero_figures(z[auto], depts)
+    return F.concat([
+        F.where(z[auto], pd.Series(True, index=where.index), "score.zero_denominator", _name(z[auto]) + where["message"],
+                sheet=where["sheet"], cell=where["cell"]),
+        F.where(z[~auto], pd.Series(True, index=z[~auto].index), "score.zero_denominator",
+                lambda d: _name(d) + "的" + _target(d) + "为 0，" + d["method_used"] + "无法计算完成率，本项得 0 分；"
+                "请填写实际的目标值（如 100%、20次），目标确为 0 的请改用“反向达标”等计分方法",
+                sheet=z.loc[~auto, "sheet"], cell=z.loc[~auto, "cell_target"]),
+    ])
+
+
+def _zero_figures(z: pd.DataFrame, depts: pd.DataFrame) -> pd.DataFrame:
+    """For indicator rows of automatic methods whose denominator is zero: the sheet, cell(s) and
+    a message naming the figure(s) the rate divides by (those that are 0), from the department's
+    基本信息 (a department form's totals for 预算执行率 where basic and project figures are missing)."""
+    info = depts.drop_duplicates("file").set_index("file")
+    rows = []
+    for method, file, sheet, weight_cell in zip(z["method_used"], z["file"], z["sheet"], z["cell_weight"]):
+        d = info.loc[file] if file in info.index else None
+        keys = DENOMINATORS[method]
+        if d is not None and method == "预算执行率" and any(pd.isna(d.get(k)) for k in keys):
+            keys = (TOTAL_FIELDS[1],)
+        if d is None:
+            rows.append((sheet, weight_cell, f"计算{method}的分母为 0，比率为空、本项得 0 分；请核对基本信息中的相关金额或人数"))
+            continue
+        zero = [k for k in keys if d.get(k) == 0] or list(keys)
+        cells = [str(d.get(f"cell_{k}") or "") for k in zero]
+        named = "、".join(f"“{_LABELS[k]}”" + (f"（{c}）" if c else "") for k, c in zip(zero, cells))
+        what = f"{d.get('info_sheet') or S.INFO_SHEET}中{named}" + ("为 0" if len(zero) == 1 else "均为 0")
+        todo = _ZERO_TODO.get(method, "请核对并填写实际数")
+        if all(cells):
+            rows.append((str(d.get("info_sheet") or S.INFO_SHEET), "、".join(cells), f"的分母为 0：{what}，{method}无法计算，本项得 0 分；{todo}"))
+        else:  # the layout gives no cell for the figure: the indicator row itself
+            rows.append((sheet, weight_cell, f"的分母为 0：{what}，{method}无法计算，本项得 0 分；{todo}"))
+    return pd.DataFrame(rows, columns=["sheet", "cell", "message"], index=z.index, dtype=object)
+
+
+# The label of every 基本信息 figure, for messages.
+_LABELS = {f.key: f.label for f in INFO_FIELDS}
+_IF_REALLY_ZERO = "；确实为 0 的，请在本指标的“偏差原因及改进措施”中说明，由财政部门人工复核"
+_ZERO_TODO = {
+    "预算执行率": "请填写全年预算数（万元）" + _IF_REALLY_ZERO,
+    "基本支出执行率": "请填写基本支出预算数（万元）" + _IF_REALLY_ZERO,
+    "项目支出执行率": "请填写项目支出预算数（万元）" + _IF_REALLY_ZERO,
+    "三公经费控制率": "请填写三公经费预算数（万元）" + _IF_REALLY_ZERO,
+    "结转结余变动率": "请核对年初结转结余（万元）" + _IF_REALLY_ZERO,
+    "在职人员控制率": "请填写编制人数（人）",
+}
 
 
 def exec_mismatch(p: pd.DataFrame, rules: Rules) -> pd.Series:

@@ -8,6 +8,8 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -20,7 +22,7 @@ from . import __version__
 from . import findings as F
 from .rules import Rules, RulesError, load_rules
 from .cli_zh import Group as ChineseGroup
-from .files import write_reason
+from .files import os_error_of, write_reason
 from .runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
 
 app = typer.Typer(
@@ -53,6 +55,33 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _writes(target: Path) -> Iterator[None]:
+    """An output that cannot be written (a file where a folder should be, no permission, disk
+    full) is exit 4 with the reason in Chinese, never a crash report."""
+    try:
+        yield
+    except Exception as exc:
+        error = os_error_of(exc)
+        if error is None:
+            raise
+        _fail(f"无法写入 {target}：{write_reason(error)}", EXIT_OUTPUT)
+
+
+@contextmanager
+def _exit_codes(codes: dict[type[Exception], int]) -> Iterator[None]:
+    """The failures a command expects, each as its one line on stderr and its exit code."""
+    try:
+        yield
+    except tuple(codes) as exc:
+        _fail(str(exc), next(code for kind, code in codes.items() if isinstance(exc, kind)))
+
+
+def previous_year() -> int:
+    """The default evaluation year: departments evaluate the budget year just ended."""
+    return dt.date.today().year - 1
+
+
 def _check_year(year: int | None) -> None:
     if year is not None and not YEARS[0] <= year <= YEARS[1]:
         _fail(f"--year 的值无效：{year}；评价年度应在 {YEARS[0]} 到 {YEARS[1]} 之间", EXIT_USAGE)
@@ -82,7 +111,9 @@ def template(
     from .template import write_submission
 
     _check_year(year)
-    path = write_submission(output, year=year, rules=_rules(rules))
+    the_rules = _rules(rules)
+    with _writes(output):
+        path = write_submission(output, year=year, rules=the_rules)
     out.print(f"已生成填报模板：{path}")
 
 
@@ -182,7 +213,7 @@ def _print_projects(projects) -> None:
 def run(
     input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", exists=True, file_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹")] = Path("output"),
-    year: Annotated[int, typer.Option("--year", help="评价年度")] = ...,
+    year: Annotated[int | None, typer.Option("--year", help="评价年度；不写时为上一年（如 2026 年运行时为 2025）")] = None,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
     jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核（Windows 上最多 61 个）", min=0)] = 0,
@@ -194,6 +225,11 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
     feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
+    findings_exit: Annotated[int, typer.Option(
+        "--findings-exit", help="运行已完成、但有单位的文件存在错误时的退出码（默认 1）；计划任务中写 0，则只有运行失败才不是 0",
+        min=0, max=255)] = EXIT_FINDINGS,
+    reviews_dir: Annotated[Path | None, typer.Option(
+        "--reviews", help="已填写的抽评表所在文件夹（默认：输出文件夹/抽评/）；抽评得分替代复核得分，按最终得分排名", file_okay=False)] = None,
 ) -> None:
     """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
 
@@ -205,22 +241,25 @@ def run(
       3  另一个运行正在进行（运行锁），本次没有做任何改动
       4  无法写入输出（磁盘已满、只读、没有权限），不会留下写了一半的文件
       5  意外的内部错误，本次运行没有完成（消息会指出详细日志的位置）
+    加 --findings-exit 0 时，“已完成，有文件存在错误”也是 0，1 只表示全部文件仍在复制、本次未评分。
     """
     from .lock import Locked
     from .runner import run as run_batch
 
     _check_year(year)
+    if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED):
+        _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误）；"
+              "请用 0、1 或 6–255", EXIT_USAGE)
     the_rules = _rules(rules, strict)
-    try:
+    if year is None:
+        year = previous_year()
+        if not quiet:
+            out.print(f"评价年度 {year}（未指定 --year，按上一年度）", markup=False, highlight=False)
+    with _exit_codes({Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT, RunFailed: EXIT_FAILED}):
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs, settle=settle,
                             progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
-                            use_cache=not no_cache, parquet=parquet, feedback=feedback)
-    except Locked as exc:
-        _fail(str(exc), EXIT_LOCKED)
-    except OutputError as exc:
-        _fail(str(exc), EXIT_OUTPUT)
-    except RunFailed as exc:
-        _fail(str(exc), EXIT_FAILED)
+                            use_cache=not no_cache, parquet=parquet, feedback=feedback, findings_exit=findings_exit,
+                            reviews=reviews_dir)
     r = outcome.result
     for note in outcome.notes:
         err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
@@ -284,10 +323,11 @@ def sample(
 
     official = {"template": 0, "official": count, "mixed": count // 2}[layout]
     paths = []
-    if layout != "official":
-        paths += write_samples(output, count - official, seed=seed, year=year)
-    if layout != "template":
-        paths += write_official_samples(output, official, seed=seed, year=year)
+    with _writes(output):
+        if layout != "official":
+            paths += write_samples(output, count - official, seed=seed, year=year)
+        if layout != "template":
+            paths += write_official_samples(output, official, seed=seed, year=year)
     out.print(f"已生成 {len(paths)} 个样例文件：{output}")
 
 
@@ -296,23 +336,28 @@ def show_history(
     out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite）")] = Path("output"),
     dept: Annotated[str | None, typer.Option("--dept", help="只看这个单位编码的历次得分")] = None,
     export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv），或导出到一个已有的文件夹中")] = None,
+    reviews: Annotated[bool, typer.Option(
+        "--reviews", help="与 --dept 一起使用：列出该单位的抽评调整记录（每项指标的原得分、新得分、复核人和抽评表）")] = False,
 ) -> None:
-    """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分（可导出）。
+    """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分或抽评记录（可导出）。
 
     \b
     退出码：0 成功，2 没有运行记录或数据库无法读取，4 无法写入导出文件，5 意外的内部错误
     """
     from . import history as H
+    from .review.store import review_trail
 
     db = H.db_path_for(out_dir)
     if not db.exists():
         _fail(f"{db} 不存在：该文件夹还没有运行记录", EXIT_USAGE)
+    if reviews and not dept:
+        _fail("--reviews 需与 --dept 单位编码 一起使用", EXIT_USAGE)
     try:
-        table = H.dept_history(db, dept) if dept else H.list_runs(db)
+        table = (review_trail(db, dept) if reviews else H.dept_history(db, dept)) if dept else H.list_runs(db)
     except H.HistoryError as exc:
         _fail(str(exc), EXIT_USAGE)
     if export:
-        name = f"单位{dept}历次得分" if dept else "历次运行"
+        name = (f"单位{dept}抽评记录" if reviews else f"单位{dept}历次得分") if dept else "历次运行"
         target = _export_target(export, name)
         try:
             _export(table, target, name)
@@ -356,11 +401,55 @@ def _export(table, path: Path, sheet: str) -> None:
         import xlsxwriter
 
         wb = xlsxwriter.Workbook(str(p), SAFE_OPTIONS)
-        kinds = {"复核得分": "score", "自评得分": "score", "排名": "int", "运行编号": "int", "文件数": "int", "单位数": "int"}
+        kinds = {"复核得分": "score", "自评得分": "score", "排名": "int", "运行编号": "int", "文件数": "int", "单位数": "int",
+                 "原得分": "score", "新得分": "score", "抽取编号": "int"}  # the last three: the review trail (--reviews)
         write_table(wb, Formats(wb), sheet, [Col(str(c), str(c), kinds.get(str(c), "text"), 16) for c in table.columns], table)
         wb.close()
 
     atomic_write(path, write)
+
+
+review_app = typer.Typer(help="抽评（复核抽查）：抽取项目、生成抽评表；填好的抽评表由下次 evalbatch run 读取。",
+                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command(name="draw")
+def review_draw(
+    out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite），从其中该年度最近一次运行抽取")],
+    year: Annotated[int, typer.Option("--year", help="评价年度")] = ...,
+    share: Annotated[str, typer.Option("--share", help="随机抽取的比例，如 20%（每个单位的项目数按此比例向上取整）")] = "20%",
+    min_per_dept: Annotated[int, typer.Option("--min-per-dept", help="每个单位至少抽取的项目数", min=0)] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", help="随机种子；相同种子、相同运行结果抽取结果相同。不写时随机生成并记录")] = None,
+    include: Annotated[list[str] | None, typer.Option("--include", metavar="编码", help="必须抽取的项目编码或单位编码，可写多次或用逗号分隔")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", metavar="编码", help="不参加随机抽取的项目编码或单位编码（有必抽情形的仍抽取）")] = None,
+    reviewers: Annotated[int, typer.Option("--reviewers", help="复核组数：按指标数均衡分成几份抽评表", min=1)] = 1,
+    departments: Annotated[bool, typer.Option("--departments", help="按单位整体抽取：抽中的单位的整体支出自评及其全部项目都抽评")] = False,
+    force: Annotated[bool, typer.Option("--force", help="该年度已有抽评表时仍重新抽取（原抽评表移到 抽评/作废/ 保留）")] = False,
+    rules: RulesOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="运行时用了 --strict 的，抽取时也要写（规则须与运行相同）")] = False,
+) -> None:
+    """抽取抽评对象（必抽：绩效与预算执行不匹配、得分差异过大、评价等级为差；其余按比例随机），生成抽评表。
+
+    \b
+    退出码：0 已抽取；2 用法错误、没有运行记录、或输入文件自上次运行后已变化；3 另一个运行正在进行；4 无法写入抽评表
+    """
+    from .lock import Locked
+    from .review.draw import DrawError, DrawParams, draw, parse_share
+
+    _check_year(year)
+    the_rules = _rules(rules, strict)
+    with _exit_codes({DrawError: EXIT_USAGE, Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT}):
+        params = DrawParams(year, parse_share(share), min_per_dept, seed, tuple(include or ()), tuple(exclude or ()), reviewers, departments)
+        outcome = draw(out_dir, params, the_rules, force=force)
+    items = outcome.items
+    forced = int(items["reasons"].str.startswith("必抽").sum())
+    out.print(f"第 {outcome.draw_id} 次抽取（依据第 {outcome.run['id']} 次运行，随机种子 {outcome.seed}）：{len(items)} 个抽评对象，"
+              f"其中必抽 {forced} 个，{int(items['n_indicators'].sum())} 项指标", markup=False, highlight=False)
+    for note in outcome.notes:
+        err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    for path in outcome.workbooks:
+        out.print(f"抽评表：{path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command(name="rules")
@@ -381,12 +470,12 @@ def show_rules(
             _fail(f"没有名为 {name} 的内置规则方案；可选：{'、'.join(profiles())}", EXIT_USAGE)
         out.print(profile_text(name), markup=False, highlight=False)
         r = _rules(name)
-        out.print(f"# 以上为方案文件；叠加默认规则后的完整规则（摘要 {r.digest}）：\n", markup=False, highlight=False)
-        out.print(r.to_toml(), markup=False, highlight=False)
+        out.print(f"# 以上为方案文件；叠加默认规则后的完整规则（摘要 {r.digest}），注释取自默认规则：\n", markup=False, highlight=False)
+        out.print(r.to_commented_toml(), markup=False, highlight=False)
         return
     r = _rules(rules)
-    out.print(f"# 规则来源：{r.source}；摘要 {r.digest}", markup=False, highlight=False)
-    out.print(r.to_toml(), markup=False, highlight=False)
+    out.print(f"# 规则来源：{r.source}；摘要 {r.digest}。注释取自默认规则，与默认值不同的设置注明了默认值", markup=False, highlight=False)
+    out.print(r.to_commented_toml(), markup=False, highlight=False)
 
 
 @app.command(name="compare-rules")
@@ -414,7 +503,7 @@ def compare_rules(
     try:
         path = write_comparison(result, output)
     except OSError as exc:
-        _fail(f"无法写入 {output}：{exc.strerror or exc}", EXIT_OUTPUT)
+        _fail(f"无法写入 {output}：{write_reason(exc)}", EXIT_OUTPUT)
     out.print(f"已生成规则对比工作簿：{path}（{len(result.depts)} 个单位，{len(result.projects)} 个项目）", markup=False, highlight=False)
 
 

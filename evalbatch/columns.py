@@ -23,7 +23,8 @@ SUMMARY = [
     Col("排名", "rank", "int", 6), Col("类别排名", "cat_rank", "int", 8), Col("单位编码", "dept_code", "text", 12),
     Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 16),
     Col("复核得分", "total", "score", 10), Col("自评得分", "self_total", "score", 10), Col("得分差异", "diff", "score", 10),
-    Col("评价等级", "grade", "text", 9),
+    Col("抽评得分", "review_total", "score", 10), Col("最终得分", "final_total", "score", 10), Col("评价等级", "grade", "text", 9),
+    Col("预算数（万元）", "dept_budget", "money", 13), Col("执行数（万元）", "dept_spent", "money", 13),
     *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
     Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
     Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
@@ -35,14 +36,28 @@ INDICATORS = [
     Col("计分方法", "method_used", "text", 12), Col("分值", "weight", "score", 8), Col("指标值", "target", "text", 14),
     Col("实际值", "actual", "text", 14), Col("完成率", "rate", "rate", 10), Col("自评得分", "self_score", "score", 10),
     Col("复核得分", "score", "score", 10), Col("扣分", "deduction", "score", 8), Col("得分差异", "diff", "score", 10),
-    Col("复核说明", "explain", "wrap", 44), Col("工作表", "sheet", "text", 10), Col("行号", "row", "int", 6),
+    Col("复核说明", "explain", "wrap", 44), Col("抽评核实完成值", "verified", "text", 14), Col("抽评得分", "review_score", "score", 10),
+    Col("最终得分", "final_score", "score", 10), Col("抽评意见", "review_comment", "wrap", 30),
+    Col("工作表", "sheet", "text", 10), Col("行号", "row", "int", 6),
 ]
 PROJECTS = [
     Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
     Col("项目名称", "project_name", "wrap", 36), Col("全年预算数", "budget", "money", 12), Col("全年执行数", "spent", "money", 12),
     Col("执行率", "exec_rate", "rate", 10), Col("执行率得分", "exec_score", "score", 10), Col("指标得分", "ind_score", "score", 10),
     Col("复核得分", "total", "score", 10), Col("自评得分", "self_score", "score", 10), Col("得分差异", "diff", "score", 10),
+    Col("抽评得分", "review_total", "score", 10), Col("最终得分", "final_total", "score", 10),
     Col("评价等级", "grade", "text", 9), Col("排名", "rank", "int", 6), Col("部门内排名", "dept_rank", "int", 8),
+]
+# 抽评结果: every drawn item of the draws in play, reviewed or not (review/apply.py).
+REVIEW_RESULTS = [
+    Col("抽取编号", "draw_id", "int", 8), Col("抽评编号", "item_no", "text", 9), Col("类型", "kind", "text", 6),
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
+    Col("项目名称", "project_name", "wrap", 30), Col("抽取原因", "reasons", "wrap", 28), Col("复核组", "reviewer", "text", 8),
+    Col("复核人", "reviewer_name", "text", 10), Col("复核日期", "review_date", "text", 11), Col("抽评表", "review_file", "text", 26),
+    Col("自评得分", "self_score", "score", 9), Col("复核得分", "total", "score", 9), Col("抽评得分", "review_total", "score", 9),
+    Col("最终得分", "final_total", "score", 9), Col("偏差（自评−抽评）", "self_minus_review", "score", 10),
+    Col("已抽评指标", "marked", "text", 10), Col("质量得分", "quality_score", "score", 9), Col("质量等级", "quality_grade", "text", 8),
+    Col("是否完成", "complete", "text", 8), Col("综合意见", "comment", "wrap", 36), Col("说明", "note", "wrap", 50),
 ]
 FINDINGS = [
     Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),

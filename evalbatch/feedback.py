@@ -1,9 +1,11 @@
 """Feedback (结果反馈): one workbook per department with its own results, to send back.
 
-`write_feedback` writes `<out>/feedback/<单位编码>_<单位名称>.xlsx` for every department of a
-batch (ranked or not): 评价结果 (score, grade, rank, rates, how the score was recomputed),
+`write_feedback` writes `<out>/feedback/<单位编码>_<单位名称>_复核结果.xlsx` for every department
+of a batch (ranked or not): 评价结果 (score, grade, rank, rates, how the score was recomputed),
 指标复核 (every indicator with its recomputed score and the reason for each deduction),
-项目 (the department's projects) and 审核问题 (what to fix, with sheet and cell).
+项目 (the department's projects) and 审核问题 (what to fix, with sheet and cell). A department
+that sent only files that could not be read gets one too (`write_unread`): what went wrong and
+how to send the file again, under the code and name its file name gives (fileids.py).
 
 The tables use report.py's column specs and writer, so they read like the consolidated
 workbook. Text from submissions is written as text (report.SAFE_OPTIONS). A file name is
@@ -27,13 +29,15 @@ from xlsxwriter.utility import xl_col_to_name
 from . import findings as F
 from .batch import BatchResult
 from .files import atomic_write
-from .columns import FINDINGS, INDICATORS, PROJECTS
+from . import printing
+from .columns import FINDINGS, INDICATORS, PROJECTS, REVIEW_RESULTS
+from .fileids import FROM_NAME, ids_from_name, marked_name
 from .report import SAFE_OPTIONS, Formats, cell_values, write_table
 from .rules import Rules
 from .scoring import RATE_COLUMNS
 
 FEEDBACK_DIR = "feedback"
-SUFFIX = ".xlsx"
+SUFFIX = "_复核结果.xlsx"  # never the name of the department's own submission
 
 # Per-department tables: the consolidated workbook's columns without the department's own
 # code and name (every row of a feedback workbook is the same department).
@@ -41,6 +45,11 @@ _SAME_DEPT = ("dept_code", "dept_name")
 IND_COLUMNS = [c for c in INDICATORS if c.source not in _SAME_DEPT]
 PROJECT_COLUMNS = [c for c in PROJECTS if c.source not in _SAME_DEPT]
 FINDING_COLUMNS = [c for c in FINDINGS if c.source not in _SAME_DEPT]
+# 抽评结果 as the department sees it: its results and the reviewers' comments, not the bureau's
+# bookkeeping (who reviewed, in which workbook, what is still missing).
+REVIEW_COLUMNS = [c for c in REVIEW_RESULTS
+                  if c.source not in (*_SAME_DEPT, "draw_id", "reviewer", "reviewer_name", "review_file", "marked", "note")]
+SHEET_REVIEWS = "抽评结果"
 
 SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果", "指标复核", "项目", "审核问题"
 DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
@@ -48,7 +57,7 @@ DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
 # --- file names -------------------------------------------------------------------------
 
 CODE_CHARS, NAME_CHARS = 40, 80
-STEM_BYTES = 180  # UTF-8 bytes; leaves room for "_2", atomic_write's "_YYYYMMDD-HHMMSS" and ".xlsx" within 255
+STEM_BYTES = 180  # UTF-8 bytes; leaves room for "_2", atomic_write's "_YYYYMMDD-HHMMSS" and SUFFIX within 255
 _FORBIDDEN = set('<>:"/\\|?*')
 _SUPERSCRIPTS = "¹²³"
 RESERVED_NAMES = frozenset(
@@ -215,6 +224,8 @@ def _summary_rows(dept: Mapping, result: BatchResult, ranked: pd.DataFrame, rule
         ("复核得分", dept.get("total"), "score"),
         ("自评得分", dept.get("self_total"), "score"),
         ("得分差异", dept.get("diff"), "score"),
+        *([("抽评得分", dept.get("review_total"), "score"), ("最终得分", dept.get("final_total"), "score")]
+          if _number(dept.get("review_total")) is not None else []),
         ("评价等级", _text(dept.get("grade")), "text"),
         ("排名", _rank_text(dept.get("rank"), len(ranked), "参评单位"), "text"),
         ("类别排名", _rank_text(dept.get("cat_rank"), in_cat, f"“{cat}”类参评单位" if cat else "同类参评单位"), "text"),
@@ -262,6 +273,15 @@ def _write_summary(wb: xlsxwriter.Workbook, fmt: Formats, rows: list[tuple[str, 
         if label == "评价等级" and value in fmt.fills:
             ws.conditional_format(r, 1, r, 1, {"type": "cell", "criteria": "==", "value": f'"{value}"', "format": fmt.fills[value]})
     ws.freeze_panes(1, 0)
+    _print_summary(ws, rows)
+
+
+def _print_summary(ws, rows: list[tuple[str, object, str]]) -> None:
+    """评价结果 (事项 18, 内容 90 wide): wrapped text shown whole, printed on one A4 page."""
+    for r, (_, value, kind) in enumerate(rows, start=1):
+        if kind == "wrap" and printing.text_lines(_text(value), 90) > 1:
+            ws.set_row(r, printing.row_height(_text(value), 90))
+    printing.set_print_layout(ws, (18, 90), pages_high=1)
 
 
 def _mark_differences(wb: xlsxwriter.Workbook, sheets: list[str], n: int, rules: Rules) -> None:
@@ -302,6 +322,8 @@ def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str
     _mark_differences(wb, sheets, len(ind), rules)
     write_table(wb, fmt, SHEET_PROJECTS, PROJECT_COLUMNS, parts["projects"])
     write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, parts["findings"])
+    if len(parts.get("reviews", ())):
+        write_table(wb, fmt, SHEET_REVIEWS, REVIEW_COLUMNS, parts["reviews"])
     wb.close()
     return path
 
@@ -325,18 +347,22 @@ def _own_findings(findings: pd.DataFrame, file: str, code: str, by_file: dict, b
 
 
 def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> list[Path]:
-    """Write `out_dir/feedback/<单位编码>_<单位名称>.xlsx` for every department; the paths written."""
+    """Write `out_dir/feedback/<单位编码>_<单位名称>_复核结果.xlsx` for every department, and for
+    every department whose files could not be read (`unread_units`); the paths written."""
     folder = Path(out_dir) / FEEDBACK_DIR
     folder.mkdir(parents=True, exist_ok=True)
     depts = result.depts.reset_index(drop=True)
     ranked = depts[depts["rank"].notna()] if "rank" in depts else depts.iloc[0:0]
-    names = feedback_names(depts)
+    unread = unread_units(result)
+    names = feedback_names(pd.concat([depts, unread], ignore_index=True) if len(unread) else depts)
     indicators, projects = _by_file(result.indicators), _by_file(result.projects)
     findings = result.findings
     by_file = _by_file(findings)
     by_code = ({str(k): g for k, g in findings.groupby(findings["dept_code"].fillna("").astype(str), sort=False) if k}
                if len(findings) else {})
     empty = {"indicators": result.indicators.iloc[0:0], "projects": result.projects.iloc[0:0]}
+    reviews = result.review.items if result.review is not None else pd.DataFrame(columns=["dept_code"])
+    reviewed = {str(k): g for k, g in reviews.groupby(reviews["dept_code"].astype(str), sort=False)}
     written = []
     for dept, name in zip(depts.to_dict("records"), names):
         target = folder / name
@@ -349,6 +375,83 @@ def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> li
             "indicators": indicators.get(file, empty["indicators"]),
             "projects": projects.get(file, empty["projects"]),
             "findings": _own_findings(findings, file, code, by_file, by_code),
+            "reviews": reviewed.get(code, reviews.iloc[0:0]) if code else reviews.iloc[0:0],
         }
         written.append(atomic_write(target, lambda p, d=dept, s=parts: write_one(p, d, result, s, ranked, rules)))
+    for unit, name in zip(unread.to_dict("records"), names[len(depts):]):
+        found = F.sort(pd.concat([by_file[f] for f in unit["files"] if f in by_file])) if unit["files"] else F.frame()
+        written.append(atomic_write(_inside(folder, name), lambda p, u=unit, f=found: write_unread(p, u, f, result)))
     return written
+
+
+# --- departments whose files could not be read ---------------------------------------------
+
+RESUBMIT = [
+    "按“审核问题”工作表中每个文件的说明处理后，用财政部门下发的填报模板（Excel 工作簿 .xlsx）重新保存；"
+    "不要提交压缩包、PDF、图片、CSV 或 WPS 表格（.et）等其他格式，也不要给文件设置打开密码。",
+    "提交前在 Excel 或 WPS 中打开一次，确认各工作表完整、能正常显示；文件名写成“单位编码_单位名称.xlsx”（如 620101_省委编办.xlsx）。",
+    "把新文件按通知放到原来提交的位置即可（原来的文件可以删除；同一单位有几个文件时以最新的为准），"
+    "下一次汇总时会自动重新复核，并生成新的复核结果。",
+]
+
+
+def unread_units(result: BatchResult) -> pd.DataFrame:
+    """Those who sent only files that could not be read (status 无法使用): one row per 单位编码
+    their file names give, or per file without one; a code that is also a department's of this
+    batch is left out (its feedback file lists these files' problems). Columns dept_code,
+    dept_name (from the file name, unmarked), file (the first file: for the file name), files."""
+    from .batch import REJECTED
+
+    known = set(result.depts["dept_code"].fillna("").astype(str)) if "dept_code" in result.depts else set()
+    units: dict[tuple[str, str], dict] = {}
+    for rec in result.records:
+        if rec.status != REJECTED or rec.name.endswith("/"):  # an unreadable folder is no department's
+            continue
+        code, name = ids_from_name(rec.name)
+        if code in known and code:
+            continue
+        unit = units.setdefault((code, "" if code else rec.name), {"dept_code": code, "dept_name": name, "file": rec.name, "files": []})
+        unit["dept_name"] = unit["dept_name"] or name
+        unit["files"].append(rec.name)
+    return pd.DataFrame(list(units.values()), columns=["dept_code", "dept_name", "file", "files"])
+
+
+def _unread_rows(unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> list[tuple[str, object, str]]:
+    """评价结果 of a department whose files could not be read: whose (and how we know), what went
+    wrong with each file, what to do."""
+    code, name, files = unit["dept_code"], unit["dept_name"], unit["files"]
+    errors = findings[findings["level"] == F.ERROR] if len(findings) else findings
+    rows: list[tuple[str, object, str]] = [
+        ("单位", marked_name(name) if code else "（文件名中没有单位编码，无法确定单位）", "text"),
+        ("单位编码", f"{code}{FROM_NAME}" if code else "", "text"),
+        ("提交文件", "、".join(files), "wrap"),
+        ("评价年度", result.meta.get("year"), "int"),
+        ("处理结果", ("提交的文件" if len(files) == 1 else f"提交的 {len(files)} 个文件都")
+         + "无法读取，本次没有复核评分，也未参与排名，评价等级暂无。", "wrap"),
+    ]
+    problems = [f"{f}：{m}" for f, m in zip(errors["file"], errors["message"])] if len(errors) else ["文件无法读取"]
+    rows += [("问题" if i == 0 else "", text, "wrap") for i, text in enumerate(problems)]
+    rows += [("怎样重新提交" if i == 0 else "", text, "wrap") for i, text in enumerate(RESUBMIT)]
+    rows.append(("生成时间", _text(result.meta.get("finished") or result.meta.get("started")), "text"))
+    return rows
+
+
+def write_unread(path: Path, unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> Path:
+    """The feedback workbook of a department whose files could not be read: 评价结果 (what went
+    wrong, how to resubmit) and 审核问题 (every finding of its files)."""
+    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "nan_inf_to_errors": False})
+    wb.set_properties({"title": "预算绩效自评复核结果反馈（文件无法读取）", "author": "evalbatch", "created": dt.datetime.now()})
+    fmt = Formats(wb)
+    _write_summary(wb, fmt, _unread_rows(unit, findings, result))
+    write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, findings)
+    wb.close()
+    return path
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """folder / name, refused unless it names a file right inside `folder` (clean_part makes
+    anything else impossible; this is belt and braces)."""
+    target = folder / name
+    if target.name != name or target.parent != folder or name in (".", ".."):
+        raise ValueError(f"反馈文件名不安全：{name!r}")
+    return target

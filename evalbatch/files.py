@@ -137,6 +137,11 @@ _WRITE_REASONS = {
     errno.EPERM: "没有写入权限",
     errno.ENOENT: "文件夹不存在",
     errno.ENOTDIR: "路径中有一项是文件而不是文件夹",
+    errno.EEXIST: "已有同名的文件（不是文件夹）",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.ENAMETOOLONG: "文件名或路径过长",
+    errno.EINVAL: "文件名或路径无效",
+    errno.EBUSY: "文件正被使用",
 }
 
 
@@ -144,6 +149,6 @@ def write_reason(exc: OSError) -> str:
     """Why writing failed, in Chinese where it is a common reason, with the system's own words."""
     if in_use(exc):
         return "文件正被其他程序（如 Excel、WPS 或杀毒软件）使用"
-    words = _WRITE_REASONS.get(exc.errno)
-    detail = exc.strerror or str(exc)
-    return f"{words}（{detail}）" if words else detail
+    # The system's own words stay in brackets for an administrator; the reason before them is Chinese.
+    words = _WRITE_REASONS.get(exc.errno, "系统错误")
+    return f"{words}（{exc.strerror or exc}）"

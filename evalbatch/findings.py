@@ -102,6 +102,7 @@ RULES: dict[str, tuple[str, str]] = {
     "review.stale": (WARNING, "抽取后提交文件已变化"),
     "review.conflict": (WARNING, "抽评结果不一致"),
     "review.unmatched": (WARNING, "抽评指标本次未找到"),
+    "review.internal": (ERROR, "抽评处理异常"),
 }
 LEVELS = (ERROR, WARNING, NOTE)
 

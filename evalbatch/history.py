@@ -100,11 +100,89 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'scored';
     ALTER TABLE runs ADD COLUMN note TEXT;
     """,
+    # 3: re-review (抽评): each draw with its items and their indicator rows as drawn, the
+    # adjustments each run applied, and the reviewed and final scores beside the recomputed ones
+    """
+    ALTER TABLE dept_scores ADD COLUMN review_total REAL;
+    ALTER TABLE dept_scores ADD COLUMN final_total REAL;
+    ALTER TABLE project_scores ADD COLUMN review_total REAL;
+    ALTER TABLE project_scores ADD COLUMN final_total REAL;
+    CREATE TABLE review_draws (
+        id           INTEGER PRIMARY KEY,
+        token        TEXT NOT NULL,
+        created      TEXT NOT NULL,
+        year         INTEGER,
+        run_id       INTEGER REFERENCES runs (id),
+        seed         INTEGER NOT NULL,
+        params       TEXT NOT NULL,
+        rules_digest TEXT
+    );
+    CREATE INDEX review_draws_year ON review_draws (year, id);
+    CREATE TABLE review_items (
+        draw_id      INTEGER NOT NULL REFERENCES review_draws (id) ON DELETE CASCADE,
+        item_no      TEXT NOT NULL,
+        kind         TEXT,
+        dept_code    TEXT,
+        dept_name    TEXT,
+        project_code TEXT,
+        project_name TEXT,
+        reasons      TEXT,
+        reviewer     TEXT,
+        workbook     TEXT,
+        file         TEXT,
+        source       TEXT,
+        sha256       TEXT,
+        budget       REAL,
+        spent        REAL,
+        exec_rate    REAL,
+        self_score   REAL,
+        total        REAL,
+        n_indicators INTEGER,
+        PRIMARY KEY (draw_id, item_no)
+    );
+    CREATE TABLE review_indicators (
+        draw_id      INTEGER NOT NULL,
+        item_no      TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        dept_code    TEXT,
+        project_code TEXT,
+        l1           TEXT,
+        l2           TEXT,
+        l3           TEXT,
+        nth          INTEGER,
+        weight       REAL,
+        target       TEXT,
+        actual       TEXT,
+        self_score   REAL,
+        score        REAL,
+        explain      TEXT,
+        PRIMARY KEY (draw_id, item_no, seq),
+        FOREIGN KEY (draw_id, item_no) REFERENCES review_items (draw_id, item_no) ON DELETE CASCADE
+    );
+    CREATE TABLE review_adjustments (
+        run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        draw_id      INTEGER,
+        item_no      TEXT,
+        seq          INTEGER,
+        reviewer     TEXT,
+        review_file  TEXT,
+        dept_code    TEXT,
+        file         TEXT,
+        project_code TEXT,
+        indicator    TEXT,
+        old_score    REAL,
+        new_score    REAL,
+        how          TEXT,
+        verified     TEXT,
+        comment      TEXT
+    );
+    CREATE INDEX review_adjustments_dept ON review_adjustments (dept_code, run_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of the returned frames (the workbook's and the CLI's headers).
-CHANGES_COLUMNS = ["变动", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
+CHANGES_COLUMNS = ["变动", "变动原因", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
 YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
 RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
@@ -247,14 +325,14 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
         [year] * n, [("" if c is None else c) for c in _texts(_col(d, "dept_code"))], _texts(_col(d, "dept_name")),
         _texts(_col(d, "dept_category")), _texts(_col(d, "file")), _texts(_col(d, "file").map(sha_of)),
         _reals(_col(d, "total")), _reals(_col(d, "self_total")), _texts(_col(d, "grade")), _ints(_col(d, "rank")),
-        _ints(_col(d, "errors")), _ints(_col(d, "warnings")),
+        _ints(_col(d, "errors")), _ints(_col(d, "warnings")), _reals(_col(d, "review_total")), _reals(_col(d, "final_total")),
     ))
     p = result.projects
     m = len(p)
     project_rows = list(zip(
         [year] * m, _texts(_col(p, "file")), _texts(_col(p, "dept_code")), _texts(_col(p, "project_code")),
         _texts(_col(p, "project_name")), _reals(_col(p, "total")), _reals(_col(p, "self_score")),
-        _texts(_col(p, "grade")), _reals(_col(p, "exec_rate")),
+        _texts(_col(p, "grade")), _reals(_col(p, "exec_rate")), _reals(_col(p, "review_total")), _reals(_col(p, "final_total")),
     ))
 
     def write(conn: sqlite3.Connection) -> int:
@@ -263,15 +341,37 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
                              workbook=_text(workbook), exit_code=None if exit_code is None else int(exit_code), recorded=recorded)
         conn.executemany(
             "INSERT INTO dept_scores (run_id, year, dept_code, dept_name, dept_category, file, sha256, total, self_total,"
-            " grade, rank, errors, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " grade, rank, errors, warnings, review_total, final_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(run_id, *row) for row in dept_rows])
         conn.executemany(
             "INSERT INTO project_scores (run_id, year, file, dept_code, project_code, project_name, total, self_score,"
-            " grade, exec_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " grade, exec_rate, review_total, final_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(run_id, *row) for row in project_rows])
+        review = getattr(result, "review", None)
+        if review is not None:
+            insert_frame(conn, "review_adjustments", review.adjustments, run_id=run_id)
         return run_id
 
     return _recorded(db_path, write)
+
+
+def insert_frame(conn: sqlite3.Connection, table: str, df: pd.DataFrame, **fixed) -> None:
+    """The rows of `df` into `table`, column for column, with `fixed` values in every row;
+    missing values (NaN, None, NA) as NULL."""
+    if df is None or df.empty:
+        return
+    names = [*fixed, *df.columns]
+    columns = [_plain(df[c]) for c in df.columns]
+    rows = [(*fixed.values(), *row) for row in zip(*columns)]
+    conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows)
+
+
+def _plain(series: pd.Series) -> list:
+    if pd.api.types.is_integer_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return _ints(series)
+    if pd.api.types.is_float_dtype(series):
+        return _reals(series)
+    return _texts(series)
 
 
 def _recorded(db_path: str | Path, write) -> int:
@@ -353,15 +453,30 @@ def previous_run(db_path: str | Path, run_id: int) -> int | None:
         return _latest_before(conn, _run_row(conn, run_id)["year"], run_id)
 
 
+def latest_scored(db_path: str | Path, year: int) -> dict | None:
+    """The latest run of `year` that scored, as a dict of its `runs` row; None when there is none."""
+    with connect(db_path, create=False) as conn:
+        run_id = _latest_before(conn, int(year))
+        return None if run_id is None else dict(_run_row(conn, run_id))
+
+
 def _dept_frame(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    # `total` is the score the department was ranked by: the final one where re-review (抽评) gave one.
     df = pd.read_sql_query(
-        "SELECT dept_code, dept_name, file, sha256, total, grade FROM dept_scores WHERE run_id = ?", conn, params=(int(run_id),))
-    df["total"] = pd.to_numeric(df["total"], errors="coerce").astype("float64").round(2)
+        "SELECT dept_code, dept_name, file, sha256, COALESCE(final_total, total) AS total, review_total AS review, grade"
+        " FROM dept_scores WHERE run_id = ?", conn, params=(int(run_id),))
+    for c in ("total", "review"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64").round(2)
     for c in ("dept_code", "dept_name", "file", "sha256", "grade"):
         df[c] = df[c].fillna("").astype(str)
     # A department without a code can only be followed by its file name.
     df["key"] = df["dept_code"].where(df["dept_code"].ne(""), "\x00" + df["file"])
     return df
+
+
+def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
+    """Scores that differ beyond float noise, a missing score against a present one included."""
+    return old.isna().ne(new.isna()) | (old - new).abs().gt(_SCORE_TOLERANCE)
 
 
 def _text_columns(df: pd.DataFrame) -> list[str]:
@@ -391,13 +506,14 @@ def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
     m = m.fillna({c: "" for c in _text_columns(m)})
     added, gone = m["_merge"].eq("right_only"), m["_merge"].eq("left_only")
     both = m["_merge"].eq("both")
-    o, n = m["total_old"], m["total_new"]
-    score_changed = both & (o.isna().ne(n.isna()) | (o - n).abs().gt(_SCORE_TOLERANCE))
+    score_changed = both & _differs(m["total_old"], m["total_new"])
     file_changed = both & m["sha256_old"].ne(m["sha256_new"])
-    kind = pd.Series(np.select([added, gone, score_changed | file_changed], [NEW, WITHDRAWN, CHANGED], ""), index=m.index)
+    # A department re-reviewed (抽评) in one run and not the other, or differently.
+    review_changed = both & _differs(m["review_old"], m["review_new"])
+    kind = pd.Series(np.select([added, gone, score_changed | file_changed | review_changed], [NEW, WITHDRAWN, CHANGED], ""), index=m.index)
     keep = kind.ne("")
     m, kind = m[keep], kind[keep]
-    score_changed, file_changed = score_changed[keep], file_changed[keep]
+    score_changed, file_changed, review_changed = score_changed[keep], file_changed[keep], review_changed[keep]
     o, n = m["total_old"], m["total_new"]
 
     so, sn = _fmt_scores(o), _fmt_scores(n)
@@ -409,18 +525,25 @@ def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
     ), index=m.index)
     file_part = file_part.where(file_changed, "文件未变化")
     score_part = ("得分 " + so + " → " + sn).where(score_changed, "得分未变（" + sn + "）")
-    why = ""
+    why, because = "", ""
     if prev["rules_digest"] != run["rules_digest"]:
-        why = f"；评分规则已变化（摘要 {prev['rules_digest'] or '—'} → {run['rules_digest'] or '—'}）"
+        why, because = f"；评分规则已变化（摘要 {prev['rules_digest'] or '—'} → {run['rules_digest'] or '—'}）", "评分规则变化"
     elif prev["version"] != run["version"]:
-        why = f"；evalbatch 版本 {prev['version'] or '—'} → {run['version'] or '—'}"
-    explain = file_part + "；" + score_part + pd.Series(np.where(score_changed & ~file_changed, why, ""), index=m.index)
+        why, because = f"；evalbatch 版本 {prev['version'] or '—'} → {run['version'] or '—'}", "程序版本变化"
+    otherwise = score_changed & ~file_changed & ~review_changed
+    review_part = ("；抽评得分 " + _fmt_scores(m["review_old"]) + " → " + _fmt_scores(m["review_new"])).where(review_changed, "")
+    explain = file_part + "；" + score_part + review_part + pd.Series(np.where(otherwise, why, ""), index=m.index)
     explain = explain.where(kind.ne(NEW), "新增单位（文件 " + m["file_new"] + "，得分 " + sn + "）")
     explain = explain.where(kind.ne(WITHDRAWN),
                             "上次运行有该单位（文件 " + m["file_old"] + "，得分 " + so + "），本次运行没有该单位的可用文件")
 
+    # What a change came from: a resubmission, a re-review (抽评), or the rules or program.
+    cause = pd.Series(np.where(file_changed, "重新提交、", ""), index=m.index, dtype=object) + np.where(review_changed, "抽评、", "")
+    cause = (cause + np.where(otherwise & bool(because), because, "")).str.rstrip("、")
+    cause = cause.where(kind.eq(CHANGED), kind.map({NEW: "新增单位", WITHDRAWN: "撤回"}))
     out = pd.DataFrame({
         "变动": kind,
+        "变动原因": cause,
         "单位编码": m["dept_code_new"].where(~gone, m["dept_code_old"]),
         "单位名称": m["dept_name_new"].where(~gone, m["dept_name_old"]),
         "原得分": o,

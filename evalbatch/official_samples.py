@@ -1,7 +1,7 @@
 """Synthetic OFFICIAL self-evaluation forms, as departments fill them and budget systems export them.
 
 Most departments send the forms of 财预〔2020〕10号 and their province's notice, not evalbatch's
-template (see the description of the official forms, shared/docs/official-forms.md). A reader
+template (see the description of the official forms, docs/official-forms.md). A reader
 of those files needs realistic inputs: the national layout and its provincial variants, values
 written the way people write them (`≥50个`, `达成预期指标`), the slips seen in published forms,
 and the three file formats that arrive (.xlsx, SpreadsheetML saved as .xls, HTML saved as .xls).

@@ -18,10 +18,11 @@ import xlsxwriter
 
 from . import findings as F
 from . import analysis
+from . import printing
 from .batch import BatchResult, local_time
 from .rules import Rules, load_rules
 from .scoring import RATE_COLUMNS
-from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, SUMMARY, Col
+from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUMMARY, Col
 from .template import SAFE_OPTIONS
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -58,6 +59,21 @@ class Formats:
         self.total = {k: wb.add_format({**total, **({"num_format": f.num_format} if f.num_format else {})})
                       for k, f in self.kind.items()}
         self.red = wb.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        # Ranks centred and codes indented, so a rank and the code beside it never read as one number.
+        self.rank = wb.add_format({**base, "num_format": "0", "align": "center"})
+        self.code = wb.add_format({**base, "num_format": "@", "align": "left", "indent": 1})
+
+    def column(self, col: Col, wrap: bool = True):
+        """A column's default format: its kind's, but for ranks and codes (and wrapping only when `wrap`)."""
+        if col.source in RANK_SOURCES:
+            return self.rank
+        if col.source in CODE_SOURCES:
+            return self.code
+        return self.kind[col.kind if wrap or col.kind != "wrap" else "text"]
+
+
+RANK_SOURCES = ("rank", "cat_rank", "dept_rank")
+CODE_SOURCES = ("dept_code", "project_code")
 
 
 def cell_values(series: pd.Series, kind: str) -> list:
@@ -104,7 +120,7 @@ def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.Da
         ws.write_string(first_row, c, col.header, fmt.header)
     for r, values in enumerate(table_rows(cols, df), start=first_row + 1):
         for c, (v, col) in enumerate(zip(values, cols)):
-            ws.write(r, c, v, fmt.kind[col.kind])
+            ws.write(r, c, v, fmt.column(col))
     return first_row + 1 + len(df) + 1
 
 
@@ -122,30 +138,71 @@ def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence
         sheet_name = name if part == 0 else f"{name}_{part + 1}"
         rows = df.iloc[part * per_sheet : (part + 1) * per_sheet]
         ws = wb.add_worksheet(sheet_name)
-        _lay_out(ws, fmt, cols, len(rows))
+        fitted = len(rows) <= FITTED_ROWS
+        _lay_out(ws, fmt, cols, len(rows), fitted)
         for start in range(0, len(rows), ROW_BLOCK):
-            write_rows(ws, 1 + start, table_rows(cols, rows.iloc[start : start + ROW_BLOCK]), cols)
+            block = rows.iloc[start : start + ROW_BLOCK]
+            if fitted:
+                fit_rows(ws, 1 + start, cols, block)
+            write_rows(ws, 1 + start, table_rows(cols, block), cols)
         _colour(ws, fmt, cols, len(rows))
         names.append(sheet_name)
     return names
 
 
-def _lay_out(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
+def _lay_out(ws, fmt: Formats, cols: Sequence[Col], n: int, wrap: bool = True) -> None:
     for c, col in enumerate(cols):
-        ws.set_column(c, c, col.width, fmt.kind[col.kind])
+        ws.set_column(c, c, col.width, fmt.column(col, wrap))
         ws.write_string(0, c, col.header, fmt.header)
-    ws.freeze_panes(1, 0)
+    ws.freeze_panes(1, frozen_columns(cols))
     ws.autofilter(0, 0, max(n, 1), len(cols) - 1)
     ws.set_row(0, 28)
-    _print_setup(ws)
-    ws.repeat_rows(0)
+    print_table(ws, cols, n)
 
 
-def _print_setup(ws) -> None:
-    """Analysts print these: A4 landscape, one page wide."""
-    ws.set_paper(9)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+# Above this many rows a sheet's rows get no heights of their own (a row's settings are kept
+# in memory until the workbook is closed): its wrapped columns are written on one line instead.
+FITTED_ROWS = 100_000
+# Leading columns that say which department (and project) a row is: frozen with the header.
+IDENTITY_SOURCES = ("rank", "cat_rank", "dept_code", "dept_name", "project_code")
+# Columns left out of print at either end of a table: for looking things up, not for reading on
+# paper (文件 only where 单位编码 says whose a row is: a feedback file prints it).
+UNPRINTED_SOURCES = ("file", "rule_id")
+# A table longer than this is a detail sheet: printed whole it is dozens of pages.
+DETAIL_ROWS = 100
+FOOT_ROWS = 3  # a blank row, 合计 and 平均 (write_foot)
+
+
+def frozen_columns(cols: Sequence[Col]) -> int:
+    """How many leading columns name the row's department or project (排名, 单位编码, 单位名称 …)."""
+    return next((i for i, c in enumerate(cols) if c.source not in IDENTITY_SOURCES), len(cols))
+
+
+def fit_rows(ws, first_row: int, cols: Sequence[Col], df: pd.DataFrame) -> None:
+    """Heights for the rows of `df` (from `first_row`) whose wrapped text needs more than one line."""
+    wrapped = [(df[c.source], c.width) for c in cols if c.kind == "wrap" and c.source in df]
+    for r, height in enumerate(printing.row_heights(wrapped), start=first_row):
+        if height == height:  # not NaN: more than one line
+            ws.set_row(r, height)
+
+
+def print_table(ws, cols: Sequence[Col], n: int) -> None:
+    """A table's print layout: the page its printed columns need, the header on every page, and
+    on a long (detail) sheet a note at the top of each page on printing only filtered rows."""
+    unprinted = UNPRINTED_SOURCES if any(c.source == "dept_code" for c in cols) else ("rule_id",)
+    keep = [i for i, c in enumerate(cols) if c.source not in unprinted]
+    first, last = (keep[0], keep[-1]) if keep else (0, len(cols) - 1)
+    note = (f"明细表，共 {n:,} 行：打印前请先用第 1 行的筛选按钮选出需要的行，只打印筛选出的行" if n > DETAIL_ROWS else "")
+    part = (first, last) != (0, len(cols) - 1)
+    # The rows too (openpyxl and some viewers do not take a range of whole columns), with room
+    # for the rows write_foot adds below a blank one.
+    printing.set_print_layout(ws, [c.width for c in cols[first : last + 1]], columns=(first, last) if part else None,
+                              rows=(0, n + FOOT_ROWS) if part else None, note=note)
+
+
+def _print_setup(ws, widths: Sequence[float]) -> None:
+    """A sheet of titled blocks: the page its columns need, one page wide, no repeated rows, no gridlines."""
+    printing.set_print_layout(ws, widths, title_rows=0, gridlines=False)
 
 
 def _colour(ws, fmt: Formats, cols: Sequence[Col], n: int) -> None:
@@ -193,12 +250,24 @@ def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
         *[(f"跳过：{k}", str(v)) for k, v in sorted(result.skipped.items())],
         ("错误 / 警告 / 提示", " / ".join(str(int((result.findings["level"] == lv).sum())) for lv in (F.ERROR, F.WARNING, F.NOTE))),
     ]
+    _print_pairs(ws, fmt, pairs)  # before the rows: heights must be set before a row is streamed
     for r, (k, v) in enumerate(pairs):
         ws.write_string(r, 0, k, fmt.key)
         ws.write_string(r, 1, v)
     for c, col in enumerate(RECORDS[2:], start=2):
         ws.set_column(c, c, col.width)
     write_block(ws, fmt, len(pairs) + 1, RECORDS, _records_frame(result), "输入文件")
+
+
+def _print_pairs(ws, fmt: Formats, pairs: Sequence[tuple[str, str]]) -> None:
+    """运行信息's label and value columns (A 22, B 60): long values wrapped, printed on one A4
+    page; the list of input files below them is for looking up, not printed."""
+    ws.set_column(1, 1, 60, fmt.kind["wrap"])
+    for r, (_, v) in enumerate(pairs):
+        if printing.text_lines(v, 60) > 1:
+            ws.set_row(r, printing.row_height(v, 60))
+    printing.set_print_layout(ws, (22, 60), title_rows=0, page=printing.PAGES[0], pages_high=1,
+                              rows=(0, len(pairs) - 1), columns=(0, 1))
 
 
 # Above this many rows in all, rows are streamed to disk (xlsxwriter's constant_memory) so a
@@ -224,8 +293,10 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     _summary_sheet(wb, fmt, result.depts, rules)
     _analysis_sheet(wb, fmt, result, rules)
     write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
-    write_table(wb, fmt, "项目汇总", PROJECTS, result.projects, max_rows)
+    _projects_sheet(wb, fmt, result.projects, rules, max_rows)
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
+    if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
+        write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
     _changes_sheet(wb, fmt, changes, year_over_year)
     _run_info(wb, fmt, result)
     wb.close()
@@ -244,10 +315,36 @@ def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules) -> None:
         tol = rules.score_tolerance
         ws.conditional_format(1, col["diff"], n, col["diff"], {"type": "cell", "criteria": "not between", "minimum": -tol,
                                                               "maximum": tol, "format": fmt.red})
-    total = analysis.totals(depts, rules)
-    for c, col in enumerate(SUMMARY):
-        value = cell_values(pd.Series([total.get(col.source)], dtype=object), col.kind)[0]
-        ws.write(n + 2, c, value, fmt.total[col.kind])
+    # Below a blank row, outside the filter: 合计 (sums of money and counts, rates of the sums), 平均.
+    write_foot(ws, fmt, SUMMARY, n + 2, [analysis.summary_total(depts, rules), analysis.summary_average(depts, rules)])
+    # A3 landscape whatever the columns (write_table's layout: one page wide, the header row on
+    # every page, 文件 not printed).
+    ws.set_paper(printing.A3)
+    ws.set_landscape()
+
+
+def write_foot(ws, fmt: Formats, cols: Sequence[Col], first_row: int, rows: Sequence[dict]) -> None:
+    """Bold rows under a table (合计, 平均), each a mapping of column source → value; blank where
+    a row has no value for a column. Text stays text, and no NaN or inf reaches a cell."""
+    for r, row in enumerate(rows, start=first_row):
+        for c, col in enumerate(cols):
+            value = cell_values(pd.Series([row.get(col.source)], dtype=object), col.kind)[0]
+            style = fmt.total[col.kind]
+            if value is None:
+                done = ws.write_blank(r, c, None, style)
+            elif col.kind in ("text", "wrap"):
+                done = ws.write_string(r, c, value, style)
+            else:
+                done = ws.write_number(r, c, value, style)
+            if done == -1:
+                raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
+
+
+def _projects_sheet(wb, fmt: Formats, projects: pd.DataFrame, rules: Rules, max_rows: int) -> None:
+    """项目汇总, with a 合计 row under the last part: projects, money, and their execution rate together."""
+    names = write_table(wb, fmt, "项目汇总", PROJECTS, projects, max_rows)
+    in_last = len(projects) - (max_rows - 1) * (len(names) - 1)
+    write_foot(wb.get_worksheet_by_name(names[-1]), fmt, PROJECTS, in_last + 2, [analysis.project_total(projects, rules)])
 
 
 # 单位名称 first, in the sheet's wide first column; 单位类别 last, where long words can overflow.
@@ -263,7 +360,7 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
 def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None:
     """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10."""
     ws = wb.add_worksheet("统计分析")
-    _print_setup(ws)
+    _print_setup(ws, ANALYSIS_PRINT_WIDTHS)
     ws.set_column(0, 0, 30)
     ws.set_column(1, 10, 11)
     d = result.depts
@@ -283,9 +380,30 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None
         anchors[key] = (row + 2, len(df))  # first data row (0-based) and its length
         row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
-    write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    row = write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    findings_by_rule(ws, fmt, row, result.findings)
     # Rated departments come first on 汇总排名 (ranked order); the scatter plots only those.
     _charts(wb, ws, grades, anchors, rules, len(analysis.rated(d, rules)))
+
+
+# 统计分析's columns (A 30, B–K 11) and its charts beside them (from L, 1.3 × 480 pixels wide).
+ANALYSIS_PRINT_WIDTHS = (30, *[11] * 10, 89)
+BY_RULE = [Col("规则", "规则", "text", 30), Col("级别", "级别", "text", 11), Col("问题数", "问题数", "int", 11),
+           Col("涉及文件数", "涉及文件数", "int", 11), Col("占全部问题", "占全部问题", "rate", 11), Col("规则编号", "规则编号", "text", 11)]
+
+
+def findings_by_rule(ws, fmt: Formats, row: int, findings: pd.DataFrame) -> int:
+    """审核问题 counted by rule and level, 错误 first and coloured: a rare serious problem is not
+    lost under a common warning. Returns the next free row."""
+    counts = analysis.findings_by_rule(findings)
+    title = f"审核问题按规则统计（共 {len(findings):,} 条，错误在前；明细见“审核问题”工作表）"
+    first = row + 2
+    row = write_block(ws, fmt, row, BY_RULE, counts, title)
+    if len(counts):  # the rule and its level coloured by the level
+        last = first + len(counts) - 1
+        for word in (F.ERROR, F.WARNING, F.NOTE):
+            ws.conditional_format(first, 0, last, 1, {"type": "formula", "criteria": f'=$B{first + 1}="{word}"', "format": fmt.fills[word]})
+    return row
 
 
 def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: int) -> None:
@@ -330,6 +448,7 @@ def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_yea
     ws.set_column(0, 0, 10)
     ws.set_column(1, 8, 14)
     ws.set_column(9, 9, 60)
+    _print_setup(ws, (10, *[14] * 8, 60))
     if changes is None:
         ws.write_string(0, 0, "本年度尚无可比较的上次运行（首次运行，或运行历史数据库不可用）", fmt.title)
         row = 2

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .schema import AUTO_METHODS, METHODS
+from .schema import AUTO_METHODS, METHODS, VALUE_METHODS
 
 
 class RulesError(ValueError):
@@ -112,6 +112,12 @@ class Rules:
     def auto_weights(self) -> dict[str, float]:
         return {m: float(self.data["scoring"]["auto_weights"][m]) for m in AUTO_METHODS}
 
+    @property
+    def template_indicators(self) -> list[dict]:
+        """The common 整体指标 rows the blank template carries after the six automatic ones."""
+        keys = ("l1", "l2", "l3", "method", "weight", "target")
+        return [dict(zip(keys, row)) for row in self.data["template"]["department_indicators"]]
+
     # --- grades
     @property
     def grade_names(self) -> list[str]:
@@ -146,7 +152,7 @@ class Rules:
         low, high = self.tiers[tier]
         return {"top": high, "middle": (low + high) / 2, "bottom": low}[at or "top"]
 
-    # --- variants of deployed systems (docs/scoring.md, shared/docs/official-forms.md)
+    # --- variants of deployed systems (docs/scoring.md, docs/official-forms.md)
     @property
     def execution_cap(self) -> bool:
         return bool(self.data["scoring"]["execution_cap"])
@@ -197,6 +203,26 @@ class Rules:
     def mismatch_threshold(self) -> float:
         return float(self.data["checks"]["mismatch_threshold"])
 
+    # --- re-review (抽评)
+    @property
+    def review_flag_diff(self) -> float:
+        return float(self.data["review"]["flag_diff"])
+
+    @property
+    def review_flag_grades(self) -> list[str]:
+        return [str(g) for g in self.data["review"]["flag_grades"]]
+
+    @property
+    def rubric(self) -> list[tuple[str, float]]:
+        """The quality rubric: (item, maximum) in the order of the review workbook."""
+        r = self.data["review"]["rubric"]
+        return [(str(name), float(top)) for name, top in zip(r["items"], r["maxima"])]
+
+    @property
+    def quality_grades(self) -> tuple[list[str], list[float]]:
+        q = self.data["review"]["quality_grades"]
+        return [str(n) for n in q["names"]], [float(b) for b in q["lower_bounds"]]
+
     # --- limits
     def limit(self, key: str) -> float:
         return float(self.data["limits"][key])
@@ -213,6 +239,11 @@ class Rules:
 
     def to_toml(self) -> str:
         return _to_toml(self.data)
+
+    def to_commented_toml(self) -> str:
+        """The rules in force with the shipped file's comments (units, meaning) beside each
+        setting, and the default where a setting differs from it."""
+        return _to_toml(self.data, notes=_Notes(_default_text()))
 
 
 # Decimal places that rounding can take: beyond these a power of ten overflows or means nothing.
@@ -252,11 +283,7 @@ def _check_values(rules: Rules) -> None:
                           *((f"scoring.auto_weights.{k}", v) for k, v in scoring["auto_weights"].items())]:
         if value < 0:
             raise RulesError(f"{where}{dotted} 不能为负数，实际为 {value!r}")
-    grades = rules.data["grades"]
-    if not all(isinstance(n, str) and n.strip() for n in grades["names"]):
-        raise RulesError(f"{where}grades.names 的每一项都应为非空文本（如 \"优\"），实际为 {grades['names']!r}")
-    if not all(_is_number(b) for b in grades["lower_bounds"]):
-        raise RulesError(f"{where}grades.lower_bounds 的每一项都应为数字，实际为 {grades['lower_bounds']!r}")
+    _check_grade_table(where, "grades", rules.data["grades"])
 
 
 def _check_variants(rules: Rules) -> None:
@@ -286,14 +313,85 @@ def _check_variants(rules: Rules) -> None:
         raise RulesError(f"{where}scoring.total_cap.below 与 caps 都应自高到低严格递减（如 [0.8, 0.7] 与 [89, 79]）")
 
 
+def _check_grade_table(where: str, key: str, table: dict) -> None:
+    """A table of grade names and their lower bounds (grades, review.quality_grades)."""
+    names, bounds = table["names"], table["lower_bounds"]
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise RulesError(f"{where}{key}.names 的每一项都应为非空文本（如 \"优\"），实际为 {names!r}")
+    if not all(_is_number(b) for b in bounds):
+        raise RulesError(f"{where}{key}.lower_bounds 的每一项都应为数字，实际为 {bounds!r}")
+    if len(names) != len(bounds) or not names:
+        raise RulesError(f"{where}{key}.names 与 {key}.lower_bounds 的个数必须相同且不为空")
+    if any(a <= b for a, b in zip(bounds, bounds[1:])):
+        raise RulesError(f"{where}{key}.lower_bounds 必须自高到低严格递减")
+
+
+def _check_review(rules: Rules) -> None:
+    """The re-review settings: each wrong one named (exit 2) before anything is drawn or read."""
+    where = f"规则 {rules.source}："
+    review = rules.data["review"]
+    if review["flag_diff"] < 0:
+        raise RulesError(f"{where}review.flag_diff 不能为负数，实际为 {review['flag_diff']!r}")
+    if not all(isinstance(g, str) and g.strip() for g in review["flag_grades"]):
+        raise RulesError(f"{where}review.flag_grades 的每一项都应为评价等级的名称（如 \"差\"），实际为 {review['flag_grades']!r}")
+    items, maxima = review["rubric"]["items"], review["rubric"]["maxima"]
+    if not items or len(items) != len(maxima):
+        raise RulesError(f"{where}review.rubric.items 与 review.rubric.maxima 的个数必须相同且不为空")
+    if not all(isinstance(n, str) and n.strip() for n in items) or len(set(items)) != len(items):
+        raise RulesError(f"{where}review.rubric.items 的每一项都应为不重复的非空文本，实际为 {items!r}")
+    if not all(_is_number(m) and m > 0 for m in maxima):
+        raise RulesError(f"{where}review.rubric.maxima 的每一项都应为大于 0 的数字，实际为 {maxima!r}")
+    _check_grade_table(where, "review.quality_grades", review["quality_grades"])
+
+
+# Settings that are fractions (0.25 = 25 %), and amounts in 万元 with the largest sane value:
+# a number beyond these was written in another unit (a percentage, 元), which would silently
+# switch a check off or make it meaningless.
+_FRACTIONS = ("checks.mismatch_threshold", "scoring.deviation.threshold", "scoring.total_cap.below")
+_WAN_CEILINGS = {"checks.tolerance": 100}
+
+
+def _check_units(rules: Rules) -> None:
+    """Values clearly in the wrong unit: exit 2 with the value that was probably meant."""
+    where = f"规则 {rules.source}："
+    for key in _FRACTIONS:
+        value = _lookup(rules.data, tuple(key.split(".")))
+        values = value if isinstance(value, list) else [value]
+        if any(_is_number(v) and v > 1 for v in values):
+            meant = [v / 100 if _is_number(v) and v > 1 else v for v in values]
+            shown = _toml_value(meant if isinstance(value, list) else meant[0])
+            raise RulesError(f"{where}{key} 是比例（0.25 即 25%），不能大于 1，实际为 {_toml_value(value)}；"
+                             f"如果指的是百分数，请写 {key.rsplit('.', 1)[1]} = {shown}")
+    for key, ceiling in _WAN_CEILINGS.items():
+        value = _lookup(rules.data, tuple(key.split(".")))
+        if _is_number(value) and value > ceiling:
+            raise RulesError(f"{where}{key} 的单位是万元，{value:g} 万元远超要比较的金额；"
+                             f"如果指的是 {value:g} 元，请写 {key.rsplit('.', 1)[1]} = {value / 10000:g}")
+
+
+def _check_template(rules: Rules) -> None:
+    """The template's common rows: each one the template can hold, all adding up to the total."""
+    where = f"规则 {rules.source}：template.department_indicators"
+    rows = rules.data["template"]["department_indicators"]
+    for i, row in enumerate(rows, start=1):
+        ok = (isinstance(row, list) and len(row) == 6 and all(isinstance(x, str) for x in row[:4]) and _is_number(row[4])
+              and row[4] >= 0 and isinstance(row[5], (str, int, float)) and row[3] in VALUE_METHODS)
+        if not ok:
+            raise RulesError(f"{where} 第 {i} 行应为 [一级指标, 二级指标, 三级指标, 计分方法, 分值, 指标值]，"
+                             f"计分方法为 {'、'.join(VALUE_METHODS)} 之一，分值不小于 0；实际为 {row!r}")
+    auto = sum(rules.auto_weights.values())
+    total = auto + sum(row[4] for row in rows)
+    if abs(total - rules.department_total) > 1e-9:
+        raise RulesError(f"{where} 的分值合计 {total - auto:g} 加上 scoring.auto_weights 的 {auto:g} 共 {total:g} 分，"
+                         f"应等于 scoring.department_total（{rules.department_total:g} 分）；请调整分值")
+
+
 def _check(rules: Rules) -> Rules:
     _check_values(rules)
-    names, bounds = rules.grade_names, rules.grade_bounds
-    if len(names) != len(bounds) or not names:
-        raise RulesError(f"规则 {rules.source}：grades.names 与 grades.lower_bounds 的个数必须相同且不为空")
-    if any(a <= b for a, b in zip(bounds, bounds[1:])):
-        raise RulesError(f"规则 {rules.source}：grades.lower_bounds 必须自高到低严格递减")
+    _check_units(rules)
+    _check_template(rules)
     _check_variants(rules)
+    _check_review(rules)
     for word, share in rules.levels.items():
         if not 0 <= share <= 1:
             raise RulesError(f"规则 {rules.source}：qualitative.levels.{word} 应在 0 到 1 之间")
@@ -390,17 +488,82 @@ def _toml_key(k: str) -> str:
     return k if k.replace("_", "").isascii() and k.replace("_", "").isalnum() else json.dumps(k, ensure_ascii=False)
 
 
-def _to_toml(data: dict, prefix: str = "") -> str:
+def _to_toml(data: dict, prefix: str = "", notes: _Notes | None = None, path: tuple = ()) -> str:
     lines, tables = [], []
     for k, v in data.items():
         if isinstance(v, dict):
             tables.append((k, v))
-        else:
+        elif notes is None:
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    out = ""
+        else:
+            lines += notes.setting(path + (k,), f"{_toml_key(k)} = ", v)
+    out = "".join(line + "\n" for line in notes.above(path)) if notes and path else ""
     if lines:
         out += (f"[{prefix}]\n" if prefix else "") + "\n".join(lines) + "\n\n"
     for k, v in tables:
         name = f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k)
-        out += _to_toml(v, name)
+        out += _to_toml(v, name, notes, path + (k,))
     return out
+
+
+# TOML strings, masked before looking for the brackets, '=' and '#' that are not inside one.
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'[^\']*\'')
+
+
+class _Notes:
+    """The comments of a rules file (the shipped one) by the path of the table or key they
+    stand above or beside, and the file's values, to say where the rules in force differ."""
+
+    def __init__(self, text: str):
+        self.defaults = tomllib.loads(text)
+        self.comments: dict[tuple, tuple[list[str], str]] = {}
+        table: tuple = ()
+        pending: list[str] = []
+        depth = 0  # inside a value that spans lines ([ … ])
+        for raw in text.splitlines():
+            line = raw.strip()
+            masked = _STRINGS.sub(lambda m: " " * len(m.group()), line)  # same length: positions carry over
+            cut = masked.find("#") if "#" in masked else len(line)
+            code, trailing, bare = line[:cut].strip(), line[cut:], masked[:cut]
+            if depth:
+                depth += bare.count("[") - bare.count("]")
+            elif not code:
+                pending += [trailing] if trailing else []
+            elif code.startswith("["):
+                table = _key_path(code[1:-1])
+                self.comments[table], pending = (pending, ""), []
+            else:
+                self.comments[table + _key_path(code[:bare.index("=")])], pending = (pending, trailing), []
+                depth = bare.count("[") - bare.count("]")
+
+    def above(self, path: tuple) -> list[str]:
+        return self.comments.get(path, ([], ""))[0]
+
+    def setting(self, path: tuple, head: str, value) -> list[str]:
+        above, trailing = self.comments.get(path, ([], ""))
+        default = _lookup(self.defaults, path)
+        if default is not None and default != value:
+            trailing = (trailing + "；" if trailing else "# ") + f"默认值为 {_toml_value(default)}"
+        if isinstance(value, list) and value and all(isinstance(x, list) for x in value):
+            body = head + "[\n" + "".join(f"    {_toml_value(x)},\n" for x in value) + "]"
+        else:
+            body = head + _toml_value(value)
+        return [*above, body + (f"  {trailing}" if trailing else "")]
+
+
+def _key_path(dotted: str) -> tuple:
+    """`scoring.auto_weights`, `"预算执行率"` or `"score.over_weight"` as the tuple of its keys."""
+    node, path = tomllib.loads(f"{dotted.strip()} = 0"), []
+    while isinstance(node, dict):
+        ((key, node),) = node.items()
+        path.append(key)
+    return tuple(path)
+
+
+def _lookup(data, path: tuple):
+    """The value at `path` of nested tables, or None."""
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data

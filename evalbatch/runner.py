@@ -32,6 +32,8 @@ from .feedback import FEEDBACK_DIR, write_feedback
 from .files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
 from .lock import Locked, RunLock
 from .report import write_parquet, write_workbook
+from .review import REVIEW_DIR
+from .review.collect import Collected, collect
 from .rules import Rules
 
 log = logging.getLogger("evalbatch")
@@ -41,7 +43,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED = 0, 1
 
 HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
 # Folders evalbatch writes in the output folder: never submissions, even when --out is the input folder.
-OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR)
+OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR, REVIEW_DIR)
 _STAMP = r"_\d{8}-\d{6}"  # atomic_write's suffix for a file written beside an open target
 
 class RunFailed(RuntimeError):
@@ -92,6 +94,10 @@ class RunOptions:
     use_cache: bool = True
     parquet: bool = False
     feedback: bool = False  # one result workbook per department under feedback/
+    reviews: Path | None = None  # the filled review workbooks (抽评表); None: OUTPUT_DIR/抽评
+    # The exit code of a run that finished while some file has an 错误: 0 lets a scheduler
+    # show only real failures (2-5) as failures, since some department's error is the usual night.
+    findings_exit: int = EXIT_FINDINGS
 
 
 @dataclass
@@ -206,7 +212,7 @@ def _writing(what: Path) -> Iterator[None]:
 def _sweep(out_dir: Path) -> None:
     """What runs killed mid-write left behind. Only now: while this run holds the lock, no
     other run's temporary files can be live."""
-    gone = sum(sweep_temporary(out_dir / sub) for sub in ("", HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR)) + sweep_staged(out_dir)
+    gone = sum(sweep_temporary(out_dir / sub) for sub in ("", HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, REVIEW_DIR)) + sweep_staged(out_dir)
     if gone:
         log.info("清理了中断的运行留下的 %d 个临时文件或文件夹", gone)
 
@@ -222,12 +228,13 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
     if not found.files and found.pending:
         return _waiting(found, target, opts.settle, attempt)
     notes = _pending_notes(found, held, opts.settle)
+    reviews = _reviews(out_dir, year, rules, opts)
     if cache is not None:
         hash_files(found.files)
-        if cache.unchanged({r.name: r.sha256 for r in found.files}, year) and _outputs_in_place(cache.manifest, target, opts):
-            return _unchanged(cache, found, target, notes, attempt, waiting=len(found.pending) + len(held))
+        if cache.unchanged(_inputs(found, reviews), year) and _outputs_in_place(cache.manifest, target, opts):
+            return _unchanged(cache, found, target, notes, attempt, waiting=len(found.pending) + len(held), findings_exit=opts.findings_exit)
     try:
-        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt)
+        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt, reviews)
     finally:
         if cache is not None:
             cache.discard()  # staged rows of a run that did not finish
@@ -301,26 +308,51 @@ def _outputs_in_place(manifest: dict, target: Path, opts: RunOptions) -> bool:
     return all(isinstance(outputs.get(kind), list) and all(Path(str(p)).exists() for p in outputs[kind]) for kind in asked)
 
 
-def _unchanged(cache: ParseCache, found: Discovery, target: Path, notes: list[str], attempt: _Attempt, waiting: int) -> RunOutcome:
+def _unchanged(cache: ParseCache, found: Discovery, target: Path, notes: list[str], attempt: _Attempt, waiting: int,
+               findings_exit: int) -> RunOutcome:
     note = "自上次运行以来没有任何文件变化，汇总工作簿保持不变，未重写"
     log.info(note)
-    code = cache.manifest.get("exit_code", EXIT_OK)
-    code = code if code in (EXIT_OK, EXIT_FINDINGS) else EXIT_OK
+    # Tonight's --findings-exit decides, not the one of the night that wrote the workbook.
+    had_errors = cache.manifest.get("error_files", cache.manifest.get("exit_code") == EXIT_FINDINGS)
+    code = findings_exit if had_errors is True else EXIT_OK
     attempt.end(history_db.UNCHANGED, code, note, workbook=target, records=found.files)
     return RunOutcome(None, target, code, [note, *notes], unchanged=True, run_id=attempt.run_id, pending=waiting)
 
 
-def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt) -> RunOutcome:
+def _reviews(out_dir: Path, year: int, rules: Rules, opts: RunOptions) -> Collected:
+    """The filled review workbooks (抽评), checked against the draws in the history database."""
+    folder = opts.reviews or out_dir / REVIEW_DIR
+    found = collect(folder, history_db.db_path_for(out_dir), year, rules)
+    if found.fingerprint:
+        log.info("抽评表：%s 中 %d 个，%d 项指标抽评、%d 个问题", folder, sum(k != "\x00draws" for k in found.fingerprint),
+                 len(found.marks), len(found.findings))
+    return found
+
+
+def _inputs(found: Discovery, reviews: Collected) -> dict[str, str]:
+    """Everything whose change must make a night score again: the submissions, and the
+    review workbooks and draws (their keys cannot be a file's name)."""
+    return {**{r.name: r.sha256 for r in found.files}, **reviews.fingerprint}
+
+
+def _with_errors(result: BatchResult) -> bool:
+    """A file with an 错误, or a review workbook with one: the night's findings exit code."""
+    return bool(result.error_files) or (result.review is not None and result.review.has_errors)
+
+
+def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt,
+                        reviews: Collected | None = None) -> RunOutcome:
     result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
-                      pending=found.pending, held=held, cache=cache)
+                      pending=found.pending, held=held, cache=cache, reviews=reviews)
     for rec in result.records:
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
     target = out_dir / workbook_name(year)
-    code = EXIT_FINDINGS if result.error_files else EXIT_OK
+    code = opts.findings_exit if _with_errors(result) else EXIT_OK
     result.meta["input_dir"] = str(input_dir)
     run_id, changes, yoy = _remember(out_dir, result, target, code)
     attempt.run_id = run_id
     t0 = time.perf_counter()
+    result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
     outputs = {"workbook": [str(written)]}
@@ -345,8 +377,8 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
         _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
     if cache is not None:
-        cache.commit({"year": year, "files": {r.name: r.sha256 for r in found.files}, "exit_code": code, "workbook": str(written),
-                      "outputs": outputs})
+        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
+                      "outputs": outputs, "error_files": _with_errors(result)})
     return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TEMPLATE_VERSION = "1"
 SUPPORTED_VERSIONS = (TEMPLATE_VERSION,)
@@ -25,6 +25,7 @@ ENUM = "enum"
 INDICATOR = "indicator"  # target / actual: number or text as people write it
 
 DEPT_CATEGORIES = ("党委部门", "政府部门", "人大政协及司法机关", "民主党派及群团组织", "事业单位", "其他")
+# The default grade words; the words in force are the rules' grades.names (`with_grades`).
 SELF_GRADES = ("优", "良", "中", "差")
 
 # The six methods computed from 基本信息, with their usual weights in the template.
@@ -129,6 +130,7 @@ SHEETS: tuple[Sheet, ...] = (
             Column("全年执行数", "spent", MONEY, True, "万元", width=12),
             Column("自评得分", "self_score", SCORE, True, width=10),
             Column("自评等级", "self_grade", ENUM, False, "从下拉列表中选择", SELF_GRADES, width=10),
+            Column("原因说明", "reason", TEXT, False, "执行率偏低、绩效与预算执行不匹配等情况的原因；没有可不填", width=36),
         ),
     ),
     Sheet("项目指标", "table", True, "项目绩效指标，每个项目分值合计 90", (PROJECT_CODE,) + _INDICATOR_COLUMNS),
@@ -173,6 +175,12 @@ def norm_label(text: object) -> str:
 def _norm_text(text: str) -> str:
     s = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     return _SPACES.sub("", s).replace('"', "")
+
+
+def with_grades(col: Column, names) -> Column:
+    """`col`, carrying the rules' grade names where its words are grades (自评等级), so the
+    template's dropdown and the reader accept exactly the grades in force."""
+    return replace(col, enum=tuple(names)) if col.key == "self_grade" else col
 
 
 def columns_of(sheet_name: str) -> tuple[Column, ...]:

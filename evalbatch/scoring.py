@@ -46,18 +46,56 @@ def _ratio(num: pd.Series, den: pd.Series, decimals: int) -> pd.Series:
     return pd.Series(round_half_up(raw, decimals), index=num.index)
 
 
-def dept_rates(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """The six automatic rates of every department, and where each denominator is zero."""
-    out = pd.DataFrame(index=depts.index)
+# A department form (部门整体支出绩效自评表) gives only its totals (金额合计, spent and budget):
+# 预算执行率 and a department's money fall back on them.
+TOTAL_FIELDS = ("spent_total", "budget_total")
+# The 基本信息 figures each automatic rate divides by: a zero there leaves the rate empty.
+DENOMINATORS = {m: den for m, (_, den, _) in _AUTO.items()}
+
+
+def dept_money(depts: pd.DataFrame) -> pd.DataFrame:
+    """Each department's budget and spending in 万元 (dept_budget, dept_spent): basic + project
+    支出, or a department form's totals; missing where neither is known."""
+    spent_keys, budget_keys, _ = _AUTO["预算执行率"]
+    return pd.DataFrame({
+        "dept_budget": depts[list(budget_keys)].sum(axis=1, min_count=len(budget_keys)).fillna(depts[TOTAL_FIELDS[1]]),
+        "dept_spent": depts[list(spent_keys)].sum(axis=1, min_count=len(spent_keys)).fillna(depts[TOTAL_FIELDS[0]]),
+    }, index=depts.index)
+
+
+def rate_parts(depts: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """Numerator and denominator of each automatic rate, per department (NaN where a figure is missing)."""
+    money = dept_money(depts)
+    parts = {}
     for method, (num_keys, den_keys, minus) in _AUTO.items():
+        if method == "预算执行率":
+            parts[method] = money["dept_spent"], money["dept_budget"]
+            continue
         num = depts[list(num_keys)].sum(axis=1, min_count=len(num_keys))
         if minus:
             num = num - depts[minus]
-        den = depts[list(den_keys)].sum(axis=1, min_count=len(den_keys))
-        if method == "预算执行率":  # a department form gives only its totals (金额合计)
-            num, den = num.fillna(depts["spent_total"]), den.fillna(depts["budget_total"])
+        parts[method] = num, depts[list(den_keys)].sum(axis=1, min_count=len(den_keys))
+    return parts
+
+
+def dept_rates(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The six automatic rates of every department, and where each denominator is zero."""
+    out = pd.DataFrame(index=depts.index)
+    for method, (num, den) in rate_parts(depts).items():
         out[RATE_COLUMNS[method]] = _ratio(num, den, rules.rate_decimals)
         out[f"zero_{RATE_COLUMNS[method]}"] = den.eq(0)
+    return out
+
+
+def pooled_rates(depts: pd.DataFrame, rules: Rules) -> dict[str, float]:
+    """The six rates of the departments taken together (汇总排名's 合计 row): the sum of the
+    numerators ÷ the sum of the denominators, over the departments that have both; NaN where
+    none has, or the sum of the denominators is 0."""
+    out = {}
+    for method, (num, den) in rate_parts(depts).items():
+        known = num.notna() & den.notna()
+        total = _ratio(pd.Series([num[known].sum()]), pd.Series([den[known].sum()]), rules.rate_decimals)
+        out[RATE_COLUMNS[method]] = float(total.iloc[0]) if known.any() else float("nan")
     return out
 
 
@@ -263,9 +301,14 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
 
 def grade(score: pd.Series, rules: Rules) -> pd.Series:
     """优 / 良 / 中 / 差 by lower bounds (inclusive); scores are already 2-decimal."""
-    conds = [score >= b - 1e-9 for b in rules.grade_bounds]
-    out = pd.Series(np.select(conds, rules.grade_names, rules.grade_names[-1]), index=score.index)
-    return out.where(score.notna(), rules.unrated)
+    return graded(score, rules.grade_names, rules.grade_bounds, rules.unrated)
+
+
+def graded(score: pd.Series, names: list[str], bounds: list[float], missing: str) -> pd.Series:
+    """The name of the highest band whose lower bound (inclusive) `score` reaches; `missing` where there is no score."""
+    conds = [score >= b - 1e-9 for b in bounds]
+    out = pd.Series(np.select(conds, names, names[-1]), index=score.index)
+    return out.where(score.notna(), missing)
 
 
 def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -295,7 +338,7 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
 
 
 def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, projects: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    d = pd.concat([depts, rates], axis=1)
+    d = pd.concat([depts, rates, dept_money(depts)], axis=1)
     own = ind[ind["project_code"] == ""]
     total = own.groupby("file")["score"].sum(min_count=1)
     # Project forms without a department form give no department score (not 0).
@@ -319,11 +362,11 @@ def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
     return label.groupby(top["file"]).agg("；".join)
 
 
-def rank(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Overall and in-category ranks (1, 2, 2, 4); departments with an 错误 are unranked."""
+def rank(depts: pd.DataFrame, rules: Rules, by: str = "total") -> pd.DataFrame:
+    """Overall and in-category ranks (1, 2, 2, 4) and grades by column `by`; departments with an 错误 are unranked."""
     d = depts.copy()
     eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool)
-    score = d["total"].where(eligible)
+    score = d[by].where(eligible)
     d["rank"] = score.rank(method="min", ascending=False).astype("Int64")
     d["cat_rank"] = score.groupby(d["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
     d["grade"] = grade(score, rules).where(d["has_dept_form"].astype(bool), rules.project_only)

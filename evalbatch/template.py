@@ -12,6 +12,7 @@ from pathlib import Path
 
 import xlsxwriter
 
+from . import printing
 from . import schema as S
 from .rules import Rules, load_rules
 
@@ -26,9 +27,12 @@ _FIXED_TIME = dt.datetime(2024, 1, 1)
 SAFE_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
+FONT_SIZE = 11
+
+
 class _Formats:
     def __init__(self, wb: xlsxwriter.Workbook):
-        base = {"font_name": "等线", "font_size": 11, "valign": "vcenter"}
+        base = {"font_name": "等线", "font_size": FONT_SIZE, "valign": "vcenter"}
         self.header = wb.add_format({**base, "bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1, "align": "center", "text_wrap": True})
         self.text = wb.add_format({**base, "num_format": "@"})
         self.wrap = wb.add_format({**base, "text_wrap": True})
@@ -70,52 +74,113 @@ def write_submission(path: str | Path, data: Mapping | None = None, *, year: int
         info = {"template_version": S.TEMPLATE_VERSION, **({"year": year} if year else {})}
     _instructions(wb, fmt, rules)
     _fields_sheet(wb, fmt, info)
-    indicators = data.get("indicators") if data else _auto_rows(rules)
-    _table_sheet(wb, fmt, S.DEPT_INDICATOR_SHEET, indicators or [])
-    _table_sheet(wb, fmt, S.PROJECT_SHEET, data.get("projects") or [])
-    _table_sheet(wb, fmt, S.PROJECT_INDICATOR_SHEET, data.get("project_indicators") or [])
-    _table_sheet(wb, fmt, S.DETAIL_SHEET, data.get("details") or [])
+    indicators = data.get("indicators") if data else _default_indicators(rules)
+    _table_sheet(wb, fmt, S.DEPT_INDICATOR_SHEET, indicators or [], rules)
+    _table_sheet(wb, fmt, S.PROJECT_SHEET, data.get("projects") or [], rules)
+    _table_sheet(wb, fmt, S.PROJECT_INDICATOR_SHEET, data.get("project_indicators") or [], rules)
+    _table_sheet(wb, fmt, S.DETAIL_SHEET, data.get("details") or [], rules)
     wb.close()
     return path
 
 
-def _auto_rows(rules: Rules) -> list[dict]:
+def _default_indicators(rules: Rules) -> list[dict]:
+    """The blank template's 整体指标: the six automatic rows, then the rules' common ones."""
     rows = []
     for method, weight in rules.auto_weights.items():
         l1, l2, l3 = S.AUTO_ROW_LABELS[method]
         rows.append({"l1": l1, "l2": l2, "l3": l3, "method": method, "weight": weight})
-    return rows
+    return rows + rules.template_indicators
+
+
+_INSTRUCTION_WIDTHS = (18, 84)
 
 
 def _instructions(wb, fmt: _Formats, rules: Rules) -> None:
     ws = wb.add_worksheet("填报说明")
-    ws.set_column(0, 0, 22)
-    ws.set_column(1, 1, 100)
+    for c, width in enumerate(_INSTRUCTION_WIDTHS):
+        ws.set_column(c, c, width)
+    lines = _instruction_lines(rules)
+    ws.write_string(0, 0, f"预算绩效自评填报说明（模板版本 {S.TEMPLATE_VERSION}）", fmt.title)
+    ws.set_row(0, 24)
+    for i, (a, b) in enumerate(lines, start=2):
+        ws.write_string(i, 0, a, fmt.label if a else fmt.plain)
+        ws.write_string(i, 1, b, fmt.wrap)
+        # Explicit heights: a wrapped cell keeps the default one line in some viewers, and
+        # the next row's text then prints over it.
+        ws.set_row(i, printing.row_height(b, _INSTRUCTION_WIDTHS[1], FONT_SIZE))
+    printing.set_print_layout(ws, _INSTRUCTION_WIDTHS, title_rows=0)
+
+
+def _instruction_lines(rules: Rules) -> list[tuple[str, str]]:
+    """What a department's accountant needs, with the figures of the rules in force; nothing
+    here asks for a tool they do not have."""
+    auto = sum(rules.auto_weights.values())
+    total, ind_total, exec_w = rules.department_total, rules.project_indicator_total, rules.project_execution_weight
     lines: list[tuple[str, str]] = [
-        ("模板版本", f"{S.TEMPLATE_VERSION}（请勿修改工作表名称、表头和“基本信息”的项目名称）"),
-        ("金额单位", "万元，保留两位小数；可直接填数字，也可写“12.50万元”"),
-        ("单位编码", "按文本填写，前导 0 会保留"),
-        ("提交前自查", "可运行 evalbatch check 文件名 检查本表，错误和警告会指出工作表和单元格"),
+        ("怎样填写", "在 Excel 或 WPS 中填写各工作表，保存为 Excel 工作簿（.xlsx）后按财政部门的通知提交，不需要安装其他软件。"
+                     "建议文件名为“单位编码_单位名称.xlsx”；同一单位多次提交时，以最新的文件为准。"),
+        ("不要改动", "工作表名称、各表第 1 行的表头、“基本信息”A 列的项目名称；不要删除工作表。可以增删数据行、调整列宽。"),
+        ("数字和金额", "金额以万元为单位，保留两位小数（如 1458.06）；人数填整数；比例可写 95% 或 0.95。"
+                       "单位编码、项目编码按文本填写，开头的 0 会保留。每列怎么填，见表头单元格的批注。"),
         ("", ""),
     ]
     for sheet in S.SHEETS[1:]:
         need = "必填" if sheet.required else "选填"
-        lines.append((f"工作表「{sheet.name}」", f"{sheet.purpose}（{need}）"))
+        lines.append((f"工作表「{sheet.name}」", f"{_sheet_help(sheet, rules)}（{need}）"))
         if sheet.kind == "table":
             lines.append(("", "列：" + "、".join(c.header for c in sheet.columns)))
-    lines.append(("", ""))
-    for method in S.METHODS:
-        lines.append((f"计分方法「{method}」", _method_help(method, rules)))
-    lines.append(("", ""))
-    bounds = "；".join(f"{n} ≥ {b:g}" for n, b in zip(rules.grade_names, rules.grade_bounds))
-    lines.append(("评价等级", bounds))
-    ws.write_string(0, 0, "预算绩效自评填报说明", fmt.title)
-    for i, (a, b) in enumerate(lines, start=2):
-        ws.write_string(i, 0, a, fmt.label if a else fmt.plain)
-        ws.write_string(i, 1, b, fmt.wrap)
+    lines += [
+        ("", ""),
+        ("单位得分", f"部门整体得分＝“整体指标”各行得分之和，满分 {total:g} 分。模板已预置六项自动计算的指标（共 {auto:g} 分）"
+                     f"和常用的部门管理、产出、效益、满意度指标（共 {total - auto:g} 分）：请按本单位的绩效目标修改指标名称、指标值和分值，"
+                     f"删除不适用的行或增加行，保持分值合计 {total:g} 分。"),
+        ("项目得分", f"每个项目＝预算执行率得分（{exec_w:g} 分 × 全年执行数 ÷ 全年预算数，最高 {exec_w:g} 分）＋“项目指标”中"
+                     f"该项目各行得分之和（分值合计 {ind_total:g} 分），满分 {exec_w + ind_total:g} 分。"),
+        ("每行得分", "按该行的“计分方法”由指标值和实际值计算，最高为该行分值，最低 0 分；“自评得分”填按同样方法算出的得分，"
+                     "保留两位小数。没有选择计分方法的行，按指标值中的“≥”“≤”“=”推定。"),
+    ]
+    lines += [(f"计分方法「{method}」", _method_help(method, rules)) for method in S.METHODS]
+    bounds = _grade_bands(rules.grade_names, rules.grade_bounds)
+    t = rules.mismatch_threshold
+    lines += [
+        ("评价等级", f"{bounds}。“项目”表的“自评等级”从下拉列表中选择。"),
+        ("偏差原因", "某项指标未达到指标值、或自评得分低于分值时，在该行“偏差原因及改进措施”中说明原因和改进措施；"
+                     "项目执行率偏低、或绩效与预算执行不匹配时，在“项目”表的“原因说明”列说明。"),
+        ("", ""),
+        ("财政部门如何复核", "财政部门按本表的原始数据重新计算每一项比率和得分（复核得分），与自评得分逐项比较，并核对："
+                             f"收入、支出、结转结余等金额的勾稽关系（相差 {rules.tolerance:g} 万元以内视为尾差）；分值合计；"
+                             "自评得分不超过分值；未完成目标时是否说明了原因；项目的指标得分率是否明显高于预算执行率"
+                             f"（高出 {t * 100:g}% 以上即需说明原因）。发现的问题会写明工作表和单元格，反馈给单位。"),
+    ]
+    return lines
+
+
+def _grade_bands(names: Sequence[str], bounds: Sequence[float]) -> str:
+    """优：90 分及以上；良：80 分至不满 90 分；…；差：不满 60 分."""
+    parts = []
+    for i, (name, low) in enumerate(zip(names, bounds)):
+        if i == 0:
+            parts.append(f"{name}：{low:g} 分及以上")
+        elif i == len(names) - 1:
+            parts.append(f"{name}：不满 {bounds[i - 1]:g} 分")
+        else:
+            parts.append(f"{name}：{low:g} 分至不满 {bounds[i - 1]:g} 分")
+    return "；".join(parts)
+
+
+def _sheet_help(sheet: S.Sheet, rules: Rules) -> str:
+    if sheet.name == S.DEPT_INDICATOR_SHEET:
+        return f"部门整体支出绩效指标，每行一个三级指标，分值合计 {rules.department_total:g} 分"
+    if sheet.name == S.PROJECT_INDICATOR_SHEET:
+        return f"项目绩效指标，每行一个三级指标，用项目编码对应“项目”表；每个项目分值合计 {rules.project_indicator_total:g} 分"
+    if sheet.name == S.DETAIL_SHEET:
+        return "项目支出的明细，每行一个支出项目；每个项目的金额合计应等于“项目”表的全年执行数"
+    return sheet.purpose
 
 
 def _method_help(method: str, rules: Rules) -> str:
+    if method == "反向比例" and rules.reverse_formula == "linear":
+        return f"实际值不超过指标值得满分，超过后线性递减，达到指标值的 {rules.reverse_zero_at:g} 倍时为 0 分，如成本"
     if method != "定性":
         return S.METHOD_HELP[method]
     by_share: dict[float, list[str]] = {}
@@ -125,11 +190,14 @@ def _method_help(method: str, rules: Rules) -> str:
     return "实际值填等级词：" + "；".join(parts) + "；其他文字沿用自评得分并提示人工复核"
 
 
+_FIELD_WIDTHS = (32, 40, 44)
+
+
 def _fields_sheet(wb, fmt: _Formats, info: Mapping) -> None:
     ws = wb.add_worksheet(S.INFO_SHEET)
-    ws.set_column(0, 0, 32)
-    ws.set_column(1, 1, 40)
-    ws.set_column(2, 2, 44)
+    for c, width in enumerate(_FIELD_WIDTHS):
+        ws.set_column(c, c, width)
+    printing.set_print_layout(ws, _FIELD_WIDTHS)
     for c, head in enumerate(S.INFO_HEADER):
         ws.write_string(0, c, head, fmt.header)
     ws.freeze_panes(1, 0)
@@ -145,9 +213,9 @@ def _fields_sheet(wb, fmt: _Formats, info: Mapping) -> None:
             ws.data_validation(r, 1, r, 1, _non_negative(field))
 
 
-def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping]) -> None:
+def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping], rules: Rules) -> None:
     ws = wb.add_worksheet(name)
-    columns = S.columns_of(name)
+    columns = [S.with_grades(c, rules.grade_names) for c in S.columns_of(name)]
     for c, col in enumerate(columns):
         ws.set_column(c, c, col.width, fmt.for_type(col.type))
         ws.write_string(0, c, col.header, fmt.header)
@@ -157,6 +225,7 @@ def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping]) -> None:
             ws.data_validation(1, c, TABLE_ROWS, c, _list_validation(col.enum, col.header))
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, 0, len(columns) - 1)
+    printing.set_print_layout(ws, [c.width for c in columns])
     for r, row in enumerate(rows, start=1):
         for c, col in enumerate(columns):
             _write_value(ws, r, c, row.get(col.key), fmt.for_type(col.type), fmt)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from evalbatch import schema as S
 from evalbatch.reference import reference_case
+from evalbatch.rules import load_rules
 from evalbatch.template import write_submission
 
 LIBREOFFICE_TIMEOUT = 120
@@ -468,6 +469,9 @@ def filled_by_hand(
 
     for sheet, rows in (tables or {}).items():
         ws = wb[sheet]
+        if sheet == S.DEPT_INDICATOR_SHEET:
+            # The person replaces the template's example indicators with the department's own.
+            ws.delete_rows(2 + len(S.AUTO_METHODS), len(load_rules().template_indicators))
         header_row, col_of = _find_header(ws)
         last = header_row
         for row in ws.iter_rows(min_row=header_row + 1):

@@ -106,7 +106,8 @@ def test_native_charts_beside_the_tables(first):
                     + ("-stacked" if '<c:grouping val="stacked"' in x else "")) for x in xml.values())
     assert kinds == ["bar-stacked", "col", "scatter"]
     scatter = next(x for x in xml.values() if "<c:scatterChart>" in x)
-    assert "汇总排名!$J$2:$J$6" in scatter and "汇总排名!$F$2:$F$6" in scatter
+    # 预算执行率 is N: after 抽评得分, 最终得分 (issue 11) and 预算数, 执行数 (issue 14).
+    assert "汇总排名!$N$2:$N$6" in scatter and "汇总排名!$F$2:$F$6" in scatter
 
 
 def test_summary_formats_and_totals_row(first):
@@ -114,14 +115,16 @@ def test_summary_formats_and_totals_row(first):
     rules = {(str(rng.sqref), r.type, r.operator) for rng in ws.conditional_formatting for r in rng.rules}
     assert ("F2:F7", "dataBar", None) in rules
     assert ("H2:H7", "cellIs", "notBetween") in rules
-    assert ("I2:I7", "cellIs", "equal") in rules  # grade colours
+    assert ("K2:K7", "cellIs", "equal") in rules  # grade colours (after 抽评得分 and 最终得分, issue 11)
     data = list(ws.iter_rows(values_only=True))
-    head, total = data[0], dict(zip(data[0], data[8]))
+    head, total, average = data[0], dict(zip(data[0], data[8])), dict(zip(data[0], data[9]))
     assert data[7] == (None,) * len(head)
+    # Issue 14: 合计 sums (counts, money) and never averages scores; 平均 holds the averages.
     assert total["单位名称"] == "合计：6 个单位，5 个参评"
-    assert total["复核得分"] == pytest.approx(84.934)
-    assert total["错误数"] == 1
-    assert ws["D9"].font.b
+    assert total["复核得分"] is None and total["错误数"] == 1
+    assert average["单位名称"] == "平均：5 个参评单位"
+    assert average["复核得分"] == 84.93  # (90.56 + 90.00 + 89.99 + 84.56 + 69.56) ÷ 5 = 84.934
+    assert ws["D9"].font.b and ws["D10"].font.b
 
 
 def test_top_deductions_name_three_with_points(first):
@@ -156,7 +159,7 @@ def test_run_with_feedback_and_history_export(tmp_path):
     r = CliRunner().invoke(app, ["run", str(src), "--out", str(out), "--year", "2021", "--settle", "0", "--feedback", "--quiet"])
     assert r.exit_code == 0, r.output
     made = sorted(p.relative_to(out).as_posix() for p in (out / "feedback").rglob("*.xlsx"))
-    assert made == ["feedback/000001_甲单位.xlsx", "feedback/000002_逃逸_单位.xlsx"]
+    assert made == ["feedback/000001_甲单位_复核结果.xlsx", "feedback/000002_逃逸_单位_复核结果.xlsx"]
     export = tmp_path / "h.xlsx"
     r = CliRunner().invoke(app, ["history", str(out), "--dept", "000001", "-o", str(export)])
     assert r.exit_code == 0

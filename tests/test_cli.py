@@ -61,7 +61,7 @@ def test_check_a_folder_says_so_in_chinese(tmp_path):
 
 def test_usage_errors_exit_2(tmp_path):
     assert cli.invoke(app, ["check"]).exit_code == 2
-    assert cli.invoke(app, ["run", str(tmp_path)]).exit_code == 2  # --year is required
+    assert cli.invoke(app, ["run", str(tmp_path), "--year", "abc"]).exit_code == 2
     assert cli.invoke(app, ["nonsense"]).exit_code == 2
 
 

@@ -13,24 +13,24 @@ from evalbatch.runner import run
 
 from builders import reference, write
 
-REF_NAME = "620101_中共甘肃省委机构编制委员会办公室.xlsx"
+REF_NAME = "620101_中共甘肃省委机构编制委员会办公室_复核结果.xlsx"  # never the submission's own name (issue 14)
 FORMULA = "=cmd|' /C calc'!A0"
 LONG = "很长的单位名称" * 30
 
 # submission file → (基本信息 overrides, expected feedback file name or None when checked otherwise)
 DEPARTMENTS = {
     "620101.xlsx": ({}, REF_NAME),
-    "escape.xlsx": ({"dept_code": "700001", "dept_name": "../../逃逸单位"}, "700001_逃逸单位.xlsx"),
-    "slash.xlsx": ({"dept_code": "700002", "dept_name": "a/b单位"}, "700002_a_b单位.xlsx"),
-    "backslash.xlsx": ({"dept_code": "700003", "dept_name": "a\\b单位"}, "700003_a_b单位.xlsx"),
-    "colon.xlsx": ({"dept_code": "700004", "dept_name": "C:单位"}, "700004_C_单位.xlsx"),
-    "con_name.xlsx": ({"dept_code": "700005", "dept_name": "CON"}, "700005_CON.xlsx"),
-    "formula.xlsx": ({"dept_code": "700006", "dept_name": FORMULA}, "700006_=cmd_' _C calc'!A0.xlsx"),
-    "traversal.xlsx": ({"dept_code": "../../../tmp/evil", "dept_name": "/etc/passwd"}, "tmp_evil_etc_passwd.xlsx"),
-    "device.xlsx": ({"dept_code": "CON", "dept_name": ""}, "_CON.xlsx"),  # a blank name is an 错误: unranked
-    "无编码 提交.xlsx": ({"dept_code": "", "dept_name": "无编码单位"}, "无编码 提交_无编码单位.xlsx"),
-    "collide_a.xlsx": ({"dept_code": "../700007", "dept_name": "同名单位"}, "700007_同名单位.xlsx"),
-    "collide_b.xlsx": ({"dept_code": "..\\700007", "dept_name": "同名单位"}, "700007_同名单位_2.xlsx"),
+    "escape.xlsx": ({"dept_code": "700001", "dept_name": "../../逃逸单位"}, "700001_逃逸单位_复核结果.xlsx"),
+    "slash.xlsx": ({"dept_code": "700002", "dept_name": "a/b单位"}, "700002_a_b单位_复核结果.xlsx"),
+    "backslash.xlsx": ({"dept_code": "700003", "dept_name": "a\\b单位"}, "700003_a_b单位_复核结果.xlsx"),
+    "colon.xlsx": ({"dept_code": "700004", "dept_name": "C:单位"}, "700004_C_单位_复核结果.xlsx"),
+    "con_name.xlsx": ({"dept_code": "700005", "dept_name": "CON"}, "700005_CON_复核结果.xlsx"),
+    "formula.xlsx": ({"dept_code": "700006", "dept_name": FORMULA}, "700006_=cmd_' _C calc'!A0_复核结果.xlsx"),
+    "traversal.xlsx": ({"dept_code": "../../../tmp/evil", "dept_name": "/etc/passwd"}, "tmp_evil_etc_passwd_复核结果.xlsx"),
+    "device.xlsx": ({"dept_code": "CON", "dept_name": ""}, "_CON_复核结果.xlsx"),  # a blank name is an 错误: unranked
+    "无编码 提交.xlsx": ({"dept_code": "", "dept_name": "无编码单位"}, "无编码 提交_无编码单位_复核结果.xlsx"),
+    "collide_a.xlsx": ({"dept_code": "../700007", "dept_name": "同名单位"}, "700007_同名单位_复核结果.xlsx"),
+    "collide_b.xlsx": ({"dept_code": "..\\700007", "dept_name": "同名单位"}, "700007_同名单位_2_复核结果.xlsx"),
     "long.xlsx": ({"dept_code": "700008", "dept_name": LONG}, None),
 }
 
@@ -45,7 +45,7 @@ def batch(tmp_path_factory):
         if name == "escape.xlsx":
             data["indicators"][11]["self_score"] = 2  # 会议培训次数: 自评 2, 复核 3 → 得分差异 −1
         write(src, data, name)
-    (src / "broken.xlsx").write_bytes(b"not a workbook")  # no department: no feedback
+    (src / "broken.xlsx").write_bytes(b"not a workbook")  # unreadable: a feedback file of its own (issue 14)
     rules = load_rules()
     outcome = run(src, out, 2021, rules, settle=0)
     before = {p for p in root.rglob("*") if p.is_file()}
@@ -79,7 +79,8 @@ def test_one_file_per_department_all_inside_feedback(batch):
     result = batch["outcome"].result
     folder = (batch["out"] / FEEDBACK_DIR).resolve()
     assert len(result.depts) == len(DEPARTMENTS)  # broken.xlsx has no department
-    assert len(batch["paths"]) == len(DEPARTMENTS) == len(set(batch["paths"]))
+    assert len(batch["paths"]) == len(DEPARTMENTS) + 1 == len(set(batch["paths"]))  # + broken_复核结果.xlsx
+    assert batch["paths"][-1].name == "broken_复核结果.xlsx"
     for p in batch["paths"]:
         assert p.resolve().is_relative_to(folder) and p.resolve().parent == folder
         assert p.is_file() and p.stat().st_size > 0
@@ -192,7 +193,7 @@ def test_text_stays_text_no_formulas_no_links(batch):
 def test_rewriting_keeps_the_same_names(batch):
     again = write_feedback(batch["outcome"].result, batch["out"], batch["rules"])
     assert again == batch["paths"]
-    assert len(list((batch["out"] / FEEDBACK_DIR).iterdir())) == len(DEPARTMENTS)
+    assert len(list((batch["out"] / FEEDBACK_DIR).iterdir())) == len(DEPARTMENTS) + 1
 
 
 @pytest.mark.parametrize("code, name, file, expected", [
@@ -235,5 +236,5 @@ def test_names_do_not_depend_on_rank():
     import pandas as pd
 
     depts = pd.DataFrame({"dept_code": ["1", "1/"], "dept_name": ["同名", "同名"], "file": ["b.xlsx", "a.xlsx"]})
-    assert feedback_names(depts) == ["1_同名_2.xlsx", "1_同名.xlsx"]
-    assert feedback_names(depts.iloc[::-1].reset_index(drop=True)) == ["1_同名.xlsx", "1_同名_2.xlsx"]
+    assert feedback_names(depts) == ["1_同名_2_复核结果.xlsx", "1_同名_复核结果.xlsx"]
+    assert feedback_names(depts.iloc[::-1].reset_index(drop=True)) == ["1_同名_复核结果.xlsx", "1_同名_2_复核结果.xlsx"]

@@ -114,8 +114,8 @@ def scenario(tmp_path_factory) -> Scenario:
 
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
-    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 2
-    assert user_version(scenario.db) == 2
+    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 3  # 3: re-review (抽评) draws, adjustments and final scores
+    assert user_version(scenario.db) == 3
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 
@@ -258,7 +258,7 @@ def test_changes_name_exactly_the_department_whose_file_changed(scenario):
     found = changes(scenario.db, 3)
     old, new = scenario.files[1]["b.xlsx"], scenario.files[2]["b.xlsx"]
     assert found.values.tolist() == [[
-        "变化", "620102", "乙单位", 90.56, 89.06, -1.5, "b.xlsx", "b.xlsx", "是",
+        "变化", "重新提交", "620102", "乙单位", 90.56, 89.06, -1.5, "b.xlsx", "b.xlsx", "是",
         f"文件已更新（b.xlsx，SHA-256 {old[:12]}… → {new[:12]}…）；得分 90.56 → 89.06",
     ]]
 
@@ -268,10 +268,10 @@ def test_changes_list_added_withdrawn_and_file_only_changes(scenario):
     old, new = scenario.files[2]["a.xlsx"], scenario.files[3]["a.xlsx"]
     rows = found.astype(object).where(found.notna(), None).values.tolist()
     assert rows == [
-        ["变化", "620101", "中共甘肃省委机构编制委员会办公室", 90.56, 90.56, 0.0, "a.xlsx", "a.xlsx", "是",
+        ["变化", "重新提交", "620101", "中共甘肃省委机构编制委员会办公室", 90.56, 90.56, 0.0, "a.xlsx", "a.xlsx", "是",
          f"文件已更新（a.xlsx，SHA-256 {old[:12]}… → {new[:12]}…）；得分未变（90.56）"],
-        ["新增", "620104", "丁单位", None, 90.56, None, "", "d.xlsx", "", "新增单位（文件 d.xlsx，得分 90.56）"],
-        ["撤回", "620103", "丙单位", 90.56, None, None, "c.xlsx", "", "",
+        ["新增", "新增单位", "620104", "丁单位", None, 90.56, None, "", "d.xlsx", "", "新增单位（文件 d.xlsx，得分 90.56）"],
+        ["撤回", "撤回", "620103", "丙单位", 90.56, None, None, "c.xlsx", "", "",
          "上次运行有该单位（文件 c.xlsx，得分 90.56），本次运行没有该单位的可用文件"],
     ]
     # 620102 only moved to 二处/: same content, same score, not a change.
@@ -283,11 +283,13 @@ def test_a_score_change_with_the_same_file_names_the_rules(tmp_path, scenario):
     before = scenario.outcomes[1]
     record_run(db, before.result, before.workbook, before.exit_code)
     depts = before.result.depts.copy()
-    depts.loc[depts["dept_code"] == "620103", "total"] = 88.5
+    # The ranked score is 最终得分 (issue 11), 复核得分 itself where nothing was re-reviewed.
+    depts.loc[depts["dept_code"] == "620103", ["total", "final_total"]] = 88.5
     after = dataclasses.replace(before.result, depts=depts, meta={**before.result.meta, "rules_digest": "feedfacecafe"})
     record_run(db, after, before.workbook, before.exit_code)
     found = changes(db, 2)
-    assert found[["变动", "单位编码", "原得分", "新得分", "差异", "文件是否变化"]].values.tolist() == [["变化", "620103", 90.56, 88.5, -2.06, "否"]]
+    assert found[["变动", "变动原因", "单位编码", "原得分", "新得分", "差异", "文件是否变化"]].values.tolist() == [
+        ["变化", "评分规则变化", "620103", 90.56, 88.5, -2.06, "否"]]
     assert found["说明"].tolist() == [f"文件未变化；得分 90.56 → 88.50；评分规则已变化（摘要 {before.result.meta['rules_digest']} → feedfacecafe）"]
 
 

@@ -110,10 +110,9 @@ def ods(path: Path, cell: str, rows: int = 1, columns: int = 1) -> Path:
 def xlsb_bomb(path: Path, cells: int = 100_000, length: int = 32_000) -> Path:
     """The shared-string bomb as an Excel binary workbook: BrtCellIsst records pointing at one
     BrtSSTItem of xl/sharedStrings.bin (records after MS-XLSB, as tests/faults.py writes them)."""
-    sheet = _brt(0x0081) + _brt(0x0091)
-    for r in range(cells):
-        sheet += _brt(0x0000, r.to_bytes(4, "little") + bytes(13)) + _brt(0x0007, bytes(8) + (0).to_bytes(4, "little"))
-    sheet += _brt(0x0092) + _brt(0x0082)
+    cell = _brt(0x0007, bytes(12))  # column 0, style 0, shared string 0
+    rows = b"".join(_brt(0x0000, r.to_bytes(4, "little") + bytes(13)) + cell for r in range(cells))
+    sheet = _brt(0x0081) + _brt(0x0091) + rows + _brt(0x0092) + _brt(0x0082)
     sst = _brt(0x009F, bytes(8)) + _brt(0x0013, b"\x00" + _wide("预" * length)) + _brt(0x00A0)
     book = (_brt(0x0083) + _brt(0x008F) + _brt(0x009C, bytes(8) + _wide("rId1") + _wide("基本信息")) + _brt(0x0090) + _brt(0x0084))
     return zipped(path, {"[Content_Types].xml": _CONTENT_TYPES, "_rels/.rels": _ROOT_RELS.replace("workbook.xml", "workbook.bin"),

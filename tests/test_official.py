@@ -1,6 +1,6 @@
 """Official forms (项目支出绩效自评表, 部门整体支出绩效自评表) through the whole pipeline.
 
-The forms here are laid out by hand, cell by cell, as shared/docs/official-forms.md describes
+The forms here are laid out by hand, cell by cell, as docs/official-forms.md describes
 them (merged 一级/二级 cells, wrapped headers, `≥50个`, `≥100百分比`, `达成预期指标`, a
 placeholder row), then written as a person or a budget system would: xlsx by openpyxl,
 SpreadsheetML and HTML under a .xls name, and LibreOffice's .xls and .ods. Every expected
@@ -320,7 +320,8 @@ def test_one_folder_of_format1_and_official_forms_gives_one_workbook(tmp_path):
     info = {row[0]: row[1] for row in wb["运行信息"].iter_rows(values_only=True) if row and row[0]}
     assert (info["格式：模板格式1"], info["格式：项目支出绩效自评表"], info["格式：部门整体支出绩效自评表"]) == ("1 个文件", "1 个文件", "1 个文件")
     projects = list(wb["项目汇总"].iter_rows(values_only=True))
-    assert len(projects) == 3  # header, the reference project, the official one
+    assert len(projects) == 5  # header, the reference project, the official one; a blank row and 合计 (issue 14)
+    assert projects[4][3:6] == ("合计：2 个项目", 440, 341.77)  # 320 + 120 万元 budget, 245.77 + 96 spent
 
 
 def test_a_workbook_without_any_form_is_one_error_naming_the_forms(tmp_path):

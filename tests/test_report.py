@@ -39,14 +39,17 @@ def test_sheets_and_headers(workbook):
     wb = openpyxl.load_workbook(workbook.workbook)
     assert wb.sheetnames == ["汇总排名", "统计分析", "指标得分", "项目汇总", "审核问题", "变动情况", "运行信息"]
     _, head, _ = _sheet(workbook.workbook, "汇总排名")
-    assert list(head[:20]) == ["排名", "类别排名", "单位编码", "单位名称", "单位类别", "复核得分", "自评得分", "得分差异",
-                               "评价等级", "预算执行率", "基本支出执行率", "项目支出执行率", "三公经费控制率", "结转结余变动率",
+    # 抽评得分 and 最终得分 (issue 11): the ranking is by 最终得分, which is 复核得分 where nothing was re-reviewed.
+    # 预算数 and 执行数 (issue 14): each department's money, before the rates computed from it.
+    assert list(head[:24]) == ["排名", "类别排名", "单位编码", "单位名称", "单位类别", "复核得分", "自评得分", "得分差异",
+                               "抽评得分", "最终得分", "评价等级", "预算数（万元）", "执行数（万元）",
+                               "预算执行率", "基本支出执行率", "项目支出执行率", "三公经费控制率", "结转结余变动率",
                                "在职人员控制率", "项目数", "项目平均得分", "错误数", "警告数", "主要扣分项"]
     _, head, _ = _sheet(workbook.workbook, "审核问题")
     assert list(head[:8]) == ["文件", "单位编码", "单位名称", "工作表", "单元格", "级别", "规则", "说明"]
     _, head, _ = _sheet(workbook.workbook, "项目汇总")
     assert list(head) == ["单位编码", "单位名称", "项目编码", "项目名称", "全年预算数", "全年执行数", "执行率", "执行率得分",
-                          "指标得分", "复核得分", "自评得分", "得分差异", "评价等级", "排名", "部门内排名"]
+                          "指标得分", "复核得分", "自评得分", "得分差异", "抽评得分", "最终得分", "评价等级", "排名", "部门内排名"]
 
 
 def test_exact_values_and_formats(workbook):
@@ -57,7 +60,7 @@ def test_exact_values_and_formats(workbook):
         [0.5943, 0.9949, 0.2135, 0.6858, 9.3736, 0.8875]
     assert ws.cell(2, head.index("预算执行率") + 1).number_format == "0.00%"
     assert ws.cell(2, head.index("复核得分") + 1).number_format == "0.00"
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref
+    assert ws.freeze_panes == "E2" and ws.auto_filter.ref  # 排名 to 单位名称 stay in view (issue 14)
     _, head, rows = _sheet(workbook.workbook, "项目汇总")
     p = dict(zip(head, next(r for r in rows if r[0] == "620101")))
     assert (p["执行率"], p["执行率得分"], p["指标得分"], p["复核得分"], p["评价等级"]) == (0.768, 7.68, 89.2, 96.88, "优")

@@ -93,7 +93,7 @@ def test_options_asked_for_on_an_unchanged_night_are_produced_from_the_cache(tmp
     night = run(src, out, 2021, load_rules(), settle=0, feedback=True, parquet=True)
     assert not night.unchanged
     assert "缓存命中 2 个文件，需要读取 0 个" in hits(night)
-    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["620101_单位1.xlsx", "620102_单位2.xlsx"]
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["620101_单位1_复核结果.xlsx", "620102_单位2_复核结果.xlsx"]
     assert len(list((out / "parquet").glob("*.parquet"))) == 4
     assert run(src, out, 2021, load_rules(), settle=0, feedback=True, parquet=True).unchanged
     assert run(src, out, 2021, load_rules(), settle=0).unchanged  # asking for less is still unchanged
@@ -109,7 +109,7 @@ def test_feedback_holds_exactly_this_runs_departments(tmp_path):
     (src / "2.xlsx").unlink()  # withdrawn
     write(src, reference(dept_code="620103", dept_name="单位三"), "3.xlsx")  # renamed
     run(src, out, 2021, load_rules(), settle=0, feedback=True)
-    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["620101_单位1.xlsx", "620103_单位三.xlsx"]
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["620101_单位1_复核结果.xlsx", "620103_单位三_复核结果.xlsx"]
 
 
 def test_a_department_whose_new_file_is_still_copying_keeps_its_previous_version(tmp_path):

@@ -180,7 +180,7 @@ def test_an_old_history_copy_held_open_is_a_warning_not_a_failed_run(tmp_path, m
 def test_a_feedback_file_held_open_is_a_warning_not_a_failed_run(tmp_path, monkeypatch):
     src, out, first = _runs(tmp_path, feedback=True)
     (src / "b.xlsx").unlink()  # 乙单位 withdrawn: its feedback file should go, but someone has it open
-    gone = out / "feedback" / "620102_乙单位.xlsx"
+    gone = out / "feedback" / "620102_乙单位_复核结果.xlsx"
     real = Path.unlink
 
     def held(self, missing_ok=False):

@@ -1,4 +1,4 @@
-"""The official self-evaluation forms (docs: shared/docs/official-forms.md): Form A,
+"""The official self-evaluation forms (docs: docs/official-forms.md): Form A,
 项目支出绩效自评表 (one project), and Form B, 部门整体支出绩效自评表 (one department), in
 their province variants and as budget systems export them.
 
@@ -473,7 +473,7 @@ def _append(loc: Located, table: str, sheet: str, row: int, values: dict[str, tu
     loc.where.setdefault(table, []).append((sheet, {k: v[1] for k, v in values.items() if v[1]}))
 
 
-_PROJECT_KEYS = ("project_code", "project_name", "initial_budget", "budget", "spent", "self_score", "self_grade",
+_PROJECT_KEYS = ("project_code", "project_name", "initial_budget", "budget", "spent", "self_score", "self_grade", "reason",
                  "exec_weight", "exec_rate_printed", "exec_self_score", "money_unit")
 _INDICATOR_KEYS = ("l1", "l2", "l3", "method", "weight", "target", "actual", "self_score", "reason", "l1_points")
 _FUND_KEYS = ("project_code", "label", "kind", "initial_budget", "budget", "spent", "money_unit")
