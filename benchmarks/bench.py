@@ -174,7 +174,7 @@ def official_files(folder: Path) -> list[Path]:
 
 def ensure_samples(work: Path, n: int) -> Path:
     """N format-1 submissions in work/samples (the reference case plus N-1 synthetic)."""
-    from evalbatch.samples import write_samples
+    from evalbatch.samples.format1 import write_samples
 
     return _ensure_folder(work / "samples", work / MARKER, {"n": n, "seed": SEED, "year": YEAR}, sample_files,
                           lambda part: write_samples(part, n - 1, seed=SEED, year=YEAR, jobs=GEN_JOBS),
@@ -185,7 +185,7 @@ def ensure_official(work: Path, n: int) -> Path:
     """The official forms of N departments in work/official: the 池州 example (one
     department's 项目支出 form) plus N-1 synthetic departments, as `evalbatch sample
     --layout official --count N-1` writes them."""
-    from evalbatch.official_samples import write_official_samples
+    from evalbatch.samples.official import write_official_samples
 
     return _ensure_folder(work / "official", work / OFFICIAL_MARKER, {"n": n, "seed": SEED, "year": YEAR, "layout": "official"},
                           official_files, lambda part: write_official_samples(part, n - 1, seed=SEED, year=YEAR),
@@ -272,9 +272,10 @@ def prepare_tables(samples: Path, tables_file: Path) -> dict:
     import inspect
 
     from evalbatch import findings as F
-    from evalbatch import report
-    from evalbatch.batch import discover, evaluate
+    from evalbatch.judge.evaluate import evaluate
+    from evalbatch.read.discover import discover
     from evalbatch.rules import load_rules
+    from evalbatch.write import report
 
     log("Computing the result tables once with evalbatch (for the write stages) ...")
     t = time.perf_counter()

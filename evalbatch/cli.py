@@ -20,10 +20,10 @@ from rich.text import Text
 
 from . import __version__
 from . import findings as F
-from .rules import Rules, RulesError, load_rules
 from .cli_zh import Group as ChineseGroup
 from .files import os_error_of, write_reason
-from .runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
+from .night.runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
+from .rules import Rules, RulesError, load_rules
 
 app = typer.Typer(
     help="预算绩效自评批量复核：生成填报模板、检查单个文件、批量复核评分并生成汇总排名工作簿。",
@@ -108,7 +108,7 @@ def template(
     rules: RulesOpt = None,
 ) -> None:
     """生成空白填报模板（.xlsx），供各部门填写。"""
-    from .template import write_submission
+    from .write.template import write_submission
 
     _check_year(year)
     the_rules = _rules(rules)
@@ -134,7 +134,7 @@ def check(
       2  用法或规则文件错误
       5  意外的内部错误（消息会指出详细日志的位置）
     """
-    from .batch import check_paths
+    from .judge.evaluate import check_paths
 
     _check_year(year)
     result = check_paths(files, _rules(rules, strict), year=year)
@@ -244,7 +244,7 @@ def run(
     加 --findings-exit 0 时，“已完成，有文件存在错误”也是 0，1 只表示全部文件仍在复制、本次未评分。
     """
     from .lock import Locked
-    from .runner import run as run_batch
+    from .night.runner import run as run_batch
 
     _check_year(year)
     if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED):
@@ -318,8 +318,8 @@ def sample(
     if layout not in ("template", "official", "mixed"):
         err.print(f"[red]--layout 的值无效：“{layout}”；只能是 template、official 或 mixed[/red]")
         raise typer.Exit(EXIT_USAGE)
-    from .official_samples import write_official_samples
-    from .samples import write_samples
+    from .samples.format1 import write_samples
+    from .samples.official import write_official_samples
 
     official = {"template": 0, "official": count, "mixed": count // 2}[layout]
     paths = []
@@ -344,8 +344,8 @@ def show_history(
     \b
     退出码：0 成功，2 没有运行记录或数据库无法读取，4 无法写入导出文件，5 意外的内部错误
     """
-    from . import history as H
     from .review.store import review_trail
+    from .write import history as H
 
     db = H.db_path_for(out_dir)
     if not db.exists():
@@ -387,12 +387,12 @@ def _export_target(path: Path, name: str) -> Path:
 
 def _export(table, path: Path, sheet: str) -> None:
     from .files import atomic_write
-    from .columns import Col
-    from .report import Formats, write_table
-    from .template import SAFE_OPTIONS
+    from .write.columns import Col
+    from .write.report import Formats, write_table
+    from .write.template import SAFE_OPTIONS
 
     if path.suffix.lower() == ".csv":
-        from .csvsafe import write_csv
+        from .write.csvsafe import write_csv
 
         atomic_write(path, lambda p: write_csv(table, p))
         return
@@ -491,8 +491,8 @@ def compare_rules(
     \b
     退出码：0 已生成；2 用法或规则文件错误；4 无法写入输出
     """
-    from .batch import discover
-    from .compare import compare, write_comparison
+    from .read.discover import discover
+    from .write.compare import compare, write_comparison
 
     if len(rules) != 2:
         _fail(f"--rules 需要正好两个（规则甲与规则乙），实际给了 {len(rules)} 个", EXIT_USAGE)

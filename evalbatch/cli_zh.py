@@ -22,8 +22,8 @@ import sys
 import unicodedata
 
 from typer import _click
-from typer._click.formatting import wrap_text
 from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoArgsIsHelpError, NoSuchOption
+from typer._click.formatting import wrap_text
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 

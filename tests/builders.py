@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from evalbatch.reference import reference_case
-from evalbatch.template import write_submission
+from evalbatch.samples.reference import reference_case
+from evalbatch.write.template import write_submission
 
 
 def reference(**info) -> dict:

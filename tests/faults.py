@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evalbatch import schema as S
-from evalbatch.reference import reference_case
 from evalbatch.rules import load_rules
-from evalbatch.template import write_submission
+from evalbatch.samples.reference import reference_case
+from evalbatch.write.template import write_submission
 
 LIBREOFFICE_TIMEOUT = 120
 _MB = 1024 * 1024

@@ -6,13 +6,12 @@ import zipfile
 
 import openpyxl
 import pytest
+from builders import dept, write
 from typer.testing import CliRunner
 
 from evalbatch.cli import app
+from evalbatch.night.runner import run
 from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
-from builders import dept, write
 
 QUALITATIVE = ("财务管理制度健全性", "资金使用规范性", "政府采购规范性", "资产管理规范性", "重点工作管理制度健全性")
 
@@ -146,7 +145,7 @@ def test_changes_between_two_runs_name_exactly_the_changed_department(first, tmp
     assert (got["变动"], got["单位编码"], got["原得分"], got["新得分"], got["文件是否变化"]) == ("变化", "000004", 84.56, 90.24, "是")
     runs = CliRunner().invoke(app, ["history", str(out)])
     assert runs.exit_code == 0 and runs.output.count("2021") >= 2
-    from evalbatch.history import db_path_for, list_runs
+    from evalbatch.write.history import db_path_for, list_runs
 
     assert list_runs(db_path_for(out))["运行编号"].tolist() == [1, 2]
 

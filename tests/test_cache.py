@@ -6,11 +6,10 @@ import time
 
 import pandas as pd
 import pytest
-
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
 
 
 def _folder(tmp_path, n=4):

@@ -2,11 +2,10 @@
 
 import openpyxl
 import pytest
-
-from evalbatch.batch import check_paths
-from evalbatch.rules import load_rules
-
 from builders import indicator, reference, write
+
+from evalbatch.judge.evaluate import check_paths
+from evalbatch.rules import load_rules
 
 
 def run(tmp_path, data, year=2021):

@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from builders import reference, write
 from typer.testing import CliRunner
 
 from evalbatch.cli import app
-
-from builders import reference, write
 
 cli = CliRunner()
 

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from evalbatch.feedback import FEEDBACK_DIR, clean_part, feedback_names, file_stem, unique_stems, write_feedback
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
+from evalbatch.write.feedback import FEEDBACK_DIR, clean_part, feedback_names, file_stem, unique_stems, write_feedback
 
 REF_NAME = "620101_中共甘肃省委机构编制委员会办公室_复核结果.xlsx"  # never the submission's own name (issue 14)
 FORMULA = "=cmd|' /C calc'!A0"

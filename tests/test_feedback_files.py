@@ -9,16 +9,15 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from evalbatch import printing
-from evalbatch.feedback import FEEDBACK_DIR, RESUBMIT
-from evalbatch.fileids import FROM_NAME, ids_from_name
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import dept, write
 from faults import have_libreoffice
 from pdfpages import page_count, render_pdf, sheet_alone
+
+from evalbatch.night.runner import run
+from evalbatch.read.fileids import FROM_NAME, ids_from_name
+from evalbatch.rules import load_rules
+from evalbatch.write import printing
+from evalbatch.write.feedback import FEEDBACK_DIR, RESUBMIT
 
 CORRUPT = "620101_省委编办.xlsx"  # not a workbook, and no department 620101 sent anything else
 NO_CODE = "broken.xlsx"  # a truncated zip, its name says nothing of whose it is

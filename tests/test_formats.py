@@ -7,14 +7,14 @@ same table values as the original, with no 错误.
 
 from __future__ import annotations
 
+import faults
 import pandas as pd
 import pytest
 
-import faults
 from evalbatch.findings import ERROR
-from evalbatch.parse import normalise
-from evalbatch.reader import open_workbook, read_bytes
-from evalbatch.reference import INFO, reference_case
+from evalbatch.read.parse import normalise
+from evalbatch.read.reader import open_workbook, read_bytes
+from evalbatch.samples.reference import INFO, reference_case
 from evalbatch.schema import AUTO_METHODS
 
 TABLES = ["整体指标", "项目", "项目指标", "项目支出明细"]

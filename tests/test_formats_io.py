@@ -17,12 +17,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import pytest
-
 import faults
+import pytest
 from conftest import NO_LIBREOFFICE
+
 from evalbatch import schema as S
-from evalbatch.reader import FileProblem, open_workbook, read_bytes, sniff
+from evalbatch.read.reader import FileProblem, open_workbook, read_bytes, sniff
 from evalbatch.rules import load_rules
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -285,7 +285,7 @@ def test_xlsx_with_its_only_cell_at_xfd1048576_is_refused_fast(tmp_path, rules):
 _CHILD = r"""
 import sys
 from pathlib import Path
-from evalbatch.reader import FileProblem, open_workbook
+from evalbatch.read.reader import FileProblem, open_workbook
 from evalbatch.rules import load_rules
 try:
     open_workbook(Path(sys.argv[1]).read_bytes(), load_rules())
@@ -345,7 +345,7 @@ _FAR = {
 _FAR_CHILD = r"""
 import sys
 from pathlib import Path
-from evalbatch.reader import FileProblem, open_workbook
+from evalbatch.read.reader import FileProblem, open_workbook
 from evalbatch.rules import load_rules
 for path in sys.argv[1:]:
     try:

@@ -19,14 +19,23 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from evalbatch import history as H
-from evalbatch.history import (CHANGES_COLUMNS, DEPT_HISTORY_COLUMNS, RUNS_COLUMNS, YOY_COLUMNS, HistoryError, changes,
-                               dept_history, list_runs, record_run, year_over_year)
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
+from evalbatch.write import history as H
+from evalbatch.write.history import (
+    CHANGES_COLUMNS,
+    DEPT_HISTORY_COLUMNS,
+    RUNS_COLUMNS,
+    YOY_COLUMNS,
+    HistoryError,
+    changes,
+    dept_history,
+    list_runs,
+    record_run,
+    year_over_year,
+)
 
 TABLES = {"runs", "run_files", "dept_scores", "project_scores"}
 

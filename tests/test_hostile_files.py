@@ -20,19 +20,20 @@ import time
 import zipfile
 from pathlib import Path
 
+import evalbatch.read.discover as B
 import openpyxl
 import pytest
-
-import evalbatch.batch as B
-from evalbatch.batch import discover, evaluate, extended_path, local_time, printable
-from evalbatch.formats.base import FileProblem
-from evalbatch.reader import open_workbook, read_bytes
-from evalbatch.report import write_workbook
-from evalbatch.rules import RulesError, load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
 from faults import _CONTENT_TYPES, _ROOT_RELS, _WORKBOOK, _WORKBOOK_RELS, _brt, _wide, ole_file
+
+from evalbatch.formats.base import FileProblem
+from evalbatch.judge.evaluate import evaluate
+from evalbatch.night.runner import run
+from evalbatch.read.discover import discover, extended_path, local_time, printable
+from evalbatch.read.load import load_one
+from evalbatch.read.reader import open_workbook, read_bytes
+from evalbatch.rules import RulesError, load_rules
+from evalbatch.write.report import write_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = load_rules()
@@ -180,8 +181,8 @@ def refused(path: Path, rules=RULES) -> FileProblem:
 _NEVER_HANGS = r"""
 import os, sys
 from pathlib import Path
-from evalbatch.batch import load_one
-from evalbatch import reader
+from evalbatch.read.load import load_one
+from evalbatch.read import reader
 from evalbatch.rules import load_rules
 rules = load_rules()
 fifo = Path(sys.argv[1])
@@ -224,7 +225,7 @@ def test_a_device_is_never_opened(tmp_path, monkeypatch):
     opened = []
     real_open = os.open
     monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
-    sha, loc, tb = B.load_one(str(tmp_path / "zero.xlsx"), "zero.xlsx", RULES)
+    sha, loc, tb = load_one(str(tmp_path / "zero.xlsx"), "zero.xlsx", RULES)
     assert (sha, tb, opened) == ("", None, [])
     assert [f["rule_id"] for f in loc.findings] == ["file.not_regular"]
 
@@ -366,7 +367,7 @@ def test_check_shows_a_gbk_name_escaped(tmp_path):
 _MEASURE = r"""
 import resource, sys
 from pathlib import Path
-from evalbatch.reader import FileProblem, open_workbook
+from evalbatch.read.reader import FileProblem, open_workbook
 from evalbatch.rules import load_rules
 rules = load_rules()
 try:

@@ -14,14 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faults
 import openpyxl
 import pytest
-
-import faults
 from builders import dept, indicator, reference, write
-from evalbatch.batch import printable
-from evalbatch.samples import write_samples
 from test_hostile_files import _PROBE, shared_string_bomb
+
+from evalbatch.read.discover import printable
+from evalbatch.samples.format1 import write_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = 1_600_000_000  # every file settled long ago

@@ -13,10 +13,11 @@ import os
 import openpyxl
 import pandas as pd
 import pytest
-
 from builders import dept, indicator, reference, write
-from evalbatch import scoring
-from evalbatch.batch import check_paths, discover, evaluate
+
+from evalbatch.judge import scoring
+from evalbatch.judge.evaluate import check_paths, evaluate
+from evalbatch.read.discover import discover
 from evalbatch.rules import load_rules
 
 RULES = load_rules()
@@ -72,16 +73,17 @@ def test_true_in_a_money_cell_is_not_one(tmp_path):
 
 def test_text_beyond_excels_cell_limit_is_cut_and_reported(tmp_path):
     # Excel and openpyxl stop at 32,767 characters; a budget system's XML export does not.
-    from evalbatch.official_samples import write_spreadsheetml
     from test_official import form_a
+
+    from evalbatch.samples.official import write_spreadsheetml
 
     grid = form_a()
     grid.rows[12][8] = "原因" * 20_000
     r = run([write_spreadsheetml({"表": grid}, tmp_path / "export.xls")], year=2022)
     assert found(r, "value.too_long") == [("警告", "表", "I13")]
     assert "40000 个字符" in r.findings.loc[r.findings["rule_id"] == "value.too_long", "message"].iloc[0]
-    from evalbatch.parse import normalise
-    from evalbatch.reader import open_workbook
+    from evalbatch.read.parse import normalise
+    from evalbatch.read.reader import open_workbook
 
     sub = normalise(open_workbook((tmp_path / "export.xls").read_bytes(), RULES), "export.xls", RULES)
     reason = sub.tables["项目指标"].set_index("l3").loc["整治自然村数量", "reason"]

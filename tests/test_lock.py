@@ -16,14 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from builders import reference, write
 
-from evalbatch import history as H
 from evalbatch.files import OutputError
 from evalbatch.lock import HOLDER_NAME, LOCK_NAME, Locked, RunLock
+from evalbatch.night.runner import run
 from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
-from builders import reference, write
+from evalbatch.write import history as H
 
 ROOT = Path(__file__).resolve().parents[1]
 GARBAGE = [b"[1,2,3]", b"null", b'{"started":"abc"}', b"1e400", b'{"started": 1e300, "pid": [1], "host": {}}', b"", b"\xff\xfe\x00 binary",

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from builders import reference, write
 from typer.testing import CliRunner
 
-from evalbatch import history as H
 from evalbatch.cli import app
-
-from builders import reference, write
+from evalbatch.write import history as H
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBOOK = "绩效自评汇总_2021.xlsx"

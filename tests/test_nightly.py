@@ -7,17 +7,16 @@ import sys
 import time
 from pathlib import Path
 
+import faults
 import openpyxl
 import pytest
-
-import faults
-from evalbatch import files
-from evalbatch.batch import discover
-from evalbatch.lock import HOLDER_NAME, RunLock
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch import files
+from evalbatch.lock import HOLDER_NAME, RunLock
+from evalbatch.night.runner import run
+from evalbatch.read.discover import discover
+from evalbatch.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,7 +146,7 @@ def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
 def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monkeypatch):
     write(tmp_path, reference(), "a.xlsx")
     write(tmp_path, reference(dept_code="2"), "b.xlsx")
-    import evalbatch.batch as batch
+    import evalbatch.read.load as batch
 
     real = batch.locate
 
@@ -199,13 +198,13 @@ def test_run_killed_just_before_the_move_leaves_the_previous_workbook(tmp_path, 
 def test_run_killed_hard_while_writing_leaves_the_previous_workbook(tmp_path):
     src, out, target, before = _previous(tmp_path)
     code = (
-        "import os, signal, evalbatch.report as r\n"
+        "import os, signal, evalbatch.write.report as r\n"
         "real = r.write_workbook\n"
         "def die(result, path, **options):\n"
         "    real(result, path, **options)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "r.write_workbook = die\n"
-        "import evalbatch.runner as run\n"
+        "import evalbatch.night.runner as run\n"
         "run.write_workbook = die\n"
         "from evalbatch.cli import main\n"
         f"import sys; sys.argv = ['evalbatch', 'run', {str(src)!r}, '--out', {str(out)!r}, '--year', '2021', '--settle', '0']\n"

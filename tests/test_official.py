@@ -12,15 +12,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import faults
 import openpyxl
 import pandas as pd
 import pytest
-
-import faults
 from builders import reference, write
-from evalbatch.batch import check_paths, discover, evaluate
-from evalbatch.official_samples import Grid, write_html, write_spreadsheetml, write_xlsx
+
+from evalbatch.judge.evaluate import check_paths, evaluate
+from evalbatch.read.discover import discover
 from evalbatch.rules import load_rules
+from evalbatch.samples.official import Grid, write_html, write_spreadsheetml, write_xlsx
 
 RULES = load_rules()
 M = "项目资金（万元）"
@@ -302,7 +303,7 @@ def test_a_second_department_form_supersedes_the_older(tmp_path):
 
 
 def test_one_folder_of_format1_and_official_forms_gives_one_workbook(tmp_path):
-    from evalbatch.report import write_workbook
+    from evalbatch.write.report import write_workbook
 
     inbox = tmp_path / "in"
     inbox.mkdir()
@@ -359,7 +360,7 @@ def test_rule_levels_come_from_the_rules_file(tmp_path):
 
 
 def test_sample_official_forms_all_read_without_errors(tmp_path):
-    from evalbatch.official_samples import write_official_samples
+    from evalbatch.samples.official import write_official_samples
 
     paths = write_official_samples(tmp_path, 6, seed=3, year=2021)
     r = evaluate(discover(tmp_path).files, RULES, year=None)
@@ -375,10 +376,11 @@ def test_sample_official_forms_all_read_without_errors(tmp_path):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from evalbatch.batch import FileRecord, process  # noqa: E402
+from evalbatch.formats.base import RawWorkbook  # noqa: E402
+from evalbatch.judge.evaluate import process  # noqa: E402
 from evalbatch.layouts import locate  # noqa: E402
-from evalbatch.parse import parse_chunk  # noqa: E402
-from evalbatch.reader import RawWorkbook  # noqa: E402
+from evalbatch.read.discover import FileRecord  # noqa: E402
+from evalbatch.read.parse import parse_chunk  # noqa: E402
 
 _WORDS = ["项目支出绩效自评表", "部门整体支出绩效自评表", "项目名称", "实施单位", "主管部门", "部门（单位）名称", "年度资金总额",
           "金额合计", "其中：本年财政拨款", "全年预算数", "全年执行数", "分值", "执行率", "得分", "一级指标", "二级指标", "三级指标",

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from evalbatch import official_samples as O
-from evalbatch import samples as M
 from evalbatch.cli import app
+from evalbatch.samples import format1 as M
+from evalbatch.samples import official as O
 
 SS = "urn:schemas-microsoft-com:office:spreadsheet"
 

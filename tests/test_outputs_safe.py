@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import reference, write
 from typer.testing import CliRunner
 
 from evalbatch.cli import app
-from evalbatch.csvsafe import FORMULA_START, defuse, write_csv
+from evalbatch.night.runner import run
 from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
-from builders import reference, write
+from evalbatch.write.csvsafe import FORMULA_START, defuse, write_csv
 
 cli = CliRunner()
 RULES = load_rules()

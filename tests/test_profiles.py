@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from builders import indicator, reference, write
 from typer.testing import CliRunner
 
-from builders import indicator, reference, write
-from evalbatch.batch import check_paths, discover, evaluate
 from evalbatch.cli import app
+from evalbatch.judge.evaluate import check_paths, evaluate
+from evalbatch.read.discover import discover
 from evalbatch.rules import RulesError, load_rules, profiles
 
 NATIONAL, HUBEI, DEPLOYED = load_rules("national"), load_rules("hubei"), load_rules("deployed")
@@ -201,8 +202,8 @@ def test_each_profile_has_its_own_digest():
 
 
 def test_compare_rules_differences_are_the_two_runs_subtracted(tmp_path):
-    from evalbatch.official_samples import write_official_samples
-    from evalbatch.samples import write_samples
+    from evalbatch.samples.format1 import write_samples
+    from evalbatch.samples.official import write_official_samples
 
     inbox = tmp_path / "in"
     write_samples(inbox, 6, seed=2)

@@ -15,11 +15,11 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import faults
 import pytest
 
-import faults
-from evalbatch.parse import normalise
-from evalbatch.reader import FileProblem, open_workbook, read_bytes, sniff
+from evalbatch.read.parse import normalise
+from evalbatch.read.reader import FileProblem, open_workbook, read_bytes, sniff
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 SHEETS = ["填报说明", "基本信息", "整体指标", "项目", "项目指标", "项目支出明细"]
@@ -183,7 +183,7 @@ def test_zip_bomb_is_refused_fast_and_without_inflating(mb, bombs, rules):
 _CHILD = r"""
 import resource, sys, time
 from pathlib import Path
-from evalbatch.reader import FileProblem, open_workbook
+from evalbatch.read.reader import FileProblem, open_workbook
 from evalbatch.rules import load_rules
 rules = load_rules()
 open_workbook(Path(sys.argv[2]).read_bytes(), rules)  # warm up: imports, first allocations
@@ -331,7 +331,7 @@ def test_corrupted_xlsx_member_is_a_file_problem(good_file, tmp_path, rules):
 
 @pytest.mark.libreoffice
 def test_xls_mentioning_encryptioninfo_is_not_encrypted(tmp_path, lo_convert, rules):
-    from evalbatch.reference import reference_case
+    from evalbatch.samples.reference import reference_case
 
     case = reference_case()
     case["indicators"][5]["reason"] = "导出字段 EncryptionInfo 为空，已人工核对"

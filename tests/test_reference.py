@@ -1,11 +1,10 @@
 """The reference case (docs/reference-case.md) gives exactly its published results."""
 
 import pytest
-
-from evalbatch.batch import check_paths
-from evalbatch.reference import PROJECT_CODE
-
 from builders import reference, write
+
+from evalbatch.judge.evaluate import check_paths
+from evalbatch.samples.reference import PROJECT_CODE
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,10 @@ import subprocess
 
 import openpyxl
 import pytest
-
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
 
 
 @pytest.fixture(scope="module")

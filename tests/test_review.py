@@ -15,16 +15,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import faults
 import openpyxl
 import pytest
 
-import faults
-from evalbatch.history import changes
+from evalbatch.night.runner import run
 from evalbatch.review.draw import DrawParams, draw
 from evalbatch.review.store import review_trail
 from evalbatch.rules import load_rules
-from evalbatch.runner import run
 from evalbatch.values import round_half_up
+from evalbatch.write.history import changes
 
 ROOT = Path(__file__).resolve().parents[1]
 YEAR = 2021

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evalbatch.batch import discover, evaluate
 from evalbatch.cli import app
-from evalbatch.official_samples import write_official_samples
+from evalbatch.judge.evaluate import evaluate
+from evalbatch.read.discover import discover
 from evalbatch.rules import load_rules
-from evalbatch.samples import write_samples
+from evalbatch.samples.format1 import write_samples
+from evalbatch.samples.official import write_official_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORING = ROOT / "docs" / "scoring.md"

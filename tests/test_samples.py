@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from evalbatch import findings as F
-from evalbatch import reference
-from evalbatch import samples as M
 from evalbatch import schema as S
-from evalbatch.parse import normalise
-from evalbatch.reader import open_workbook
+from evalbatch.read.parse import normalise
+from evalbatch.read.reader import open_workbook
 from evalbatch.rules import load_rules
+from evalbatch.samples import format1 as M
+from evalbatch.samples import reference
 
 # 48 synthetic departments: indices 7, 15, …, 47 carry each of the six mistakes once.
 COUNT = 48

@@ -3,12 +3,11 @@
 
 import openpyxl
 import pytest
-
-from evalbatch import report
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import dept, write
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
+from evalbatch.write import report
 
 
 @pytest.fixture(scope="module")

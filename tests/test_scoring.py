@@ -4,12 +4,11 @@ import math
 
 import pandas as pd
 import pytest
-
-from evalbatch.batch import check_paths
-from evalbatch.rules import load_rules
-from evalbatch.scoring import grade
-
 from builders import dept, indicator, reference, write
+
+from evalbatch.judge.evaluate import check_paths
+from evalbatch.judge.scoring import grade
+from evalbatch.rules import load_rules
 
 # l3 → (method, weight, target, actual, self_score, expected rate, expected score)
 CASES = {

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from evalbatch import printing
-from evalbatch import schema as S
-from evalbatch.batch import check_paths
-from evalbatch.rules import load_rules
-from evalbatch.template import TEMPLATE_FILE_NAME, write_submission
-
 from builders import reference, write
+
+from evalbatch import schema as S
+from evalbatch.judge.evaluate import check_paths
+from evalbatch.rules import load_rules
+from evalbatch.write import printing
+from evalbatch.write.template import TEMPLATE_FILE_NAME, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "input_templates" / TEMPLATE_FILE_NAME

@@ -14,17 +14,16 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from builders import reference, write
 from typer.testing import CliRunner
 
 from evalbatch import files
-from evalbatch import history as H
 from evalbatch.cli import app
 from evalbatch.files import OutputError
 from evalbatch.lock import HOLDER_NAME, Locked, RunLock
+from evalbatch.night.runner import RunFailed, run
 from evalbatch.rules import load_rules
-from evalbatch.runner import RunFailed, run
-
-from builders import reference, write
+from evalbatch.write import history as H
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBOOK = "绩效自评汇总_2021.xlsx"
@@ -169,7 +168,7 @@ def test_every_run_attempt_is_recorded_with_its_exit_code(tmp_path, monkeypatch)
     with held_by_child(out), pytest.raises(Locked):  # refused
         run(src, out, 2021, load_rules(), settle=0)
     run(src, out, 2021, load_rules(), settle=3600, use_cache=False)  # every file "still being copied", nothing to hold: waiting
-    import evalbatch.runner as runner
+    import evalbatch.night.runner as runner
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("boom")
@@ -304,8 +303,8 @@ def _disk_full(*_args, **_kwargs):
 
 @pytest.mark.parametrize("where,patch", [
     ("workbook", "xlsxwriter.workbook.Workbook._store_workbook"),  # xlsxwriter wraps it in FileCreateError
-    ("history", "evalbatch.runner.shutil.copyfile"),
-    ("run.json", "evalbatch.runner._run_json"),
+    ("history", "evalbatch.night.runner.shutil.copyfile"),
+    ("run.json", "evalbatch.night.runner._run_json"),
 ])
 def test_a_disk_that_fills_during_the_write_is_exit_4_and_keeps_the_previous_workbook(tmp_path, monkeypatch, where, patch):
     src, out, before = _previous(tmp_path)
@@ -350,7 +349,7 @@ def test_no_space_for_the_run_log_is_exit_4(tmp_path, monkeypatch):
 def test_an_unexpected_failure_is_exit_5_with_one_line_naming_the_log(tmp_path):
     src, out, before = _previous(tmp_path)
     code = (
-        "import evalbatch.runner as r\n"
+        "import evalbatch.night.runner as r\n"
         "real = r.write_workbook\n"
         "def broken(result, path, **options):\n"
         "    real(result, path, **options)  # the temporary file exists by now\n"
@@ -376,7 +375,7 @@ def test_an_unexpected_failure_is_exit_5_with_one_line_naming_the_log(tmp_path):
 def test_an_unexpected_failure_outside_a_run_is_exit_5_with_a_crash_log(tmp_path):
     bad = write(tmp_path, reference(), "a.xlsx")
     code = (
-        "import evalbatch.batch as b\n"
+        "import evalbatch.judge.evaluate as b\n"
         "def broken(*args, **kwargs):\n"
         "    raise ZeroDivisionError('boom')\n"
         "b.check_paths = broken\n"

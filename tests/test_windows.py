@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from evalbatch import batch, files, reader
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import reference, write
+
+from evalbatch import files
+from evalbatch.judge.evaluate import evaluate
+from evalbatch.night.runner import run
+from evalbatch.read import load, reader
+from evalbatch.read.discover import discover
+from evalbatch.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_GBK = "甲单位😀𠮷"  # the emoji and the CJK Extension B character are not in GBK
@@ -87,23 +89,23 @@ def test_pythonw_without_stdout_or_stderr(tmp_path):
 
 
 def test_workers_are_capped_at_61_on_windows(monkeypatch):
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: 64)
-    monkeypatch.setattr(batch.sys, "platform", "win32")
-    assert (batch.worker_count(0), batch.worker_count(100), batch.worker_count(8)) == (61, 61, 8)
-    monkeypatch.setattr(batch.sys, "platform", "linux")
-    assert (batch.worker_count(0), batch.worker_count(100)) == (64, 100)
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(load.sys, "platform", "win32")
+    assert (load.worker_count(0), load.worker_count(100), load.worker_count(8)) == (61, 61, 8)
+    monkeypatch.setattr(load.sys, "platform", "linux")
+    assert (load.worker_count(0), load.worker_count(100)) == (64, 100)
 
 
 def test_workers_are_spawned_as_on_windows_and_give_the_same_result(tmp_path, monkeypatch):
     src = tmp_path / "in"
     for i in range(4):
         write(src, reference(dept_code=f"{i:06d}", self_total=80 + i), f"{i}.xlsx")
-    with batch._pool(2) as pool:
+    with load._pool(2) as pool:
         assert pool._mp_context.get_start_method() == "spawn"
-    monkeypatch.setattr(batch, "CHUNK_MIN", 1)  # four chunks: the pool really runs
-    found = batch.discover(src)
-    one = batch.evaluate(found.files, load_rules(), year=2021, jobs=1)
-    two = batch.evaluate(batch.discover(src).files, load_rules(), year=2021, jobs=2)
+    monkeypatch.setattr(load, "CHUNK_MIN", 1)  # four chunks: the pool really runs
+    found = discover(src)
+    one = evaluate(found.files, load_rules(), year=2021, jobs=1)
+    two = evaluate(discover(src).files, load_rules(), year=2021, jobs=2)
     assert two.depts[["file", "total", "self_total"]].values.tolist() == one.depts[["file", "total", "self_total"]].values.tolist()
     assert [r.sha256 for r in two.records] == [r.sha256 for r in one.records]
 

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from evalbatch import printing
-from evalbatch.rules import load_rules
-from evalbatch.runner import run
-
 from builders import dept, write
 from faults import have_libreoffice
 from pdfpages import page_count, render_pdf, sheet_alone
+
+from evalbatch.night.runner import run
+from evalbatch.rules import load_rules
+from evalbatch.write import printing
 
 MONEY_D = {"basic_budget": 1000, "basic_spent": 1000, "personnel_spent": 600, "operating_spent": 400,
            "project_budget": 1000, "project_spent": 500, "self_total": 93}

@@ -5,7 +5,7 @@
 - `html`: an HTML page of `<table>`s saved as .xls.
 
 `base` holds what they share: `FileProblem`, the limits, and the grid builder that gives
-every merged range its top-left value. `evalbatch.reader` decides which one to call.
+every merged range its top-left value. `evalbatch.read.reader` decides which one to call.
 """
 
 from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData

@@ -9,7 +9,7 @@ read; consumers must still accept ragged rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Excel's sheet: nothing a department fills in lies beyond it, so a position past it is a
 # crafted file, not a large one.
@@ -17,6 +17,20 @@ EXCEL_ROWS = 1_048_576
 EXCEL_COLS = 16_384
 
 Merge = tuple[int, int, int, int]  # first_row, first_col, last_row, last_col; 0-based, inclusive
+
+
+@dataclass
+class RawWorkbook:
+    """The sheets as read: rows of cell values, positions preserved (row 0 is Excel's row 1,
+    column 0 its column A), every merged range filled with its top-left value."""
+
+    sheets: dict[str, list[list]]
+    kind: str  # "xlsx", "xls", "ods", "xlsb", "xml" (Excel 2003 XML Spreadsheet) or "html"
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
+    # sheet → merged ranges within its grid: (first_row, first_col, last_row, last_col), 0-based inclusive
+    merges: dict[str, list[Merge]] = field(default_factory=dict)
+    hidden: set[str] = field(default_factory=set)  # sheets hidden (or very hidden) in the workbook
+
 
 
 class FileProblem(Exception):

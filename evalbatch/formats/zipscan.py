@@ -26,8 +26,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from .base import (EXCEL_COLS, EXCEL_ROWS, CellIssue, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements,
-                   too_much_text)
+from .base import EXCEL_COLS, EXCEL_ROWS, CellIssue, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements, too_much_text
 
 _CHUNK = 1 << 20
 _MB = 1024 * 1024

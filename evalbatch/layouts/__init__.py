@@ -8,7 +8,7 @@ stage knows which layout a value came from.
 
 from __future__ import annotations
 
-from ..reader import RawWorkbook
+from ..formats.base import RawWorkbook
 from ..rules import Rules, load_rules
 from . import format1, official
 from .base import FORM_A, FORM_B, FORMAT1, LAYOUTS, Located, blank, norm

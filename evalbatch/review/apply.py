@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from .. import findings as F
-from ..columns import REVIEW_RESULTS
+from ..judge.evaluate import BatchResult
+from ..judge.scoring import RATE_COLUMNS, Scored, rank, score_depts, score_indicators, score_projects
 from ..rules import Rules
-from ..scoring import RATE_COLUMNS, Scored, rank, score_depts, score_indicators, score_projects
 from ..values import parse_indicator, parse_text
+from ..write.columns import REVIEW_RESULTS
 from .collect import Collected
 from .identity import IDENTITY, identity, pair_mask, texts
 from .layout import DEPARTMENT, PROJECT
@@ -48,6 +49,14 @@ class ReviewOutcome:
     @property
     def has_errors(self) -> bool:
         return bool((self.findings["level"] == F.ERROR).any())
+
+
+def apply_to(result: BatchResult, reviews: Collected | None, rules: Rules) -> None:
+    """The night's reviews on an evaluated batch, in place: final scores and ranks, 抽评结果,
+    and the review workbooks' findings among the findings."""
+    scored = Scored(result.scored_depts, result.indicators, result.projects)
+    result.depts, result.review = apply_reviews(scored, result.depts, reviews, rules, {r.name: r.sha256 for r in result.records})
+    result.findings = F.concat([result.findings, result.review.findings])
 
 
 def apply_reviews(scored: Scored, ranked: pd.DataFrame, reviews: Collected | None, rules: Rules,

@@ -22,16 +22,32 @@ import pandas as pd
 from xlsxwriter.utility import xl_col_to_name
 
 from .. import findings as F
-from ..columns import Col
 from ..files import TMP_PREFIX
-from ..history import HistoryError
-from ..reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
+from ..read.reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
 from ..rules import Rules
 from ..schema import SUBMISSION_SUFFIXES
 from ..values import number_text, parse_score
+from ..write.columns import Col
+from ..write.history import HistoryError
 from .identity import IDENTITY, texts
-from .layout import (DRAW_LABEL, INSTRUCTIONS, ITEM_FIXED, ITEM_KEY, ITEMS, MARK_COLUMNS, MARK_FIXED, MARK_KEY, MARKS, REVIEWER_LABEL,
-                     RUBRIC_PREFIX, SHEETS, TOKEN_LABEL, YEAR_LABEL, item_columns, rubric_columns)
+from .layout import (
+    DRAW_LABEL,
+    INSTRUCTIONS,
+    ITEM_FIXED,
+    ITEM_KEY,
+    ITEMS,
+    MARK_COLUMNS,
+    MARK_FIXED,
+    MARK_KEY,
+    MARKS,
+    REVIEWER_LABEL,
+    RUBRIC_PREFIX,
+    SHEETS,
+    TOKEN_LABEL,
+    YEAR_LABEL,
+    item_columns,
+    rubric_columns,
+)
 from .store import Draws, draws_of_year
 
 NUMERIC = ("score", "rate", "money", "int")

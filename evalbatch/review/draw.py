@@ -23,15 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..batch import HAS_ERROR, USED, BatchResult, FileRecord, evaluate, extended_path
-from ..cache import ParseCache
-from ..checks import exec_mismatch
 from ..files import OutputError, remove_quietly, write_reason
-from ..history import HistoryError, db_path_for, latest_scored
+from ..judge.checks import exec_mismatch
+from ..judge.evaluate import BatchResult, evaluate
+from ..judge.scoring import RATE_COLUMNS
 from ..lock import RunLock
+from ..read.cache import ParseCache
+from ..read.discover import HAS_ERROR, USED, FileRecord, extended_path
 from ..rules import Rules
-from ..scoring import RATE_COLUMNS
 from ..values import number_text
+from ..write.history import HistoryError, db_path_for, latest_scored
 from . import REVIEW_DIR
 from .identity import identity, pair_mask, texts
 from .layout import DEPARTMENT, PROJECT

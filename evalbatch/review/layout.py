@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..columns import Col
+from ..write.columns import Col
 
 INSTRUCTIONS, ITEMS, MARKS = "填写说明", "抽评项目", "抽评指标"
 SHEETS = (INSTRUCTIONS, ITEMS, MARKS)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..judge.scoring import graded
 from ..rules import Rules
-from ..scoring import graded
 from .layout import RUBRIC_PREFIX
 
 UNGRADED = "未评"

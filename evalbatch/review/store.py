@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from ..history import HistoryError, connect, insert_frame, transaction
+from ..write.history import HistoryError, connect, insert_frame, transaction
 
 ITEM_FIELDS = ["item_no", "kind", "dept_code", "dept_name", "project_code", "project_name", "reasons", "reviewer", "workbook",
                "file", "source", "sha256", "budget", "spent", "exec_rate", "self_score", "total", "n_indicators"]

@@ -19,14 +19,13 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-from ..columns import Col
 from ..files import atomic_write, remove_quietly
-from ..report import Formats, table_rows
 from ..rules import Rules
-from ..template import SAFE_OPTIONS
+from ..write.columns import Col
+from ..write.report import Formats, table_rows
+from ..write.template import SAFE_OPTIONS
 from . import REVIEW_DIR
-from .layout import (DRAW_LABEL, INSTRUCTIONS, ITEMS, MARK_COLUMNS, MARKS, REVIEWER_LABEL, RUBRIC_PREFIX, TOKEN_LABEL, YEAR_LABEL,
-                     fills, item_columns)
+from .layout import DRAW_LABEL, INSTRUCTIONS, ITEMS, MARK_COLUMNS, MARKS, REVIEWER_LABEL, RUBRIC_PREFIX, TOKEN_LABEL, YEAR_LABEL, fills, item_columns
 
 FILL_COLOUR = "#FFF2CC"
 # Reviewers may filter and widen columns; nothing else on a protected sheet.

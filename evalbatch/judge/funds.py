@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import findings as F
-from .assemble import Frames
+from .. import findings as F
+from ..read.assemble import Frames
+from ..rules import Rules
+from ..values import number_text
 from .checks import compare_money
-from .rules import Rules
-from .values import number_text
 
 _MONEY = ("initial_budget", "budget", "spent")
 _KEYS = ["file", "project_code"]

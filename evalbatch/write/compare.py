@@ -14,13 +14,14 @@ from pathlib import Path
 import pandas as pd
 import xlsxwriter
 
-from .batch import FileRecord, evaluate
+from ..files import atomic_write
+from ..judge.evaluate import evaluate
+from ..read.discover import FileRecord
+from ..rules import Rules
+from ..values import round_half_up
 from .columns import Col
-from .files import atomic_write
 from .report import Formats, write_block, write_table
-from .rules import Rules
 from .template import SAFE_OPTIONS
-from .values import round_half_up
 
 A, B = "甲", "乙"  # the two rule sets, as the workbook names them
 

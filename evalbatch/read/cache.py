@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import PARSER_VERSION, __version__
+from .. import PARSER_VERSION, __version__
+from ..files import remove_quietly, retrying
+from ..rules import Rules
 from .assemble import TABLE_SHEETS, Parsed, concat, empty
-from .files import remove_quietly, retrying
-from .rules import Rules
 
 log = logging.getLogger("evalbatch")
 

@@ -24,17 +24,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import findings as F
-from . import history as history_db
-from .batch import BatchResult, Discovery, FileRecord, discover, evaluate, hash_files, worker_count
-from .cache import CACHE_DIR, ParseCache, sweep_staged
-from .feedback import FEEDBACK_DIR, write_feedback
-from .files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
-from .lock import Locked, RunLock
-from .report import write_parquet, write_workbook
-from .review import REVIEW_DIR
-from .review.collect import Collected, collect
-from .rules import Rules
+from .. import findings as F
+from ..files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
+from ..judge.evaluate import BatchResult, evaluate
+from ..lock import Locked, RunLock
+from ..read.cache import CACHE_DIR, ParseCache, sweep_staged
+from ..read.discover import Discovery, FileRecord, discover
+from ..read.load import hash_files, worker_count
+from ..review import REVIEW_DIR
+from ..review.apply import apply_to
+from ..review.collect import Collected, collect
+from ..rules import Rules
+from ..write import history as history_db
+from ..write.columns import KEPT_INDICATOR_COLUMNS
+from ..write.feedback import FEEDBACK_DIR, write_feedback
+from ..write.report import write_parquet, write_workbook
 
 log = logging.getLogger("evalbatch")
 
@@ -343,7 +347,9 @@ def _with_errors(result: BatchResult) -> bool:
 def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt,
                         reviews: Collected | None = None) -> RunOutcome:
     result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
-                      pending=found.pending, held=held, cache=cache, reviews=reviews)
+                      pending=found.pending, held=held, cache=cache)
+    apply_to(result, reviews, rules)
+    result.trim(KEPT_INDICATOR_COLUMNS)
     for rec in result.records:
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
     target = out_dir / workbook_name(year)

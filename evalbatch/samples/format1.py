@@ -21,10 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import reference
-from . import schema as S
-from .rules import Rules, load_rules
-from .template import write_submission
-from .values import round_half_up
+from .. import schema as S
+from ..rules import Rules, load_rules
+from ..write.template import write_submission
+from ..values import round_half_up
 
 REFERENCE_YEAR = 2021
 REFERENCE_FILE_NAME = f"{reference.DEPT_CODE}_{reference.INFO['dept_name']}.xlsx"

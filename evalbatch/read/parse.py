@@ -17,14 +17,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import findings as F
-from . import schema as S
-from . import values as V
+from .. import findings as F
+from .. import schema as S
+from .. import values as V
+from ..formats.base import CellIssue, RawWorkbook
+from ..layouts import FORM_B, FORMAT1, Located, locate, wanted_sheet
+from ..rules import Rules, load_rules
 from .assemble import INFO_FIELDS, TABLE_SHEETS, Parsed, frame_columns, typed_info, typed_table
-from .layouts import FORM_B, FORMAT1, Located, locate, wanted_sheet
-from .formats.base import CellIssue
-from .reader import RawWorkbook
-from .rules import Rules, load_rules
 
 # Columns whose cell address is kept per row for findings.
 _CELL_KEYS = ("project_code", "method", "weight", "target", "actual", "self_score", "reason", "budget", "spent", "amount", "self_grade",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import findings as F
-from . import schema as S
+from .. import findings as F
+from .. import schema as S
 
 FUNDS = "资金来源"
 

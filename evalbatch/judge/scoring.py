@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-from .assemble import Frames
-from .rules import Rules
-from .values import number_text, round_half_up
+from .. import schema as S
+from ..read.assemble import Frames
+from ..rules import Rules
+from ..values import number_text, round_half_up
 
 # Automatic methods: (numerator fields, denominator fields, subtract-from-numerator field).
 _AUTO = {

@@ -26,15 +26,15 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-from . import findings as F
-from .batch import BatchResult
-from .files import atomic_write
+from .. import findings as F
+from ..files import atomic_write
+from ..judge.evaluate import BatchResult
+from ..judge.scoring import RATE_COLUMNS
+from ..read.fileids import FROM_NAME, ids_from_name, marked_name
+from ..rules import Rules
 from . import printing
 from .columns import FINDINGS, INDICATORS, PROJECTS, REVIEW_RESULTS
-from .fileids import FROM_NAME, ids_from_name, marked_name
 from .report import SAFE_OPTIONS, Formats, cell_values, write_table
-from .rules import Rules
-from .scoring import RATE_COLUMNS
 
 FEEDBACK_DIR = "feedback"
 SUFFIX = "_复核结果.xlsx"  # never the name of the department's own submission
@@ -400,7 +400,7 @@ def unread_units(result: BatchResult) -> pd.DataFrame:
     their file names give, or per file without one; a code that is also a department's of this
     batch is left out (its feedback file lists these files' problems). Columns dept_code,
     dept_name (from the file name, unmarked), file (the first file: for the file name), files."""
-    from .batch import REJECTED
+    from ..read.discover import REJECTED
 
     known = set(result.depts["dept_code"].fillna("").astype(str)) if "dept_code" in result.depts else set()
     units: dict[tuple[str, str], dict] = {}

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .batch import BatchResult
+from .. import __version__
+from ..judge.evaluate import BatchResult
 
 DB_NAME = "evalbatch.sqlite"
 BUSY_TIMEOUT_MS = 30_000

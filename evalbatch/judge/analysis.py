@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import LEVEL_ORDER
-from .rules import Rules
+from ..findings import LEVEL_ORDER
+from ..rules import Rules
+from ..values import round_half_up
 from .scoring import RATE_COLUMNS, pooled_rates
-from .values import round_half_up
 
 SCORE_BINS = list(range(0, 101, 5))
 EXEC_BINS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]

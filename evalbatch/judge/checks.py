@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import findings as F
-from . import schema as S
-from .assemble import INFO_FIELDS, Frames
-from .rules import Rules
+from .. import findings as F
+from .. import schema as S
+from ..read.assemble import INFO_FIELDS, Frames
+from ..rules import Rules
+from ..values import number_text, to_cents
 from .scoring import DENOMINATORS, TOTAL_FIELDS
-from .values import number_text, to_cents
 
 
 def _wan(cents: pd.Series) -> pd.Series:

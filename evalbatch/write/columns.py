@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .scoring import RATE_COLUMNS
+from ..judge.scoring import RATE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,7 @@ RECORDS = [
     Col("SHA-256", "sha256", "text", 66), Col("单位编码", "dept_code", "text", 12), Col("处理结果", "status", "text", 12),
     Col("格式", "layout", "text", 30),
 ]
+
+# Indicator columns the outputs use (workbook, feedback, statistics, Parquet); the rest of a
+# million-row frame is dropped once checks and reviews are done (BatchResult.trim).
+KEPT_INDICATOR_COLUMNS = {c.source for c in INDICATORS} | {"file", "dept_category"}

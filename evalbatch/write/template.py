@@ -12,9 +12,9 @@ from pathlib import Path
 
 import xlsxwriter
 
+from .. import schema as S
+from ..rules import Rules, load_rules
 from . import printing
-from . import schema as S
-from .rules import Rules, load_rules
 
 TEMPLATE_FILE_NAME = "绩效自评填报模板.xlsx"
 # Data validation and formats reach this far down each table sheet.

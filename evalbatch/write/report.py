@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from . import findings as F
-from . import analysis
+from .. import findings as F
+from ..judge import analysis
+from ..judge.evaluate import BatchResult
+from ..judge.scoring import RATE_COLUMNS
+from ..read.discover import local_time
+from ..rules import Rules, load_rules
 from . import printing
-from .batch import BatchResult, local_time
-from .rules import Rules, load_rules
-from .scoring import RATE_COLUMNS
 from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUMMARY, Col
 from .template import SAFE_OPTIONS
 
@@ -224,7 +225,7 @@ def _records_frame(result: BatchResult) -> pd.DataFrame:
 
 def layout_counts(records) -> dict[str, int]:
     """Files per layout (a file holding several kinds of form counts for each)."""
-    from .layouts import LAYOUTS
+    from ..layouts import LAYOUTS
 
     return {k: sum(k in r.layout.split("、") for r in records) for k in LAYOUTS}
 
@@ -466,7 +467,7 @@ PARQUET_TABLES = {"指标得分": INDICATORS, "项目汇总": PROJECTS, "审核�
 
 
 def write_parquet(result: BatchResult, folder: Path) -> list[Path]:
-    from .files import atomic_write
+    from ..files import atomic_write
 
     sources = {"指标得分": result.indicators, "项目汇总": result.projects, "审核问题": F.sort(result.findings), "汇总排名": result.depts}
     written = []

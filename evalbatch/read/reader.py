@@ -16,15 +16,14 @@ import stat
 import struct
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import in_use
-from .formats.base import FileProblem, Limits, Merge, SheetData
-from .formats.calamine import read_calamine
-from .formats.html import read_html
-from .formats.spreadsheetml import read_spreadsheetml
-from .rules import Rules
+from ..files import in_use
+from ..formats.base import FileProblem, Limits, RawWorkbook, SheetData
+from ..formats.calamine import read_calamine
+from ..formats.html import read_html
+from ..formats.spreadsheetml import read_spreadsheetml
+from ..rules import Rules
 
 __all__ = ["FileProblem", "RawWorkbook", "open_workbook", "read_bytes", "sha256_of", "sha256_of_file", "sniff"]
 
@@ -32,19 +31,6 @@ ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MB = 1024 * 1024
-
-
-@dataclass
-class RawWorkbook:
-    """The sheets as read: rows of cell values, positions preserved (row 0 is Excel's row 1,
-    column 0 its column A), every merged range filled with its top-left value."""
-
-    sheets: dict[str, list[list]]
-    kind: str  # "xlsx", "xls", "ods", "xlsb", "xml" (Excel 2003 XML Spreadsheet) or "html"
-    notes: list[tuple[str, str]] = field(default_factory=list)  # (rule_id, message) warnings
-    # sheet → merged ranges within its grid: (first_row, first_col, last_row, last_col), 0-based inclusive
-    merges: dict[str, list[Merge]] = field(default_factory=dict)
-    hidden: set[str] = field(default_factory=set)  # sheets hidden (or very hidden) in the workbook
 
 
 def sha256_of(data: bytes) -> str:
