@@ -27,3 +27,13 @@ def fail() -> None:
 
 def add(a: int, b: int) -> int:
     return a + b
+
+
+def calamine_read(data: bytes) -> int:
+    """Every sheet read by python-calamine alone, no pre-scan: what a crafted file does to it."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    return sum(len(wb.get_sheet_by_name(name).to_python()) for name in wb.sheet_names)

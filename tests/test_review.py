@@ -379,6 +379,29 @@ def test_bad_review_input_gives_exactly_its_finding(case, drawn_base, demo, tmp_
     assert result.exit_code == (0 if expected[1] == "警告" else 1)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX")
+def test_a_review_workbook_that_kills_its_reader_is_one_error(drawn_base, demo, tmp_path, monkeypatch):
+    from evalbatch.read import sandbox
+
+    name = f"抽评表_{YEAR}_9.xlsx"
+    monkeypatch.setenv(sandbox.TEST_FAULT, f"{name}=SIGKILL")  # its reader dies as on a calamine abort
+    sandbox._close_shared()
+    monkeypatch.setattr(sandbox, "_SHARED", None)
+
+    def spoil(wb, good, other, given, out, src):
+        wb.save(out / "抽评" / name)  # a copy of the good workbook: were it read, the two would clash
+        return None
+
+    try:
+        _, found, want, after, result = bad_case(drawn_base, tmp_path, demo, spoil)
+    finally:
+        sandbox._close_shared()
+    assert found == [("review.unreadable", "错误", f"抽评/{name}", None, None)]
+    _, good, _ = drawn_base
+    assert after[good["project_code"]]["最终得分"] == want  # the good workbook still applies
+    assert result.exit_code == 1
+
+
 def test_two_reviewers_scoring_one_indicator_differently(drawn_base, demo, tmp_path):
     _, good, _ = drawn_base
     copy = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 from pathlib import Path
 from unittest import mock
 
@@ -132,7 +131,7 @@ def test_a_job_that_cannot_be_assigned_is_closed_and_named():
 
 def test_workers_on_windows_get_a_job_and_it_is_closed_with_them(monkeypatch):
     made, closed = [], []
-    monkeypatch.setattr(sandbox.sys, "platform", "win32")
+    monkeypatch.setattr(sandbox, "ON_WINDOWS", True)
     monkeypatch.setattr(sandbox, "windows_job", lambda pid, mb: made.append((pid, mb)) or 55)
     monkeypatch.setattr(sandbox, "_close_handle", closed.append)
     b = Sandbox(1, Limits(memory_mb=900), preload=())
@@ -141,4 +140,36 @@ def test_workers_on_windows_get_a_job_and_it_is_closed_with_them(monkeypatch):
     finally:
         b.close()
     assert len(made) == 1 and made[0][1] == 900 and closed == [55]
-    assert sys.platform == "win32"
+
+
+# --- what the pre-scan now refuses, calamine alone does in a sandbox: one memory failure ---------
+
+
+@posix_only
+@pytest.mark.parametrize("dims", [None, (0, 2**32 - 1, 0, 256)])
+def test_calamine_alone_on_the_far_cell_xls_is_a_memory_failure_not_a_dead_run(tmp_path, dims):
+    from test_hostile_prescan import xls_cells
+
+    cells = [(0, 0), (65535, 65535)] if dims is None else [(0, 0)]
+    data = xls_cells(tmp_path / "far.xls", cells, dims).read_bytes()
+    b = Sandbox(1, Limits.from_rules(load_rules()), preload=())
+    try:
+        (failure,) = b.map(calls.calamine_read, [(data,)])
+    finally:
+        b.close()
+    assert (failure.rule_id, failure.message) == (
+        "file.sandbox_memory", "读取时超出内存上限 1.5 GB，文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")
+
+
+def test_a_job_windows_refuses_leaves_the_worker_under_the_deadline_alone(monkeypatch, caplog):
+    def refused(pid, mb):
+        raise OSError(5, "AssignProcessToJobObject")
+
+    monkeypatch.setattr(sandbox, "ON_WINDOWS", True)
+    monkeypatch.setattr(sandbox, "windows_job", refused)
+    b = Sandbox(1, Limits(memory_mb=900), preload=())
+    try:
+        assert b.run(calls.add, 2, 2) == 4
+    finally:
+        b.close()
+    assert "无法为读取进程设置内存上限" in caplog.text

@@ -8,6 +8,7 @@ read; consumers must still accept ragged rows.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +42,9 @@ class FileProblem(Exception):
         self.rule_id = rule_id
         self.message = message
 
+    def __reduce__(self):  # raised in a sandbox worker, raised again in the parent
+        return FileProblem, (self.rule_id, self.message)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -53,6 +57,9 @@ class Limits:
     # All the text a reader would build, a shared string counted at each cell that uses it:
     # what bounds the memory of a file whose cells all point at one long string.
     max_text_chars: int = 20_000_000
+    # Elements open inside one another (SpreadsheetML, ODS, tables inside HTML tables): a real
+    # export nests a dozen deep; a parser holds every open one, so depth is memory.
+    max_nesting_depth: int = 100
 
     @classmethod
     def from_rules(cls, rules) -> Limits:
@@ -62,6 +69,7 @@ class Limits:
             max_shared_strings_bytes=int(rules.limit("max_shared_strings_mb") * 1024 * 1024),
             max_cell_chars=int(rules.limit("max_cell_chars")),
             max_text_chars=int(rules.limit("max_text_chars")),
+            max_nesting_depth=int(rules.limit("max_nesting_depth")),
         )
 
 
@@ -116,6 +124,32 @@ def too_much_text(chars: int, limit: int) -> FileProblem:
         f"文件中单元格文字合计至少 {chars:,} 个字符，超过上限 {limit:,}，远超正常填报表（常见于同一段文字被大量单元格重复引用），"
         "疑似恶意文件，不予读取",
     )
+
+
+def too_deep(limit: int) -> FileProblem:
+    return FileProblem("file.suspicious", f"文件内部元素层层嵌套超过 {limit:,} 层，正常表格不会如此，疑似恶意文件，不予读取")
+
+
+# The encodings real exports declare: Unicode, the Chinese national and Windows code pages
+# (GB18030 ⊃ GBK ⊃ GB2312; Big5 from Traditional Chinese systems), and the single-byte ones an
+# English-language exporter writes. All decode in linear time; some codecs Python also knows
+# do not (punycode: a 1 MB page took 137 s), and no budget system writes them.
+TEXT_ENCODINGS = frozenset({"utf-8", "utf-16", "utf-16-le", "utf-16-be", "gb18030", "gbk", "gb2312", "big5", "big5hkscs",
+                            "cp950", "ascii", "iso8859-1", "cp1252"})
+
+
+def text_codec(declared: str) -> str:
+    """The Python codec for an encoding a file declares, GB2312 and GBK read as their superset
+    GB18030; a `FileProblem` naming any other."""
+    try:
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        codec = ""
+    if codec not in TEXT_ENCODINGS:
+        shown = declared if len(declared) <= 40 else declared[:40] + "…"
+        raise FileProblem("file.encoding", f"文件声明的文字编码“{shown}”不是表格导出使用的编码（支持 UTF-8、UTF-16、GB18030/GBK/GB2312、Big5），"
+                                           "未读取；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交")
+    return "gb18030" if codec in ("gb2312", "gbk") else codec
 
 
 def too_many_elements(limit: int) -> FileProblem:

@@ -1,4 +1,11 @@
-"""Counting the text of an Excel 97-2003 workbook (.xls, BIFF8) before python-calamine reads it.
+"""Sizing and counting the text of an Excel 97-2003 workbook (.xls, BIFF8) before
+python-calamine reads it.
+
+calamine builds each sheet as one dense block from its first to its last cell, and a BIFF
+cell record carries a 16-bit column (not BIFF8's 256): two NUMBER records at A1 and at row
+65,536 column 65,536 ask for 137 GB, and a DIMENSIONS record claiming 2^32 rows for 44 TB,
+and the allocation failure aborts the process. So every cell record's place and every
+DIMENSIONS record are measured against `max_sheet_cells` first.
 
 A LABELSST record is 14 bytes and names a shared string by its index; calamine gives every
 such cell its own copy of the string. A 1.4 MB .xls whose 100,000 cells all point at one
@@ -6,10 +13,11 @@ such cell its own copy of the string. A 1.4 MB .xls whose 100,000 cells all poin
 references counted first, against the same limits as .xlsx (zipscan.Text).
 
 The workbook stream is taken from the OLE compound file by its allocation table. A stream
-under the mini-stream cutoff (4 KB) is not followed: it cannot hold a string long enough, nor
-references enough, to come near the limits. Where the container or the records cannot be
-followed the file is left to calamine, which refuses what is broken; an SST that cannot be
-followed counts every reference at the longest length it could have.
+under the mini-stream cutoff (4 KB) is read from the mini stream: two cell records fit in
+40 bytes. Where the container or the records cannot be
+followed the file is left to calamine, which refuses what is broken (and the sandbox holds
+what it cannot refuse); an SST that cannot be followed counts every reference at the longest
+length it could have.
 """
 
 from __future__ import annotations
@@ -17,13 +25,19 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from .base import FileProblem, Limits
+from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, check_extent
 from .zipscan import Text
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _FREE, _END = 0xFFFFFFFF, 0xFFFFFFFE
 _SST, _CONTINUE, _LABEL_SST, _LABEL, _RSTRING, _STRING = 0x00FC, 0x003C, 0x00FD, 0x0204, 0x00D6, 0x0207
 _LONGEST_BIFF_STRING = 0xFFFF  # a 16-bit character count
+_BOF, _EOF, _BOUNDSHEET, _DIMENSIONS = 0x0809, 0x000A, 0x0085, 0x0200
+# Records that place one cell: row, then column, as 16-bit numbers (NUMBER, RK, LABELSST,
+# LABEL, RSTRING, BOOLERR, FORMULA, BLANK); MULRK and MULBLANK place a run of them, their
+# last column in the last two bytes.
+_CELL_RECORDS = frozenset((0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, 0x0006, 0x0201))
+_MULTI_RECORDS = frozenset((0x00BD, 0x00BE))
 
 
 def check_xls(data: bytes, limits: Limits) -> None:
@@ -31,6 +45,7 @@ def check_xls(data: bytes, limits: Limits) -> None:
     stream = workbook_stream(data)
     if stream is None:
         return
+    check_extents(stream, limits)
     text = Text(limits)
     strings = _sst_lengths(stream)
     if strings:
@@ -42,6 +57,52 @@ def check_xls(data: bytes, limits: Limits) -> None:
             text.cell("", struct.unpack_from("<H", stream, pos + 6)[0])
         elif typ == _STRING and size >= 2:
             text.cell("", struct.unpack_from("<H", stream, pos)[0])
+
+
+def check_extents(stream: bytes, limits: Limits) -> None:
+    """Refuse a sheet whose cells or DIMENSIONS reach past `max_sheet_cells` (or Excel's grid)."""
+    names = _sheet_names(stream)
+    name, rows, cols = "", 0, 0
+    for typ, pos, size in _records(stream):
+        if typ == _BOF:
+            name, rows, cols = names.get(pos - 4, name), 0, 0
+        elif typ in _CELL_RECORDS and size >= 4:
+            row, col = struct.unpack_from("<HH", stream, pos)
+            rows, cols = _grown(name, rows, cols, row + 1, col + 1, limits)
+        elif typ in _MULTI_RECORDS and size >= 6:
+            (row,) = struct.unpack_from("<H", stream, pos)
+            (last,) = struct.unpack_from("<H", stream, pos + size - 2)
+            rows, cols = _grown(name, rows, cols, row + 1, last + 1, limits)
+        elif typ == _DIMENSIONS and size >= 10:
+            fmt = "<IIHH" if size >= 14 else "<HHHH"  # BIFF8: 32-bit rows; BIFF5: 16-bit
+            first_row, end_row, first_col, end_col = struct.unpack_from(fmt, stream, pos)
+            _refuse_past(name, end_row, end_col, limits)
+            check_extent(name, max(end_row - first_row, 0), max(end_col - first_col, 0), limits)
+
+
+def _grown(name: str, rows: int, cols: int, row: int, col: int, limits: Limits) -> tuple[int, int]:
+    if row <= rows and col <= cols:
+        return rows, cols
+    rows, cols = max(rows, row), max(cols, col)
+    check_extent(name, rows, cols, limits)
+    return rows, cols
+
+
+def _refuse_past(name: str, rows: int, cols: int, limits: Limits) -> None:
+    if rows > EXCEL_ROWS or cols > EXCEL_COLS:
+        check_extent(name, rows, cols, limits)
+
+
+def _sheet_names(stream: bytes) -> dict[int, str]:
+    """Where each sheet's BOF record starts → its name (BOUNDSHEET: lbPlyPos, state, type,
+    then a short string: length, flags, characters)."""
+    names = {}
+    for typ, pos, size in _records(stream):
+        if typ == _BOUNDSHEET and size >= 8:
+            (start,), length, wide = struct.unpack_from("<I", stream, pos), stream[pos + 6], stream[pos + 7] & 1
+            raw = stream[pos + 8 : pos + 8 + length * (2 if wide else 1)]
+            names[start] = raw.decode("utf-16-le" if wide else "latin-1", errors="replace")
+    return names
 
 
 def _shared(strings: list[int] | None, index: int) -> int:
@@ -115,8 +176,23 @@ class _OleFile:
             return None
         start, size = struct.unpack_from("<II", entry, 116)
         if size < self.cutoff:
-            return None  # in the mini stream: too small to matter
+            return self._mini_stream(directory, start, size)
         return b"".join(self._sector(s) for s in self._chain(start))[:size]
+
+    def _mini_stream(self, directory: bytes, start: int, size: int) -> bytes:
+        """A small stream: 64-byte sectors inside the root entry's stream, chained by the mini FAT."""
+        root_start, root_size = struct.unpack_from("<II", directory, 116)
+        container = b"".join(self._sector(s) for s in self._chain(root_start))[:root_size]
+        (first_minifat,) = struct.unpack_from("<I", self.data, 60)
+        minifat_bytes = b"".join(self._sector(s) for s in self._chain(first_minifat))
+        minifat = struct.unpack(f"<{len(minifat_bytes) // 4}I", minifat_bytes[: len(minifat_bytes) // 4 * 4])
+        out, sector = [], start
+        for _ in range(len(minifat)):  # a loop in the table ends here, not never
+            if sector >= len(minifat) or sector in (_FREE, _END):
+                break
+            out.append(container[sector * 64 : sector * 64 + 64])
+            sector = minifat[sector]
+        return b"".join(out)[:size]
 
 
 # --- BIFF records ---------------------------------------------------------------------------

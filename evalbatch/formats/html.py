@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, check_extent, dense, too_many_elements
+from .base import (EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, cell_too_long, check_extent, dense,
+                   text_codec, too_deep, too_many_elements, too_much_text)
 
 # The HTML standard's own clamps (what browsers apply), so a hostile span costs no more than
 # a browser would spend on it.
@@ -43,17 +44,16 @@ def read_html(data: bytes, wanted: Callable[[str], bool], limits: Limits) -> dic
 
 
 def decode(data: bytes) -> str:
-    """The page's text: by its BOM, else its declared charset, else UTF-8, else GB18030."""
+    """The page's text: by its BOM, else its declared charset (only one a real export uses:
+    `text_codec`), else UTF-8, else GB18030."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data[len(bom) :].decode(codec, errors="replace")
     tried = []
     m = _CHARSET.search(data[:4096])
     if m:
-        tried.append(_codec(m.group(1).decode("ascii")))
+        tried.append(text_codec(m.group(1).decode("ascii")))
     for codec in [*tried, "utf-8", "gb18030"]:
-        if codec is None:
-            continue
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
@@ -61,24 +61,20 @@ def decode(data: bytes) -> str:
     return data.decode("gb18030", errors="replace")
 
 
-def _codec(name: str) -> str | None:
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        return None
-    # GB18030 is a superset: pages labelled gb2312 routinely hold GBK-only characters.
-    return "gb18030" if codec in ("gb2312", "gbk") else codec
-
-
 def _sheet_names(tables: list[_Table], title: str) -> list[str]:
     """A table's caption; else the page title when there is one table; else 表1, 表2 …;
-    a repeated name gets (2), (3) …"""
+    a repeated name gets (2), (3) … In linear time: thousands of tables may share a caption,
+    so each name's next number is remembered rather than searched for again."""
     names: list[str] = []
+    used: set[str] = set()
+    next_k: dict[str, int] = {}
     for i, table in enumerate(tables, start=1):
         base = table.caption or (title if len(tables) == 1 and title else f"表{i}")
-        name, k = base, 2
-        while name in names:
+        name, k = base, next_k.get(base, 2)
+        while name in used:
             name, k = f"{base}({k})", k + 1
+        next_k[base] = k
+        used.add(name)
         names.append(name)
     return names
 
@@ -123,6 +119,8 @@ class _TableParser(HTMLParser):
         self.title = ""
         self._depth = 0  # how many <table>s are open
         self._cell: list[str] | None = None  # text of the open top-level cell
+        self._cell_chars = 0  # characters in it so far (before white space is collapsed)
+        self._all_chars = 0
         self._cell_at: tuple[int, int] = (0, 0)
         self._caption: list[str] | None = None
         self._skip: str | None = None
@@ -140,6 +138,8 @@ class _TableParser(HTMLParser):
             return
         if tag == "table":
             self._depth += 1
+            if self._depth > self.limits.max_nesting_depth:
+                raise too_deep(self.limits.max_nesting_depth)
             if self._depth == 1:
                 self.tables.append(_Table())
             else:
@@ -159,7 +159,7 @@ class _TableParser(HTMLParser):
             self._text("\n")
         elif tag == "caption":
             self._close_cell()
-            self._caption = []
+            self._caption, self._cell_chars = [], 0
 
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)
@@ -190,9 +190,21 @@ class _TableParser(HTMLParser):
 
     def _text(self, s: str) -> None:
         if self._cell is not None:
+            self._count(len(s))
             self._cell.append(s)
         elif self._caption is not None:
+            self._count(len(s))
             self._caption.append(s)
+
+    def _count(self, chars: int) -> None:
+        """Per-cell and whole-file text limits, checked as the text comes (white space is
+        collapsed later, so this counts a little high: never low)."""
+        self._cell_chars += chars
+        self._all_chars += chars
+        if self._cell_chars > self.limits.max_cell_chars:
+            raise cell_too_long(self._name(), self._cell_chars, self.limits.max_cell_chars)
+        if self._all_chars > self.limits.max_text_chars:
+            raise too_much_text(self._all_chars, self.limits.max_text_chars)
 
     # --- layout
     def _new_row(self) -> None:
@@ -222,7 +234,7 @@ class _TableParser(HTMLParser):
         if rowspan > 1 or colspan > 1:
             t.merges.append((r, c, r + rowspan - 1, c + colspan - 1))
         t.col += colspan
-        self._cell, self._cell_at = [], (r, c)
+        self._cell, self._cell_at, self._cell_chars = [], (r, c), 0
 
     def _close_cell(self) -> None:
         if self._cell is None:

@@ -8,7 +8,6 @@ and each row is dropped once read, so memory follows the cells, not the file.
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import io
 import re
@@ -18,7 +17,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from .base import EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, check_extent, dense, too_many_elements
+from .base import (EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, cell_too_long, check_extent, dense,
+                   text_codec, too_deep, too_many_elements, too_much_text)
 
 NS = "urn:schemas-microsoft-com:office:spreadsheet"
 _WORKBOOK, _WORKSHEET, _TABLE, _ROW, _CELL, _DATA = (f"{{{NS}}}{t}" for t in ("Workbook", "Worksheet", "Table", "Row", "Cell", "Data"))
@@ -51,14 +51,9 @@ def _expat_ready(data: bytes) -> bytes:
     m = _DECLARATION.match(data[:512])
     if not m:
         return data
-    try:
-        codec = codecs.lookup(m.group(1).decode("ascii")).name
-    except LookupError:
-        return data  # expat will report the unknown encoding; that is a damaged file
+    codec = text_codec(m.group(1).decode("ascii"))  # only what exports use; GB2312/GBK read as GB18030
     if codec in _EXPAT_NATIVE:
         return data
-    if codec in ("gb2312", "gbk"):
-        codec = "gb18030"  # its superset: files labelled gb2312 routinely hold GBK characters
     text = data.decode(codec, errors="replace")
     return _redeclare(text, m.group(0).decode("ascii")).encode("utf-8")
 
@@ -88,6 +83,8 @@ class _Reader:
         self.sheets: dict[str, SheetData] = {}
         self.seen_root = False
         self.elements = 0
+        self.depth = 0
+        self.chars = 0
         self.sheet_no = 0
         self._sheet: str | None = None  # the worksheet being kept, None while skipping one
         self._table: Element | None = None
@@ -98,8 +95,13 @@ class _Reader:
 
     def on(self, event: str, elem: Element) -> None:
         if event == "start":
+            self.depth += 1
+            if self.depth > self.limits.max_nesting_depth:
+                raise too_deep(self.limits.max_nesting_depth)
             self._start(elem)
-        elif elem.tag == _CELL:
+            return
+        self.depth -= 1
+        if elem.tag == _CELL:
             self._cell(elem)
         elif elem.tag == _ROW:
             self._row += _int_attr(elem, "Span")  # a spanned row stands for Span more rows like it
@@ -142,6 +144,8 @@ class _Reader:
             self._merges.append((r, c, r + max(down, 0), c + max(across, 0)))
         value = _value(elem.find(_DATA))
         elem.clear()
+        if isinstance(value, str):
+            self._count(len(value))
         if value == "":
             return
         rows, cols = max(self._extent[0], r + 1), max(self._extent[1], c + 1)
@@ -149,6 +153,13 @@ class _Reader:
             check_extent(self._sheet, rows, cols, self.limits)
             self._extent = (rows, cols)
         self._cells[(r, c)] = value
+
+    def _count(self, chars: int) -> None:
+        if chars > self.limits.max_cell_chars:
+            raise cell_too_long(self._sheet or "", chars, self.limits.max_cell_chars)
+        self.chars += chars
+        if self.chars > self.limits.max_text_chars:
+            raise too_much_text(self.chars, self.limits.max_text_chars)
 
     def _end_sheet(self, elem: Element) -> None:
         if self._sheet is not None:

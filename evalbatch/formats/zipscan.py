@@ -26,7 +26,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from .base import EXCEL_COLS, EXCEL_ROWS, CellIssue, FileProblem, Limits, Merge, cell_too_long, check_extent, too_many_elements, too_much_text
+from .base import EXCEL_COLS, EXCEL_ROWS, CellIssue, FileProblem, Limits, Merge, cell_too_long, check_extent, too_deep, too_many_elements, too_much_text
 
 _CHUNK = 1 << 20
 _MB = 1024 * 1024
@@ -54,25 +54,49 @@ def _broken() -> FileProblem:
     return FileProblem("file.truncated", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交")
 
 
-def _relationships(zf: zipfile.ZipFile, rels_part: str) -> dict[str, str]:
-    """Relationship id → target, as written."""
-    rels = {}
-    for tag in _REL_TAG.findall(_read_all(zf, rels_part)):
-        rid, target = _xml_attr(tag, b"Id"), _xml_attr(tag, b"Target")
-        if rid is not None and target is not None:
-            rels[rid] = target
+def part_key(name: str) -> str:
+    """A member's name as calamine matches it: backslashes as slashes, no leading slash, any
+    letter case. Every member with the same key may be the one it reads, so all are measured."""
+    return name.replace("\\", "/").lstrip("/").lower()
+
+
+def members_by_key(zf: zipfile.ZipFile) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in zf.namelist():
+        out.setdefault(part_key(name), []).append(name)
+    return out
+
+
+def _read_each(zf: zipfile.ZipFile, members: dict[str, list[str]], key: str) -> list[bytes]:
+    return [_read_all(zf, name) for name in members.get(key, [])]
+
+
+def _relationships(zf: zipfile.ZipFile, members: dict[str, list[str]], rels_key: str) -> dict[str, list[str]]:
+    """Relationship id → every target written for it, in every member the rels part may be."""
+    rels: dict[str, list[str]] = {}
+    for part in _read_each(zf, members, rels_key):
+        for tag in _REL_TAG.findall(part):
+            rid, target = _xml_attr(tag, b"Id"), _xml_attr(tag, b"Target")
+            if rid is not None and target is not None:
+                rels.setdefault(rid, []).append(target)
     return rels
 
 
-def _parts_of(target: str, members: set[str]) -> list[str]:
-    """The zip members a relationship target can name. calamine versions resolve targets
-    differently ("/xl/x", "xl/x", "x" under xl/, backslashes), so every reading is measured."""
-    found = []
-    for t in {target, target.replace("\\", "/")}:
-        for part in (t[1:] if t.startswith("/") else t, f"xl/{t}", f"xl{t}", posixpath.normpath(f"xl/{t}")):
-            if part in members and part not in found:
-                found.append(part)
+def _parts_of(targets: list[str], members: dict[str, list[str]]) -> list[str]:
+    """The zip members relationship targets can name. calamine versions resolve targets
+    differently ("/xl/x", "xl/x", "x" under xl/, backslashes, any case), so every reading is measured."""
+    found: list[str] = []
+    for target in targets:
+        t = target.replace("\\", "/")
+        for part in (t, f"xl/{t}", f"xl{t}", posixpath.normpath(f"xl/{t}")):
+            for name in members.get(part_key(part), []):
+                if name not in found:
+                    found.append(name)
     return found
+
+
+def _worksheet_members(members: dict[str, list[str]], suffix: str) -> list[str]:
+    return sorted(n for key, names in members.items() if key.startswith("xl/worksheets/") and key.endswith(suffix) for n in names)
 
 
 def _read_member(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
@@ -91,22 +115,36 @@ def _read_member(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:
 
 def xlsx_parts(zf: zipfile.ZipFile) -> dict[str, list[str]]:
     """Sheet name → the worksheet parts it may be read from, by xl/workbook.xml and its
-    relationships; {} if the workbook does not say."""
-    members = set(zf.namelist())
-    if "xl/workbook.xml" not in members or "xl/_rels/workbook.xml.rels" not in members:
+    relationships (found as calamine finds them); {} if the workbook does not say."""
+    members = members_by_key(zf)
+    books = _read_each(zf, members, "xl/workbook.xml")
+    rels = _relationships(zf, members, "xl/_rels/workbook.xml.rels")
+    if not books or not rels:
         return {}
-    rels = _relationships(zf, "xl/_rels/workbook.xml.rels")
-    parts = {}
-    for tag in _SHEET_TAG.findall(_read_all(zf, "xl/workbook.xml")):
-        name, rid = _xml_attr(tag, b"name"), _xml_attr(tag, b"id")
-        if name is not None and rid in rels:
-            parts[name] = _parts_of(rels[rid], members)
+    parts: dict[str, list[str]] = {}
+    for tag in (tag for book in books for tag in _SHEET_TAG.findall(book)):
+        name = _xml_attr(tag, b"name")
+        if name is not None:
+            targets = [t for rid in _ids(tag) for t in rels.get(rid, [])]
+            parts[name] = list(dict.fromkeys(parts.get(name, []) + _parts_of(targets, members)))
+    # A sheet whose part cannot be found where a reader might look: every worksheet part counts.
+    for name, found in parts.items():
+        if not found:
+            parts[name] = _worksheet_members(members, ".xml")
     return parts
 
 
+# The relationship id of a <sheet>: calamine takes r:id, any prefix, or a bare id.
+_ID = re.compile(rb"""(?<![\w.-])(?:\w+:)?id\s*=\s*(["'])(.*?)\1""")
+
+
+def _ids(tag: bytes) -> list[str]:
+    return [html.unescape(m.group(2).decode("utf-8", errors="replace")) for m in _ID.finditer(tag)]
+
+
 _ATTRS = {
-    name: re.compile((rb"\w+:" if prefixed else rb"(?<![\w:])") + name + rb"""\s*=\s*(["'])(.*?)\1""")
-    for name, prefixed in ((b"Id", False), (b"Target", False), (b"name", False), (b"id", True))
+    name: re.compile(rb"(?<![\w:])" + name + rb"""\s*=\s*(["'])(.*?)\1""")
+    for name in (b"Id", b"Target", b"name")
 }
 
 
@@ -125,7 +163,7 @@ def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: z
     if parts:
         todo = [(name, part) for name, found in parts.items() if wanted(name) for part in found]
     else:
-        todo = [(m, m) for m in sorted(zf.namelist()) if m.startswith("xl/worksheets/") and m.endswith(".xml")]
+        todo = [(m, m) for m in _worksheet_members(members_by_key(zf), ".xml")]
     strings = _shared_strings(zf, "xl/sharedstrings.xml", limits, _xlsx_string_lengths)
     sizes = [zf.getinfo(part).file_size for _, part in todo]
     # Counting every cell's text costs a pass of regular expressions; needed only when the
@@ -215,10 +253,10 @@ _SMALLEST_SHARED_CELL = len(b'<c t="s"><v>0</v>')
 def _shared_strings(zf: zipfile.ZipFile, part: str, limits: Limits, lengths_of: Callable[[bytes, int], list[int]]) -> list[int]:
     """The length of each shared string (`lengths_of(the part, max_cell_chars)`), refusing a
     table too large or a string too long. calamine finds the part by its name in any letter
-    case; where several names match, each index counts at its longest."""
+    case, with backslashes too; where several names match, each index counts at its longest."""
     lengths: list[int] = []
     for info in zf.infolist():
-        if info.filename.lower() != part:
+        if part_key(info.filename) != part:
             continue
         if info.file_size > limits.max_shared_strings_bytes:
             raise FileProblem("file.suspicious", f"文件的共享字符串表解压后达 {info.file_size / _MB:,.1f} MB，超过上限 "
@@ -441,6 +479,7 @@ class _OdsScan:
         self.wanted, self.limits = wanted, limits
         self.merges: dict[str, list[Merge]] = {}
         self.elements = 0
+        self.open = 0  # elements open: their depth
         self._depth = 0  # open tables: a table inside a cell is not a sheet
         self._name: str | None = None
         self._row = self._col = 0
@@ -450,10 +489,13 @@ class _OdsScan:
 
     def on(self, event: str, elem) -> None:
         tag = elem.tag
+        self.open += 1 if event == "start" else -1
         if event == "start":
             self.elements += 1
             if self.elements > self.limits.max_xml_elements:
                 raise too_many_elements(self.limits.max_xml_elements)
+            if self.open > self.limits.max_nesting_depth:
+                raise too_deep(self.limits.max_nesting_depth)
             if tag == f"{_TABLE}table":
                 self._depth += 1
                 if self._depth == 1:
@@ -543,17 +585,18 @@ def _wide_str(buf: bytes, pos: int) -> tuple[str, int]:
 
 def xlsb_parts(zf: zipfile.ZipFile) -> dict[str, list[str]]:
     """Sheet name → the worksheet parts it may be read from, by xl/workbook.bin (BrtBundleSh)."""
-    members = set(zf.namelist())
-    rels = _relationships(zf, "xl/_rels/workbook.bin.rels") if "xl/_rels/workbook.bin.rels" in members else {}
-    out = {}
+    members = members_by_key(zf)
+    rels = _relationships(zf, members, "xl/_rels/workbook.bin.rels")
+    out: dict[str, list[str]] = {}
     try:
-        for typ, buf in _records(_read_all(zf, "xl/workbook.bin")):
-            if typ == _BRT_BUNDLE_SH:
-                rel_id, pos = _wide_str(buf, 8)
-                name, _ = _wide_str(buf, pos)
-                out[name] = _parts_of(rels.get(rel_id, ""), members) if rel_id in rels else []
-            elif typ == _BRT_END_BUNDLE_SHS:
-                break
+        for book in _read_each(zf, members, "xl/workbook.bin") or [_read_all(zf, "xl/workbook.bin")]:
+            for typ, buf in _records(book):
+                if typ == _BRT_BUNDLE_SH:
+                    rel_id, pos = _wide_str(buf, 8)
+                    name, _ = _wide_str(buf, pos)
+                    out[name] = _parts_of(rels.get(rel_id, []), members) or _worksheet_members(members, ".bin")
+                elif typ == _BRT_END_BUNDLE_SHS:
+                    break
     except (struct.error, KeyError):
         raise _broken() from None
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..rules import Rules
 from .assemble import Parsed, concat
 from .parse import Located, locate, parse_chunk, wanted_sheet
-from .reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
+from .reader import FileProblem, RawWorkbook, open_workbook, read_bytes, sha256_of, sha256_of_file
 from .sandbox import heartbeat
 
 
@@ -36,6 +36,14 @@ def load_one(path: str, name: str, rules: Rules, problem: tuple[str, str] | None
         raise
     except BaseException:  # anything unexpected (a Rust panic too): one 错误 for the file, the traceback to the log
         return sha, failed(name, "file.internal", INTERNAL), traceback.format_exc()
+
+
+def open_file(path: str, rules: Rules, sheets: tuple[str, ...]) -> tuple[str, RawWorkbook]:
+    """(sha256, the named sheets) of a workbook that is not a submission (a review workbook, a
+    roster); a `FileProblem` for a bad one."""
+    heartbeat(Path(path).name)
+    data = read_bytes(Path(path), rules)
+    return sha256_of(data), open_workbook(data, rules, lambda sheet: sheet in sheets, name=Path(path).name)
 
 
 INTERNAL = "处理此文件时发生内部错误，已跳过；详细信息见运行日志，请联系系统管理员"

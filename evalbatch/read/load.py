@@ -20,12 +20,12 @@ from ..rules import Rules
 from . import sandbox
 from .assemble import Parsed, concat
 from .cache import ParseCache
-from .chunk import INTERNAL, Item, failed, load_chunk, load_one
+from .chunk import INTERNAL, Item, failed, load_chunk, load_one, open_file
 from .discover import FileRecord
 from .parse import parse_chunk
-from .reader import sha256_of_file
+from .reader import RawWorkbook, sha256_of_file
 
-__all__ = ["INTERNAL", "load_all", "load_cached", "load_one", "worker_count"]
+__all__ = ["INTERNAL", "load_all", "load_cached", "load_one", "open_sandboxed", "worker_count"]
 
 log = logging.getLogger("evalbatch")
 
@@ -74,6 +74,14 @@ def _sandboxed(chunks: list[list[Item]], rules: Rules, jobs: int, tick) -> list[
         alone = box.map(load_chunk, [([item], rules) for item in chunk], workers=workers) if len(chunk) > 1 else [result]
         parts.extend(_culprit(item, one, rules) if isinstance(one, BaseException) else one for item, one in zip(chunk, alone))
     return _gather(parts)
+
+
+def open_sandboxed(path: Path, rules: Rules, sheets: tuple[str, ...]) -> tuple[str, RawWorkbook]:
+    """(sha256, the named sheets) of one workbook read in a sandboxed worker: a `FileProblem`
+    for a bad one, a `sandbox.SandboxFailure` for one that killed, exhausted or hung its worker."""
+    if IN_PROCESS:
+        return open_file(str(path), rules, sheets)
+    return sandbox.shared(1, sandbox.Limits.from_rules(rules)).run(open_file, str(path), rules, tuple(sheets))
 
 
 def _culprit(item: Item, failure: BaseException, rules: Rules) -> tuple[Parsed, list[tuple[str, str]]]:

@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import ctypes
 import importlib
+import logging
 import math
 import multiprocessing
 import os
@@ -50,6 +51,8 @@ PRELOAD = ("evalbatch.read.chunk",)
 # signal when it starts reading that file (tests/test_sandbox.py).
 TEST_FAULT = "EVALBATCH_SANDBOX_TEST_FAULT"
 _MB = 1024 * 1024
+log = logging.getLogger("evalbatch")
+ON_WINDOWS = sys.platform == "win32"
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,9 @@ def limit_memory(memory_mb: float) -> None:
         return
     limit = int(memory_mb * _MB)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard if hard != resource.RLIM_INFINITY and hard < limit else limit))
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # a process may lower its limit, never raise it past the hard one
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _budget_cpu(seconds: float) -> None:
@@ -243,6 +248,16 @@ def windows_job(pid: int, memory_mb: float, kernel32=None) -> int:
     return job
 
 
+def _job_for(pid: int, memory_mb: float) -> int | None:
+    """The worker's Job Object; where Windows refuses one (an old system inside a job that
+    allows no other), the worker goes on under the wall-clock deadline alone, and the log says so."""
+    try:
+        return windows_job(pid, memory_mb)
+    except OSError as exc:
+        log.warning("无法为读取进程设置内存上限（Windows 作业对象：%s），仅按时间上限保护", exc)
+        return None
+
+
 def _close_handle(handle: int) -> None:
     ctypes.WinDLL("kernel32").CloseHandle(handle)  # type: ignore[attr-defined]
 
@@ -262,13 +277,15 @@ class _Worker:
         self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload)), daemon=True)
         self.proc.start()
         child_end.close()
-        self.job = windows_job(self.proc.pid, limits.memory_mb) if sys.platform == "win32" else None
+        self.job = _job_for(self.proc.pid, limits.memory_mb) if ON_WINDOWS else None
         self.task: int | None = None
         self.deadline = math.inf
         self.timed_out = False
 
     def give(self, task: int, fn, args) -> None:
         self.task, self.timed_out = task, False
+        with contextlib.suppress(OSError):
+            os.truncate(self.stderr_path, 0)  # what it says next is about this call (written in append mode)
         self.conn.send((fn, args))
         self.renew()
 
@@ -281,18 +298,19 @@ class _Worker:
         if self.timed_out:
             return SandboxFailure("time", self.limits, f"{self.limits.wall_seconds:g} 秒")
         code = self.proc.exitcode
-        tail = self._stderr_tail()
-        if any(words in tail for words in _OUT_OF_MEMORY):
+        said = self._stderr()
+        if any(words in said for words in _OUT_OF_MEMORY):
             return SandboxFailure("memory", self.limits)
         if code is not None and code < 0 and -code == getattr(signal, "SIGXCPU", None):
             return SandboxFailure("time", self.limits, f"CPU {self.limits.cpu_seconds:g} 秒")
         return SandboxFailure("crash", self.limits, _how_it_ended(code))
 
-    def _stderr_tail(self) -> str:
+    def _stderr(self) -> str:
+        """What the child wrote to standard error, its first 64 KB: the reason comes first, a
+        long backtrace may follow."""
         try:
             with open(self.stderr_path, "rb") as f:
-                f.seek(max(os.path.getsize(self.stderr_path) - 4096, 0))
-                return f.read().decode("utf-8", errors="replace")
+                return f.read(1 << 16).decode("utf-8", errors="replace")
         except OSError:
             return ""
 

@@ -1,7 +1,7 @@
 """Filled review workbooks read back, every bad input a finding naming the workbook, sheet and cell.
 
 Workbooks are read like submissions (reader.open_workbook: python-calamine, with the same
-limits on hostile files). One that cannot be read, is no review workbook, or belongs to no
+limits on hostile files, in a sandboxed worker: read/sandbox.py). One that cannot be read, is no review workbook, or belongs to no
 draw of this output folder is one 错误 and nothing of it applies; workbooks of another year
 are left for that year's run. Otherwise each row stands alone: a row whose item or indicator
 the draw does not have, whose locked cells differ from what the draw stored (changed outside
@@ -23,7 +23,9 @@ from xlsxwriter.utility import xl_col_to_name
 
 from .. import findings as F
 from ..files import TMP_PREFIX
-from ..read.reader import FileProblem, open_workbook, read_bytes, sha256_of, sha256_of_file
+from ..read.load import open_sandboxed
+from ..read.reader import FileProblem, sha256_of_file
+from ..read.sandbox import SandboxFailure
 from ..rules import Rules
 from ..schema import SUBMISSION_SUFFIXES
 from ..values import number_text, parse_score
@@ -124,11 +126,9 @@ def _failed(name: str, sha: str, message: str) -> _Read:
 def _one(path: Path, name: str, draws: Draws, year: int, rules: Rules, trouble: str) -> _Read | None:
     """One workbook: its usable reviews and its findings; None for a workbook of another year."""
     try:
-        data = read_bytes(path, rules)
-        raw = open_workbook(data, rules, lambda sheet: sheet in SHEETS, name=path.name)
-    except FileProblem as problem:
+        sha, raw = open_sandboxed(path, rules, tuple(SHEETS))  # as untrusted as a submission
+    except (FileProblem, SandboxFailure) as problem:
         return _failed(name, sha256_of_file(path), f"抽评表无法读取：{problem.message}；本表内容均未采用")
-    sha = sha256_of(data)
     missing = [s for s in SHEETS if s not in raw.sheets]
     if missing:
         return _failed(name, sha, f"不是 evalbatch 生成的抽评表（缺少工作表“{'”“'.join(missing)}”）；本表内容均未采用")
