@@ -5,7 +5,9 @@ department scored as without it."""
 from __future__ import annotations
 
 import ctypes
+import time
 import os
+import sys
 from pathlib import Path
 from unittest import mock
 
@@ -173,3 +175,42 @@ def test_a_job_windows_refuses_leaves_the_worker_under_the_deadline_alone(monkey
     finally:
         b.close()
     assert "无法为读取进程设置内存上限" in caplog.text
+
+
+_ORPHAN = r"""
+import sys, time
+sys.path.insert(0, "tests")
+import sandbox_calls as calls
+from evalbatch.read.sandbox import Limits, Sandbox
+if __name__ == "__main__":
+    b = Sandbox(1, Limits(wall_seconds=600), preload=())
+    w = b._worker()
+    print(w.proc.pid, flush=True)
+    w.give(0, calls.sleep, (600,))
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_does_not_outlive_a_killed_run(tmp_path):
+    import signal
+    import subprocess
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    worker = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)  # as a scheduler ends a run: no atexit, no clean-up
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(worker):
+        time.sleep(0.5)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -36,6 +36,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -116,9 +117,10 @@ def _test_fault(name: str) -> None:
         os.kill(os.getpid(), getattr(signal, sig))
 
 
-def _child(conn, limits: Limits, stderr_path: str, preload: Sequence[str]) -> None:
+def _child(conn, limits: Limits, stderr_path: str, preload: Sequence[str], parent: int) -> None:
     global _CONN, _CPU_SECONDS
     _redirect_stderr(stderr_path)
+    _die_with_parent(parent)
     for module in preload:
         importlib.import_module(module)
     _CONN, _CPU_SECONDS = conn, limits.cpu_seconds
@@ -148,6 +150,21 @@ def _answer(conn, fn, args) -> None:
         conn.send(("memory", ""))
     except Exception:  # an exception that does not pickle
         conn.send(("raised", RuntimeError(traceback.format_exc())))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker outlives no parent: a run killed by the scheduler must not leave a reader
+    spinning on a hostile file. (Windows: the Job Object kills it when the parent's handle
+    closes; POSIX: a watcher thread sees the parent gone, as the worker becomes another's child.
+    `parent` comes from the parent itself: it may be gone before this runs.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    if os.name != "nt":
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _redirect_stderr(path: str) -> None:
@@ -274,7 +291,8 @@ class _Worker:
         fd, self.stderr_path = tempfile.mkstemp(prefix="evalbatch-sandbox-", suffix=".log")
         os.close(fd)
         self.conn, child_end = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload)), daemon=True)
+        self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload), os.getpid()),
+                                daemon=True)
         self.proc.start()
         child_end.close()
         self.job = _job_for(self.proc.pid, limits.memory_mb) if ON_WINDOWS else None
