@@ -19,8 +19,10 @@ import openpyxl
 import pytest
 from builders import dept, indicator, reference, write
 from test_hostile_files import _PROBE, shared_string_bomb
+from test_hostile_prescan import FAR, html_page, spreadsheetml, xls_cells, xlsx_variant
 
 from evalbatch.read.discover import printable
+from evalbatch.read.sandbox import TEST_FAULT
 from evalbatch.samples.format1 import write_samples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +85,40 @@ def _hostile(src: Path) -> dict[str, str]:
     if hasattr(os, "mkfifo") and os.name != "nt":
         os.mkfifo(src / "h15_管道.xlsx")
         cases["h15_管道.xlsx"] = "file.not_regular"
+    _unbounded(src, cases)
     return cases
+
+
+CRASH = "h24_读取崩溃.xlsx"  # its reader is killed by SIGABRT, as by a calamine abort (TEST_FAULT)
+
+
+def _unbounded(src: Path, cases: dict[str, str]) -> None:
+    """Issue 22: files that aborted or hung the reader, or took it past its memory."""
+    cases[xls_cells(src / "h16_远端数值.xls", [(0, 0), (65535, 65535)]).name] = "file.suspicious"
+    cases[xls_cells(src / "h17_维度.xls", [(0, 0)], dims=(0, 2**32 - 1, 0, 256)).name] = "file.suspicious"
+    for how in ("upper", "backslash", "decoy", "bare_id"):
+        cases[xlsx_variant(src / f"h18_{how}.xlsx", FAR, how).name] = "file.suspicious"
+    pages = {
+        "h19_编码.xls": (spreadsheetml('<Row><Cell><Data ss:Type="String">' + "a" * 1_000_000 + "</Data></Cell></Row>", "punycode"),
+                         "file.encoding"),
+        "h20_编码.xls": (html_page("<table><tr><td>" + "a" * 1_000_000 + "</td></tr></table>", "punycode"), "file.encoding"),
+        "h21_六千表.xls": (html_page("<table><caption>指标</caption><tr><td>1</td></tr></table>" * 6000), "form.unknown"),
+        "h22_长文字.xls": (html_page("<table><tr><td>" + "名" * 10_000_000 + "</td></tr></table>"), "file.suspicious"),
+        "h23_嵌套.xls": (spreadsheetml('<Row><Cell><Data ss:Type="String">' + "<B>" * 1_500_000 + "x" + "</B>" * 1_500_000
+                                       + "</Data></Cell></Row>"), "file.suspicious"),
+    }
+    for name, (data, rule) in pages.items():
+        (src / name).write_bytes(data)
+        cases[name] = rule
+    write(src, dept("730024", "读取崩溃"), CRASH)
+    cases[CRASH] = "file.sandbox_crash"
+
+
+def _limited() -> None:
+    """The nightly job under `ulimit -v 4GB`: nothing may need more."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
 def _clean(src: Path) -> None:
@@ -95,7 +130,8 @@ def _run(src: Path, out: Path) -> subprocess.CompletedProcess:
     for p in src.iterdir():
         os.utime(p, (OLD, OLD), follow_symlinks=False)
     return subprocess.run([sys.executable, "-c", _PROBE, "run", str(src), "--out", str(out), "--year", "2021", "--jobs", "2"],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+                          capture_output=True, text=True, timeout=180, cwd=ROOT, preexec_fn=_limited if os.name != "nt" else None,
+                          env={**os.environ, TEST_FAULT: f"{CRASH}=SIGABRT"})
 
 
 def _sheet(out: Path, name: str) -> list[dict]:
@@ -139,6 +175,12 @@ def test_every_hostile_file_has_its_own_finding(nights):
         found.setdefault(r["文件"], set()).add(r["规则编号"])
     missing = {name: rule for name, rule in cases.items() if rule not in found.get(printable(name), set())}
     assert not missing, {name: sorted(found.get(printable(name), ())) for name in missing}
+
+
+def test_the_file_whose_reader_died_is_exactly_one_error(nights):
+    _, _, _, out_mixed, _ = nights
+    errors = [(r["规则编号"], r["说明"]) for r in _sheet(out_mixed, "审核问题") if r["文件"] == CRASH and r["级别"] == "错误"]
+    assert errors == [("file.sandbox_crash", "读取时读取程序异常退出（被信号 SIGABRT 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")]
 
 
 def test_department_text_is_written_as_text(nights):

@@ -94,6 +94,34 @@ def test_a_reader_killed_by_a_signal_is_one_error_for_its_file(tmp_path, monkeyp
     assert result.depts[["file", "total", "grade"]].values.tolist() == kept
 
 
+def test_a_file_that_runs_its_chunk_out_of_memory_is_found_and_the_rest_read(tmp_path, monkeypatch):
+    src = _folder(tmp_path)
+    alone = evaluate(discover(src).files, load_rules(), year=2021)
+    monkeypatch.setenv(sandbox.TEST_FAULT, "c.xlsx=MemoryError")
+    sandbox._close_shared()
+    monkeypatch.setattr(sandbox, "_SHARED", None)
+    result = evaluate(discover(src).files, load_rules(), year=2021)
+    sandbox._close_shared()
+    errors = result.findings[result.findings["level"] == "错误"]
+    assert errors[["file", "rule_id", "message"]].values.tolist() == [
+        ["c.xlsx", "file.sandbox_memory", "读取时超出内存上限 1.5 GB，文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交"]]
+    kept = alone.depts[alone.depts["file"] != "c.xlsx"][["file", "total", "grade"]].values.tolist()
+    assert result.depts[["file", "total", "grade"]].values.tolist() == kept
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_worker_keeps_its_address_space_for_reading_even_after_pandas_made_text(tmp_path):
+    # pandas 3 puts text in pyarrow, whose default allocator reserved 1 GB of the 1.5 GB: a
+    # 30 MB page then ran out of memory in any worker that had parsed a file before it.
+    b = Sandbox(1, Limits.from_rules(load_rules()))
+    try:
+        b.run(calls.make_text)
+        size_mb, arrow = b.run(calls.address_space)
+    finally:
+        b.close()
+    assert arrow and size_mb < 700
+
+
 # --- Windows: the Job Object, with kernel32 simulated ------------------------------------------
 
 

@@ -32,8 +32,8 @@ def load_one(path: str, name: str, rules: Rules, problem: tuple[str, str] | None
     except FileProblem as problem:
         sha = sha or sha256_of_file(Path(path))
         return sha, failed(name, problem.rule_id, problem.message), None
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise  # a MemoryError ends the chunk: the sandbox reads its files again one by one
     except BaseException:  # anything unexpected (a Rust panic too): one 错误 for the file, the traceback to the log
         return sha, failed(name, "file.internal", INTERNAL), traceback.format_exc()
 

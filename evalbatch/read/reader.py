@@ -277,8 +277,8 @@ def _read_sheets(
         return read_calamine(data, kind, wanted, limits, zf)
     except FileProblem:
         raise
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise  # out of memory is the sandbox's to tell (read/sandbox.py), not a damaged file
     except BaseException as exc:  # calamine's errors carry no stable type, and a Rust panic is a BaseException
         raise FileProblem(*_classify_read_error(exc, name)) from None
 

@@ -49,7 +49,7 @@ __all__ = ["Limits", "Sandbox", "SandboxFailure", "heartbeat", "shared"]
 # (pyarrow reserves a gigabyte of address space on import).
 PRELOAD = ("evalbatch.read.chunk",)
 # A test-only fault, read only in a sandbox child: "file name=SIGNAL" kills the child with that
-# signal when it starts reading that file (tests/test_sandbox.py).
+# signal when it starts reading that file, "file name=MemoryError" raises one there (tests/test_sandbox.py).
 TEST_FAULT = "EVALBATCH_SANDBOX_TEST_FAULT"
 _MB = 1024 * 1024
 log = logging.getLogger("evalbatch")
@@ -112,9 +112,11 @@ def heartbeat(next_name: str = "") -> None:
 
 
 def _test_fault(name: str) -> None:
-    wanted, _, sig = os.environ.get(TEST_FAULT, "").partition("=")
+    wanted, _, how = os.environ.get(TEST_FAULT, "").partition("=")
     if name and name == wanted:
-        os.kill(os.getpid(), getattr(signal, sig))
+        if how == "MemoryError":
+            raise MemoryError
+        os.kill(os.getpid(), getattr(signal, how))
 
 
 def _child(conn, limits: Limits, stderr_path: str, preload: Sequence[str], parent: int) -> None:
@@ -293,7 +295,8 @@ class _Worker:
         self.conn, child_end = ctx.Pipe()
         self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload), os.getpid()),
                                 daemon=True)
-        self.proc.start()
+        with _child_environment():
+            self.proc.start()
         child_end.close()
         self.job = _job_for(self.proc.pid, limits.memory_mb) if ON_WINDOWS else None
         self.task: int | None = None
@@ -355,6 +358,27 @@ class _Worker:
             self.job = None
         with contextlib.suppress(OSError):
             os.unlink(self.stderr_path)
+
+
+# pandas 3 keeps text in pyarrow, whose default allocator (mimalloc) reserves a gigabyte of
+# address space on first use: under an address-space limit that gigabyte is gone before a file
+# is read. The C library's allocator reserves nothing. Set before the child starts: spawning may
+# import the parent's main module, and pyarrow with it, before the child's own code runs.
+CHILD_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+
+
+@contextlib.contextmanager
+def _child_environment():
+    saved = {key: os.environ.get(key) for key in CHILD_ENVIRONMENT}
+    os.environ.update(CHILD_ENVIRONMENT)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _how_it_ended(code: int | None) -> str:
@@ -434,8 +458,11 @@ class Sandbox:
                     if on_tick:
                         on_tick()
                     continue
+                if kind == "memory":
+                    worker.stop()  # its heap is spent: the files it held are read again in fresh workers
+                    return (SandboxFailure("memory", self.limits),)
                 self._idle.append(worker)
-                return (value if kind in ("ok", "raised") else SandboxFailure("memory", self.limits),)
+                return (value,)
         except (EOFError, OSError):
             dead = True  # the child died: its reason below
         if dead or not worker.proc.is_alive():
