@@ -46,7 +46,7 @@ RULES: dict[str, tuple[str, str]] = {
     "value.required": (ERROR, "必填项为空"),
     "value.unreadable": (ERROR, "数值无法识别"),
     "value.enum": (ERROR, "选项无效"),
-    "value.negative": (ERROR, "金额为负"),
+    "value.negative": (ERROR, "数值为负"),
     "value.year": (ERROR, "评价年度不符"),
     "value.unit": (WARNING, "单位不一致"),
     "value.out_of_range": (ERROR, "数值超出范围"),
