@@ -100,6 +100,7 @@ RULES: dict[str, tuple[str, str]] = {
     "review.unknown": (ERROR, "抽评对象不存在"),
     "review.changed": (ERROR, "抽评表锁定内容被修改"),
     "review.stale": (WARNING, "抽取后提交文件已变化"),
+    "review.weight_changed": (WARNING, "抽取后分值已改变"),
     "review.conflict": (WARNING, "抽评结果不一致"),
     "review.unmatched": (WARNING, "抽评指标本次未找到"),
     "review.internal": (ERROR, "抽评处理异常"),
