@@ -29,6 +29,7 @@ RULES: dict[str, tuple[str, str]] = {
     "file.long_path": (NOTE, "路径过长"),
     "file.clock_skew": (NOTE, "修改时间在未来"),
     "file.name_escaped": (NOTE, "文件名编码无效"),
+    "file.name_trailing": (NOTE, "文件名以空格或句点结尾"),
     "file.macro": (WARNING, "含宏代码"),
     "file.pending": (NOTE, "文件写入中"),
     "file.superseded": (WARNING, "被新文件取代"),

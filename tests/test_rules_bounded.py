@@ -6,7 +6,6 @@ is exit 2 (or 4 for an output) naming the key, option or path, in Chinese, at on
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import pytest
@@ -18,14 +17,9 @@ from evalbatch.judge.evaluate import check_paths
 from evalbatch.rules import RulesError, load_rules
 
 POSIX = pytest.mark.skipif(not hasattr(os, "mkfifo") or os.name == "nt", reason="FIFOs and /dev/zero as on POSIX")
+pytestmark = pytest.mark.usefixtures("no_hang")
 
 
-@pytest.fixture(autouse=True)
-def no_hang():
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("hung")))
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
 
 
 def invoke(*args: str):

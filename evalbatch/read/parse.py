@@ -120,14 +120,14 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     asked = asked & ~issues
     if col.type in (S.TEXT, S.INDICATOR):
         raw = _cut(df, raw, label, found, where)
-    value, bad = _parser(col.type, col.enum)(raw)
+    value, bad = (V.parse_year if col.key == "year" else _parser(col.type, col.enum))(raw)
     if col.required:
         msg = f"「{label}」为必填项，目前为空；" + (f"请填写（{col.hint}）" if hasattr(col, "label") else f"请补充该行的{label}")
         found.append(F.where(df, V.is_blank(raw) & asked, "value.required", msg, **where))
     booleans = V.is_bool(raw) & bad
     found.append(F.where(df, booleans, "value.boolean",
                          f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
-    found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw), **where))
+    found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw, col.key), **where))
     if col.type not in _NUMERIC:
         return value if col.type != S.INDICATOR else raw
     value = value.where(~bad)
@@ -182,8 +182,10 @@ def _cut(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict)
     return raw.where(~long, raw[long].str.slice(0, EXCEL_CELL_CHARS - len(mark)) + mark)
 
 
-def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series):
+def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series, key: str = ""):
     """(rule id, message of the matching rows) for a value that cannot be read."""
+    if key == "year":
+        return "value.unreadable", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + "”无法识别为年份；请填写四位年份，如 2021"
     if type_ == S.ENUM:
         return "value.enum", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + f"”不在可选范围内；只能填写：{'、'.join(enum)}"
     return "value.unreadable", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + f"”无法识别为{_type_word(type_)}；{_type_hint(type_)}"
