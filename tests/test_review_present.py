@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import openpyxl
 import pandas as pd
-from test_review import YEAR, bad_case, column, demo, drawn_base, rows_of  # noqa: F401 - pytest fixtures
+from test_review import YEAR, bad_case, column, demo, drawn_base, rows_of, sheet  # noqa: F401 - pytest fixtures
 
 from evalbatch.values import round_half_up
 
@@ -51,3 +51,6 @@ def test_a_review_score_drawn_on_another_weight_is_not_applied(drawn_base, demo,
     others = sum(v for r, v in seen["given"].items() if r != seen["row"])
     want = float(round_half_up(p["执行率得分"] + min(round(others + mine["score"], 2), 90), 2))
     assert p["最终得分"] == want
+    row = next(r for r in sheet(workbook, "抽评结果") if r["抽评编号"] == good["item_no"])
+    assert row["是否完成"] == "否"  # for the reviewer and the bureau: this item must be reviewed again
+    assert "1 项指标抽评后分值已改变，抽评得分未采用，请重新抽评" in row["说明"]
