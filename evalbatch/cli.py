@@ -21,7 +21,7 @@ from rich.text import Text
 from . import __version__
 from . import findings as F
 from .cli_zh import Group as ChineseGroup
-from .files import os_error_of, write_reason
+from .files import os_error_of, output_target, write_reason
 from .night.runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
 from .rules import Rules, RulesError, load_rules
 
@@ -58,7 +58,8 @@ def _fail(message: str, code: int) -> NoReturn:
 @contextmanager
 def _writes(target: Path) -> Iterator[None]:
     """An output that cannot be written (a file where a folder should be, no permission, disk
-    full) is exit 4 with the reason in Chinese, never a crash report."""
+    full, a FIFO or a device) is exit 4 with the reason in Chinese, never a crash report or a hang."""
+    _plain_output(target)
     try:
         yield
     except Exception as exc:
@@ -66,6 +67,14 @@ def _writes(target: Path) -> Iterator[None]:
         if error is None:
             raise
         _fail(f"无法写入 {target}：{write_reason(error)}", EXIT_OUTPUT)
+
+
+def _plain_output(target: Path) -> None:
+    """Exit 4 before any work when an output path is a FIFO or a device (files.output_target)."""
+    try:
+        output_target(target)
+    except OutputError as exc:
+        _fail(str(exc), EXIT_OUTPUT)
 
 
 @contextmanager
@@ -82,9 +91,20 @@ def previous_year() -> int:
     return dt.date.today().year - 1
 
 
+def _check_jobs(jobs: int) -> None:
+    """`run --jobs`'s upper bound (its help keeps showing "≥ 0": 0 means every core)."""
+    if jobs > MAX_JOBS:
+        _fail(f"错误：'--jobs' 的值无效：应不大于 {MAX_JOBS}", EXIT_USAGE)
+
+
 def _check_year(year: int | None) -> None:
     if year is not None and not YEARS[0] <= year <= YEARS[1]:
         _fail(f"--year 的值无效：{year}；评价年度应在 {YEARS[0]} 到 {YEARS[1]} 之间", EXIT_USAGE)
+
+# Every numeric option is bounded: a 31-digit --seed or --reviewers 99999999999 is exit 2
+# naming the option, never an overflow deep inside a run (exit 5). (--year: `_check_year`.)
+MAX_JOBS = 256  # more than any machine's cores; Windows caps the pool at 61 anyway
+MAX_SEED = 2**63 - 1  # stored in the history database as a 64-bit integer
 
 RulesOpt = Annotated[str | None, typer.Option("--rules", help="内置规则方案的名称（national、hubei、deployed，见 evalbatch rules --list），"
                                                             "或规则文件（TOML），覆盖默认规则或其 extends 指定方案中的任意部分")]
@@ -114,7 +134,7 @@ def template(
     the_rules = _rules(rules)
     with _writes(output):
         path = write_submission(output, year=year, rules=the_rules)
-    out.print(f"已生成填报模板：{path}")
+    out.print(f"已生成填报模板：{path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -217,11 +237,11 @@ def run(
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
     jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数；0 表示使用全部 CPU 核（Windows 上最多 61 个）", min=0)] = 0,
-    settle: Annotated[float, typer.Option("--settle", help="修改时间在此秒数以内的文件视为仍在复制，留待下次", min=0)] = 120,
+    settle: Annotated[float, typer.Option("--settle", help="修改时间在此秒数以内的文件视为仍在复制，留待下次（最多 7 天）", min=0, max=7 * 86400)] = 120,
     quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度和摘要")] = False,
-    keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0)] = 30,
+    keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0, max=100_000)] = 30,
     lock_max_age: Annotated[float, typer.Option(
-        "--lock-max-age", help="另一个运行已进行超过此小时数时，退出消息提示它可能已停止响应", min=0)] = 6,
+        "--lock-max-age", help="另一个运行已进行超过此小时数时，退出消息提示它可能已停止响应", min=0, max=24 * 366)] = 6,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
     feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
@@ -247,6 +267,7 @@ def run(
     from .night.runner import run as run_batch
 
     _check_year(year)
+    _check_jobs(jobs)
     if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED):
         _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误）；"
               "请用 0、1 或 6–255", EXIT_USAGE)
@@ -268,7 +289,7 @@ def run(
     if not quiet:
         lv = r.findings["level"].value_counts()
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")
-        out.print(f"汇总工作簿：{outcome.workbook}")
+        out.print(f"汇总工作簿：{outcome.workbook}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -303,8 +324,8 @@ def _progress():
 @app.command()
 def sample(
     output: Annotated[Path, typer.Option("-o", "--output", help="样例文件保存文件夹")],
-    count: Annotated[int, typer.Option("--count", help="另外生成的模拟单位个数", min=0)] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="随机种子；相同种子生成相同文件")] = 1,
+    count: Annotated[int, typer.Option("--count", help="另外生成的模拟单位个数", min=0, max=100_000)] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子；相同种子生成相同文件", min=0, max=MAX_SEED)] = 1,
     year: Annotated[int, typer.Option("--year", help="评价年度")] = 2021,
     layout: Annotated[str, typer.Option(
         "--layout",
@@ -316,7 +337,7 @@ def sample(
     也可生成官方自评表式的样例（--layout official / mixed）。"""
     # Checked here rather than by click.Choice, whose message would be in English.
     if layout not in ("template", "official", "mixed"):
-        err.print(f"[red]--layout 的值无效：“{layout}”；只能是 template、official 或 mixed[/red]")
+        err.print(f"--layout 的值无效：“{layout}”；只能是 template、official 或 mixed", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE)
     from .samples.format1 import write_samples
     from .samples.official import write_official_samples
@@ -328,7 +349,7 @@ def sample(
             paths += write_samples(output, count - official, seed=seed, year=year)
         if layout != "template":
             paths += write_official_samples(output, official, seed=seed, year=year)
-    out.print(f"已生成 {len(paths)} 个样例文件：{output}")
+    out.print(f"已生成 {len(paths)} 个样例文件：{output}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command(name="history")
@@ -359,6 +380,7 @@ def show_history(
     if export:
         name = (f"单位{dept}抽评记录" if reviews else f"单位{dept}历次得分") if dept else "历次运行"
         target = _export_target(export, name)
+        _plain_output(target)
         try:
             _export(table, target, name)
         except OSError as exc:
@@ -419,11 +441,11 @@ def review_draw(
     out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 evalbatch.sqlite），从其中该年度最近一次运行抽取")],
     year: Annotated[int, typer.Option("--year", help="评价年度")] = ...,
     share: Annotated[str, typer.Option("--share", help="随机抽取的比例，如 20%（每个单位的项目数按此比例向上取整）")] = "20%",
-    min_per_dept: Annotated[int, typer.Option("--min-per-dept", help="每个单位至少抽取的项目数", min=0)] = 1,
-    seed: Annotated[int | None, typer.Option("--seed", help="随机种子；相同种子、相同运行结果抽取结果相同。不写时随机生成并记录")] = None,
+    min_per_dept: Annotated[int, typer.Option("--min-per-dept", help="每个单位至少抽取的项目数", min=0, max=10_000)] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", help="随机种子；相同种子、相同运行结果抽取结果相同。不写时随机生成并记录", min=0, max=MAX_SEED)] = None,
     include: Annotated[list[str] | None, typer.Option("--include", metavar="编码", help="必须抽取的项目编码或单位编码，可写多次或用逗号分隔")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", metavar="编码", help="不参加随机抽取的项目编码或单位编码（有必抽情形的仍抽取）")] = None,
-    reviewers: Annotated[int, typer.Option("--reviewers", help="复核组数：按指标数均衡分成几份抽评表", min=1)] = 1,
+    reviewers: Annotated[int, typer.Option("--reviewers", help="复核组数：按指标数均衡分成几份抽评表", min=1, max=1000)] = 1,
     departments: Annotated[bool, typer.Option("--departments", help="按单位整体抽取：抽中的单位的整体支出自评及其全部项目都抽评")] = False,
     force: Annotated[bool, typer.Option("--force", help="该年度已有抽评表时仍重新抽取（原抽评表移到 抽评/作废/ 保留）")] = False,
     rules: RulesOpt = None,
@@ -484,7 +506,7 @@ def compare_rules(
     rules: Annotated[list[str], typer.Option("--rules", help="两套规则：内置方案名称或规则文件，写两次，如 --rules national --rules hubei")],
     year: Annotated[int | None, typer.Option("--year", help="评价年度；不填则不检查年度")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="对比工作簿保存路径（.xlsx）")] = Path("规则对比.xlsx"),
-    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数", min=1)] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", help="并行读取的进程数", min=1, max=MAX_JOBS)] = 1,
 ) -> None:
     """用两套规则复核同一批文件，生成对比工作簿：每个单位、每个项目在两套规则下的得分、等级、排名及差异。
 
@@ -497,6 +519,7 @@ def compare_rules(
     if len(rules) != 2:
         _fail(f"--rules 需要正好两个（规则甲与规则乙），实际给了 {len(rules)} 个", EXIT_USAGE)
     _check_year(year)
+    _plain_output(output)
     a, b = (_rules(r) for r in rules)
     found = discover(input_dir, exclude=output.parent.resolve() if output.parent != Path(".") else None)
     result = compare(found.files, a, b, year=year, jobs=jobs)

@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +31,93 @@ _IN_USE_WINERRORS = {32, 33}
 
 class OutputError(RuntimeError):
     """An output could not be written (exit code 4); the message is for the user."""
+
+
+# --- the output folder is ours ------------------------------------------------------------------
+#
+# The output folder is often a shared drive where anyone can place anything. Nothing in it is
+# followed through a link or opened unless it is a regular file (or a folder) as evalbatch
+# makes them: a FIFO at run.json would hang the run, a link to /dev/zero read without end,
+# a feedback/ linked elsewhere have pruning delete files outside the folder. On Windows a
+# symbolic link or a junction is a reparse point; os.lstat shows both.
+
+FILE, FOLDER = "file", "folder"
+
+
+def _oddity(st: os.stat_result) -> str | None:
+    """What an object is when it is not a plain file or folder (in Chinese), else None."""
+    if stat.S_ISLNK(st.st_mode) or getattr(st, "st_file_attributes", 0) & stat.FILE_ATTRIBUTE_REPARSE_POINT:
+        return "链接（符号链接、快捷链接或联接点）"
+    if stat.S_ISFIFO(st.st_mode):
+        return "命名管道（FIFO）"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return "设备文件"
+    if stat.S_ISSOCK(st.st_mode):
+        return "套接字"
+    return None
+
+
+def own_object(path: Path, kind: str = FILE) -> bool:
+    """Whether `path` exists as a plain `kind` (FILE or FOLDER) evalbatch may open or replace.
+
+    False when absent; `OutputError` (exit 4) naming it and what to do when it is a link, a
+    FIFO, a device, or a folder where a file belongs (or the other way round)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise OutputError(f"无法检查输出文件夹中的 {path}：{write_reason(exc)}") from None
+    what = _oddity(st)
+    if what is None and kind == FILE and stat.S_ISDIR(st.st_mode):
+        what = "文件夹（此处应为 evalbatch 生成的文件）"
+    elif what is None and kind == FOLDER and not stat.S_ISDIR(st.st_mode):
+        what = "文件（此处应为 evalbatch 生成的文件夹）"
+    if what is not None:
+        raise OutputError(f"输出文件夹中的 {path} 是{what}，不是 evalbatch 生成的{'文件' if kind == FILE else '文件夹'}；"
+                          "为安全起见本次运行没有打开、跟随或改动它。请将它移走或删除后重新运行")
+    return True
+
+
+def plain_file(path: Path) -> bool:
+    """A regular file that is no link (for pruning: never delete through a link or a device)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and _oddity(st) is None
+
+
+def output_target(path: Path) -> None:
+    """`OutputError` (exit 4) when an output path the user gave (template -o, history -o …) is
+    a FIFO, a device or a socket: writing there would hang or feed a device."""
+    try:
+        st = os.stat(path)  # a link to a plain file is the user's choice, and is followed
+    except OSError:
+        return  # absent or unreachable: the write itself says why
+    what = None if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else _oddity(st) or "特殊文件"
+    if what is not None:
+        raise OutputError(f"输出路径 {path} 是{what}，不是普通文件，未写入；请指定一个普通文件的路径（如 结果.xlsx）")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def read_own_text(path: Path, limit: int = 64 << 20) -> str | None:
+    """The text of an output evalbatch wrote (run.json, the cache manifest, the lock holder);
+    None when absent. Opened without following a link or blocking on a FIFO (O_NOFOLLOW,
+    O_NONBLOCK where the system has them; the lstat check of `own_object` on Windows), and
+    never read past `limit` bytes."""
+    if not own_object(path, FILE):
+        return None
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped for something else since the check
+            raise OutputError(f"输出文件夹中的 {path} 不是普通文件；请将它移走或删除后重新运行")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} 超过 {limit >> 20} MB，不是 evalbatch 写的文件")
+    return data.decode("utf-8-sig")
 
 
 def in_use(exc: OSError) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import portalocker
 
-from .files import OutputError, remove_quietly, write_reason
+from .files import FILE, OutputError, own_object, read_own_text, remove_quietly, write_reason
 
 LOCK_NAME = ".evalbatch.lock"
 HOLDER_NAME = ".evalbatch.lock.json"
@@ -52,6 +52,9 @@ class RunLock:
         """Take the lock or raise `Locked`; `OutputError` when the folder cannot hold one."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A FIFO, a device or a link planted under either name: exit 4 naming it, never a hang.
+            own_object(self.path, FILE)
+            own_object(self.holder_path, FILE)
             self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the whole run
         except OSError as exc:
             raise OutputError(f"无法在输出文件夹中创建运行锁 {self.path}：{write_reason(exc)}") from None
@@ -108,8 +111,8 @@ def _me() -> dict:
 
 def _read_holder(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # absent, being written, not JSON, nested without end
+        data = json.loads(read_own_text(path, limit=1 << 16) or "{}")
+    except (OSError, ValueError, RecursionError, OutputError):  # absent, being written, not JSON, nested without end, too long, a FIFO
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -11,13 +11,23 @@ import copy
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import re2
+
 from .schema import AUTO_METHODS, METHODS, VALUE_METHODS
+
+# A rules file names the settings it changes: a few kilobytes. Beyond these bounds it is not a
+# rules file (or is a trap: /dev/zero, a FIFO, a 400-digit integer, arrays 600 deep): exit 2.
+MAX_RULES_BYTES = 1 << 20
+MAX_DEPTH = 16  # tables and arrays inside each other
+MAX_INTEGER = 10**15
 
 
 class RulesError(ValueError):
@@ -386,6 +396,21 @@ def _check_template(rules: Rules) -> None:
                          f"应等于 scoring.department_total（{rules.department_total:g} 分）；请调整分值")
 
 
+_RE2 = re2.Options()
+_RE2.log_errors = False  # the reason reaches the user in the RulesError, not as a line on stderr
+
+
+def bureau_pattern(pattern: str):
+    """A pattern from a rules file, compiled by RE2 (google-re2): matching time is linear in the
+    text, so a pattern like ^(a+)+$ cannot hold a run on a department's long cell."""
+    return re2.compile(pattern, _RE2)
+
+
+def _text(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
 def _check(rules: Rules) -> Rules:
     _check_values(rules)
     _check_units(rules)
@@ -410,9 +435,10 @@ def _check(rules: Rules) -> Rules:
             raise RulesError(f"规则 {rules.source}：levels.\"{rule_id}\" 应为 {'、'.join(LEVELS)} 之一，实际为“{level}”")
     for pattern in rules.data["forms"]["placeholders"]:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise RulesError(f"规则 {rules.source}：forms.placeholders 中的“{pattern}”不是有效的正则表达式（{exc}）") from None
+            bureau_pattern(pattern)
+        except re2.error as exc:
+            raise RulesError(f"规则 {rules.source}：forms.placeholders 中的“{pattern}”不是有效的正则表达式，或用了不支持的写法"
+                             f"（如回溯引用 \\1、环视 (?=…)）：{_text(exc)}") from None
     for key, value in rules.data["limits"].items():
         if float(value) <= 0:
             raise RulesError(f"规则 {rules.source}：limits.{key} 必须大于 0")
@@ -449,7 +475,7 @@ def load_rules(path: str | Path | None = None) -> Rules:
         return _check(Rules(data, f"{data['meta']['name']}（{name}）"))
     p = Path(path)
     try:
-        override = tomllib.loads(p.read_text(encoding="utf-8-sig"))
+        override = tomllib.loads(_rules_text(p))
     except FileNotFoundError:
         known = "、".join(profiles())
         raise RulesError(f"找不到规则文件 {p}，也不是内置的规则方案（{known}）") from None
@@ -457,7 +483,47 @@ def load_rules(path: str | Path | None = None) -> Rules:
         raise RulesError(f"无法读取规则文件 {p}：{exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"规则文件 {p} 不是有效的 TOML：{exc}") from None
+    except RecursionError:
+        raise RulesError(f"规则文件 {p} 中的数组或表嵌套过深（超过 {MAX_DEPTH} 层）；请检查方括号是否成对") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int limit)
+        raise RulesError(f"规则文件 {p} 中有位数过多的数字（{exc}）；数值的绝对值不能超过 {MAX_INTEGER:,}") from None
+    _check_bounds(override, str(p))
     return _check(Rules(_resolve(override, str(p), set()), str(p)))
+
+
+def _rules_text(p: Path) -> str:
+    """The text of a rules file: a regular file (a link to one is fine) below MAX_RULES_BYTES.
+    Opened without blocking, so a FIFO can neither hang nor feed a run."""
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "文件夹" if stat.S_ISDIR(st.st_mode) else "管道、设备或其他特殊文件"
+            raise RulesError(f"规则文件 {p} 是{kind}，不是普通文件；请指定一个 .toml 规则文件")
+        data = b""
+        while len(data) <= MAX_RULES_BYTES and (chunk := os.read(fd, 1 << 16)):
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_RULES_BYTES:
+        raise RulesError(f"规则文件 {p} 超过 {MAX_RULES_BYTES >> 20} MB；规则文件只应写要修改的设置，请检查是否选错了文件")
+    return data.decode("utf-8-sig")
+
+
+def _check_bounds(data: dict, source: str) -> None:
+    """Nesting and integers within bounds, each offence naming its key (before anything else
+    walks the data recursively or converts a number)."""
+    stack = [(data, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RulesError(f"规则 {source}：{path} 嵌套超过 {MAX_DEPTH} 层，不是有效的设置")
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            dotted = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}" if path else str(key)
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+                raise RulesError(f"规则 {source}：{dotted} 的数值过大（{len(str(abs(value)))} 位），绝对值不能超过 {MAX_INTEGER:,}")
+            stack.append((value, dotted, depth + 1))
 
 
 def _resolve(override: dict, source: str, seen: set[str]) -> dict:

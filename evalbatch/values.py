@@ -36,6 +36,7 @@ _INDICATOR_RE = (
 )
 _MONEY_RE = r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:万元|万)?$"
 _INT_RE = r"^(?P<num>[+-]?\d+(?:\.\d*)?)(?:人|名|个)?$"
+_YEAR_RE = r"^(?P<num>\d{4})(?:年度?)?$"  # 2021, 2021年, 2021年度
 _SCORE_RE = r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))分?$"
 
 
@@ -84,11 +85,20 @@ def parse_score(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _numbers(s, _SCORE_RE)
 
 
-def parse_integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Whole numbers; 80.5 people is unreadable, not 80."""
-    value, bad = _numbers(s, _INT_RE)
+def _whole(s: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
+    value, bad = _numbers(s, pattern)
     fractional = value.notna() & (value != np.floor(value))
     return value.where(~fractional), bad | fractional
+
+
+def parse_integer(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers; 80.5 people is unreadable, not 80."""
+    return _whole(s, _INT_RE)
+
+
+def parse_year(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A 评价年度 as departments write it: 2021, "2021", "2021年", "2021年度" (or 2021.0)."""
+    return _whole(s, _YEAR_RE)
 
 
 # Spaces anywhere, zero-width characters and a BOM are never part of a code.

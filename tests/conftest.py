@@ -48,3 +48,22 @@ def lo_convert(tmp_path_factory, good_file):
         return cache[key]
 
     return convert
+
+
+@pytest.fixture
+def no_hang():
+    """A hang is a test failure after 60 s, not a test run that never ends (POSIX: SIGALRM)."""
+    import signal
+
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def hung(*_):
+        raise TimeoutError("hung: no answer within 60 s")
+
+    before = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, before)

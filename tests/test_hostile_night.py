@@ -86,6 +86,7 @@ def _hostile(src: Path) -> dict[str, str]:
         os.mkfifo(src / "h15_管道.xlsx")
         cases["h15_管道.xlsx"] = "file.not_regular"
     _unbounded(src, cases)
+    _units_and_leftovers(src, cases)
     return cases
 
 
@@ -119,6 +120,34 @@ def _limited() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+# --- issue 22 points 4-7 (hostile branch): values refused before, and leftovers -------------------------------
+# Files that must now be read and scored with no 错误 at all (file name → its department code, "" for a
+# project-only official form, which is listed but never ranked).
+ACCEPTED: dict[str, str] = {}
+
+
+def _units_and_leftovers(src: Path, cases: dict[str, str]) -> None:
+    from test_official import form_a
+
+    from evalbatch.samples.official import write_xlsx
+
+    d = dept("730020", "负分")
+    d["indicators"][0]["self_score"] = -2
+    cases[write(src, d, "h30_得分为负.xlsx").name] = "value.negative"
+    d = dept("730021", "分值带分")
+    row = next(r for r in d["indicators"] if r["l3"] == "财务管理制度健全性")
+    row["weight"] = f"{row['weight']:g}分"
+    ACCEPTED[write(src, d, "h31_分值带分.xlsx").name] = "730021"
+    ACCEPTED[write(src, dept("730022", "年度带年", year="2021年度"), "h32_年度带年.xlsx").name] = "730022"
+    write(src, dept("730023", "空格结尾"), "h33_空格结尾.xlsx ")
+    cases["h33_空格结尾.xlsx "] = "file.name_trailing"
+    ACCEPTED["h33_空格结尾.xlsx "] = "730023"
+    yuan = (1_000_000_000.0, 1_500_000_000.0, 1_200_000_000.0)  # 15 亿元: in range once converted to 万元
+    grid = form_a(total=yuan, source=yuan, unit_note="项目资金（元）")
+    grid.rows[1][0] = "（2021年度）"
+    ACCEPTED[write_xlsx({"项目支出绩效自评表": grid}, src / "h34_金额元.xlsx").name] = ""
 
 
 def _clean(src: Path) -> None:
@@ -181,6 +210,34 @@ def test_the_file_whose_reader_died_is_exactly_one_error(nights):
     _, _, _, out_mixed, _ = nights
     errors = [(r["规则编号"], r["说明"]) for r in _sheet(out_mixed, "审核问题") if r["文件"] == CRASH and r["级别"] == "错误"]
     assert errors == [("file.sandbox_crash", "读取时读取程序异常退出（被信号 SIGABRT 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")]
+
+
+def test_values_refused_before_are_now_read_without_an_error(nights):
+    _, _, _, out_mixed, _ = nights
+    errors = {r["文件"] for r in _sheet(out_mixed, "审核问题") if r["级别"] == "错误"}
+    assert sorted(printable(name) for name in ACCEPTED if printable(name) in errors) == []
+    ranked = {r["单位编码"]: r["复核得分"] for r in _sheet(out_mixed, "汇总排名")}
+    assert all(ranked.get(code) is not None for code in ACCEPTED.values() if code)
+
+
+def test_objects_planted_in_the_output_folder_are_exit_4_at_once(tmp_path):
+    """Issue 22 point 3 on the night's folder: a FIFO at run.json and feedback/ linked to a folder
+    outside: exit 4 naming the first, no hang, nothing outside touched."""
+    if not hasattr(os, "mkfifo") or os.name == "nt":
+        pytest.skip("FIFOs and symlinks as on POSIX")
+    src = tmp_path / "in"
+    write(src, reference(), "620101_省委编办.xlsx")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "预算.xlsx").write_bytes(b"not ours")
+    os.mkfifo(out / "run.json")
+    os.symlink(elsewhere, out / "feedback")
+    proc = _run(src, out)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"输出文件夹中的 {out / 'feedback'} 是链接" in proc.stderr
+    assert [p.name for p in elsewhere.iterdir()] == ["预算.xlsx"]
 
 
 def test_department_text_is_written_as_text(nights):

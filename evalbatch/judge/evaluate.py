@@ -71,7 +71,8 @@ def supersede(records: list[FileRecord], parsed: Parsed) -> tuple[Parsed, pd.Dat
     else the newest), and only a second department form (or format-1 workbook) supersedes.
     Returns the kept rows, the findings, and member file → the file it was gathered into.
     """
-    mtime = pd.Series({r.name: r.mtime for r in records}, dtype="float64")
+    # The modification time, or when a file dated in the future was first seen (night/runner.py).
+    mtime = pd.Series({r.name: r.order_time for r in records}, dtype="float64")
     info = parsed.info[["file", "dept_code", "dept_name", "cell_dept_code", "info_sheet", "layout", "has_dept_form"]].copy()
     info = info[info["dept_code"].fillna("") != ""]
     info["mtime"] = info["file"].map(mtime)

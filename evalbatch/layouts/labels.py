@@ -4,10 +4,9 @@ normalised once per rules (a bureau adds its province's wording there, not in co
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
-from ..rules import Rules
+from ..rules import Rules, bureau_pattern
 from .base import norm
 
 # Keys of [forms] that are lists of labels (the rest are patterns or notes).
@@ -24,7 +23,7 @@ HEAD_FIELDS = ("project_name", "project_code", "supervisor", "implementer", "dep
 @dataclass(frozen=True)
 class Labels:
     words: dict[str, tuple[str, ...]]  # key → normalised synonyms, in priority order
-    placeholders: tuple[re.Pattern, ...]
+    placeholders: tuple  # RE2 patterns (rules.bureau_pattern): linear time on any cell
     yuan_notes: tuple[str, ...]
 
     def __getitem__(self, key: str) -> tuple[str, ...]:
@@ -59,6 +58,6 @@ def _labels(rules: Rules) -> Labels:
     forms = rules.data["forms"]
     return Labels(
         words={k: tuple(norm(w) for w in forms[k]) for k in LABEL_KEYS},
-        placeholders=tuple(re.compile(p) for p in forms["placeholders"]),
+        placeholders=tuple(bureau_pattern(p) for p in forms["placeholders"]),
         yuan_notes=tuple(norm(w) for w in forms["yuan_notes"]),
     )

@@ -28,7 +28,8 @@ _YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 _CODE_NAME = re.compile(r"^\s*([0-9A-Za-z]*\d[0-9A-Za-z]*)\s*[-－—–_—]+\s*(\S.*?)\s*$")
 _L1_POINTS = re.compile(r"^(.*?)[（(]\s*(\d+(?:\.\d+)?)\s*分\s*[）)]\s*$")
 _WHERE_ONLY = re.compile(r"^其中[:,，]?")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)%?$")
+# A number as forms print it: "9", "97.85分" (points carry their unit in official forms), "95%".
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(%|分)?$")
 _GOAL_LABELS = ("年度总体目标", "年初设定目标", "总体目标", "绩效目标")
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import findings as F
-from ..files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
+from ..files import (FILE, FOLDER, OutputError, atomic_write, os_error_of, own_object, plain_file, read_own_text, remove_quietly,
+                     sweep_temporary, unique_path, write_reason)
 from ..judge.evaluate import BatchResult, evaluate
 from ..lock import Locked, RunLock
 from ..read.cache import CACHE_DIR, ParseCache, sweep_staged
@@ -37,7 +38,7 @@ from ..review.collect import Collected, collect
 from ..rules import Rules
 from ..write import history as history_db
 from ..write.columns import KEPT_INDICATOR_COLUMNS
-from ..write.feedback import FEEDBACK_DIR, write_feedback
+from ..write.feedback import FEEDBACK_DIR, FEEDBACK_RECORD, write_feedback
 from ..write.report import write_parquet, write_workbook
 
 log = logging.getLogger("evalbatch")
@@ -148,9 +149,28 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
         attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
         raise
     try:
+        _only_ours(out_dir, year)
         return _logged(input_dir, out_dir, year, rules, opts, progress, attempt)
+    except OutputError as exc:
+        if not getattr(exc, "recorded", False):
+            attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        raise
     finally:
         lock.release()
+
+
+# What evalbatch keeps in an output folder: each must be a plain file or folder (or absent).
+OWN_FILES = ("run.json", history_db.DB_NAME, *(history_db.DB_NAME + s for s in ("-journal", "-wal", "-shm")),
+             f"{CACHE_DIR}/manifest.json", FEEDBACK_RECORD)
+
+
+def _only_ours(out_dir: Path, year: int) -> None:
+    """Exit 4 naming the first object in the output folder that is a link, a FIFO or a device
+    where evalbatch keeps a file or a folder: before anything is opened, followed or pruned."""
+    for name in OUTPUT_DIRS:
+        own_object(out_dir / name, FOLDER)
+    for name in (*OWN_FILES, workbook_name(year)):
+        own_object(out_dir / name, FILE)
 
 
 def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt) -> RunOutcome:
@@ -160,6 +180,7 @@ def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOp
         handler, log_file = _open_log(out_dir, stamp)
     except OutputError as exc:
         attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        exc.recorded = True
         raise
     try:
         log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s），并行 %d", input_dir, out_dir, year, rules.source, rules.digest, opts.jobs)
@@ -174,6 +195,7 @@ def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOp
     except OutputError as exc:
         log.error("%s", exc)
         attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        exc.recorded = True
         raise
     except Exception as exc:
         log.exception("运行意外中断")
@@ -224,6 +246,7 @@ def _sweep(out_dir: Path) -> None:
 def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str,
                 attempt: _Attempt) -> RunOutcome:
     found = _without_outputs(discover(input_dir, opts.settle, exclude=out_dir), input_dir, out_dir)
+    _first_seen(found.files, out_dir)
     cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
     held = _hold_previous(found, cache)
     log.info("发现 %d 个文件，%d 个待下次处理（另有 %d 个沿用上次的版本），跳过 %s",
@@ -264,6 +287,19 @@ def _without_outputs(found: Discovery, input_dir: Path, out_dir: Path) -> Discov
         found.pending = [r for r in found.pending if not ours(r)]
         found.skipped["evalbatch 的输出文件"] = found.skipped.get("evalbatch 的输出文件", 0) + len(mine)
     return found
+
+
+def _first_seen(records: list[FileRecord], out_dir: Path) -> None:
+    """A file dated in the future is ordered by when a run first saw it (the history database),
+    or by now when never: an old file with a wrong clock never supersedes one first seen later."""
+    now = time.time()
+    future = [r for r in records if r.mtime > now]
+    if not future:
+        return
+    hash_files(future)
+    seen = _quietly(history_db.first_seen, history_db.db_path_for(out_dir), [(r.name, r.sha256) for r in future]) or {}
+    for r in future:
+        r.seen = seen.get((r.name, r.sha256), now)
 
 
 def _hold_previous(found: Discovery, cache: ParseCache | None) -> list[FileRecord]:
@@ -370,7 +406,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     if opts.feedback:
         with _writing(out_dir / FEEDBACK_DIR):
             made = write_feedback(result, out_dir, rules)
-        _prune_feedback(out_dir / FEEDBACK_DIR, made)
+        _prune_feedback(out_dir / FEEDBACK_DIR, made, out_dir / FEEDBACK_RECORD)
         outputs["feedback"] = [str(p) for p in made]
         log.info("已为 %d 个单位生成结果反馈文件（%s）", len(made), out_dir / FEEDBACK_DIR)
     _tidy_fallbacks(target, written)
@@ -396,24 +432,33 @@ def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int
     copy = unique_path(hist / f"{stamp}_{written.name}")
     atomic_write(copy, lambda p: shutil.copyfile(written, p))
     ours = _history_copies(target)
-    for p in sorted(p for p in hist.iterdir() if ours.fullmatch(p.name))[:-keep]:
+    for p in sorted(p for p in hist.iterdir() if ours.fullmatch(p.name) and plain_file(p))[:-keep]:
         remove_quietly(p)
     return copy
 
 
-def _prune_feedback(folder: Path, made: list[Path]) -> None:
-    """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn go."""
+def _prune_feedback(folder: Path, made: list[Path], record: Path) -> None:
+    """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn
+    go. Only files evalbatch wrote: named in the record of the last run's feedback, plain files
+    (never through a link); whatever else someone put there stays. The record is kept beside
+    feedback/, which holds nothing but the departments' files."""
+    try:
+        written = json.loads(read_own_text(record) or "[]")
+    except (OSError, ValueError, RecursionError):
+        written = []
     keep = {p.name for p in made}
-    for p in folder.glob("*.xlsx"):
-        if p.name not in keep:
+    for name in written if isinstance(written, list) else []:
+        p = folder / str(name)
+        if p.parent == folder and p.name not in keep and p.suffix == ".xlsx" and plain_file(p):
             remove_quietly(p)
+    atomic_write(record, lambda p: p.write_text(json.dumps(sorted(keep), ensure_ascii=False), encoding="utf-8"))
 
 
 def _tidy_fallbacks(target: Path, written: Path) -> None:
     """Timestamped workbooks written while the target was open are superseded now (history/ keeps a copy of each)."""
     pattern = re.compile(re.escape(target.stem) + _STAMP + re.escape(target.suffix))
     for p in target.parent.glob(f"{target.stem}_*{target.suffix}"):
-        if p != written and pattern.fullmatch(p.name):
+        if p != written and pattern.fullmatch(p.name) and plain_file(p):
             remove_quietly(p)
 
 
@@ -449,8 +494,8 @@ def _run_json(outcome: RunOutcome, out_dir: Path, input_dir: Path) -> None:
 def _unchanged_summary(outcome: RunOutcome, out_dir: Path) -> dict:
     """The previous summary still describes the workbook; say when it was confirmed."""
     try:
-        summary = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = json.loads(read_own_text(out_dir / "run.json") or "null")
+    except (OSError, ValueError, RecursionError):
         summary = None
     if not isinstance(summary, dict):
         summary = {"outputs": {"workbook": str(outcome.workbook)}, "exit_code": outcome.exit_code}

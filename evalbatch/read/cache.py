@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import PARSER_VERSION, __version__
-from ..files import remove_quietly, retrying
+from ..files import read_own_text, remove_quietly, retrying
 from ..rules import Rules
 from .assemble import TABLE_SHEETS, Parsed, concat, empty
 
@@ -48,10 +48,12 @@ class ParseCache:
         self._staged: Path | None = None  # this run's rows, written and waiting for commit
 
     def load(self) -> ParseCache:
-        if not (self.dir / _MANIFEST).exists():
-            return self  # the first run here
         try:
-            manifest = json.loads((self.dir / _MANIFEST).read_text(encoding="utf-8"))
+            # Never through a link, never a FIFO or a device (files.read_own_text).
+            text = read_own_text(self.dir / _MANIFEST)
+            if text is None:
+                return self  # the first run here
+            manifest = json.loads(text)
             if manifest.get("key") != self.key:
                 log.info("缓存来自其他版本或规则，本次全部重新读取")
                 return self

@@ -32,6 +32,14 @@ class FileRecord:
     layout: str = ""  # the layout(s) of the forms found in it (layouts.LAYOUTS)
     problem: tuple[str, str] | None = None  # (rule id, message): refused as found, never opened
     notes: list[tuple[str, str]] = field(default_factory=list)  # (rule id, message) found while listing
+    # When the file was first seen (epoch seconds), set only for a modification time in the
+    # future: such a time says nothing about which of two files is newer.
+    seen: float | None = None
+
+    @property
+    def order_time(self) -> float:
+        """The time that decides which of a department's files is the newest."""
+        return self.seen if self.seen is not None else self.mtime
 
 
 @dataclass
@@ -46,7 +54,7 @@ def _skip_reason(rel: Path) -> str | None:
         return "隐藏文件或文件夹"
     if rel.name.startswith("~$"):
         return "Office 锁定文件（~$）"
-    if rel.suffix.lower() not in S.SUBMISSION_SUFFIXES and _refused_by_name(rel.name) is None:
+    if suffix_of(rel.name) not in S.SUBMISSION_SUFFIXES and _refused_by_name(rel.name) is None:
         return "非表格文件"
     return None
 
@@ -61,8 +69,14 @@ OTHER_TABLE_SUFFIXES = {
 }
 
 
+def suffix_of(name: str) -> str:
+    """The type a name says, also of "表.xlsx " or "表.xlsx." (names Windows itself would trim,
+    made on a Linux or Mac share or by an archive tool): lower case, trailing spaces and dots off."""
+    return Path(name.rstrip(" .")).suffix.lower()
+
+
 def _refused_by_name(name: str) -> tuple[str, str] | None:
-    suffix = Path(name).suffix.lower()
+    suffix = suffix_of(name)
     if suffix in ARCHIVE_SUFFIXES:
         return "file.archive", f"文件是压缩包（{suffix}），本工具不读取压缩包中的文件；请解压后提交各表格"
     if suffix in OTHER_TABLE_SUFFIXES:
@@ -181,6 +195,9 @@ def _record(path: Path, rel: Path, st: os.stat_result, shown_root: str) -> FileR
     if rec.name != name:
         rec.notes.append(("file.name_escaped", "文件名中有无法识别的字符（常见于解压 Windows 压缩包时文件名编码不符），"
                                                "已按 \\xNN 形式显示；建议将文件改名后重新提交"))
+    if name != name.rstrip(" ."):
+        rec.notes.append(("file.name_trailing", f"文件名“{rec.name}”以空格或句点结尾，本次已读取；Windows 中这样的文件难以打开、改名或删除，"
+                                                 "建议去掉末尾的空格或句点后重新提交"))
     length = len(os.path.join(shown_root, str(rel)))
     if length >= MAX_PATH:
         rec.notes.append(("file.long_path", f"文件完整路径长 {length} 个字符，超过 Windows 的 {MAX_PATH} 个字符限制；本次已读取，"

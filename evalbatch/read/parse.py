@@ -28,7 +28,6 @@ from .assemble import INFO_FIELDS, TABLE_SHEETS, Parsed, frame_columns, typed_in
 # Columns whose cell address is kept per row for findings.
 _CELL_KEYS = ("project_code", "method", "weight", "target", "actual", "self_score", "reason", "budget", "spent", "amount", "self_grade",
               "l1", "initial_budget", "exec_weight", "exec_rate_printed", "exec_self_score", "label")
-_MONEY_KEYS = [f.key for f in INFO_FIELDS if f.type == S.MONEY]
 
 
 # --- many files at once ------------------------------------------------------------------
@@ -64,7 +63,7 @@ def _parse_fields(usable: list[Located], found: list, rules: Rules) -> pd.DataFr
     for f in INFO_FIELDS:
         cell = cells[f.key]
         present = cell.ne("")
-        value = _read(raw, raw[f.key], f, found, rules, sheet, cell, asked=present)
+        value = _read(raw, raw[f.key], f, found, rules, sheet, cell, asked=present, unit=raw["money_unit"])
         if f.type == S.CODE:
             changed = V.code_normalised(raw[f.key], value)
             found.append(F.where(raw, changed, "value.code_normalised", lambda d, f=f, value=value: f"「{f.label}」“" + _shown(raw.loc[d.index, f.key])
@@ -72,8 +71,6 @@ def _parse_fields(usable: list[Located], found: list, rules: Rules) -> pd.DataFr
         out[f.key] = value
         out[f"cell_{f.key}"] = cell
     out["other_income"] = out["other_income"].fillna(0.0)  # blank 其他收入 counts as 0, per the template
-    for key in _MONEY_KEYS:
-        out[key] = to_wan(out[key], raw["money_unit"])
     return typed_info(out)
 
 
@@ -108,33 +105,39 @@ EXCEL_CELL_CHARS = 32_767
 _NUMERIC = (S.MONEY, S.SCORE, S.INTEGER)
 
 
-def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, sheet, cell, asked: pd.Series) -> pd.Series:
+def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, sheet, cell, asked: pd.Series,
+          unit: pd.Series | None = None) -> pd.Series:
     """One column of many files read as its type, with every finding about its cells: blank
     where required, unreadable, TRUE/FALSE for a number, negative, beyond what such a value
     can be (rules' limits; the value is then dropped, never scored), text cut at Excel's limit.
 
     `col` is a schema Field or Column (label/header, type, enum, required); `asked` marks
-    the rows whose layout has the cell at all (a blank there is the department's)."""
+    the rows whose layout has the cell at all (a blank there is the department's); `unit`
+    the rows' money unit (元 or 万元): amounts are in 万元 before any limit is judged."""
     label = getattr(col, "label", None) or col.header
     where = dict(sheet=sheet, cell=cell)
     raw, issues = _cell_issues(df, raw, label, found, where)
     asked = asked & ~issues
     if col.type in (S.TEXT, S.INDICATOR):
         raw = _cut(df, raw, label, found, where)
-    value, bad = _parser(col.type, col.enum)(raw)
+    value, bad = (V.parse_year if col.key == "year" else _parser(col.type, col.enum))(raw)
     if col.required:
         msg = f"「{label}」为必填项，目前为空；" + (f"请填写（{col.hint}）" if hasattr(col, "label") else f"请补充该行的{label}")
         found.append(F.where(df, V.is_blank(raw) & asked, "value.required", msg, **where))
     booleans = V.is_bool(raw) & bad
     found.append(F.where(df, booleans, "value.boolean",
                          f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
-    found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw), **where))
+    found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw, col.key), **where))
     if col.type not in _NUMERIC:
         return value if col.type != S.INDICATOR else raw
     value = value.where(~bad)
-    if col.type in (S.MONEY, S.INTEGER):
-        unit = "金额" if col.type == S.MONEY else "人数"
-        found.append(F.where(df, value < 0, "value.negative", lambda d: f"「{label}」为负数（" + _shown(raw.loc[d.index]) + f"），{unit}应不小于 0", **where))
+    if col.type == S.MONEY and unit is not None:
+        value = to_wan(value, unit)
+    what = {S.MONEY: "金额", S.INTEGER: "人数", S.SCORE: "分值和得分"}[col.type]
+    negative = value < 0
+    found.append(F.where(df, negative, "value.negative", lambda d: f"「{label}」为负数（" + _as_typed(raw.loc[d.index]) + f"），{what}应不小于 0", **where))
+    if col.type == S.SCORE:  # a negative 分值 or 得分 is never scored (it would lower a total below what was read)
+        value = value.where(~negative)
     limit = _limit(col.type, rules)
     beyond = value.abs() > limit
     found.append(F.where(df, beyond, "value.out_of_range", lambda d: f"「{label}」填写的 " + _as_typed(raw.loc[d.index])
@@ -179,8 +182,10 @@ def _cut(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict)
     return raw.where(~long, raw[long].str.slice(0, EXCEL_CELL_CHARS - len(mark)) + mark)
 
 
-def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series):
+def _bad_message(label: str, type_: str, enum: tuple, raw: pd.Series, key: str = ""):
     """(rule id, message of the matching rows) for a value that cannot be read."""
+    if key == "year":
+        return "value.unreadable", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + "”无法识别为年份；请填写四位年份，如 2021"
     if type_ == S.ENUM:
         return "value.enum", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + f"”不在可选范围内；只能填写：{'、'.join(enum)}"
     return "value.unreadable", lambda d: f"「{label}」填写的“" + _shown(raw.loc[d.index]) + f"”无法识别为{_type_word(type_)}；{_type_hint(type_)}"
@@ -217,15 +222,14 @@ def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) ->
         if col.key in _CELL_KEYS:
             out[f"cell_{col.key}"] = cell
         # A column a layout does not have (no cell address) cannot be asked for.
-        raw = _read(out, data[col.key], col, found, rules, out["sheet"], cell, asked=cell.fillna("").ne(""))
+        raw = _read(out, data[col.key], col, found, rules, out["sheet"], cell, asked=cell.fillna("").ne(""),
+                    unit=data["money_unit"] if "money_unit" in data else None)
         if col.type == S.INDICATOR:
             parsed = V.parse_indicator(raw)
             out[col.key] = V.parse_text(raw)[0]
             for part in ("value", "op", "pct", "text", "blank"):
                 out[f"{col.key}_{part}"] = parsed[part]
             continue
-        if col.type == S.MONEY and "money_unit" in data:
-            raw = to_wan(raw, data["money_unit"])
         out[col.key] = raw
     return typed_table(name, out)
 

@@ -24,7 +24,7 @@ from .. import findings as F
 from ..judge.evaluate import BatchResult
 from ..judge.scoring import RATE_COLUMNS, Scored, rank, score_depts, score_indicators, score_projects
 from ..rules import Rules
-from ..values import parse_indicator, parse_text
+from ..values import number_text, parse_indicator, parse_text
 from ..write.columns import REVIEW_RESULTS
 from .collect import Collected
 from .identity import IDENTITY, identity, pair_mask, texts
@@ -83,6 +83,7 @@ def _applied(scored: Scored, ranked: pd.DataFrame, reviews: Collected, rules: Ru
              sha_of: dict[str, str]) -> tuple[pd.DataFrame, ReviewOutcome]:
     ind, projects = scored.indicators, scored.projects
     placed, missing = _placed(ind, reviews)
+    placed, moved, moved_found = _against_present(ind, placed)
     placed = _mark(ind, placed, scored.depts, rules)
     applied = placed[placed["new_score"].notna()]
     projects["final_total"], projects["review_total"] = projects["total"], np.nan
@@ -91,8 +92,8 @@ def _applied(scored: Scored, ranked: pd.DataFrame, reviews: Collected, rules: Ru
         _final_projects(projects, ind, applied, rules)
         ranked = rank(_final_depts(ranked, scored, ind, applied, rules), rules, by="final_total")
     stale, stale_found = _stale(reviews, projects, ranked, sha_of)
-    items = _results(reviews, missing, stale, projects, ranked, rules)
-    findings = F.relevel(F.concat([reviews.findings, _missing_findings(missing), stale_found]), rules.rule_levels)
+    items = _results(reviews, missing, stale, projects, ranked, rules, moved)
+    findings = F.relevel(F.concat([reviews.findings, _missing_findings(missing), stale_found, moved_found]), rules.rule_levels)
     return ranked, ReviewOutcome(findings, items, _adjustments(applied, ind))
 
 
@@ -105,7 +106,8 @@ def _placed(ind: pd.DataFrame, reviews: Collected) -> tuple[pd.DataFrame, pd.Dat
     marks = reviews.marks.assign(seq=reviews.marks["seq"].astype("Int64"), draw_id=reviews.marks["draw_id"].astype("int64"))
     drawn = reviews.indicators.assign(seq=pd.to_numeric(reviews.indicators["seq"]).astype("Int64"),
                                       draw_id=reviews.indicators["draw_id"].astype("int64"))
-    marks = marks.merge(drawn[["draw_id", "item_no", "seq", *IDENTITY]], on=["draw_id", "item_no", "seq"])
+    drawn = drawn.assign(weight_drawn=pd.to_numeric(drawn["weight"], errors="coerce").astype("float64"))
+    marks = marks.merge(drawn[["draw_id", "item_no", "seq", "weight_drawn", *IDENTITY]], on=["draw_id", "item_no", "seq"])
     if marks.empty or ind.empty:
         return marks.assign(pos=pd.Series(dtype="int64")).iloc[0:0], marks
     near = pair_mask(ind, marks)
@@ -114,6 +116,30 @@ def _placed(ind: pd.DataFrame, reviews: Collected) -> tuple[pd.DataFrame, pd.Dat
     found = marks["pos"].notna()
     placed = marks[found].astype({"pos": "int64"}).drop_duplicates("pos").reset_index(drop=True)
     return placed, marks[~found & (marks["review_score"].notna() | marks["verified"].notna())].reset_index(drop=True)
+
+
+def _against_present(ind: pd.DataFrame, placed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Reviews whose indicator still has the 分值 it was drawn with; the others are not applied
+    (a resubmission lowered 6 to 1: a score of 6 would exceed it), with a finding each for the
+    reviewer's workbook. A score above the current 分值 is never applied, whatever the draw said.
+    Returns the reviews to apply, those refused, and the findings."""
+    if placed.empty:
+        return placed, placed, F.frame()
+    now = pd.to_numeric(ind["weight"].iloc[placed["pos"].to_numpy(dtype="int64")], errors="coerce").to_numpy(dtype="float64")
+    now = pd.Series(now, index=placed.index)
+    then = placed["weight_drawn"].astype("float64")
+    score = pd.to_numeric(placed["review_score"], errors="coerce").astype("float64")
+    changed = ~np.isclose(then.fillna(-1), now.fillna(-1), rtol=0, atol=1e-9)
+    refused = (changed | (score > now + 1e-9) | now.isna()).fillna(True) & (score.notna() | placed["verified"].notna())
+    if not refused.any():
+        return placed, placed.iloc[0:0], F.frame()
+    gone = placed[refused]
+    what = "抽评编号“" + texts(gone["item_no"]) + "”、指标序号 " + number_text(gone["seq"].astype("float64"))
+    message = (what + "：抽评后分值由 " + number_text(then[refused]) + " 改为 " + number_text(now[refused]).replace("", "空白")
+               + "，抽评得分未采用，请重新抽评")
+    found = F.where(pd.DataFrame({"file": gone["review_file"]}), pd.Series(True, index=gone.index), "review.weight_changed", message,
+                    sheet=gone["sheet"], cell=gone["cell"])
+    return placed[~refused].reset_index(drop=True), gone, found
 
 
 def _mark(ind: pd.DataFrame, placed: pd.DataFrame, depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -238,7 +264,7 @@ def _stale(reviews: Collected, projects: pd.DataFrame, ranked: pd.DataFrame, sha
 
 
 def _results(reviews: Collected, missing: pd.DataFrame, stale: pd.DataFrame, projects: pd.DataFrame, ranked: pd.DataFrame,
-             rules: Rules) -> pd.DataFrame:
+             rules: Rules, moved: pd.DataFrame) -> pd.DataFrame:
     """Every drawn item: why, who, each score, the deviation, the quality and whether it is done."""
     columns = [c.source for c in REVIEW_RESULTS]
     if reviews.items.empty:
@@ -250,20 +276,22 @@ def _results(reviews: Collected, missing: pd.DataFrame, stale: pd.DataFrame, pro
     grades = grades.astype({"draw_id": "int64"}).drop_duplicates(on).drop(columns=["sheet", "cell", "review_file", "has_input"])
     items = items.merge(grades, on=on, how="left")
     given = reviews.marks[reviews.marks["review_score"].notna() | reviews.marks["verified"].notna()].drop_duplicates([*on, "seq"])
-    for extra in (_per_item(given, "n_marked", "size"), _per_item(missing, "n_lost", "size"),
+    for extra in (_per_item(given, "n_marked", "size"), _per_item(missing, "n_lost", "size"), _per_item(moved, "n_moved", "size"),
                   _per_item(_inputs(reviews), "review_file", "、".join, "review_file")):
         items = items.merge(extra, on=on, how="left")
     items = items.merge(stale, on=on, how="left")
     q = quality(items, items["rubric_n"], rules)
     n_marked, n_lost = items["n_marked"].fillna(0).astype(int), items["n_lost"].fillna(0).astype(int)
+    n_moved = items["n_moved"].fillna(0).astype(int)
     n = items["n_indicators"].fillna(0).astype(int)
     present = items["now_file"].notna()
     named = items["reviewer_name"].fillna("").ne("")
-    done = present & n_marked.ge(n) & q["rubric_done"] & named
+    done = present & n_marked.ge(n) & q["rubric_done"] & named & n_moved.eq(0)
     note = (pd.Series(np.where(~present, "本次运行中没有该抽评对象，抽评结果未采用；", ""), index=items.index)
             + np.where(present & n_marked.lt(n), "尚有 " + (n - n_marked).astype(str) + " 项指标未填写抽评得分或核实完成值；", "")
             + np.where(~q["rubric_done"], "质量评分未填完；", "") + np.where(~named, "未填写复核人；", "")
             + np.where(n_lost > 0, n_lost.astype(str) + " 项指标在本次运行中找不到，未采用；", "")
+            + np.where(n_moved > 0, n_moved.astype(str) + " 项指标抽评后分值已改变，抽评得分未采用，请重新抽评；", "")
             + items["stale"].fillna("").astype(str))
     out = items.assign(
         self_score=items["now_self"].fillna(items["self_score"]), total=items["now_total"].fillna(items["total"]),

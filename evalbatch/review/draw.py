@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..files import OutputError, remove_quietly, write_reason
+from ..files import FOLDER, OutputError, own_object, remove_quietly, write_reason
 from ..judge.checks import exec_mismatch
 from ..judge.evaluate import BatchResult, evaluate
 from ..judge.scoring import RATE_COLUMNS
@@ -101,6 +101,8 @@ def draw(out_dir: str | Path, params: DrawParams, rules: Rules, *, force: bool =
         items["reviewer"] = assign_reviewers(items, params.reviewers, params.departments)
         items["workbook"] = items["reviewer"].map(lambda label: workbook_name(params.year, label))
         folder = out_dir / REVIEW_DIR
+        own_object(folder, FOLDER)  # 抽评/ linked elsewhere: exit 4, never written or tidied through the link
+        own_object(folder / RETIRED_DIR, FOLDER)
         meta = {"year": params.year, "run_id": run["id"], "seed": seed, "rules_digest": rules.digest,
                 "params": {**asdict(params), "seed": seed, "rubric": [list(r) for r in rules.rubric]}}
 

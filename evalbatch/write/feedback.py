@@ -37,6 +37,8 @@ from .columns import FINDINGS, INDICATORS, PROJECTS, REVIEW_RESULTS
 from .report import SAFE_OPTIONS, Formats, cell_values, write_table
 
 FEEDBACK_DIR = "feedback"
+# The names of the feedback files the last run wrote (in the output folder): pruning deletes only those.
+FEEDBACK_RECORD = ".evalbatch-feedback.json"
 SUFFIX = "_复核结果.xlsx"  # never the name of the department's own submission
 
 # Per-department tables: the consolidated workbook's columns without the department's own

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..files import FILE, OutputError, own_object
 from ..judge.evaluate import BatchResult
 
 DB_NAME = "evalbatch.sqlite"
@@ -216,6 +217,10 @@ def connect(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Con
     With `create=False` a missing file raises `HistoryError` instead of being created.
     """
     path = Path(db_path)
+    try:
+        own_object(path, FILE)  # sqlite would follow a link and wait on a FIFO
+    except OutputError as exc:
+        raise HistoryError(str(exc)) from None
     if not create and not path.exists():
         raise HistoryError(f"运行记录数据库 {path} 不存在：还没有记录过任何运行")
     try:
@@ -395,6 +400,22 @@ def _insert_run(conn: sqlite3.Connection, files: list[tuple], **columns) -> int:
 
 def _file_rows(records) -> list[tuple]:
     return [(r.name, r.sha256 or None, int(r.size), r.status or None, r.dept_code or None) for r in records]
+
+
+def first_seen(db_path: str | Path, files: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """When each (name, sha256) was first seen by a recorded run (epoch seconds); absent when never."""
+    found = {}
+    if not Path(db_path).exists():
+        return found
+    with connect(db_path) as conn:
+        for name, sha in files:
+            row = conn.execute("SELECT MIN(r.started) FROM run_files f JOIN runs r ON r.id = f.run_id WHERE f.name = ? AND f.sha256 = ?",
+                               (name, sha)).fetchone()
+            try:
+                found[(name, sha)] = dt.datetime.fromisoformat(row[0]).timestamp()
+            except (TypeError, ValueError):
+                continue  # never seen, or a start time this version cannot read
+    return found
 
 
 def record_attempt(db_path: str | Path, kind: str, *, started: str, year: int | None, exit_code: int, note: str,
