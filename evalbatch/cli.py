@@ -222,6 +222,8 @@ def run(
     keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0)] = 30,
     lock_max_age: Annotated[float, typer.Option(
         "--lock-max-age", help="另一个运行已进行超过此小时数时，退出消息提示它可能已停止响应", min=0)] = 6,
+    replace_wait: Annotated[float, typer.Option(
+        "--replace-wait", help="新写好的输出文件被其他程序（如服务器上的杀毒软件）短暂占用时，最多等待的秒数", min=0)] = 30,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
     feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
@@ -257,7 +259,7 @@ def run(
             out.print(f"评价年度 {year}（未指定 --year，按上一年度）", markup=False, highlight=False)
     with _exit_codes({Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT, RunFailed: EXIT_FAILED}):
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs, settle=settle,
-                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
+                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600, replace_wait=replace_wait,
                             use_cache=not no_cache, parquet=parquet, feedback=feedback, findings_exit=findings_exit,
                             reviews=reviews_dir)
     r = outcome.result

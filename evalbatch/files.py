@@ -65,7 +65,8 @@ def outputs(replace_wait: float = 30.0) -> Iterator[Outputs]:
         _OUTPUTS.reset(token)
 
 
-def _session() -> Outputs:
+def current_outputs() -> Outputs:
+    """The active `outputs()` session (a throwaway one outside any)."""
     return _OUTPUTS.get() or Outputs()
 
 
@@ -147,13 +148,13 @@ def _place_refused(tmp: Path, target: Path, exc: PermissionError) -> Path:
         os.replace(tmp, beside)  # moving our file elsewhere works: it is the target that is held
     except PermissionError:
         return _wait_for_own_file(tmp, target)
-    _session().beside[target] = beside
+    current_outputs().beside[target] = beside
     return beside
 
 
 def _wait_for_own_file(tmp: Path, target: Path) -> Path:
     """Our temporary file is held (a scanner on the server checking it): wait with backoff."""
-    wait = _session().replace_wait
+    wait = current_outputs().replace_wait
     deadline, delay = time.monotonic() + wait, 0.1
     while True:
         try:

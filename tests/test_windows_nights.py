@@ -4,16 +4,22 @@ hand: Python sets it on Windows only)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
+import openpyxl
 import pytest
+from builders import reference, write
 
 from evalbatch import files
 from evalbatch.files import OutputError
+from evalbatch.night.runner import run
 from evalbatch.read import reader
+from evalbatch.rules import load_rules
 
 
 def win_error(winerror: int, errno_: int = 13, text: str = "", cls=PermissionError) -> OSError:
@@ -141,3 +147,69 @@ def test_an_acl_denied_target_is_exit_4_and_a_shared_one_is_not(tmp_path, monkey
                                  "请检查该文件的只读属性和共享盘权限（运行账户需要“修改”权限）")
     answer["exc"] = win_error(32)  # Excel: a sharing violation on the target, not a denial
     assert files.atomic_write(target, lambda p: p.write_text("new")).name.startswith("t_")
+
+
+# --- outputs that could not be put back ----------------------------------------------------
+
+
+def _two_departments(tmp_path):
+    src = tmp_path / "in"
+    write(src, reference(dept_name="甲单位"), "a.xlsx")
+    write(src, reference(dept_code="620102", dept_name="乙单位"), "b.xlsx")
+    return src, tmp_path / "out"
+
+
+def _cells(workbook: Path) -> list:
+    """Every value of a workbook but the times it was made at."""
+    wb = openpyxl.load_workbook(workbook, read_only=True)
+    values = [v for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row if v is not None]
+    return [v for v in values if not re.fullmatch(r"\d{4}-\d\d-\d\dT.*", str(v))]
+
+
+def _run_info(workbook: Path) -> dict[str, str]:
+    ws = openpyxl.load_workbook(workbook, read_only=True)["运行信息"]
+    return {r[0]: r[1] for r in ws.iter_rows(max_col=2, values_only=True) if r[0]}
+
+
+def test_a_held_feedback_file_is_named_everywhere_and_put_back_on_an_unchanged_night(tmp_path, monkeypatch):
+    src, out = _two_departments(tmp_path)
+    run(src, out, 2021, load_rules(), settle=0, feedback=True)
+    held = out / "feedback" / "620101_甲单位_复核结果.xlsx"
+    before = held.read_bytes()
+    write(src, reference(dept_name="甲单位", self_total=80), "a.xlsx")
+    _refuse_replace(monkeypatch, lambda a, b: win_error(5) if b == held else None)  # the mail client is sending it
+    night = run(src, out, 2021, load_rules(), settle=0, feedback=True)
+    beside = next(p for p in held.parent.iterdir() if p.name.startswith("620101_甲单位_复核结果_"))
+    note = f"反馈文件 620101_甲单位_复核结果.xlsx 正被占用（可能正被打开），无法替换，本次结果已另存为 {beside.name}；下次运行将重试"
+    assert night.exit_code == 0 and night.notes[0] == note and held.read_bytes() == before
+    beside_copy = tmp_path / "beside.xlsx"
+    beside_copy.write_bytes(beside.read_bytes())
+    assert _cells(beside_copy) != _cells(held)
+    assert f"WARNING {note}" in night.log_file.read_text(encoding="utf-8")
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["not_in_place"] == {str(held): str(beside)}
+    assert _run_info(night.workbook)["未能放回原名的输出"] == note
+    monkeypatch.undo()
+    again = run(src, out, 2021, load_rules(), settle=0, feedback=True)  # nothing changed: still written, since it was not in place
+    assert not again.unchanged and again.notes == []
+    assert _cells(held) == _cells(beside_copy)  # tonight's content under the name people open
+    assert sorted(p.name for p in held.parent.iterdir()) == ["620101_甲单位_复核结果.xlsx", "620102_乙单位_复核结果.xlsx"]
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["not_in_place"] == {}
+    assert run(src, out, 2021, load_rules(), settle=0, feedback=True).unchanged
+
+
+def test_a_held_run_json_makes_the_next_night_write_again(tmp_path, monkeypatch):
+    src, out = _two_departments(tmp_path)
+    run(src, out, 2021, load_rules(), settle=0)
+    write(src, reference(dept_name="甲单位", self_total=80), "a.xlsx")
+    summary = out / "run.json"
+    _refuse_replace(monkeypatch, lambda a, b: win_error(5) if b == summary else None)
+    night = run(src, out, 2021, load_rules(), settle=0)
+    beside = next(p for p in out.iterdir() if p.name.startswith("run_"))
+    assert night.notes[-1] == f"运行摘要 run.json 正被占用（可能正被打开），无法替换，本次结果已另存为 {beside.name}；下次运行将重试"
+    first_finished = json.loads(summary.read_text(encoding="utf-8"))["finished"]
+    assert json.loads(beside.read_text(encoding="utf-8"))["finished"] == night.result.meta["finished"] != first_finished
+    monkeypatch.undo()
+    again = run(src, out, 2021, load_rules(), settle=0)
+    assert not again.unchanged and not beside.exists()
+    assert json.loads(summary.read_text(encoding="utf-8"))["finished"] == again.result.meta["finished"]
+    assert run(src, out, 2021, load_rules(), settle=0).unchanged

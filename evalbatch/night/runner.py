@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import findings as F
+from .. import files
 from ..files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
 from ..judge.evaluate import BatchResult, evaluate
 from ..lock import Locked, RunLock
@@ -95,6 +96,7 @@ class RunOptions:
     settle: float = 120  # seconds a file must be left alone before it is read
     keep: int = 30  # dated copies kept in history/
     lock_max_age: float = 6 * 3600  # a holder running longer is named as possibly hung
+    replace_wait: float = 30  # seconds our own new file may be held (a scanner) before replacing fails
     use_cache: bool = True
     parquet: bool = False
     feedback: bool = False  # one result workbook per department under feedback/
@@ -164,11 +166,13 @@ def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOp
     try:
         log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s），并行 %d", input_dir, out_dir, year, rules.source, rules.digest, opts.jobs)
         _sweep(out_dir)
-        outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
-        outcome.log_file = log_file
-        if outcome.result is not None or outcome.unchanged:
-            with _writing(out_dir / "run.json"):
-                _run_json(outcome, out_dir, input_dir)
+        with files.outputs(opts.replace_wait) as placed:
+            outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
+            outcome.log_file = log_file
+            if outcome.result is not None or outcome.unchanged:
+                with _writing(out_dir / "run.json"):
+                    _run_json(outcome, out_dir, input_dir)
+                _not_in_place_notes(outcome, placed, out_dir / workbook_name(year))
         log.info("完成：退出码 %d，工作簿 %s", outcome.exit_code, outcome.workbook)
         return outcome
     except OutputError as exc:
@@ -303,13 +307,50 @@ def _waiting(found: Discovery, target: Path, settle: float, attempt: _Attempt) -
 
 
 def _outputs_in_place(manifest: dict, target: Path, opts: RunOptions) -> bool:
-    """Whether every output asked for tonight is where the last run put it. A night that fell
-    back to a timestamped workbook never counts: the results still have to reach the target."""
+    """Whether every output asked for tonight is where the last run put it. A night that wrote
+    any output beside its name (the workbook, a feedback or Parquet file, run.json) never
+    counts: the results still have to reach the name people and programs read."""
     outputs = manifest.get("outputs")
-    if not isinstance(outputs, dict) or outputs.get("workbook") != [str(target)]:
+    if not isinstance(outputs, dict) or outputs.get("workbook") != [str(target)] or manifest.get("beside"):
+        return False
+    if _fallbacks(target):
         return False
     asked = ["workbook"] + [kind for kind in ("feedback", "parquet") if getattr(opts, kind)]
     return all(isinstance(outputs.get(kind), list) and all(Path(str(p)).exists() for p in outputs[kind]) for kind in asked)
+
+
+def _output_kind(target: Path, out_dir: Path) -> tuple[int, str]:
+    """What an output is called in a message, and its place in a list (the workbook first)."""
+    folder = {out_dir / FEEDBACK_DIR: (1, "反馈文件"), out_dir / PARQUET_DIR: (2, "Parquet 文件"), out_dir / HISTORY_DIR: (3, "历史副本")}
+    if target.parent in folder:
+        return folder[target.parent]
+    return (0, "汇总工作簿") if target.suffix == _WORKBOOK_SUFFIX else (4, "运行摘要")
+
+
+def _beside_notes(beside: dict[Path, Path], out_dir: Path) -> list[str]:
+    """One line per output written beside its name: which, where its content is, what happens next."""
+    ordered = sorted(beside.items(), key=lambda tw: (_output_kind(tw[0], out_dir), tw[0].name))
+    return [f"{_output_kind(t, out_dir)[1]} {t.name} 正被占用（可能正被打开），无法替换，本次结果已另存为 {w.name}；下次运行将重试"
+            for t, w in ordered]
+
+
+def _fallbacks(target: Path) -> list[Path]:
+    """Files written beside tonight's outputs (this year's workbook, run.json, feedback, Parquet)
+    that a later run has not yet put back."""
+    out_dir = target.parent
+    ours = re.compile(f"({re.escape(target.stem)}{_STAMP}{re.escape(target.suffix)}|run{_STAMP}\\.json)")
+    beside = re.compile(f".+{_STAMP}\\.\\w+")
+    return [p for p in _output_dir_files(out_dir) if (ours if p.parent == out_dir else beside).fullmatch(p.name)]
+
+
+def _output_dir_files(out_dir: Path) -> list[Path]:
+    found = []
+    for folder in (out_dir, out_dir / FEEDBACK_DIR, out_dir / PARQUET_DIR):
+        try:
+            found += [p for p in folder.iterdir() if p.is_file()]
+        except OSError:
+            pass
+    return found
 
 
 def _unchanged(cache: ParseCache, found: Discovery, target: Path, notes: list[str], attempt: _Attempt, waiting: int,
@@ -359,11 +400,33 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     attempt.run_id = run_id
     t0 = time.perf_counter()
     result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
+    # Parquet and feedback before the workbook: its 运行信息 names any of them written beside.
+    outputs = _write_beside_workbook(result, out_dir, rules, opts)
+    placed = files.current_outputs()
+    result.meta["not_in_place"] = _beside_notes(placed.beside, out_dir)
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
-    outputs = {"workbook": [str(written)]}
+    outputs["workbook"] = [str(written)]
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)
+    _tidy_fallbacks(target, placed.beside)
+    result.timings["write"] = time.perf_counter() - t0
+    result.meta["finished"] = _now()
+    notes = [*_beside_notes(placed.beside, out_dir), *notes]
+    for note in notes:
+        log.warning(note)
+    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
+        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
+    if cache is not None:
+        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
+                      "outputs": outputs, "error_files": _with_errors(result),
+                      "beside": {str(t): str(w) for t, w in placed.beside.items()}})
+    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+
+
+def _write_beside_workbook(result: BatchResult, out_dir: Path, rules: Rules, opts: RunOptions) -> dict[str, list[str]]:
+    """The outputs asked for besides the workbook (Parquet, feedback), by kind."""
+    outputs = {}
     if opts.parquet:
         with _writing(out_dir / PARQUET_DIR):
             outputs["parquet"] = [str(p) for p in write_parquet(result, out_dir / PARQUET_DIR)]
@@ -373,19 +436,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
         _prune_feedback(out_dir / FEEDBACK_DIR, made)
         outputs["feedback"] = [str(p) for p in made]
         log.info("已为 %d 个单位生成结果反馈文件（%s）", len(made), out_dir / FEEDBACK_DIR)
-    _tidy_fallbacks(target, written)
-    result.timings["write"] = time.perf_counter() - t0
-    result.meta["finished"] = _now()
-    if written != target:
-        notes = [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}，下次运行时再放回原处", *notes]
-    for note in notes:
-        log.warning(note)
-    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
-        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
-    if cache is not None:
-        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
-                      "outputs": outputs, "error_files": _with_errors(result)})
-    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+    return outputs
 
 
 def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int) -> Path | None:
@@ -402,19 +453,36 @@ def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int
 
 
 def _prune_feedback(folder: Path, made: list[Path]) -> None:
-    """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn go."""
-    keep = {p.name for p in made}
+    """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn go.
+    A department's file held open tonight stays too: its result went beside it."""
+    keep = {p.name for p in made} | {t.name for t in files.current_outputs().beside}
     for p in folder.glob("*.xlsx"):
         if p.name not in keep:
             remove_quietly(p)
 
 
-def _tidy_fallbacks(target: Path, written: Path) -> None:
-    """Timestamped workbooks written while the target was open are superseded now (history/ keeps a copy of each)."""
-    pattern = re.compile(re.escape(target.stem) + _STAMP + re.escape(target.suffix))
-    for p in target.parent.glob(f"{target.stem}_*{target.suffix}"):
-        if p != written and pattern.fullmatch(p.name):
+def _tidy_fallbacks(target: Path, beside: dict[Path, Path]) -> None:
+    """Files written beside an output on earlier nights are superseded once tonight's content is
+    under the output's name (history/ keeps a copy of each workbook). Those of an output still
+    held tonight stay until it is put back."""
+    still_held = {(t.parent, t.stem, t.suffix) for t in beside}
+    written = set(beside.values())
+    for p in _fallbacks(target):
+        stem = re.sub(_STAMP + "$", "", p.stem)
+        if p not in written and (p.parent, stem, p.suffix) not in still_held:
             remove_quietly(p)
+
+
+def _not_in_place_notes(outcome: RunOutcome, placed: files.Outputs, target: Path) -> None:
+    """run.json is written last: when it is the one held, the console and the log say so too,
+    and the fallback left beside it makes the next night write everything again."""
+    run_json = target.parent / "run.json"
+    if run_json in placed.beside:
+        note = _beside_notes({run_json: placed.beside[run_json]}, target.parent)[0]
+        log.warning(note)
+        outcome.notes.append(note)
+    elif outcome.result is not None or outcome.unchanged:
+        _tidy_fallbacks(target, placed.beside)
 
 
 def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
@@ -480,6 +548,7 @@ def _summary(outcome: RunOutcome, input_dir: Path) -> dict:
             "log": str(outcome.log_file or ""),
         },
         "notes": outcome.notes,
+        "not_in_place": {str(t): str(w) for t, w in files.current_outputs().beside.items()},
         "timings": {k: round(v, 3) for k, v in r.timings.items()},
         "unchanged": False,
         "exit_code": outcome.exit_code,
