@@ -49,15 +49,17 @@ class Outputs:
 
     replace_wait: float = 30.0
     beside: dict[Path, Path] = field(default_factory=dict)
+    guard: Callable[[], None] = lambda: None  # raises when the run may no longer write (its lock is lost)
 
 
 _OUTPUTS: contextvars.ContextVar[Outputs | None] = contextvars.ContextVar("evalbatch_outputs", default=None)
 
 
 @contextmanager
-def outputs(replace_wait: float = 30.0) -> Iterator[Outputs]:
-    """Collect what `atomic_write` could not put in place while the block runs."""
-    session = Outputs(replace_wait)
+def outputs(replace_wait: float = 30.0, guard: Callable[[], None] | None = None) -> Iterator[Outputs]:
+    """Collect what `atomic_write` could not put in place while the block runs; `guard()`
+    before every output is written (it raises to stop the run)."""
+    session = Outputs(replace_wait, guard=guard or (lambda: None))
     token = _OUTPUTS.set(session)
     try:
         yield session
@@ -120,6 +122,7 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     written beside it, its path returned and noted in the active `outputs()`. A target that
     may not be written (read-only, denied) is `OutputError`.
     """
+    current_outputs().guard()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
     os.close(fd)
@@ -194,6 +197,18 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def file_time(st: os.stat_result, windows: bool = os.name == "nt") -> float:
+    """When a file's content arrived here. A Windows copy (Explorer, robocopy, a mail client
+    saving an attachment) keeps the original's modification time and gets a new creation time:
+    a corrected file saved on a PC whose clock is behind would otherwise look older than the
+    one it corrects, and a file still being copied would look settled. So on Windows the later
+    of the two; elsewhere the modification time (ctime there is a metadata change)."""
+    if not windows:
+        return st.st_mtime
+    created = getattr(st, "st_birthtime", None) or st.st_ctime  # st_ctime is the creation time on Windows before 3.12
+    return max(st.st_mtime, created)
 
 
 def unique_path(path: Path) -> Path:

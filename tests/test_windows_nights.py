@@ -4,9 +4,13 @@ hand: Python sets it on Windows only)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import socket
+import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,12 +18,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 from builders import reference, write
+from typer.testing import CliRunner
 
-from evalbatch import files
+from evalbatch import files, lock
+from evalbatch.cli import app
 from evalbatch.files import OutputError
+from evalbatch.night import runner
 from evalbatch.night.runner import run
 from evalbatch.read import reader
 from evalbatch.rules import load_rules
+from evalbatch.write import history as H
 
 
 def win_error(winerror: int, errno_: int = 13, text: str = "", cls=PermissionError) -> OSError:
@@ -213,3 +221,286 @@ def test_a_held_run_json_makes_the_next_night_write_again(tmp_path, monkeypatch)
     assert not again.unchanged and not beside.exists()
     assert json.loads(summary.read_text(encoding="utf-8"))["finished"] == again.result.meta["finished"]
     assert run(src, out, 2021, load_rules(), settle=0).unchanged
+
+
+# --- the history never lies ------------------------------------------------------------------
+
+
+def test_a_run_killed_while_writing_reads_interrupted_after_the_next_start(tmp_path, monkeypatch):
+    src, out = _two_departments(tmp_path)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # not an Exception: nothing of the run's own handling runs, as with 结束任务
+
+    monkeypatch.setattr(runner, "write_workbook", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(src, out, 2021, load_rules(), settle=0)
+    monkeypatch.undo()
+    db = H.db_path_for(out)
+    assert H.list_runs(db)["结果"].tolist() == ["进行中"]
+    run(src, out, 2021, load_rules(), settle=0)
+    runs = H.list_runs(db)
+    assert runs[["结果", "单位数", "退出码"]].astype(object).values.tolist() == [
+        ["中断", 2, 0], ["已评分", 2, 0]]
+    assert runs["完成时间"].isna().tolist() == [True, False]
+    assert runs["主机"].tolist() == [socket.gethostname()] * 2 and runs["进程"].tolist() == [os.getpid()] * 2
+    assert H.previous_run(db, 2) is None  # an interrupted run is never compared with
+
+
+def test_history_leaves_the_database_byte_identical_also_an_older_one(tmp_path):
+    src, out = _two_departments(tmp_path)
+    run(src, out, 2021, load_rules(), settle=0)
+    db = H.db_path_for(out)
+    before = db.read_bytes()
+    assert CliRunner().invoke(app, ["history", str(out)]).exit_code == 0
+    assert db.read_bytes() == before
+    old = tmp_path / "old" / H.DB_NAME
+    old.parent.mkdir()
+    conn = sqlite3.connect(old)
+    conn.executescript(H.MIGRATIONS[0] + "PRAGMA user_version = 1; INSERT INTO runs (started, year, recorded) VALUES ('x', 2021, 'x');")
+    conn.close()
+    before = old.read_bytes()
+    shown = CliRunner().invoke(app, ["history", str(old.parent)])
+    assert shown.exit_code == 0 and "已评分" in shown.output
+    assert old.read_bytes() == before
+
+
+def test_a_database_from_a_newer_version_is_exit_7_and_nothing_is_written(tmp_path):
+    src, out = _two_departments(tmp_path)
+    out.mkdir()
+    db = H.db_path_for(out)
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {H.SCHEMA_VERSION + 1}")
+    conn.close()
+    before = db.read_bytes()
+    ran = CliRunner().invoke(app, ["run", str(src), "--out", str(out), "--year", "2021", "--settle", "0"])
+    assert ran.exit_code == 7
+    assert f"运行记录数据库 {db} 由较新版本的 evalbatch 创建（数据库结构版本 {H.SCHEMA_VERSION + 1}" in ran.output
+    assert db.read_bytes() == before and not (out / "绩效自评汇总_2021.xlsx").exists()
+    shown = CliRunner().invoke(app, ["history", str(out)])
+    assert shown.exit_code == 7 and "请升级 evalbatch" in shown.output
+
+
+def test_a_tool_holding_a_write_transaction_fails_the_run_loudly_after_the_bounded_wait(tmp_path, monkeypatch):
+    src, out = _two_departments(tmp_path)
+    run(src, out, 2021, load_rules(), settle=0)
+    write(src, reference(dept_name="甲单位", self_total=80), "a.xlsx")
+    monkeypatch.setattr(H, "BUSY_TIMEOUT_MS", 300)
+    db = H.db_path_for(out)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # DB Browser for SQLite with an unsaved change
+    try:
+        with pytest.raises(OutputError) as caught:
+            run(src, out, 2021, load_rules(), settle=0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(caught.value) == (f"无法记录本次运行：写入运行记录数据库 {db} 失败；本次运行未记录：数据库被其他程序锁定超过 0.3 秒"
+                                 "（可能有人用 SQLite 工具打开着它，或另一台电脑上的 evalbatch history 仍在读取）；请关闭该程序后重新运行")
+    assert H.list_runs(db)["结果"].tolist() == ["已评分"]  # nothing half-recorded
+    assert self_totals_unchanged(out)
+
+
+def self_totals_unchanged(out: Path) -> bool:
+    """The workbook of the first run is still the one in place (nothing written after the refusal)."""
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))["exit_code"] == 0 and len(list((out / "history").iterdir())) == 1
+
+
+# --- a missing or denied inbox -----------------------------------------------------------------
+
+
+def test_a_missing_inbox_is_exit_6_and_recorded(tmp_path):
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(app, ["run", str(tmp_path / "收件"), "--out", str(out), "--year", "2021"])
+    assert ran.exit_code == 6
+    assert f"无法打开收件文件夹 {tmp_path / '收件'}：文件夹不存在，或共享盘未连接；请检查路径和网络连接；本次没有做任何改动" in ran.output
+    runs = H.list_runs(H.db_path_for(out))
+    assert runs[["结果", "退出码"]].values.tolist() == [["失败", 6]]
+
+
+def test_an_unreachable_share_is_exit_6_named_from_winerror(tmp_path, monkeypatch):
+    src, out = _two_departments(tmp_path)
+    real = os.scandir
+
+    def unreachable(path="."):
+        if Path(path) == src:
+            raise win_error(53, 2, "The network path was not found", cls=FileNotFoundError)
+        return real(path)
+
+    monkeypatch.setattr(runner.os, "scandir", unreachable)
+    with pytest.raises(runner.InputMissing) as caught:
+        run(src, out, 2021, load_rules(), settle=0)
+    assert str(caught.value) == (f"无法打开收件文件夹 {src}：找不到网络路径：服务器或共享盘无法访问；请检查网络连接、服务器是否开机和共享盘地址；"
+                                 "本次没有做任何改动")
+
+
+# --- the lock's edges --------------------------------------------------------------------------
+
+
+class FakeMsvcrt:
+    """msvcrt.locking as on Windows: a byte another handle has locked is EACCES at once."""
+
+    LK_NBLCK = 2
+
+    def __init__(self):
+        self.locked: set[int] = set()
+
+    def locking(self, fd, mode, nbytes):
+        key = os.fstat(fd).st_ino
+        if key in self.locked:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        self.locked.add(key)
+
+
+def test_the_windows_lock_needs_nothing_of_pywin32(tmp_path, monkeypatch):
+    fake = FakeMsvcrt()
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    for broken in ("win32file", "win32con", "pywintypes", "win32api"):
+        monkeypatch.setitem(sys.modules, broken, None)  # `import win32file` raises ImportError
+    path = tmp_path / ".evalbatch.lock"
+    with open(path, "a+b") as first, open(path, "a+b") as second:
+        lock.os_lock(first, system="nt")
+        with pytest.raises(lock._HeldElsewhere):
+            lock.os_lock(second, system="nt")
+    assert fake.locked == {path.stat().st_ino}
+
+
+def test_the_holder_file_names_host_process_and_run_id(tmp_path):
+    src, out = _two_departments(tmp_path)
+    seen = {}
+    real = runner._sweep
+
+    def look(out_dir):
+        seen.update(json.loads((out_dir / lock.HOLDER_NAME).read_text(encoding="utf-8")))
+        return real(out_dir)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "_sweep", look)
+        outcome = run(src, out, 2021, load_rules(), settle=0)
+    assert (seen["host"], seen["pid"], seen["run_id"]) == (socket.gethostname(), os.getpid(), outcome.run_id)
+    assert lock._describe(seen)["run_id"] == str(outcome.run_id)
+
+
+@pytest.mark.parametrize("how", ["share dropped", "another run got in"])
+def test_a_lock_lost_mid_run_ends_the_run_before_any_output_is_written(tmp_path, monkeypatch, how):
+    src, out = _two_departments(tmp_path)
+    real_evaluate = runner.evaluate
+
+    def evaluate_then_lose_the_lock(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        if how == "share dropped":
+            real_fstat, lock_file = os.fstat, (out / lock.LOCK_NAME).stat().st_ino
+
+            def dropped(fd):  # the lock's handle went with the share; nothing else did
+                st = real_fstat(fd)
+                if st.st_ino == lock_file:
+                    raise win_error(64, 22, "The specified network name is no longer available", cls=OSError)
+                return st
+
+            monkeypatch.setattr(lock.os, "fstat", dropped)
+        else:
+            (out / lock.HOLDER_NAME).write_text(json.dumps({"host": "PC-02", "pid": 4711, "token": "theirs"}), encoding="utf-8")
+        return result
+
+    monkeypatch.setattr(runner, "evaluate", evaluate_then_lose_the_lock)
+    with pytest.raises(lock.LockLost) as caught:
+        run(src, out, 2021, load_rules(), settle=0, feedback=True, parquet=True)
+    monkeypatch.undo()
+    expected = ("运行锁已丢失：网络连接已中断（指定的网络名不再可用）；请检查网络和服务器，恢复后重新运行（The specified network name is no longer "
+                "available）。输出文件夹所在的共享盘可能断开过；本次没有写出任何输出，请检查网络后重新运行") if how == "share dropped" else (
+        "运行锁已丢失：运行锁信息现在指向主机 PC-02 的进程 4711。输出文件夹所在的共享盘可能断开过，期间另一个运行开始了；本次没有写出任何输出，由那个运行完成")
+    assert str(caught.value) == expected
+    assert not (out / "绩效自评汇总_2021.xlsx").exists() and not (out / "run.json").exists()
+    assert not (out / "feedback").exists() or not list((out / "feedback").glob("*.xlsx"))
+    assert not (out / "parquet").exists() or not list((out / "parquet").iterdir())
+    assert H.list_runs(H.db_path_for(out))[["结果", "退出码", "说明"]].values.tolist() == [["失败", 4, expected]]
+
+
+# --- the wrapper and the scheduled task ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
+
+
+def test_the_wrapper_writes_one_log_per_run_and_never_holds_a_shared_one():
+    text = (ROOT / "run-nightly.cmd").read_bytes().decode("ascii")
+    assert "nightly.log" not in text.replace("nightly-", "")  # no file every run appends to
+    assert 'set "LOG=%~dp0logs\\nightly-%STAMP%.log"' in text
+    assert "[guid]::NewGuid()" in text and 'if not defined STAMP set "STAMP=' in text
+    assert '"%~dp0.venv\\Scripts\\evalbatch.exe" run %* >> "%LOG%" 2>&1' in text
+    assert 'forfiles /p "%~dp0logs" /m nightly-*.log /d -90' in text
+
+
+def test_the_shipped_task_xml_has_the_settings_that_keep_nights_from_being_skipped():
+    raw = (ROOT / "deploy" / "evalbatch-nightly.xml").read_bytes()
+    assert raw.startswith(b"\xff\xfe")  # UTF-16 with its mark, as schtasks /XML reads it
+    import xml.etree.ElementTree as ET
+
+    task = ET.fromstring(raw.decode("utf-16").replace('encoding="UTF-16"', ""))
+    assert task.tag == f"{TASK}Task" and task.get("version") == "1.4"  # 1.4: Windows 8 / Server 2012 and later
+    settings = {e.tag.removeprefix(TASK): (e.text or "").strip() for e in task.find(f"{TASK}Settings")}
+    assert {k: settings[k] for k in ("StartWhenAvailable", "AllowStartOnDemand", "DisallowStartIfOnBatteries", "StopIfGoingOnBatteries",
+                                     "MultipleInstancesPolicy", "ExecutionTimeLimit", "RunOnlyIfIdle", "RunOnlyIfNetworkAvailable")} == {
+        "StartWhenAvailable": "true", "AllowStartOnDemand": "true", "DisallowStartIfOnBatteries": "false",
+        "StopIfGoingOnBatteries": "false", "MultipleInstancesPolicy": "IgnoreNew", "ExecutionTimeLimit": "PT12H",
+        "RunOnlyIfIdle": "false", "RunOnlyIfNetworkAvailable": "false"}
+    # Every settings element is one Task Scheduler's schema knows (a typo is refused at import).
+    assert set(settings) <= {"AllowStartOnDemand", "RestartOnFailure", "MultipleInstancesPolicy", "DisallowStartIfOnBatteries",
+                             "StopIfGoingOnBatteries", "AllowHardTerminate", "StartWhenAvailable", "NetworkProfileName",
+                             "RunOnlyIfNetworkAvailable", "WakeToRun", "Enabled", "Hidden", "DeleteExpiredTaskAfter", "IdleSettings",
+                             "NetworkSettings", "ExecutionTimeLimit", "Priority", "RunOnlyIfIdle", "UseUnifiedSchedulingEngine",
+                             "DisallowStartOnRemoteAppSession", "Volatile", "MaintenanceSettings"}
+    assert settings["MultipleInstancesPolicy"] in {"Parallel", "Queue", "IgnoreNew", "StopExisting"}
+    assert re.fullmatch(r"PT0S|P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?", settings["ExecutionTimeLimit"])
+    trigger = task.find(f"{TASK}Triggers/{TASK}CalendarTrigger")
+    assert trigger.find(f"{TASK}ScheduleByDay/{TASK}DaysInterval").text == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT02:00:00", trigger.find(f"{TASK}StartBoundary").text)
+    assert task.find(f"{TASK}Principals/{TASK}Principal/{TASK}LogonType").text == "Password"  # runs with nobody logged on
+    action = task.find(f"{TASK}Actions/{TASK}Exec")
+    command, arguments = action.find(f"{TASK}Command").text, action.find(f"{TASK}Arguments").text
+    assert command.endswith("\\run-nightly.cmd") and (ROOT / command.rsplit("\\", 1)[1]).exists()
+    assert action.find(f"{TASK}WorkingDirectory").text == command.rsplit("\\", 1)[0]
+    assert " --out " in arguments and arguments.endswith("--findings-exit 0") and arguments.startswith('"\\\\')
+    assert len(f"{command} {arguments}") <= 261
+
+
+def test_operations_doc_has_the_scheduler_settings_and_result_codes():
+    doc = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for needed in ("deploy\\evalbatch-nightly.xml", "StartWhenAvailable", "MultipleInstancesPolicy", "ExecutionTimeLimit",
+                   "DisallowStartIfOnBatteries", "0x41306", "0x80070569", "0x80070532", "0x8004131F", "| 6 |", "| 7 |", "DFS",
+                   "Server 2012 R2", "KB2999226", "64 位"):
+        assert needed in doc, needed
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for needed in ("| 6 |", "| 7 |", "Python 3.12", "KB2999226", "64 位", "0x6", "0x7"):
+        assert needed in readme, needed
+
+
+# --- time comes from when the file arrived -------------------------------------------------------
+
+
+def test_a_corrected_file_from_a_pc_whose_clock_is_behind_wins_on_windows(tmp_path, monkeypatch):
+    from evalbatch.read import discover as discover_module
+
+    src = tmp_path / "in"
+    write(src, reference(dept_name="甲单位"), "原件.xlsx")
+    write(src, reference(dept_name="甲单位", self_total=80), "更正.xlsx")
+    now = time.time()
+    os.utime(src / "原件.xlsx", (now - 3600, now - 3600))  # saved an hour ago
+    time.sleep(0.05)
+    # Saved yesterday on the department's PC (its clock a day behind), copied here just now: Windows
+    # keeps the modification time and gives the copy a new creation time (ctime stands in for it here).
+    os.utime(src / "更正.xlsx", (now - 86400, now - 86400))
+    monkeypatch.setattr(discover_module, "file_time", lambda st: files.file_time(st, windows=True))
+    result = run(src, tmp_path / "out", 2021, load_rules(), settle=0).result
+    assert {r.name: r.status for r in result.records} == {"原件.xlsx": "被取代", "更正.xlsx": "已采用"}
+    assert result.depts["self_total"].tolist() == [80]
+    monkeypatch.undo()  # elsewhere the modification time decides, as before
+    again = run(src, tmp_path / "out2", 2021, load_rules(), settle=0).result
+    assert {r.name: r.status for r in again.records} == {"原件.xlsx": "已采用", "更正.xlsx": "被取代"}
+
+
+def test_file_time_is_the_later_of_modified_and_created_on_windows_only():
+    st = os.stat_result((0, 0, 0, 0, 0, 0, 0, 100, 50, 200))  # atime 100, mtime 50, ctime 200
+    assert files.file_time(st, windows=True) == 200 and files.file_time(st, windows=False) == 50
+    st = os.stat_result((0, 0, 0, 0, 0, 0, 0, 100, 300, 200))
+    assert files.file_time(st, windows=True) == 300

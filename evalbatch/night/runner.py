@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -45,11 +46,17 @@ log = logging.getLogger("evalbatch")
 
 # Exit codes (README and `evalbatch run --help`).
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED = 0, 1, 2, 3, 4, 5
+EXIT_INPUT_MISSING = 6  # the input folder (share) is missing or denied (shared with the roster branch)
+EXIT_HISTORY_NEWER = 7  # the history database was written by a newer evalbatch: nothing was run
 
 HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
 # Folders evalbatch writes in the output folder: never submissions, even when --out is the input folder.
 OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR, REVIEW_DIR)
 _STAMP = r"_\d{8}-\d{6}"  # atomic_write's suffix for a file written beside an open target
+
+class InputMissing(RuntimeError):
+    """The input folder is not there or may not be read (exit code 6); the message is for the user."""
+
 
 class RunFailed(RuntimeError):
     """Something unexpected stopped the run (exit code 5); the traceback is in `log_file`."""
@@ -117,14 +124,41 @@ class _Attempt:
     year: int
     input_dir: Path
     started: str = field(default_factory=_now)
-    run_id: int | None = None  # set once a scored run is recorded
+    run_id: int | None = None  # the row written when the run took the lock
+    busy: bool = False  # another program held the database too long: a failure is not recorded either
 
-    def end(self, kind: str, code: int, note: str, *, workbook: Path | None = None, records=()) -> None:
+    def begin(self) -> None:
+        """The run's row, 进行中, as soon as it holds the lock; a run killed later reads 中断."""
+        self.run_id = self.loudly(history_db.start_run, self.db, started=self.started, year=self.year, input_dir=self.input_dir)
+
+    def end(self, kind: str, code: int, note: str, *, workbook: Path | None = None, records=(), failing: bool = False) -> None:
+        """How the attempt ended. While failing for another reason a database that cannot be
+        written is only a warning; otherwise it fails the run (`loudly`)."""
+        if self.busy:
+            return
+        record = _quietly if failing else self.loudly
         if self.run_id is None:
-            self.run_id = _quietly(history_db.record_attempt, self.db, kind, started=self.started, year=self.year, exit_code=code,
-                                   note=note, input_dir=self.input_dir, workbook=workbook, records=records)
+            self.run_id = record(history_db.record_attempt, self.db, kind, started=self.started, year=self.year, exit_code=code,
+                                 note=note, input_dir=self.input_dir, workbook=workbook, records=records)
         else:
-            _quietly(history_db.update_run, self.db, self.run_id, kind=kind, exit_code=code, note=note, finished=_now())
+            record(history_db.update_run, self.db, self.run_id, kind=kind, exit_code=code, note=note, finished=_now(),
+                   workbook=workbook, records=records)
+
+    def loudly(self, call, *args, **kwargs):
+        """A write to the history that must not fail silently: a database held by another
+        program is exit 4, one from a newer evalbatch its own exit code; one that is damaged
+        stays a warning (the record is not a gate)."""
+        try:
+            return call(*args, **kwargs)
+        except history_db.HistoryBusy as exc:
+            self.busy = True
+            raise OutputError(f"无法记录本次运行：{exc}") from exc
+        except history_db.HistoryTooNew:
+            self.busy = True
+            raise
+        except history_db.HistoryError as exc:
+            log.warning("运行历史数据库：%s", exc)
+            return None
 
 
 def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
@@ -142,31 +176,55 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
         raise OutputError(f"无法创建输出文件夹 {out_dir}：{write_reason(exc)}") from exc
     attempt = _Attempt(history_db.db_path_for(out_dir), year, input_dir)
     try:
-        lock = RunLock(out_dir, opts.lock_max_age).acquire()
-    except Locked as exc:
-        attempt.end(history_db.REFUSED, EXIT_LOCKED, str(exc))
-        raise
-    except OutputError as exc:
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        _check_input(input_dir)
+    except InputMissing as exc:
+        attempt.end(history_db.FAILED, EXIT_INPUT_MISSING, str(exc), failing=True)
         raise
     try:
-        return _logged(input_dir, out_dir, year, rules, opts, progress, attempt)
+        lock = RunLock(out_dir, opts.lock_max_age).acquire()
+    except Locked as exc:
+        attempt.end(history_db.REFUSED, EXIT_LOCKED, str(exc), failing=True)
+        raise
+    except OutputError as exc:
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
+        raise
+    try:
+        return _logged(input_dir, out_dir, year, rules, opts, progress, attempt, lock)
     finally:
         lock.release()
 
 
-def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt) -> RunOutcome:
+def _check_input(input_dir: Path) -> None:
+    """The input folder can be listed; a share that is not connected, a folder not there or
+    one the task's account may not read is `InputMissing`, with Windows' reason where it gives one."""
+    try:
+        with os.scandir(input_dir) as entries:
+            next(entries, None)
+    except OSError as exc:
+        reason = files.windows_reason(exc)
+        if reason is None:
+            reason = ("没有读取权限；请检查运行账户对共享盘的权限" if isinstance(exc, PermissionError)
+                      else "这是一个文件，不是文件夹" if isinstance(exc, NotADirectoryError)
+                      else "文件夹不存在，或共享盘未连接；请检查路径和网络连接")
+        raise InputMissing(f"无法打开收件文件夹 {input_dir}：{reason}；本次没有做任何改动") from exc
+
+
+def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt,
+            lock: RunLock) -> RunOutcome:
     """The locked run with its own log file; every way it can end is recorded."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         handler, log_file = _open_log(out_dir, stamp)
     except OutputError as exc:
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
         raise
     try:
         log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s），并行 %d", input_dir, out_dir, year, rules.source, rules.digest, opts.jobs)
+        attempt.begin()
+        lock.note_run(attempt.run_id)
         _sweep(out_dir)
-        with files.outputs(opts.replace_wait) as placed:
+        # Every output is written only while the lock is still ours (a share that dropped loses it).
+        with files.outputs(opts.replace_wait, guard=lock.verify) as placed:
             outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
             outcome.log_file = log_file
             if outcome.result is not None or outcome.unchanged:
@@ -177,11 +235,14 @@ def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOp
         return outcome
     except OutputError as exc:
         log.error("%s", exc)
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
+        raise
+    except history_db.HistoryTooNew as exc:
+        log.error("%s", exc)
         raise
     except Exception as exc:
         log.exception("运行意外中断")
-        attempt.end(history_db.FAILED, EXIT_FAILED, f"内部错误（{type(exc).__name__}），详见日志 {log_file}")
+        attempt.end(history_db.FAILED, EXIT_FAILED, f"内部错误（{type(exc).__name__}），详见日志 {log_file}", failing=True)
         raise RunFailed(log_file) from exc
     finally:
         log.removeHandler(handler)
@@ -396,8 +457,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     target = out_dir / workbook_name(year)
     code = opts.findings_exit if _with_errors(result) else EXIT_OK
     result.meta["input_dir"] = str(input_dir)
-    run_id, changes, yoy = _remember(out_dir, result, target, code)
-    attempt.run_id = run_id
+    run_id, changes, yoy = _remember(out_dir, result, target, code, attempt)
     t0 = time.perf_counter()
     result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
     # Parquet and feedback before the workbook: its 运行信息 names any of them written beside.
@@ -416,7 +476,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     for note in notes:
         log.warning(note)
     if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
-        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
+        attempt.loudly(history_db.update_run, attempt.db, run_id, workbook=written, finished=result.meta["finished"], kind=history_db.SCORED)
     if cache is not None:
         cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
                       "outputs": outputs, "error_files": _with_errors(result),
@@ -485,14 +545,15 @@ def _not_in_place_notes(outcome: RunOutcome, placed: files.Outputs, target: Path
         _tidy_fallbacks(target, placed.beside)
 
 
-def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
-    """Record the run in the history database and read what changed since the last one.
+def _remember(out_dir: Path, result: BatchResult, target: Path, code: int, attempt: _Attempt):
+    """Record the run's scores in its history row and read what changed since the last run.
 
-    The database is a record, not a gate: when it cannot be used the run goes on, with a
-    warning in the log and no 变动情况 sheet.
+    A damaged database is a record, not a gate: the run goes on, with a warning in the log and
+    no 变动情况 sheet. One held by another program, or from a newer evalbatch, stops it.
     """
     db = history_db.db_path_for(out_dir)
-    run_id = _quietly(history_db.record_run, db, result, target, code)
+    run_id = attempt.loudly(history_db.record_run, db, result, target, code, run_id=attempt.run_id)
+    attempt.run_id = run_id if run_id is not None else attempt.run_id
     if run_id is None:
         return None, None, None
     first = _quietly(history_db.previous_run, db, run_id) is None
