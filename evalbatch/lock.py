@@ -120,18 +120,21 @@ class RunLock:
         """`LockLost` unless this run still holds its lock: the handle still works (a dropped
         share makes it fail) and the holder file still names this run (not one that got in
         while the share was away)."""
+        stop = "本次运行就此停止，不再写出输出"
         if self._file is None:
-            raise LockLost("运行锁已释放；本次没有写出任何输出")
+            raise LockLost(f"运行锁已释放；{stop}")
         try:
-            held, there = os.fstat(self._file.fileno()), os.stat(self.path)
+            os.fstat(self._file.fileno())  # fails once the share that holds it is gone
         except OSError as exc:
-            raise LockLost(f"运行锁已丢失：{write_reason(exc)}。输出文件夹所在的共享盘可能断开过；本次没有写出任何输出，"
-                           f"请检查网络后重新运行") from None
+            raise LockLost(f"运行锁已丢失：{write_reason(exc)}。输出文件夹所在的共享盘可能断开过；{stop}，请检查网络后重新运行") from None
         holder = _read_holder(self.holder_path)
-        if (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino) or holder.get("token") != self._me.get("token"):
+        if not holder:
+            raise LockLost(f"运行锁已丢失：无法读取运行锁信息 {self.holder_path}。输出文件夹所在的共享盘可能断开过；{stop}，"
+                           f"请检查网络后重新运行")
+        if holder.get("token") != self._me.get("token"):
             who = _describe(holder)
             raise LockLost(f"运行锁已丢失：运行锁信息现在指向主机 {who['host']} 的进程 {who['pid']}。输出文件夹所在的共享盘可能断开过，"
-                           f"期间另一个运行开始了；本次没有写出任何输出，由那个运行完成")
+                           f"期间另一个运行开始了；{stop}")
 
     def release(self) -> None:
         if self._file is None:

@@ -407,8 +407,8 @@ def test_a_lock_lost_mid_run_ends_the_run_before_any_output_is_written(tmp_path,
         run(src, out, 2021, load_rules(), settle=0, feedback=True, parquet=True)
     monkeypatch.undo()
     expected = ("运行锁已丢失：网络连接已中断（指定的网络名不再可用）；请检查网络和服务器，恢复后重新运行（The specified network name is no longer "
-                "available）。输出文件夹所在的共享盘可能断开过；本次没有写出任何输出，请检查网络后重新运行") if how == "share dropped" else (
-        "运行锁已丢失：运行锁信息现在指向主机 PC-02 的进程 4711。输出文件夹所在的共享盘可能断开过，期间另一个运行开始了；本次没有写出任何输出，由那个运行完成")
+                "available）。输出文件夹所在的共享盘可能断开过；本次运行就此停止，不再写出输出，请检查网络后重新运行") if how == "share dropped" else (
+        "运行锁已丢失：运行锁信息现在指向主机 PC-02 的进程 4711。输出文件夹所在的共享盘可能断开过，期间另一个运行开始了；本次运行就此停止，不再写出输出")
     assert str(caught.value) == expected
     assert not (out / "绩效自评汇总_2021.xlsx").exists() and not (out / "run.json").exists()
     assert not (out / "feedback").exists() or not list((out / "feedback").glob("*.xlsx"))

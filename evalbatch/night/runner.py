@@ -54,6 +54,7 @@ HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
 OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR, REVIEW_DIR)
 _STAMP = r"_\d{8}-\d{6}"  # atomic_write's suffix for a file written beside an open target
 
+
 class InputMissing(RuntimeError):
     """The input folder is not there or may not be read (exit code 6); the message is for the user."""
 
