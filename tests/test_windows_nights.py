@@ -504,3 +504,13 @@ def test_file_time_is_the_later_of_modified_and_created_on_windows_only():
     assert files.file_time(st, windows=True) == 200 and files.file_time(st, windows=False) == 50
     st = os.stat_result((0, 0, 0, 0, 0, 0, 0, 100, 300, 200))
     assert files.file_time(st, windows=True) == 300
+
+
+def test_a_missing_inbox_is_not_a_usage_error_in_chinese(tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "evalbatch", "run", "no-such-folder", "--out", "汇总", "--year", "2021"],
+                          capture_output=True, cwd=tmp_path, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 6
+    assert proc.stderr.decode("utf-8").strip().splitlines()[-1] == \
+        "无法打开收件文件夹 no-such-folder：文件夹不存在，或共享盘未连接；请检查路径和网络连接；本次没有做任何改动"
