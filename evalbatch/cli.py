@@ -22,7 +22,8 @@ from . import __version__
 from . import findings as F
 from .cli_zh import Group as ChineseGroup
 from .files import os_error_of, output_target, write_reason
-from .night.runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
+from .night.runner import (EXIT_FAILED, EXIT_FINDINGS, EXIT_HISTORY_NEWER, EXIT_INPUT_MISSING, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT,
+                           EXIT_USAGE, InputMissing, OutputError, RunFailed)
 from .rules import Rules, RulesError, load_rules
 
 app = typer.Typer(
@@ -231,7 +232,8 @@ def _print_projects(projects) -> None:
 
 @app.command()
 def run(
-    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", exists=True, file_okay=False)],
+    # Not checked by the option parser: a missing or denied share is its own exit code (6), not a usage error.
+    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）")],
     out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹")] = Path("output"),
     year: Annotated[int | None, typer.Option("--year", help="评价年度；不写时为上一年（如 2026 年运行时为 2025）")] = None,
     rules: RulesOpt = None,
@@ -242,6 +244,8 @@ def run(
     keep: Annotated[int, typer.Option("--keep", help="history/ 中保留的历史工作簿个数", min=0, max=100_000)] = 30,
     lock_max_age: Annotated[float, typer.Option(
         "--lock-max-age", help="另一个运行已进行超过此小时数时，退出消息提示它可能已停止响应", min=0, max=24 * 366)] = 6,
+    replace_wait: Annotated[float, typer.Option(
+        "--replace-wait", help="新写好的输出文件被其他程序（如服务器上的杀毒软件）短暂占用时，最多等待的秒数", min=0, max=3600)] = 30,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="不使用缓存，重新读取全部文件")] = False,
     parquet: Annotated[bool, typer.Option("--parquet", help="另将指标得分、项目汇总、审核问题、汇总排名写为 Parquet（供 BI 工具）")] = False,
     feedback: Annotated[bool, typer.Option("--feedback", help="为每个单位生成结果反馈文件（输出文件夹/feedback/）")] = False,
@@ -261,6 +265,8 @@ def run(
       3  另一个运行正在进行（运行锁），本次没有做任何改动
       4  无法写入输出（磁盘已满、只读、没有权限），不会留下写了一半的文件
       5  意外的内部错误，本次运行没有完成（消息会指出详细日志的位置）
+      6  收件文件夹不存在或无法访问（共享盘未连接、没有权限），本次没有做任何改动
+      7  运行记录数据库由较新版本的 evalbatch 创建，本次没有做任何改动；请升级 evalbatch
     加 --findings-exit 0 时，“已完成，有文件存在错误”也是 0，1 只表示全部文件仍在复制、本次未评分。
     """
     from .lock import Locked
@@ -268,17 +274,20 @@ def run(
 
     _check_year(year)
     _check_jobs(jobs)
-    if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED):
-        _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误）；"
-              "请用 0、1 或 6–255", EXIT_USAGE)
+    if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED, EXIT_INPUT_MISSING, EXIT_HISTORY_NEWER):
+        _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误、"
+              "6 收件文件夹无法访问、7 运行记录数据库版本较新）；请用 0、1 或 8–255", EXIT_USAGE)
     the_rules = _rules(rules, strict)
     if year is None:
         year = previous_year()
         if not quiet:
             out.print(f"评价年度 {year}（未指定 --year，按上一年度）", markup=False, highlight=False)
-    with _exit_codes({Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT, RunFailed: EXIT_FAILED}):
+    from .write.history import HistoryTooNew
+
+    with _exit_codes({Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT, RunFailed: EXIT_FAILED, InputMissing: EXIT_INPUT_MISSING,
+                      HistoryTooNew: EXIT_HISTORY_NEWER}):
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs, settle=settle,
-                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
+                            progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600, replace_wait=replace_wait,
                             use_cache=not no_cache, parquet=parquet, feedback=feedback, findings_exit=findings_exit,
                             reviews=reviews_dir)
     r = outcome.result
@@ -363,7 +372,7 @@ def show_history(
     """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分或抽评记录（可导出）。
 
     \b
-    退出码：0 成功，2 没有运行记录或数据库无法读取，4 无法写入导出文件，5 意外的内部错误
+    退出码：0 成功，2 没有运行记录或数据库无法读取，4 无法写入导出文件，5 意外的内部错误，7 数据库由较新版本创建
     """
     from .review.store import review_trail
     from .write import history as H
@@ -376,7 +385,7 @@ def show_history(
     try:
         table = (review_trail(db, dept) if reviews else H.dept_history(db, dept)) if dept else H.list_runs(db)
     except H.HistoryError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), EXIT_HISTORY_NEWER if isinstance(exc, H.HistoryTooNew) else EXIT_USAGE)
     if export:
         name = (f"单位{dept}抽评记录" if reviews else f"单位{dept}历次得分") if dept else "历次运行"
         target = _export_target(export, name)
@@ -390,6 +399,9 @@ def show_history(
     if table.empty:
         out.print(_literal(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录"))
         return
+    if "主机" in table.columns:  # on screen inside 说明, which folds anyway; an export keeps both columns
+        where = "主机 " + table["主机"].fillna("?").astype(str) + "，进程 " + table["进程"].astype(str).replace("<NA>", "?")
+        table = table.drop(columns=["主机", "进程"]).assign(说明=where + ("；" + table["说明"]).fillna(""))
     view = Table()
     for col in table.columns:
         view.add_column(str(col), overflow="fold")

@@ -14,7 +14,9 @@ import copy
 import dataclasses
 import hashlib
 import math
+import os
 import shutil
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -123,8 +125,8 @@ def scenario(tmp_path_factory) -> Scenario:
 
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
-    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 3  # 3: re-review (抽评) draws, adjustments and final scores
-    assert user_version(scenario.db) == 3
+    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 4  # 3: re-review (抽评) draws, adjustments and final scores; 4: host, pid
+    assert user_version(scenario.db) == 4
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 
@@ -134,10 +136,11 @@ def test_empty_version_0_database_is_migrated(tmp_path, scenario):
     sqlite3.connect(db).close()
     assert db.exists() and user_version(db) == 0
     assert list_runs(db).columns.tolist() == RUNS_COLUMNS and len(list_runs(db)) == 0
-    assert user_version(db) == H.SCHEMA_VERSION
-    assert TABLES <= tables(db)
+    assert user_version(db) == 0  # readers never migrate: only a run does, under the run lock
     first = scenario.outcomes[0]
     assert record_run(db, first.result, first.workbook, first.exit_code) == 1
+    assert user_version(db) == H.SCHEMA_VERSION
+    assert TABLES <= tables(db)
     assert query(db, "SELECT year, exit_code, input_dir FROM runs") == [(2020, 0, first.result.meta["input_dir"])]
     assert first.result.meta["input_dir"].endswith("2020")
 
@@ -148,10 +151,12 @@ def test_older_database_gets_the_missing_migrations(tmp_path, scenario, monkeypa
     record_run(db, first.result, first.workbook, first.exit_code)
     monkeypatch.setattr(H, "MIGRATIONS", [*H.MIGRATIONS, "ALTER TABLE runs ADD COLUMN extra TEXT; CREATE TABLE notes (a);"])
     monkeypatch.setattr(H, "SCHEMA_VERSION", H.SCHEMA_VERSION + 1)
-    assert list_runs(db)["运行编号"].tolist() == [1]
+    assert list_runs(db)["运行编号"].tolist() == [1]  # read through a migrated copy in memory
+    assert user_version(db) == H.SCHEMA_VERSION - 1 and "notes" not in tables(db)
+    record_run(db, first.result, first.workbook, first.exit_code)  # a run migrates
     assert user_version(db) == H.SCHEMA_VERSION
     assert "notes" in tables(db)
-    assert query(db, "SELECT id, extra FROM runs") == [(1, None)]
+    assert query(db, "SELECT id, extra FROM runs") == [(1, None), (2, None)]
 
 
 def test_failing_migration_changes_nothing(tmp_path, scenario, monkeypatch):
@@ -318,7 +323,7 @@ def test_year_over_year_compares_with_the_latest_run_of_the_year_before(scenario
 def test_list_runs(scenario):
     runs = list_runs(scenario.db)
     assert runs.columns.tolist() == RUNS_COLUMNS
-    body = runs.drop(columns=["开始时间", "完成时间"]).astype(object).values.tolist()
+    body = runs.drop(columns=["开始时间", "完成时间", "主机", "进程"]).astype(object).values.tolist()
     assert body == [
         [1, 2020, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2020.xlsx"), None],
         [2, 2021, "已评分", 3, 3, 0, str(scenario.out / "绩效自评汇总_2021.xlsx"), None],
@@ -327,6 +332,7 @@ def test_list_runs(scenario):
     ]
     assert runs["开始时间"].tolist() == [o.result.meta["started"] for o in scenario.outcomes]
     assert runs["完成时间"].tolist() == [o.result.meta["finished"] for o in scenario.outcomes]
+    assert runs["主机"].tolist() == [socket.gethostname()] * 4 and runs["进程"].tolist() == [os.getpid()] * 4
 
 
 def test_dept_history(scenario):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import findings as F
+from .. import files
 from ..files import (FILE, FOLDER, OutputError, atomic_write, os_error_of, own_object, plain_file, read_own_text, remove_quietly,
                      sweep_temporary, unique_path, write_reason)
 from ..judge.evaluate import BatchResult, evaluate
@@ -45,11 +47,18 @@ log = logging.getLogger("evalbatch")
 
 # Exit codes (README and `evalbatch run --help`).
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED = 0, 1, 2, 3, 4, 5
+EXIT_INPUT_MISSING = 6  # the input folder (share) is missing or denied (shared with the roster branch)
+EXIT_HISTORY_NEWER = 7  # the history database was written by a newer evalbatch: nothing was run
 
 HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
 # Folders evalbatch writes in the output folder: never submissions, even when --out is the input folder.
 OUTPUT_DIRS = (HISTORY_DIR, FEEDBACK_DIR, PARQUET_DIR, LOGS_DIR, CACHE_DIR, REVIEW_DIR)
 _STAMP = r"_\d{8}-\d{6}"  # atomic_write's suffix for a file written beside an open target
+
+
+class InputMissing(RuntimeError):
+    """The input folder is not there or may not be read (exit code 6); the message is for the user."""
+
 
 class RunFailed(RuntimeError):
     """Something unexpected stopped the run (exit code 5); the traceback is in `log_file`."""
@@ -96,6 +105,7 @@ class RunOptions:
     settle: float = 120  # seconds a file must be left alone before it is read
     keep: int = 30  # dated copies kept in history/
     lock_max_age: float = 6 * 3600  # a holder running longer is named as possibly hung
+    replace_wait: float = 30  # seconds our own new file may be held (a scanner) before replacing fails
     use_cache: bool = True
     parquet: bool = False
     feedback: bool = False  # one result workbook per department under feedback/
@@ -116,14 +126,41 @@ class _Attempt:
     year: int
     input_dir: Path
     started: str = field(default_factory=_now)
-    run_id: int | None = None  # set once a scored run is recorded
+    run_id: int | None = None  # the row written when the run took the lock
+    busy: bool = False  # another program held the database too long: a failure is not recorded either
 
-    def end(self, kind: str, code: int, note: str, *, workbook: Path | None = None, records=()) -> None:
+    def begin(self) -> None:
+        """The run's row, 进行中, as soon as it holds the lock; a run killed later reads 中断."""
+        self.run_id = self.loudly(history_db.start_run, self.db, started=self.started, year=self.year, input_dir=self.input_dir)
+
+    def end(self, kind: str, code: int, note: str, *, workbook: Path | None = None, records=(), failing: bool = False) -> None:
+        """How the attempt ended. While failing for another reason a database that cannot be
+        written is only a warning; otherwise it fails the run (`loudly`)."""
+        if self.busy:
+            return
+        record = _quietly if failing else self.loudly
         if self.run_id is None:
-            self.run_id = _quietly(history_db.record_attempt, self.db, kind, started=self.started, year=self.year, exit_code=code,
-                                   note=note, input_dir=self.input_dir, workbook=workbook, records=records)
+            self.run_id = record(history_db.record_attempt, self.db, kind, started=self.started, year=self.year, exit_code=code,
+                                 note=note, input_dir=self.input_dir, workbook=workbook, records=records)
         else:
-            _quietly(history_db.update_run, self.db, self.run_id, kind=kind, exit_code=code, note=note, finished=_now())
+            record(history_db.update_run, self.db, self.run_id, kind=kind, exit_code=code, note=note, finished=_now(),
+                   workbook=workbook, records=records)
+
+    def loudly(self, call, *args, **kwargs):
+        """A write to the history that must not fail silently: a database held by another
+        program is exit 4, one from a newer evalbatch its own exit code; one that is damaged
+        stays a warning (the record is not a gate)."""
+        try:
+            return call(*args, **kwargs)
+        except history_db.HistoryBusy as exc:
+            self.busy = True
+            raise OutputError(f"无法记录本次运行：{exc}") from exc
+        except history_db.HistoryTooNew:
+            self.busy = True
+            raise
+        except history_db.HistoryError as exc:
+            log.warning("运行历史数据库：%s", exc)
+            return None
 
 
 def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
@@ -141,19 +178,24 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
         raise OutputError(f"无法创建输出文件夹 {out_dir}：{write_reason(exc)}") from exc
     attempt = _Attempt(history_db.db_path_for(out_dir), year, input_dir)
     try:
+        _check_input(input_dir)
+    except InputMissing as exc:
+        attempt.end(history_db.FAILED, EXIT_INPUT_MISSING, str(exc), failing=True)
+        raise
+    try:
         lock = RunLock(out_dir, opts.lock_max_age).acquire()
     except Locked as exc:
-        attempt.end(history_db.REFUSED, EXIT_LOCKED, str(exc))
+        attempt.end(history_db.REFUSED, EXIT_LOCKED, str(exc), failing=True)
         raise
     except OutputError as exc:
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
         raise
     try:
         _only_ours(out_dir, year)
-        return _logged(input_dir, out_dir, year, rules, opts, progress, attempt)
+        return _logged(input_dir, out_dir, year, rules, opts, progress, attempt, lock)
     except OutputError as exc:
         if not getattr(exc, "recorded", False):
-            attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+            attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
         raise
     finally:
         lock.release()
@@ -173,33 +215,57 @@ def _only_ours(out_dir: Path, year: int) -> None:
         own_object(out_dir / name, FILE)
 
 
-def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt) -> RunOutcome:
+def _check_input(input_dir: Path) -> None:
+    """The input folder can be listed; a share that is not connected, a folder not there or
+    one the task's account may not read is `InputMissing`, with Windows' reason where it gives one."""
+    try:
+        with os.scandir(input_dir) as entries:
+            next(entries, None)
+    except OSError as exc:
+        reason = files.windows_reason(exc)
+        if reason is None:
+            reason = ("没有读取权限；请检查运行账户对共享盘的权限" if isinstance(exc, PermissionError)
+                      else "这是一个文件，不是文件夹" if isinstance(exc, NotADirectoryError)
+                      else "文件夹不存在，或共享盘未连接；请检查路径和网络连接")
+        raise InputMissing(f"无法打开收件文件夹 {input_dir}：{reason}；本次没有做任何改动") from exc
+
+
+def _logged(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, attempt: _Attempt,
+            lock: RunLock) -> RunOutcome:
     """The locked run with its own log file; every way it can end is recorded."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         handler, log_file = _open_log(out_dir, stamp)
     except OutputError as exc:
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
         exc.recorded = True
         raise
     try:
         log.info("开始运行：输入 %s，输出 %s，年度 %s，规则 %s（%s），并行 %d", input_dir, out_dir, year, rules.source, rules.digest, opts.jobs)
+        attempt.begin()
+        lock.note_run(attempt.run_id)
         _sweep(out_dir)
-        outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
-        outcome.log_file = log_file
-        if outcome.result is not None or outcome.unchanged:
-            with _writing(out_dir / "run.json"):
-                _run_json(outcome, out_dir, input_dir)
+        # Every output is written only while the lock is still ours (a share that dropped loses it).
+        with files.outputs(opts.replace_wait, guard=lock.verify) as placed:
+            outcome = _run_locked(input_dir, out_dir, year, rules, opts, progress, stamp, attempt)
+            outcome.log_file = log_file
+            if outcome.result is not None or outcome.unchanged:
+                with _writing(out_dir / "run.json"):
+                    _run_json(outcome, out_dir, input_dir)
+                _not_in_place_notes(outcome, placed, out_dir / workbook_name(year))
         log.info("完成：退出码 %d，工作簿 %s", outcome.exit_code, outcome.workbook)
         return outcome
     except OutputError as exc:
         log.error("%s", exc)
-        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc))
+        attempt.end(history_db.FAILED, EXIT_OUTPUT, str(exc), failing=True)
         exc.recorded = True
+        raise
+    except history_db.HistoryTooNew as exc:
+        log.error("%s", exc)
         raise
     except Exception as exc:
         log.exception("运行意外中断")
-        attempt.end(history_db.FAILED, EXIT_FAILED, f"内部错误（{type(exc).__name__}），详见日志 {log_file}")
+        attempt.end(history_db.FAILED, EXIT_FAILED, f"内部错误（{type(exc).__name__}），详见日志 {log_file}", failing=True)
         raise RunFailed(log_file) from exc
     finally:
         log.removeHandler(handler)
@@ -339,13 +405,50 @@ def _waiting(found: Discovery, target: Path, settle: float, attempt: _Attempt) -
 
 
 def _outputs_in_place(manifest: dict, target: Path, opts: RunOptions) -> bool:
-    """Whether every output asked for tonight is where the last run put it. A night that fell
-    back to a timestamped workbook never counts: the results still have to reach the target."""
+    """Whether every output asked for tonight is where the last run put it. A night that wrote
+    any output beside its name (the workbook, a feedback or Parquet file, run.json) never
+    counts: the results still have to reach the name people and programs read."""
     outputs = manifest.get("outputs")
-    if not isinstance(outputs, dict) or outputs.get("workbook") != [str(target)]:
+    if not isinstance(outputs, dict) or outputs.get("workbook") != [str(target)] or manifest.get("beside"):
+        return False
+    if _fallbacks(target):
         return False
     asked = ["workbook"] + [kind for kind in ("feedback", "parquet") if getattr(opts, kind)]
     return all(isinstance(outputs.get(kind), list) and all(Path(str(p)).exists() for p in outputs[kind]) for kind in asked)
+
+
+def _output_kind(target: Path, out_dir: Path) -> tuple[int, str]:
+    """What an output is called in a message, and its place in a list (the workbook first)."""
+    folder = {out_dir / FEEDBACK_DIR: (1, "反馈文件"), out_dir / PARQUET_DIR: (2, "Parquet 文件"), out_dir / HISTORY_DIR: (3, "历史副本")}
+    if target.parent in folder:
+        return folder[target.parent]
+    return (0, "汇总工作簿") if target.suffix == _WORKBOOK_SUFFIX else (4, "运行摘要")
+
+
+def _beside_notes(beside: dict[Path, Path], out_dir: Path) -> list[str]:
+    """One line per output written beside its name: which, where its content is, what happens next."""
+    ordered = sorted(beside.items(), key=lambda tw: (_output_kind(tw[0], out_dir), tw[0].name))
+    return [f"{_output_kind(t, out_dir)[1]} {t.name} 正被占用（可能正被打开），无法替换，本次结果已另存为 {w.name}；下次运行将重试"
+            for t, w in ordered]
+
+
+def _fallbacks(target: Path) -> list[Path]:
+    """Files written beside tonight's outputs (this year's workbook, run.json, feedback, Parquet)
+    that a later run has not yet put back."""
+    out_dir = target.parent
+    ours = re.compile(f"({re.escape(target.stem)}{_STAMP}{re.escape(target.suffix)}|run{_STAMP}\\.json)")
+    beside = re.compile(f".+{_STAMP}\\.\\w+")
+    return [p for p in _output_dir_files(out_dir) if (ours if p.parent == out_dir else beside).fullmatch(p.name)]
+
+
+def _output_dir_files(out_dir: Path) -> list[Path]:
+    found = []
+    for folder in (out_dir, out_dir / FEEDBACK_DIR, out_dir / PARQUET_DIR):
+        try:
+            found += [p for p in folder.iterdir() if p.is_file()]
+        except OSError:
+            pass
+    return found
 
 
 def _unchanged(cache: ParseCache, found: Discovery, target: Path, notes: list[str], attempt: _Attempt, waiting: int,
@@ -391,15 +494,36 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     target = out_dir / workbook_name(year)
     code = opts.findings_exit if _with_errors(result) else EXIT_OK
     result.meta["input_dir"] = str(input_dir)
-    run_id, changes, yoy = _remember(out_dir, result, target, code)
-    attempt.run_id = run_id
+    run_id, changes, yoy = _remember(out_dir, result, target, code, attempt)
     t0 = time.perf_counter()
     result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
+    # Parquet and feedback before the workbook: its 运行信息 names any of them written beside.
+    outputs = _write_beside_workbook(result, out_dir, rules, opts)
+    placed = files.current_outputs()
+    result.meta["not_in_place"] = _beside_notes(placed.beside, out_dir)
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
-    outputs = {"workbook": [str(written)]}
+    outputs["workbook"] = [str(written)]
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)
+    _tidy_fallbacks(target, placed.beside)
+    result.timings["write"] = time.perf_counter() - t0
+    result.meta["finished"] = _now()
+    notes = [*_beside_notes(placed.beside, out_dir), *notes]
+    for note in notes:
+        log.warning(note)
+    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
+        attempt.loudly(history_db.update_run, attempt.db, run_id, workbook=written, finished=result.meta["finished"], kind=history_db.SCORED)
+    if cache is not None:
+        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
+                      "outputs": outputs, "error_files": _with_errors(result),
+                      "beside": {str(t): str(w) for t, w in placed.beside.items()}})
+    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+
+
+def _write_beside_workbook(result: BatchResult, out_dir: Path, rules: Rules, opts: RunOptions) -> dict[str, list[str]]:
+    """The outputs asked for besides the workbook (Parquet, feedback), by kind."""
+    outputs = {}
     if opts.parquet:
         with _writing(out_dir / PARQUET_DIR):
             outputs["parquet"] = [str(p) for p in write_parquet(result, out_dir / PARQUET_DIR)]
@@ -409,19 +533,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
         _prune_feedback(out_dir / FEEDBACK_DIR, made, out_dir / FEEDBACK_RECORD)
         outputs["feedback"] = [str(p) for p in made]
         log.info("已为 %d 个单位生成结果反馈文件（%s）", len(made), out_dir / FEEDBACK_DIR)
-    _tidy_fallbacks(target, written)
-    result.timings["write"] = time.perf_counter() - t0
-    result.meta["finished"] = _now()
-    if written != target:
-        notes = [f"{target.name} 正被打开，无法替换；本次结果已另存为 {written.name}，下次运行时再放回原处", *notes]
-    for note in notes:
-        log.warning(note)
-    if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
-        _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
-    if cache is not None:
-        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
-                      "outputs": outputs, "error_files": _with_errors(result)})
-    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+    return outputs
 
 
 def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int) -> Path | None:
@@ -441,12 +553,13 @@ def _prune_feedback(folder: Path, made: list[Path], record: Path) -> None:
     """feedback/ holds exactly this run's departments: files of departments renamed or withdrawn
     go. Only files evalbatch wrote: named in the record of the last run's feedback, plain files
     (never through a link); whatever else someone put there stays. The record is kept beside
-    feedback/, which holds nothing but the departments' files."""
+    feedback/, which holds nothing but the departments' files. A department's file held open
+    tonight stays too: its result went beside it."""
     try:
         written = json.loads(read_own_text(record) or "[]")
     except (OSError, ValueError, RecursionError):
         written = []
-    keep = {p.name for p in made}
+    keep = {p.name for p in made} | {t.name for t in files.current_outputs().beside}
     for name in written if isinstance(written, list) else []:
         p = folder / str(name)
         if p.parent == folder and p.name not in keep and p.suffix == ".xlsx" and plain_file(p):
@@ -454,22 +567,39 @@ def _prune_feedback(folder: Path, made: list[Path], record: Path) -> None:
     atomic_write(record, lambda p: p.write_text(json.dumps(sorted(keep), ensure_ascii=False), encoding="utf-8"))
 
 
-def _tidy_fallbacks(target: Path, written: Path) -> None:
-    """Timestamped workbooks written while the target was open are superseded now (history/ keeps a copy of each)."""
-    pattern = re.compile(re.escape(target.stem) + _STAMP + re.escape(target.suffix))
-    for p in target.parent.glob(f"{target.stem}_*{target.suffix}"):
-        if p != written and pattern.fullmatch(p.name) and plain_file(p):
+def _tidy_fallbacks(target: Path, beside: dict[Path, Path]) -> None:
+    """Files written beside an output on earlier nights are superseded once tonight's content is
+    under the output's name (history/ keeps a copy of each workbook). Those of an output still
+    held tonight stay until it is put back."""
+    still_held = {(t.parent, t.stem, t.suffix) for t in beside}
+    written = set(beside.values())
+    for p in _fallbacks(target):
+        stem = re.sub(_STAMP + "$", "", p.stem)
+        if p not in written and (p.parent, stem, p.suffix) not in still_held and plain_file(p):
             remove_quietly(p)
 
 
-def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
-    """Record the run in the history database and read what changed since the last one.
+def _not_in_place_notes(outcome: RunOutcome, placed: files.Outputs, target: Path) -> None:
+    """run.json is written last: when it is the one held, the console and the log say so too,
+    and the fallback left beside it makes the next night write everything again."""
+    run_json = target.parent / "run.json"
+    if run_json in placed.beside:
+        note = _beside_notes({run_json: placed.beside[run_json]}, target.parent)[0]
+        log.warning(note)
+        outcome.notes.append(note)
+    elif outcome.result is not None or outcome.unchanged:
+        _tidy_fallbacks(target, placed.beside)
 
-    The database is a record, not a gate: when it cannot be used the run goes on, with a
-    warning in the log and no 变动情况 sheet.
+
+def _remember(out_dir: Path, result: BatchResult, target: Path, code: int, attempt: _Attempt):
+    """Record the run's scores in its history row and read what changed since the last run.
+
+    A damaged database is a record, not a gate: the run goes on, with a warning in the log and
+    no 变动情况 sheet. One held by another program, or from a newer evalbatch, stops it.
     """
     db = history_db.db_path_for(out_dir)
-    run_id = _quietly(history_db.record_run, db, result, target, code)
+    run_id = attempt.loudly(history_db.record_run, db, result, target, code, run_id=attempt.run_id)
+    attempt.run_id = run_id if run_id is not None else attempt.run_id
     if run_id is None:
         return None, None, None
     first = _quietly(history_db.previous_run, db, run_id) is None
@@ -525,6 +655,7 @@ def _summary(outcome: RunOutcome, input_dir: Path) -> dict:
             "log": str(outcome.log_file or ""),
         },
         "notes": outcome.notes,
+        "not_in_place": {str(t): str(w) for t, w in files.current_outputs().beside.items()},
         "timings": {k: round(v, 3) for k, v in r.timings.items()},
         "unchanged": False,
         "exit_code": outcome.exit_code,

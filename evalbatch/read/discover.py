@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import schema as S
+from ..files import file_time
 
 log = logging.getLogger("evalbatch")
 
@@ -191,7 +192,7 @@ def _status(path: Path) -> os.stat_result | None:
 
 def _record(path: Path, rel: Path, st: os.stat_result, shown_root: str) -> FileRecord:
     name = rel.as_posix()
-    rec = FileRecord(str(path), printable(name), st.st_size, st.st_mtime, problem=_refused_by_name(name))
+    rec = FileRecord(str(path), printable(name), st.st_size, file_time(st), problem=_refused_by_name(name))
     if rec.name != name:
         rec.notes.append(("file.name_escaped", "文件名中有无法识别的字符（常见于解压 Windows 压缩包时文件名编码不符），"
                                                "已按 \\xNN 形式显示；建议将文件改名后重新提交"))
@@ -251,7 +252,7 @@ def records_for(paths: list[Path]) -> list[FileRecord]:
     records = []
     for p, name in zip(paths, _check_names(paths)):
         st = _status(p) or _UNKNOWN
-        records.append(FileRecord(extended_path(str(p)), name, st.st_size, st.st_mtime, problem=_refused_by_name(p.name)))
+        records.append(FileRecord(extended_path(str(p)), name, st.st_size, file_time(st), problem=_refused_by_name(p.name)))
     return records
 
 

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..files import in_use
+from ..files import in_use, windows_reason
 from ..formats.base import FileProblem, Limits, RawWorkbook, SheetData
 from ..formats.calamine import read_calamine
 from ..formats.html import read_html
@@ -108,12 +108,16 @@ def _not_regular(mode: int, via_link: bool) -> FileProblem:
 
 def _os_reason(exc: OSError) -> str:
     """The operating system's reason, in Chinese where it is a common one."""
+    if in_use(exc):
+        return "文件正被其他程序（如 Excel、WPS 或杀毒软件）使用；请关闭该文件，下次运行时会重新读取"
+    # Windows' code next: a dropped share or a long path arrives as FileNotFoundError too. Missing
+    # files (2) and denials (5) keep the reader's own words below.
+    if getattr(exc, "winerror", None) not in (None, 2, 5) and windows_reason(exc):
+        return windows_reason(exc)
     if isinstance(exc, FileNotFoundError):
         return "文件不存在（可能已被移走或改名）"
     if isinstance(exc, IsADirectoryError):
         return "这是一个文件夹，不是文件"
-    if in_use(exc):
-        return "文件正被其他程序（如 Excel、WPS 或杀毒软件）使用；请关闭该文件，下次运行时会重新读取"
     if isinstance(exc, PermissionError):
         return "没有读取权限，请检查共享盘的文件权限"
     return f"系统错误（{exc.strerror or exc}）"

@@ -9,8 +9,14 @@ sheet (what changed since the previous run of the same year), a year-over-year c
 and a department's history are read back as DataFrames with Chinese column names.
 
 The schema is created and migrated here: `PRAGMA user_version` counts the scripts of
-`MIGRATIONS` already applied; opening an older database applies the missing ones in one
-transaction, a database written by a newer evalbatch is refused (`HistoryError`).
+`MIGRATIONS` already applied; a run (under the run lock) applies the missing ones in one
+transaction. Readers (`evalbatch history` on an analyst's PC, perhaps with another version)
+never change the file: they open it read-only and read an older one through a migrated copy
+in memory. A database written by a newer evalbatch is refused (`HistoryTooNew`).
+
+A run's row is written when it starts (进行中) and finished when it ends, so a run killed on
+the way stays 进行中 until the next run, under the lock, marks it 中断. A write transaction
+another program holds is waited for `BUSY_TIMEOUT_MS`, then `HistoryBusy`.
 
 The output folder usually lives on a shared (network) drive, where SQLite's WAL mode is not
 safe (it needs shared memory between processes on one machine), so the database keeps the
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -179,27 +187,49 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX review_adjustments_dept ON review_adjustments (dept_code, run_id);
     """,
+    # 4: which machine and process made each attempt (two machines may run the task)
+    """
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of the returned frames (the workbook's and the CLI's headers).
 CHANGES_COLUMNS = ["变动", "变动原因", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
 YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
-RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明"]
+RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明", "主机", "进程"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
 
 NEW, WITHDRAWN, CHANGED = "新增", "撤回", "变化"
 # What became of a run attempt (runs.kind) and how `evalbatch history` names it. Only runs
 # that scored are compared with (变动情况, year over year).
 SCORED, UNCHANGED, WAITING, REFUSED, FAILED = "scored", "unchanged", "waiting", "refused", "failed"
+RUNNING, INTERRUPTED = "running", "interrupted"
 KIND_NAMES = {SCORED: "已评分", UNCHANGED: "无变化，未重写", WAITING: "未评分：文件仍在复制", REFUSED: "未运行：另一个运行正在进行",
-              FAILED: "失败"}
+              FAILED: "失败", RUNNING: "进行中", INTERRUPTED: "中断"}  # killed (结束任务, power, time limit) before it finished
 _KIND_ORDER = {CHANGED: 0, NEW: 1, WITHDRAWN: 2}
 _SCORE_TOLERANCE = 0.005  # scores are rounded to 2 decimals; anything smaller is float noise
 
 
 class HistoryError(RuntimeError):
     """The run-history database cannot be used; the message is for the user (Chinese)."""
+
+
+class HistoryBusy(HistoryError):
+    """Another program held a write transaction for longer than `BUSY_TIMEOUT_MS`."""
+
+
+class HistoryTooNew(HistoryError):
+    """The database was written by a newer evalbatch; this one changes nothing in it."""
+
+
+def _failure(exc: sqlite3.Error, text: str) -> HistoryError:
+    """`text` as the right kind of HistoryError; a lock held too long says so and what to do."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc):
+        return HistoryBusy(f"{text}：数据库被其他程序锁定超过 {BUSY_TIMEOUT_MS / 1000:g} 秒（可能有人用 SQLite 工具打开着它，"
+                           f"或另一台电脑上的 evalbatch history 仍在读取）；请关闭该程序后重新运行")
+    return HistoryError(f"{text}（{exc}）")
 
 
 def db_path_for(out_dir: str | Path) -> Path:
@@ -211,10 +241,12 @@ def db_path_for(out_dir: str | Path) -> Path:
 
 @contextmanager
 def connect(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
-    """An open connection to a database at `SCHEMA_VERSION` (created or migrated as needed).
+    """An open connection to a database at `SCHEMA_VERSION`.
 
-    The connection is in autocommit mode: write inside `transaction(conn)`. Closed on exit.
-    With `create=False` a missing file raises `HistoryError` instead of being created.
+    With `create=True` (a run, under the run lock) the file is created or migrated as needed;
+    the connection is in autocommit mode: write inside `transaction(conn)`. With
+    `create=False` (a reader) the file is opened read-only and never changed: a missing file
+    raises `HistoryError`, an older one is read through a migrated copy in memory. Closed on exit.
     """
     path = Path(db_path)
     try:
@@ -224,19 +256,51 @@ def connect(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Con
     if not create and not path.exists():
         raise HistoryError(f"运行记录数据库 {path} 不存在：还没有记录过任何运行")
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = sqlite3.connect(str(path) if create else f"{path.absolute().as_uri()}?mode=ro", timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, uri=not create)
     except sqlite3.Error as exc:
         raise HistoryError(f"无法打开运行记录数据库 {path}：{exc}") from exc
     try:
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn, path)
+            if create:
+                _migrate(conn, path)
+            else:
+                conn = _readable(conn, path)
+        except HistoryError:
+            raise
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise _failure(exc, f"无法读取运行记录数据库 {path}") from exc
             raise HistoryError(f"运行记录数据库 {path} 无法读取（{exc}）；文件可能已损坏或不是 evalbatch 的数据库") from exc
         yield conn
     finally:
         conn.close()
+
+
+def _readable(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    """`conn` when its database is at `SCHEMA_VERSION`, else a migrated copy in memory (the
+    file stays as it is: only a run migrates it)."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise _too_new(path, current)
+    if current == SCHEMA_VERSION:
+        return conn
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.backup(copy)
+    finally:
+        conn.close()
+    _migrate(copy, path)
+    return copy
+
+
+def _too_new(path: Path, current: int) -> HistoryTooNew:
+    return HistoryTooNew(
+        f"运行记录数据库 {path} 由较新版本的 evalbatch 创建（数据库结构版本 {current}，"
+        f"本程序只支持到版本 {SCHEMA_VERSION}）；请升级 evalbatch 后再运行。为避免损坏记录，本程序不会修改该数据库"
+    )
 
 
 @contextmanager
@@ -262,10 +326,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if current == SCHEMA_VERSION:
             return
         if current > SCHEMA_VERSION:
-            raise HistoryError(
-                f"运行记录数据库 {path} 由较新版本的 evalbatch 创建（数据库结构版本 {current}，"
-                f"本程序只支持到版本 {SCHEMA_VERSION}）；请升级 evalbatch 后再运行。为避免损坏记录，本程序不会修改该数据库"
-            )
+            raise _too_new(path, current)
         # executescript() commits any open transaction first, so BEGIN and COMMIT belong to the
         # script itself; a failing statement leaves the transaction open for the ROLLBACK below.
         script = "\n".join(["BEGIN IMMEDIATE;", *MIGRATIONS[current:], f"PRAGMA user_version = {SCHEMA_VERSION};", "COMMIT;"])
@@ -277,9 +338,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute("ROLLBACK")
             if schema_version(conn) != current:
                 continue  # another process migrated it meanwhile: look again
-            raise HistoryError(
-                f"运行记录数据库 {path} 从结构版本 {current} 升级到 {SCHEMA_VERSION} 失败（{exc}）；数据库未作任何修改"
-            ) from exc
+            raise _failure(exc, f"运行记录数据库 {path} 从结构版本 {current} 升级到 {SCHEMA_VERSION} 失败；数据库未作任何修改") from exc
     raise HistoryError(f"运行记录数据库 {path} 升级失败：结构版本不断变化，请稍后重试")
 
 
@@ -308,11 +367,13 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
 
 
 def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | None, exit_code: int | None,
-               *, input_dir: str | Path | None = None) -> int:
+               *, input_dir: str | Path | None = None, run_id: int | None = None) -> int:
     """Record one run (run, files, department and project scores) in one transaction; its id.
 
-    `input_dir` defaults to `result.meta["input_dir"]`. Raises `HistoryError` when the
-    database cannot be opened or written; then nothing of this run is stored.
+    With `run_id` (the row `start_run` wrote) that row is filled in and keeps its kind until
+    the run ends (`update_run`); without, a new row of a scored run. `input_dir` defaults to
+    `result.meta["input_dir"]`. Raises `HistoryError` when the database cannot be opened or
+    written; then nothing of this run is stored.
     """
     meta = result.meta
     year = meta.get("year")
@@ -340,22 +401,27 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
         _texts(_col(p, "grade")), _reals(_col(p, "exec_rate")), _reals(_col(p, "review_total")), _reals(_col(p, "final_total")),
     ))
 
+    row = {"started": str(started), "finished": _text(meta.get("finished")), "year": year, "version": _text(meta.get("version")),
+           "rules_digest": _text(meta.get("rules_digest")), "input_dir": _text(input_dir), "workbook": _text(workbook),
+           "exit_code": None if exit_code is None else int(exit_code), "recorded": recorded}
+
     def write(conn: sqlite3.Connection) -> int:
-        run_id = _insert_run(conn, files, started=str(started), finished=_text(meta.get("finished")), year=year,
-                             version=_text(meta.get("version")), rules_digest=_text(meta.get("rules_digest")), input_dir=_text(input_dir),
-                             workbook=_text(workbook), exit_code=None if exit_code is None else int(exit_code), recorded=recorded)
+        if run_id is None:
+            run = _insert_run(conn, files, **row, **_me())
+        else:
+            run = _fill_run(conn, run_id, files, **row)
         conn.executemany(
             "INSERT INTO dept_scores (run_id, year, dept_code, dept_name, dept_category, file, sha256, total, self_total,"
             " grade, rank, errors, warnings, review_total, final_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, *row) for row in dept_rows])
+            [(run, *r) for r in dept_rows])
         conn.executemany(
             "INSERT INTO project_scores (run_id, year, file, dept_code, project_code, project_name, total, self_score,"
             " grade, exec_rate, review_total, final_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, *row) for row in project_rows])
+            [(run, *r) for r in project_rows])
         review = getattr(result, "review", None)
         if review is not None:
-            insert_frame(conn, "review_adjustments", review.adjustments, run_id=run_id)
-        return run_id
+            insert_frame(conn, "review_adjustments", review.adjustments, run_id=run)
+        return run
 
     return _recorded(db_path, write)
 
@@ -386,7 +452,7 @@ def _recorded(db_path: str | Path, write) -> int:
             with transaction(conn):
                 return write(conn)
         except sqlite3.Error as exc:
-            raise HistoryError(f"写入运行记录数据库 {db_path} 失败（{exc}）；本次运行未记录") from exc
+            raise _failure(exc, f"写入运行记录数据库 {db_path} 失败；本次运行未记录") from exc
 
 
 def _insert_run(conn: sqlite3.Connection, files: list[tuple], **columns) -> int:
@@ -396,6 +462,34 @@ def _insert_run(conn: sqlite3.Connection, files: list[tuple], **columns) -> int:
     conn.executemany("INSERT INTO run_files (run_id, name, sha256, size, status, dept_code) VALUES (?, ?, ?, ?, ?, ?)",
                      [(run_id, *row) for row in files])
     return run_id
+
+
+def _fill_run(conn: sqlite3.Connection, run_id: int, files: list[tuple], **columns) -> int:
+    """The row `start_run` wrote, filled in, and its files; its id."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)).fetchone() is None:
+        raise HistoryError(f"运行记录数据库中没有编号为 {run_id} 的运行")
+    if columns:
+        conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?", (*columns.values(), int(run_id)))
+    conn.executemany("INSERT OR REPLACE INTO run_files (run_id, name, sha256, size, status, dept_code) VALUES (?, ?, ?, ?, ?, ?)",
+                     [(run_id, *row) for row in files])
+    return int(run_id)
+
+
+def _me() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def start_run(db_path: str | Path, *, started: str, year: int | None, input_dir: str | Path | None = None) -> int:
+    """The row of a run that has just taken the run lock, as 进行中; its id. Rows still 进行中
+    belong to runs that ended without finishing theirs (the lock is ours now): they become 中断."""
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    def write(conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE runs SET kind = ? WHERE kind = ?", (INTERRUPTED, RUNNING))
+        return _insert_run(conn, [], started=started, year=year, version=__version__, input_dir=_text(input_dir),
+                           recorded=now, kind=RUNNING, **_me())
+
+    return _recorded(db_path, write)
 
 
 def _file_rows(records) -> list[tuple]:
@@ -425,24 +519,23 @@ def record_attempt(db_path: str | Path, kind: str, *, started: str, year: int | 
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     return _recorded(db_path, lambda conn: _insert_run(
         conn, _file_rows(records), started=started, finished=now, year=year, version=__version__, input_dir=_text(input_dir),
-        workbook=_text(workbook), exit_code=int(exit_code), recorded=now, kind=kind, note=note))
+        workbook=_text(workbook), exit_code=int(exit_code), recorded=now, kind=kind, note=note, **_me()))
 
 
 def update_run(db_path: str | Path, run_id: int, *, workbook: Path | str | None = None, exit_code: int | None = None,
-               finished: str | None = None, kind: str | None = None, note: str | None = None) -> None:
-    """Fill in what was only known after recording (the workbook actually written, a failure, …)."""
+               finished: str | None = None, kind: str | None = None, note: str | None = None, records=()) -> None:
+    """Fill in what was only known after recording (the workbook actually written, how the run
+    ended, the files an attempt that scored nothing saw)."""
     sets = {k: v for k, v in (("workbook", _text(workbook)), ("exit_code", exit_code), ("finished", finished), ("kind", kind),
                               ("note", note)) if v is not None}
-    if not sets:
+    if not sets and not records:
         return
     with connect(db_path) as conn:
         try:
             with transaction(conn):
-                done = conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", (*sets.values(), int(run_id)))
-                if done.rowcount != 1:
-                    raise HistoryError(f"运行记录数据库中没有编号为 {run_id} 的运行")
+                _fill_run(conn, run_id, _file_rows(records), **sets)
         except sqlite3.Error as exc:
-            raise HistoryError(f"更新运行记录数据库 {db_path} 失败（{exc}）") from exc
+            raise _failure(exc, f"更新运行记录数据库 {db_path} 失败") from exc
 
 
 def _text(v) -> str | None:
@@ -618,10 +711,11 @@ def list_runs(db_path: str | Path) -> pd.DataFrame:
             """SELECT r.id AS 运行编号, r.started AS 开始时间, r.finished AS 完成时间, r.year AS 年度,
                       (SELECT COUNT(*) FROM run_files f WHERE f.run_id = r.id) AS 文件数,
                       (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id) AS 单位数,
-                      r.exit_code AS 退出码, r.workbook AS 工作簿, r.kind AS 结果, r.note AS 说明
+                      r.exit_code AS 退出码, r.workbook AS 工作簿, r.kind AS 结果, r.note AS 说明,
+                      r.host AS 主机, r.pid AS 进程
                FROM runs r ORDER BY r.id""", conn)
     df["结果"] = df["结果"].map(KIND_NAMES).fillna(df["结果"])
-    for c in ("年度", "退出码"):
+    for c in ("年度", "退出码", "进程"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return df[RUNS_COLUMNS]
 

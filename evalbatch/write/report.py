@@ -250,6 +250,7 @@ def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
         *[(f"格式：{k}", f"{v} 个文件") for k, v in layout_counts(result.records).items()],
         *[(f"跳过：{k}", str(v)) for k, v in sorted(result.skipped.items())],
         ("错误 / 警告 / 提示", " / ".join(str(int((result.findings["level"] == lv).sum())) for lv in (F.ERROR, F.WARNING, F.NOTE))),
+        *[("未能放回原名的输出", note) for note in m.get("not_in_place", [])],
     ]
     _print_pairs(ws, fmt, pairs)  # before the rows: heights must be set before a row is streamed
     for r, (k, v) in enumerate(pairs):
