@@ -264,10 +264,13 @@ def _is_folder(path: Path) -> bool:
         return False
 
 
-def _input_missing(note: str, target: Path, attempt: _Attempt, records=()) -> RunOutcome:
+SHRINK_HINT = "；确属单位减少时加 --allow-shrink 重新运行"
+
+
+def _input_missing(note: str, target: Path, attempt: _Attempt, records=(), hint: str = "") -> RunOutcome:
     """No inbox, an empty one, or one far smaller than last time: nothing is replaced (the
     workbook, feedback, Parquet and the history of scores stay as the last good run left them)."""
-    note += "；本次没有评分，汇总工作簿、反馈文件和运行历史中的得分都未改动。请检查收件文件夹"
+    note += "；本次没有评分，汇总工作簿、反馈文件和运行历史中的得分都未改动。请检查收件文件夹" + hint
     log.error(note)
     attempt.end(history_db.INPUT_MISSING, EXIT_INPUT, note, records=records)
     return RunOutcome(None, target, EXIT_INPUT, [note], run_id=attempt.run_id)
@@ -291,7 +294,7 @@ def _shrunk(out_dir: Path, year: int, result: BatchResult, roster: tuple[Path, R
     base, what = (last, "上次评分运行") if last else ((len(roster[1].units), "名单") if roster else (0, ""))
     if base and units < rules.roster_min_share * base:
         return (f"收件文件夹中只有 {units} 个单位的文件，不到{what}（{base} 个单位）的 {rules.roster_min_share:.0%}"
-                "（规则 roster.min_share），可能共享盘未挂载完整或文件夹被误移；确属单位减少时加 --allow-shrink 重新运行")
+                "（规则 roster.min_share），可能共享盘未挂载完整或文件夹被误移")
     return ""
 
 
@@ -403,7 +406,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     target = out_dir / workbook_name(year)
     shrunk = "" if opts.allow_shrink else _shrunk(out_dir, year, result, roster, rules)
     if shrunk:
-        return _input_missing(shrunk, target, attempt, records=result.records)
+        return _input_missing(shrunk, target, attempt, records=result.records, hint=SHRINK_HINT)
     measured = _measure(result, roster, rules)
     apply_to(result, reviews, rules)
     status = roster_status(result, roster[1], str(roster[0])) if measured else None  # after reviews: final scores

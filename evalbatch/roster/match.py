@@ -69,10 +69,11 @@ def _recode_by_name(result: BatchResult, units: pd.DataFrame) -> pd.DataFrame:
     before = depts.loc[hit].copy()
     _recode(result, codes)
     line = names.loc[key[hit]]
+    code, name = line["code"].to_numpy(dtype=object), line["name"].to_numpy(dtype=object)
     return F.where(
-        before.assign(dept_code=depts.loc[hit, "dept_code"]), hit[hit],
-        "表中没有写单位编码，已按单位名称“" + key[hit] + "”对应名单中的“" + line["code"].to_numpy() + " " + line["name"].to_numpy()
-        + "”，单位编码按名单计为 " + line["code"].to_numpy() + "（原自动生成的编码 " + before["dept_code"] + "）",
+        before.assign(dept_code=depts.loc[hit, "dept_code"]), hit[hit], "roster.matched_by_name",
+        "表中没有写单位编码，已按单位名称“" + key[hit] + "”对应名单中的“" + code + " " + name + "”，单位编码按名单计为 " + code
+        + "（原自动生成的编码 " + before["dept_code"] + "）",
         sheet=before["info_sheet"], cell=before.get("cell_dept_name", ""))
 
 
