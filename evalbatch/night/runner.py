@@ -407,10 +407,14 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     shrunk = "" if opts.allow_shrink else _shrunk(out_dir, year, result, roster, rules)
     if shrunk:
         return _input_missing(shrunk, target, attempt, records=result.records, hint=SHRINK_HINT)
+    t0 = time.perf_counter()
     measured = _measure(result, roster, rules)
+    spent = time.perf_counter() - t0
     apply_to(result, reviews, rules)
+    t0 = time.perf_counter()
     status = roster_status(result, roster[1], str(roster[0])) if measured else None  # after reviews: final scores
     if status is not None:
+        result.timings["roster"] = spent + time.perf_counter() - t0
         log.info("%s", status.line())
     result.trim(KEPT_INDICATOR_COLUMNS)
     for rec in result.records:
