@@ -224,6 +224,31 @@ def test_without_a_roster_everything_is_as_before(tmp_path, rules):
     assert not outcome.result.findings["rule_id"].str.startswith("roster.").any()
 
 
+def test_the_rosters_own_problems_are_no_departments(tmp_path, rules):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write(src, dept("620101", "省委编办"), "620101.xlsx")
+    out.mkdir()
+    write_xlsx(out / ROSTER_NAME, [["620101", "省委编办"], ["620101", "省委编办（重复）"]])
+    outcome = run(src, out, 2021, rules, settle=0, feedback=True)
+    f = outcome.result.findings[outcome.result.findings["rule_id"].eq("roster.duplicate")]
+    assert list(zip(f["file"], f["dept_code"], f["sheet"], f["cell"])) == [(ROSTER_NAME, "", "名单", "A3")]
+    assert outcome.exit_code == 0 and outcome.roster.line() == "名单 1 个单位：已采用 1"
+    (feedback,) = (out / "feedback").iterdir()
+    texts = {c for row in sheet_rows(feedback, openpyxl.load_workbook(feedback, read_only=True).sheetnames[-1]) for c in row if c}
+    assert not any("名单" in str(t) for t in texts)
+
+
+def test_an_unusable_roster_is_said_and_the_run_goes_on(tmp_path, rules):
+    src = tmp_path / "in"
+    write(src, dept("620101", "省委编办"), "620101.xlsx")
+    given = tmp_path / "名单.csv"
+    given.write_text("编号,名字\n620101,省委编办\n", encoding="utf-8")
+    outcome = run(src, tmp_path / "out", 2021, rules, settle=0, roster=given)
+    assert outcome.exit_code == 0 and outcome.roster is None
+    assert outcome.notes == [f"名单 {given} 中没有可用的单位（原因见“审核问题”中该文件的行），本次不按名单统计报送情况"]
+    assert outcome.result.findings["rule_id"].tolist().count("roster.header") == 1
+
+
 # --- the inbox guard -------------------------------------------------------------------------
 
 @pytest.fixture

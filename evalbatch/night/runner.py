@@ -410,6 +410,8 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     t0 = time.perf_counter()
     measured = _measure(result, roster, rules)
     spent = time.perf_counter() - t0
+    if roster is not None and not measured:
+        notes = [f"名单 {roster[0]} 中没有可用的单位（原因见“审核问题”中该文件的行），本次不按名单统计报送情况", *notes]
     apply_to(result, reviews, rules)
     t0 = time.perf_counter()
     status = roster_status(result, roster[1], str(roster[0])) if measured else None  # after reviews: final scores
@@ -462,9 +464,10 @@ def _measure(result: BatchResult, roster: tuple[Path, Roster] | None, rules: Rul
     if roster is None:
         return False
     path, listed = roster
-    result.findings = F.concat([result.findings, F.relevel(listed.findings.copy(), rules.rule_levels)])
+    # The bureau's own list: no department's finding (a feedback file would show it by 单位编码).
+    own = listed.findings.assign(dept_code="", dept_name="")
+    result.findings = F.concat([result.findings, F.relevel(own, rules.rule_levels)])
     if listed.units.empty:
-        log.warning("名单 %s 中没有可用的单位，本次不按名单统计报送情况", path)
         return False
     match_roster(result, listed, rules, path.name)
     return True
