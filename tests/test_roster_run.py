@@ -309,6 +309,22 @@ def test_allow_shrink_accepts_a_real_shrink(ten_scored, rules):
     assert _last_attempt(out) == ("已评分", 0, 3, 2)
 
 
+def test_unreadable_files_count_as_units_on_both_sides(tmp_path, rules):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write(src, dept("620101", "省委编办"), "620101.xlsx")
+    for code in ("620102", "620103", "620104"):
+        (src / f"{code}.xlsx").write_text("不是表格", encoding="utf-8")
+    assert run(src, out, 2021, rules, settle=0).exit_code == 1
+    assert H.last_unit_count(H.db_path_for(out), 2021) == 4
+    for code in ("620102", "620103"):
+        (src / f"{code}.xlsx").unlink()
+    assert run(src, out, 2021, rules, settle=0).exit_code == 1  # 2 of 4: not below half
+    (src / "620104.xlsx").unlink()
+    assert run(src, out, 2021, rules, settle=0).exit_code == 0  # 1 of 2, and no file with an error left
+    (src / "620101.xlsx").unlink()
+    assert run(src, out, 2021, rules, settle=0).exit_code == 6  # empty
+
+
 def test_the_roster_is_the_measure_before_any_scored_run(tmp_path, rules):
     src, out = tmp_path / "in", tmp_path / "out"
     write(src, dept("620101", "省委编办"), "620101.xlsx")

@@ -287,11 +287,11 @@ def _roster(out_dir: Path, rules: Rules, opts: RunOptions) -> tuple[Path, Roster
 
 
 def _shrunk(out_dir: Path, year: int, result: BatchResult, roster: tuple[Path, Roster] | None, rules: Rules) -> str:
-    """Why tonight's inbox is taken for a missing one ("" when it is not): fewer units than
-    roster.min_share of the last scored run's (or, before any, of the roster's)."""
+    """Why tonight's inbox is taken for a missing one ("" when it is not): fewer units (departments
+    and unreadable files) than roster.min_share of the last scored run's (or, before any, of the roster's)."""
     units = len(result.depts) + sum(r.status == REJECTED for r in result.records)
     last = _quietly(history_db.last_unit_count, history_db.db_path_for(out_dir), year)
-    base, what = (last, "上次评分运行") if last else ((len(roster[1].units), "名单") if roster else (0, ""))
+    base, what = (last, "上次评分运行") if last is not None else ((len(roster[1].units), "名单") if roster else (0, ""))
     if base and units < rules.roster_min_share * base:
         return (f"收件文件夹中只有 {units} 个单位的文件，不到{what}（{base} 个单位）的 {rules.roster_min_share:.0%}"
                 "（规则 roster.min_share），可能共享盘未挂载完整或文件夹被误移")

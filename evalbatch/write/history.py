@@ -33,6 +33,7 @@ import pandas as pd
 
 from .. import __version__
 from ..judge.evaluate import BatchResult
+from ..read.discover import REJECTED
 
 DB_NAME = "evalbatch.sqlite"
 BUSY_TIMEOUT_MS = 30_000
@@ -515,14 +516,17 @@ def _fmt_scores(s: pd.Series) -> pd.Series:
 
 
 def last_unit_count(db_path: str | Path, year: int | None) -> int | None:
-    """How many departments the latest scored run of `year` had; None when there is none."""
+    """How many units the latest scored run of `year` saw: its departments, and its files that
+    could not be read (each someone's submission); None when there is no such run."""
     if not Path(db_path).exists():
         return None
     with connect(db_path, create=False) as conn:
         run_id = _latest_before(conn, year)
         if run_id is None:
             return None
-        return int(conn.execute("SELECT COUNT(*) FROM dept_scores WHERE run_id = ?", (run_id,)).fetchone()[0])
+        depts = conn.execute("SELECT COUNT(*) FROM dept_scores WHERE run_id = ?", (run_id,)).fetchone()[0]
+        refused = conn.execute("SELECT COUNT(*) FROM run_files WHERE run_id = ? AND status = ?", (run_id, REJECTED)).fetchone()[0]
+        return int(depts) + int(refused)
 
 
 def status_changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
