@@ -71,7 +71,7 @@ def test_findings_exit_cannot_take_a_code_that_means_something_else(tmp_path, wi
     r = invoke("run", with_an_error, "--out", tmp_path / "out", "--year", "2021", "--findings-exit", str(code))
     assert r.exit_code == 2
     assert r.output.strip() == (f"--findings-exit 的值无效：{code} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、"
-                                "5 内部错误、6 收件文件夹无法访问、7 运行记录数据库版本较新）；请用 0、1 或 8–255")
+                                "5 内部错误、6 收件文件夹为空或缺失、7 运行记录数据库版本较新）；请用 0、1 或 8–255")
     assert not (tmp_path / "out").exists()
 
 
