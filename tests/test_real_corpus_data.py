@@ -98,10 +98,9 @@ def test_expect_is_what_the_grid_prints(path):
     assert expect["indicators"], "a form without a readable indicator is no test of a reader"
     assert set(expect["funds"]) == FUNDS_KEYS
     assert isinstance(expect["scored"], bool)
-    if expect["project"] is not None:
-        assert expect["project"] in texts
-    if expect["unit"] is not None:
-        assert expect["unit"] in texts
+    for key in ("project", "unit", "supervisor"):
+        if expect.get(key) is not None:
+            assert expect[key] in texts, key
     assert expect["year"] is None or str(expect["year"]) in spec["title"]
     for item in expect["indicators"]:
         assert INDICATOR_KEYS <= set(item), item
