@@ -182,8 +182,24 @@ def add_unknown_column(spec: dict) -> dict:
     return s
 
 
+def points_in_labels(spec: dict) -> dict:
+    """The 分值 column emptied, each indicator's points written into its 三级 label instead
+    (指标名称(10分)), as forms without a 分值 column print them."""
+    s = copy.deepcopy(spec)
+    for h in _header_rows(s):
+        head = [norm(c) if isinstance(c, str) else "" for c in s["rows"][h]]
+        if "三级指标" not in head or not ({"分值", "权重"} & set(head)):
+            continue
+        l3, w = head.index("三级指标"), head.index("分值" if "分值" in head else "权重")
+        s["rows"][h][w] = None
+        for row in s["rows"][h + 1:]:
+            if len(row) > max(l3, w) and isinstance(row[w], (int, float)) and isinstance(row[l3], str) and row[l3].strip():
+                row[l3], row[w] = f"{row[l3]}({row[w]:g}分)", None
+    return s
+
+
 MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column,
-             "both": lambda s: add_unknown_column(mutate_headers(s))}
+             "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels}
 
 
 @pytest.fixture(scope="module", params=list(MUTATIONS))
@@ -191,6 +207,13 @@ def mutated(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mut")
     paths = [R.build_xlsx(MUTATIONS[request.param](R.load(p)), folder / f"{p.stem}.xlsx") for p in FORMS]
     return check_paths(paths, RULES)
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_every_mutation_changes_most_forms(name):
+    """A mutation that changed nothing would prove nothing."""
+    changed = [p for p in FORMS if MUTATIONS[name](R.load(p))["rows"] != R.load(p)["rows"]]
+    assert len(changed) >= len(FORMS) // 2
 
 
 def test_mutated_forms_read_exactly_like_the_originals(read_xlsx, mutated):
