@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
-from test_official import form_a
+from test_official import form_a, form_b
 from typer.testing import CliRunner
 
 from evalbatch.cli import app
@@ -123,3 +123,31 @@ def test_check_explain_names_the_cell_of_every_field(tmp_path):
     assert "「表」F4 → 单位名称 = 池州市贵池区棠溪镇人民政府" in out
     assert "D6 全年预算数=120" in out and "E6 全年执行数=96" in out and "F6 执行率分值=10" in out
     assert "D13 三级指标=整治自然村数量" in out and "G13 分值=20" in out and "E13 指标值=≥50个" in out
+
+
+def _dept_form(rows_out: range, extra: list | None = None) -> Grid:
+    g = form_b()
+    rows = [r for i, r in enumerate(g.rows) if i not in rows_out]
+    if extra:
+        rows.insert(len(rows) - 1, extra)
+    return Grid(rows, [(0, 0, 0, 8), (1, 1, 1, 8)])
+
+
+def test_a_department_form_without_funds_is_unreviewed(tmp_path):
+    """Form B with its task block (rows 3–6) gone: no 金额合计, no execution, no total."""
+    r = check_paths([write_xlsx({"部门整体": _dept_form(range(2, 6))}, tmp_path / "b.xlsx")], RULES)
+    d = r.depts.iloc[0]
+    assert (d["read_status"], d["grade"]) == ("未能复核", NO_FUNDS)
+    assert math.isnan(d["total"]) and pd.isna(d["rank"])
+    f = r.findings[r.findings["rule_id"] == "result.unreviewed"]
+    assert f["message"].tolist() == ["部门整体自评未能复核：资金块未读取或金额空白，预算执行率无法计算；不计算总分、不评等级、不参与排名。"
+                                     "请补全后重新提交；如表中写法不同，请在规则 [forms] 中加上该写法"]
+
+
+def test_execution_printed_as_an_indicator_row_is_the_departments_execution(tmp_path):
+    """The same form with 预算执行率 as an indicator (10 points, ≥90%, 95%): read and graded,
+    30 + 30 + 30 + 10 = 100."""
+    row = ["产出指标", "预算执行", "预算执行率", 10, "≥90%", "95%", 10, None, None]
+    r = check_paths([write_xlsx({"部门整体": _dept_form(range(2, 6), row)}, tmp_path / "b.xlsx")], RULES)
+    d = r.depts.iloc[0]
+    assert (d["read_status"], d["total"], d["grade"], d["rank"]) == ("", 100.0, "优", 1)

@@ -397,7 +397,11 @@ def _dept_status(d: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.Series, pd.Seri
     weighted = d["file"].map(mine.groupby("file")["weight"].count()).fillna(0)
     form = d["has_dept_form"].astype(bool)
     official = form & ~d["layout"].fillna("").eq(FORMAT1)
-    return read_status(official & (d["dept_budget"].isna() | d["dept_spent"].isna()), form & count.eq(0), form & weighted.eq(0))
+    # Some 部门整体 forms print 预算执行率 as an indicator row (target and actual rate) instead
+    # of a funds block: that row is the execution, scored like any indicator.
+    rate_row = d["file"].isin(set(mine.loc[mine["l3"].fillna("").astype(str).str.contains("执行率"), "file"]))
+    no_amounts = official & (d["dept_budget"].isna() | d["dept_spent"].isna()) & ~rate_row
+    return read_status(no_amounts, form & count.eq(0), form & weighted.eq(0))
 
 
 def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
