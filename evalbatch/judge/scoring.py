@@ -348,11 +348,13 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
                                     .where(~p["exec_zero"], 0.0), rules.score_decimals)
     own = ind[ind["project_code"] != ""].groupby(["file", "project_code"])
     sums = own["score"].sum(min_count=1).rename("ind_score")
-    counts = pd.concat([own.size().rename("ind_count"), own["weight"].count().rename("ind_weighted")], axis=1)
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
-    p = p.merge(counts, left_on=["file", "project_code"], right_index=True, how="left")
-    p["read_status"], p["read_reason"] = read_status(p["budget"].isna() | p["spent"].isna(), p["ind_count"].fillna(0).eq(0),
-                                                     p["ind_weighted"].fillna(0).eq(0))
+    if "weight" in ind:  # a rescoring from final scores only (抽评) keeps the status found when read
+        counts = pd.concat([own.size().rename("ind_count"), own["weight"].count().rename("ind_weighted")], axis=1)
+        p = p.drop(columns=["ind_count", "ind_weighted"], errors="ignore")
+        p = p.merge(counts, left_on=["file", "project_code"], right_index=True, how="left")
+        p["read_status"], p["read_reason"] = read_status(p["budget"].isna() | p["spent"].isna(), p["ind_count"].fillna(0).eq(0),
+                                                         p["ind_weighted"].fillna(0).eq(0))
     graded_ok = p["read_status"].eq("")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
     # Never above the form's maximum, whatever its 分值 add up to (weight.over reports them).
@@ -372,11 +374,13 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     d = pd.concat([depts, rates, dept_money(depts)], axis=1)
     own = ind[ind["project_code"] == ""]
     total = own.groupby("file")["score"].sum(min_count=1)
-    d["read_status"], d["read_reason"] = _dept_status(d, own)
+    if "weight" in own:  # a rescoring from final scores only (抽评) keeps the status found when read
+        d["read_status"], d["read_reason"] = _dept_status(d, own)
+    status = d["read_status"].fillna("") if "read_status" in d else pd.Series("", index=d.index)
     # Project forms without a department form give no department score (not 0); nor does a
     # form that was not all read.
     total = round_half_up(d["file"].map(total).fillna(0).clip(upper=rules.department_total)
-                          .where(d["has_dept_form"] & d["read_status"].eq("")), rules.score_decimals)
+                          .where(d["has_dept_form"] & status.eq("")), rules.score_decimals)
     d["exec_cap"] = execution_cap(total, d[RATE_COLUMNS["预算执行率"]], rules)
     d["total"] = np.minimum(total, d["exec_cap"])
     d["uncapped_total"] = total
