@@ -145,6 +145,7 @@ def check(
     year: Annotated[int | None, typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="无法复核的定量指标记 0 分")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="列出哪个单元格读成了哪一项（资金、指标各列、单位、项目、年度、分值）")] = False,
 ) -> None:
     """检查填报文件：列出错误、警告和提示，并显示复核得分和等级。
 
@@ -158,6 +159,11 @@ def check(
     from .judge.evaluate import check_paths
 
     _check_year(year)
+    if explain:
+        from .read.load import explain_file
+
+        for path in files:
+            typer.echo("\n".join(explain_file(path, _rules(rules, strict))))
     result = check_paths(files, _rules(rules, strict), year=year)
     if as_json:
         _print_json(_check_json(result))

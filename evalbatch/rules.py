@@ -103,6 +103,10 @@ class Rules:
         return float(self.data["scoring"]["project_execution_weight"])
 
     @property
+    def execution_weight_max(self) -> float:
+        return float(self.data["scoring"]["execution_weight_max"])
+
+    @property
     def rate_decimals(self) -> int:
         return int(self.data["scoring"]["rate_decimals"])
 
@@ -298,6 +302,9 @@ def _check_values(rules: Rules) -> None:
                           *((f"scoring.auto_weights.{k}", v) for k, v in scoring["auto_weights"].items())]:
         if value < 0:
             raise RulesError(f"{where}{dotted} 不能为负数，实际为 {value!r}")
+    if not _is_number(scoring["execution_weight_max"]) or scoring["execution_weight_max"] < scoring["project_execution_weight"]:
+        raise RulesError(f"{where}scoring.execution_weight_max 应为不小于 scoring.project_execution_weight 的分数，"
+                         f"实际为 {scoring['execution_weight_max']!r}")
     _check_grade_table(where, "grades", rules.data["grades"])
 
 

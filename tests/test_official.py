@@ -340,11 +340,11 @@ def test_a_workbook_without_any_form_is_one_error_naming_the_forms(tmp_path):
 
 def test_a_bureau_adds_a_synonym_in_its_rules_file(tmp_path):
     g = form_a()
-    g.rows[11][5] = "完成值（实际）"  # a province's own header
+    g.rows[11][5] = "核验数"  # a province's own header, no core word of any field
     path = write_xlsx({"表": g}, tmp_path / "a.xlsx")
     assert _scores(_run([path]))["整治自然村数量"] != 19.2  # no actual column: kept self score
     rules_file = tmp_path / "rules.toml"
-    words = RULES.data["forms"]["actual"] + ["完成值（实际）"]
+    words = RULES.data["forms"]["actual"] + ["核验数"]
     rules_file.write_text("[forms]\nactual = [" + ", ".join(f'"{w}"' for w in words) + "]\n", encoding="utf-8")
     assert _scores(_run([path], rules=load_rules(rules_file)))["整治自然村数量"] == 19.2
 

@@ -210,7 +210,25 @@ def check_scores(scored, rules: Rules) -> pd.DataFrame:
             parts.append(F.where(d, col > 1, "exec.over", msg, sheet=d["info_sheet"], cell=cell))
     if len(p):
         parts += _project_checks(p, rules)
+    parts += _not_graded(d, p)
     return F.concat(parts)
+
+
+_UNREVIEWED_THEN = "；不计算总分、不评等级、不参与排名。请补全后重新提交；如表中写法不同，请在规则 [forms] 中加上该写法"
+_UNSCORED_THEN = "；已读取目标与完成情况并检查，不计算总分、不评等级、不参与排名"
+
+
+def _not_graded(d: pd.DataFrame, p: pd.DataFrame) -> list[pd.DataFrame]:
+    """One finding per department or project left without a grade (未能复核 / 不计分), with the reason."""
+    parts = []
+    whats = (lambda x: "部门整体自评", lambda x: "项目“" + x["project_name"].fillna("").astype(str) + "”")
+    for frame, what, sheet, cell in ((d, whats[0], "info_sheet", "cell_dept_code"), (p, whats[1], "sheet", "cell_project_code")):
+        if not len(frame) or "read_status" not in frame:
+            continue
+        for status, rule, then in (("未能复核", "result.unreviewed", _UNREVIEWED_THEN), ("不计分", "result.unscored", _UNSCORED_THEN)):
+            msg = what(frame) + status + "：" + frame["read_reason"].astype(str) + then
+            parts.append(F.where(frame, frame["read_status"].eq(status), rule, msg, sheet=frame[sheet], cell=frame[cell]))
+    return parts
 
 
 def _name(d: pd.DataFrame) -> pd.Series:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import PARSER_VERSION, __version__
 from .. import findings as F
+from .. import schema as S
 from ..layouts import FORMAT1
 from ..read.assemble import Frames, Parsed, assemble
 from ..read.cache import ParseCache
@@ -120,7 +121,9 @@ def _superseded_findings(older: pd.DataFrame, head: pd.DataFrame, sha: pd.Series
 
 
 def _gather_members(parsed: Parsed, members: dict[str, str]) -> Parsed:
-    """Rows of member files re-keyed to their department's file; each keeps its `source`."""
+    """Rows of member files re-keyed to their department's file; each keeps its `source`.
+    A project sent in two files (the .xlsx and its budget-system export) is one project: the
+    first file's rows are used, the other copy's rows (funds, indicators) dropped and named."""
     if not members:
         return parsed
     tables = {}
@@ -128,8 +131,34 @@ def _gather_members(parsed: Parsed, members: dict[str, str]) -> Parsed:
         df = df.assign(source=df["file"])
         df["file"] = df["file"].map(members).fillna(df["file"]).astype("string")
         tables[name] = df
+    tables, twins = _one_copy(tables)
     info = parsed.info[~parsed.info["file"].isin(members)].reset_index(drop=True)
-    return Parsed(parsed.files, info, tables, parsed.findings)
+    return Parsed(parsed.files, info, tables, F.concat([parsed.findings, twins]))
+
+
+def _one_copy(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Each project's rows from the first file that holds it; the copies in later files named."""
+    projects = tables.get(S.PROJECT_SHEET)
+    if projects is None or projects.empty or "project_code" not in projects:
+        return tables, F.frame([])
+    code = projects["project_code"].astype(object).fillna("")
+    used = projects.assign(_code=code).drop_duplicates(["file", "_code"]).set_index(["file", "_code"])["source"]
+    out = {}
+    for name, df in tables.items():
+        if "project_code" not in df or df.empty:
+            out[name] = df
+            continue
+        key = pd.MultiIndex.from_arrays([df["file"], df["project_code"].astype(object).fillna("")])
+        first = pd.Series(used.reindex(key).to_numpy(), index=df.index)
+        out[name] = df[first.isna() | first.eq(df["source"]) | df["project_code"].astype(object).fillna("").eq("")]
+    p = projects.assign(_code=code)
+    copies = p[p["_code"].ne("") & p["source"].ne(pd.Series(used.reindex(pd.MultiIndex.from_arrays([p["file"], p["_code"]])).to_numpy(),
+                                                             index=p.index))]
+    first = pd.Series(used.reindex(pd.MultiIndex.from_arrays([copies["file"], copies["_code"]])).to_numpy(), index=copies.index)
+    found = F.where(copies.assign(file=copies["source"]), pd.Series(True, index=copies.index), "project.twin",
+                    "项目 " + copies["_code"].astype(str) + " 也在文件“" + first.astype(str) + "”中；两份视为同一项目，只采用“"
+                    + first.astype(str) + "”中的一份（资金不重复相加）", sheet=copies["sheet"], cell=copies["cell_project_code"])
+    return out, found
 
 
 def _unit(findings: pd.DataFrame, members: dict[str, str]) -> pd.Series:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..layouts import FORMAT1
 from ..read.assemble import Frames
 from ..rules import Rules
 from ..values import number_text, round_half_up
@@ -311,6 +312,28 @@ def graded(score: pd.Series, names: list[str], bounds: list[float], missing: str
     return out.where(score.notna(), missing)
 
 
+# What was not read is not graded (docs/official-forms.md): a form whose funds or whose
+# indicators could not be read is 未能复核, one whose indicators carry no points is 不计分.
+# The status and its reason are columns of the results; such a row has no total, its grade
+# is the status with its reason, and it is not ranked.
+UNREVIEWED, UNSCORED = "未能复核", "不计分"
+NO_AMOUNTS = "资金块未读取或金额空白，预算执行率无法计算"
+NO_INDICATORS = "未读取到绩效指标"
+NO_POINTS = "表中绩效指标没有分值，只记录目标与完成情况"
+
+
+def read_status(no_amounts: pd.Series, no_indicators: pd.Series, no_points: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(status, reason) per row: "" where everything needed for a grade was read."""
+    reason = pd.Series(np.select([no_amounts & no_indicators, no_amounts, no_indicators, no_points],
+                                 [NO_AMOUNTS + "；" + NO_INDICATORS, NO_AMOUNTS, NO_INDICATORS, NO_POINTS], ""), index=no_amounts.index)
+    status = pd.Series(np.select([no_amounts | no_indicators, no_points], [UNREVIEWED, UNSCORED], ""), index=no_amounts.index)
+    return status, reason
+
+
+def _status_grade(grade: pd.Series, status: pd.Series, reason: pd.Series) -> pd.Series:
+    return grade.where(status.eq(""), status + "（" + reason + "）")
+
+
 def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     p = projects.drop_duplicates(["file", "project_code"], keep="first").copy()
     rate = _ratio(p["spent"], p["budget"], rules.rate_decimals)
@@ -320,17 +343,27 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     p["exec_weight_used"] = p["exec_weight"].fillna(rules.project_execution_weight)
     p["indicator_total"] = rules.project_indicator_total + rules.project_execution_weight - p["exec_weight_used"]
     # Capped to [0, weight] like every score: a negative 全年执行数 (itself an 错误) scores 0.
-    p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1 if rules.execution_cap else None)).fillna(0), rules.score_decimals)
-    sums = ind[ind["project_code"] != ""].groupby(["file", "project_code"])["score"].sum(min_count=1).rename("ind_score")
+    # No amounts: execution cannot be computed (NaN, 无法计算), never 0; a zero budget scores 0.
+    p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1 if rules.execution_cap else None))
+                                    .where(~p["exec_zero"], 0.0), rules.score_decimals)
+    own = ind[ind["project_code"] != ""].groupby(["file", "project_code"])
+    sums = own["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
+    if "weight" in ind:  # a rescoring from final scores only (抽评) keeps the status found when read
+        counts = pd.concat([own.size().rename("ind_count"), own["weight"].count().rename("ind_weighted")], axis=1)
+        p = p.drop(columns=["ind_count", "ind_weighted"], errors="ignore")
+        p = p.merge(counts, left_on=["file", "project_code"], right_index=True, how="left")
+        p["read_status"], p["read_reason"] = read_status(p["budget"].isna() | p["spent"].isna(), p["ind_count"].fillna(0).eq(0),
+                                                         p["ind_weighted"].fillna(0).eq(0))
+    graded_ok = p["read_status"].eq("")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
     # Never above the form's maximum, whatever its 分值 add up to (weight.over reports them).
     p["ind_score"] = np.minimum(p["ind_score"], p["indicator_total"])
     total = round_half_up(p["exec_score"] + p["ind_score"], rules.score_decimals)
     p["exec_cap"] = execution_cap(total, p["exec_rate"], rules)
-    p["total"] = np.minimum(total.clip(upper=p["exec_weight_used"] + p["indicator_total"]), p["exec_cap"])
-    p["uncapped_total"] = total
-    p["grade"] = grade(p["total"], rules)
+    p["total"] = np.minimum(total.clip(upper=p["exec_weight_used"] + p["indicator_total"]), p["exec_cap"]).where(graded_ok)
+    p["uncapped_total"] = total.where(graded_ok)
+    p["grade"] = _status_grade(grade(p["total"], rules), p["read_status"], p["read_reason"])
     p["diff"] = round_half_up(p["self_score"] - p["total"], rules.score_decimals)
     p["rank"] = p["total"].rank(method="min", ascending=False).astype("Int64")
     p["dept_rank"] = p.groupby("file")["total"].rank(method="min", ascending=False).astype("Int64")
@@ -341,9 +374,13 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     d = pd.concat([depts, rates, dept_money(depts)], axis=1)
     own = ind[ind["project_code"] == ""]
     total = own.groupby("file")["score"].sum(min_count=1)
-    # Project forms without a department form give no department score (not 0).
-    total = round_half_up(d["file"].map(total).fillna(0).clip(upper=rules.department_total).where(d["has_dept_form"]),
-                          rules.score_decimals)
+    if "weight" in own:  # a rescoring from final scores only (抽评) keeps the status found when read
+        d["read_status"], d["read_reason"] = _dept_status(d, own)
+    status = d["read_status"].fillna("") if "read_status" in d else pd.Series("", index=d.index)
+    # Project forms without a department form give no department score (not 0); nor does a
+    # form that was not all read.
+    total = round_half_up(d["file"].map(total).fillna(0).clip(upper=rules.department_total)
+                          .where(d["has_dept_form"] & status.eq("")), rules.score_decimals)
     d["exec_cap"] = execution_cap(total, d[RATE_COLUMNS["预算执行率"]], rules)
     d["total"] = np.minimum(total, d["exec_cap"])
     d["uncapped_total"] = total
@@ -353,6 +390,22 @@ def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, pro
     d["project_avg"] = round_half_up(d["file"].map(stats["mean"]), rules.score_decimals)
     d["top_deductions"] = d["file"].map(_top_deductions(own)).astype(object).fillna("")
     return d
+
+
+def _dept_status(d: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """A department form's read status: its amounts (official forms: 金额合计 or the funds
+    block; the template's 基本信息 is checked by its own rules), and its indicators other than
+    the execution row the funds give."""
+    mine = own[~own["method_used"].eq("预算执行率")] if "method_used" in own else own
+    count = d["file"].map(mine.groupby("file").size()).fillna(0)
+    weighted = d["file"].map(mine.groupby("file")["weight"].count()).fillna(0)
+    form = d["has_dept_form"].astype(bool)
+    official = form & ~d["layout"].fillna("").eq(FORMAT1)
+    # Some 部门整体 forms print 预算执行率 as an indicator row (target and actual rate) instead
+    # of a funds block: that row is the execution, scored like any indicator.
+    rate_row = d["file"].isin(set(mine.loc[mine["l3"].fillna("").astype(str).str.contains("执行率"), "file"]))
+    no_amounts = official & (d["dept_budget"].isna() | d["dept_spent"].isna()) & ~rate_row
+    return read_status(no_amounts, form & count.eq(0), form & weighted.eq(0))
 
 
 def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
@@ -365,11 +418,13 @@ def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
 def rank(depts: pd.DataFrame, rules: Rules, by: str = "total") -> pd.DataFrame:
     """Overall and in-category ranks (1, 2, 2, 4) and grades by column `by`; departments with an 错误 are unranked."""
     d = depts.copy()
-    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool)
+    status = d["read_status"].fillna("") if "read_status" in d else pd.Series("", index=d.index)
+    reason = d["read_reason"].fillna("") if "read_reason" in d else status
+    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool) & status.eq("")
     score = d[by].where(eligible)
     d["rank"] = score.rank(method="min", ascending=False).astype("Int64")
     d["cat_rank"] = score.groupby(d["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
-    d["grade"] = grade(score, rules).where(d["has_dept_form"].astype(bool), rules.project_only)
+    d["grade"] = _status_grade(grade(score, rules).where(d["has_dept_form"].astype(bool), rules.project_only), status, reason)
     order = d.assign(_r=d["rank"].astype("float64").fillna(np.inf)).sort_values(["_r", "dept_code"], kind="stable")
     return order.drop(columns="_r").reset_index(drop=True)
 

@@ -1,5 +1,13 @@
 """The official forms' titles, labels and synonyms, from the rules file's [forms] table,
-normalised once per rules (a bureau adds its province's wording there, not in code)."""
+normalised once per rules (a bureau adds its province's wording there, not in code), and the
+matcher that places a header or label a form prints under one of those fields.
+
+Matching goes from strict to loose: the label as written (`norm`), then its core (`canon`:
+traditional characters simplified, decorations such as (A), ①, (万元), (20分), (%) and
+bracketed formulas stripped) against the synonyms' cores, then the field's core words
+(`CORE`: a header containing 执行数 and not 率 is the executed amount). The synonyms are data
+(the rules' [forms]); the core words are the matcher's own knowledge of what each field means.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,58 @@ from dataclasses import dataclass
 
 from ..rules import Rules, bureau_pattern
 from .base import norm
+
+# Traditional characters of the forms' vocabulary (Hong Kong / Taiwan copies and budget
+# systems that store big5 text); a table, not a library: only these labels are compared.
+_TRAD = str.maketrans(
+    "預數執項績標級單實際總額資來財撥結轉餘門體評價產滿經濟會態響時質務計權說調後稱編碼報區縣鎮過決檔劃規範問題況礎設據與為應對長點節環護處層萬個於達準確關鍵蓋續現狀參賦則證係擬覈團費歲",
+    "预数执项绩标级单实际总额资来财拨结转余门体评价产满经济会态响时质务计权说调后称编码报区县镇过决档划规范问题况础设据与为应对长点节环护处层万个于达准确关键盖续现状参赋则证系拟核团费岁",
+)
+_CIRCLED = re.compile("[\u2460-\u2473\u3251-\u325f\u32b1-\u32bf\u2776-\u277f]")  # ①…⑳ and kin (NFKC would make them digits)
+# Bracketed decorations: a letter or two (A), (B/A), a money or percent unit, points (20分),
+# and any formula note (全年执行数/全年预算数, B/A×100%).
+_DECOR = re.compile(r"\((?:[A-Za-z]{1,2}|盖章|公章|签章|签字|[^()]*?(?:万元|元|%|百分比|[0-9.]+分|[/÷×*=])[^()]*?)\)")
+_POINTS = re.compile(r"\((\d+(?:\.\d+)?)分\)|(\d+(?:\.\d+)?)分$")
+_LETTER_TAIL = re.compile(r"(?<=[\u4e00-\u9fff])[A-Z]$")  # 全年预算数A: a letter glued on
+
+
+@functools.lru_cache(maxsize=65536)
+def canon(text: object) -> str:
+    """A label's core: `norm`, traditional → simplified, decorations stripped."""
+    if not isinstance(text, str) or not text:
+        return ""
+    t = norm(_CIRCLED.sub("", text)).translate(_TRAD)
+    t = _DECOR.sub("", t)
+    t = _DECOR.sub("", t)  # a decoration left once its inner brackets went: ((A)/(B))
+    return _LETTER_TAIL.sub("", t.lstrip("其中").lstrip(":,"))
+
+
+def points_in(text: object) -> float | None:
+    """The points a label prints: 产出指标(50分), 预算执行情况(20分), 年度绩效目标1(40分)."""
+    m = _POINTS.search(norm(text)) if isinstance(text, str) else None
+    return float(m.group(1) or m.group(2)) if m else None
+
+
+# Core words of each field, for headers no synonym names: (all of, any of, none of). A header
+# whose core holds every word of the first, one of the second and none of the third is the field.
+CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "initial_budget": (("年初",), ("预算", "安排"), ("执行", "率", "指标")),
+    "budget": ((), ("预算数", "预算金额", "全年预算", "调整后预算", "调整预算", "预算安排", "预算"), ("年初", "执行", "率", "指标", "结余")),
+    "spent": ((), ("执行数", "执行金额", "实际支出", "支出数", "决算数", "执行"), ("率", "得分", "分值", "情况", "指标", "预算执行情况")),
+    "exec_rate": (("率",), ("执行", "支出"), ("得分", "分值")),
+    "exec_weight": ((), ("分值", "权重", "满分"), ("得分", "规则", "标准")),
+    "exec_score": (("得分",), (), ("系数", "说明", "规则", "标准", "依据")),
+    "level1": (("一级",), (), ()),
+    "level2": (("二级",), (), ()),
+    "level3": ((), ("三级", "指标名称", "指标内容"), ()),
+    "target": ((), ("指标值", "目标值", "预期", "年度目标", "计划值"), ("实际", "完成", "性质", "单位")),
+    "actual": ((), ("实际", "完成值", "实现值", "完成情况", "完成数"), ("原因", "偏差", "说明", "分析", "措施")),
+    "weight": ((), ("分值", "权重", "满分", "标准分"), ("得分", "规则", "标准", "说明")),
+    "score": ((), ("得分", "自评分"), ("系数", "说明", "规则", "标准", "依据", "情况")),
+    "reason": ((), ("原因", "说明", "措施", "分析"), ("评分", "规则", "标准", "指标解释")),
+}
+# A label longer than this is a sentence, not a header (no core-word guess for it).
+_CORE_LIMIT = 16
 
 # Keys of [forms] that are lists of labels (the rest are patterns or notes).
 LABEL_KEYS = (
@@ -37,11 +97,72 @@ class Labels:
         return frozenset(w for k in HEAD_FIELDS for w in self.words[k])
 
     @functools.cached_property
+    def head_cores(self) -> frozenset[str]:
+        return frozenset(w for k in HEAD_FIELDS for w in self.cores[k])
+
+    @functools.cached_property
     def longest_title(self) -> int:
         return max(len(t) for k in ("title_project", "title_department") for t in self.words[k])
 
     def placeholder(self, text: str) -> bool:
         return any(p.search(text) for p in self.placeholders)
+
+    @functools.cached_property
+    def cores(self) -> dict[str, tuple[str, ...]]:
+        """Each key's synonyms as cores (decorations stripped), in priority order."""
+        return {k: tuple(dict.fromkeys(canon(w) for w in ws if canon(w))) for k, ws in self.words.items()}
+
+    def rank(self, text: str, key: str) -> int | None:
+        """`_rank`, remembered: the same few hundred headers, form after form."""
+        memo = self._memo
+        hit = memo.get((text, key), memo)
+        if hit is memo:
+            hit = memo[(text, key)] = self._rank(text, key)
+        return hit
+
+    @functools.cached_property
+    def _memo(self) -> dict:
+        return {}
+
+    def _rank(self, text: str, key: str) -> int | None:
+        """How well header `text` (as written, not normalised) names `key`: 0… for the
+        position of an exact synonym, 100… for a synonym's core, 1000 for core words; None
+        when it does not."""
+        n = norm(text)
+        if n in self.words[key]:
+            return self.words[key].index(n)
+        c = canon(text)
+        if not c:
+            return None
+        if c in self.cores[key]:
+            return 100 + self.cores[key].index(c)
+        rule = CORE.get(key)
+        if rule is None or len(c) > _CORE_LIMIT:
+            return None
+        every, some, none = rule
+        if all(w in c for w in every) and (not some or any(w in c for w in some)) and not any(w in c for w in none):
+            return 1000
+        return None
+
+    def place(self, row: list, keys: tuple[str, ...]) -> dict[str, int]:
+        """Columns of a header row for `keys`: each column names at most one field (the
+        best-ranked; exact synonyms before cores before core words, left before right), each
+        field one column (its best)."""
+        options = []
+        for c, v in enumerate(row):
+            if not isinstance(v, str) or not v.strip():
+                continue
+            for i, k in enumerate(keys):
+                r = self.rank(v, k)
+                if r is not None:
+                    options.append((r, i, c, k))
+        placed: dict[str, int] = {}
+        used: set[int] = set()
+        for _, _, c, k in sorted(options):
+            if k not in placed and c not in used:
+                placed[k] = c
+                used.add(c)
+        return placed
 
 
 _CACHE: dict[str, Labels] = {}

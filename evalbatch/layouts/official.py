@@ -2,9 +2,11 @@
 项目支出绩效自评表 (one project), and Form B, 部门整体支出绩效自评表 (one department), in
 their province variants and as budget systems export them.
 
-Everything is found by label, never by position: each form starts at its title row (a sheet
-may stack several), head fields are "label | value", and each block (funds, indicators) has
-its columns found from its own header row. Merged cells arrive filled by the reader. The
+Everything is found by label, never by position, and a form is recognised by what it holds:
+a sheet with a funds block and/or an indicator block is a form, its title (when it has one)
+only a hint of its kind; a sheet may stack several forms, each from its title row. Head
+fields are "label | value", and each block (funds, indicators) has its columns placed from
+its own header row by the matcher of `labels` (synonyms, their cores, core words, content). Merged cells arrive filled by the reader. The
 values found go, with their cell addresses, into the same tables format 1 fills; the parse
 stage turns them into numbers for all files at once.
 """
@@ -20,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import Labels, labels_for
+from .labels import Labels, canon, labels_for, points_in
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -31,6 +33,9 @@ _WHERE_ONLY = re.compile(r"^其中[:,，]?")
 # A number as forms print it: "9", "97.85分" (points carry their unit in official forms), "95%".
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(%|分)?$")
 _GOAL_LABELS = ("年度总体目标", "年初设定目标", "总体目标", "绩效目标")
+# A head value that points elsewhere: the unit is then the one named above or in the title.
+_SAME_AS = frozenset({"本单位", "同上", "同左", "本部门", "同主管部门", "/", "—", "-", "无"})
+_FUNDS_HEADER = ("initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score")
 
 
 def cell(r: int, c: int) -> str:
@@ -44,6 +49,9 @@ class Grid:
     name: str
     rows: list[list]
     norms: list[list[str]] = field(init=False)
+    # Cells a merged range covers below or right of its top-left one: a score merged over two
+    # indicator rows is the group's, not each row's.
+    covered: frozenset = frozenset()
 
     def __post_init__(self):
         width = max((len(row) for row in self.rows), default=0)  # ragged rows (HTML) padded: lookups never fall off
@@ -87,6 +95,7 @@ class Form:
     sources: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     indicators: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     score: tuple[object, str] | None = None  # printed 总分
+    unscored: bool = False  # indicators read, but the form gives them no points (目标自评表)
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (rule id, message, cell)
 
     @property
@@ -97,50 +106,95 @@ class Form:
 # --- finding the forms ------------------------------------------------------------------
 
 
-def find_forms(sheets: dict[str, list[list]], labels: Labels) -> list[Form]:
+def find_forms(sheets: dict[str, list[list]], labels: Labels, merges: dict | None = None) -> list[Form]:
     forms = []
     for name, rows in sheets.items():
-        grid = Grid(name, rows)
+        grid = Grid(name, rows, covered=_covered((merges or {}).get(name, ())))
         forms += [_read_form(grid, f, labels) for f in _forms_in(grid, labels)]
     return forms
 
 
-# A title cell holds the title and at most a year or an issuer around it; a longer text that
-# mentions a form's name (an instruction, a note) starts no form.
+def _covered(merges) -> frozenset:
+    return frozenset((r, c) for r0, c0, r1, c1 in merges if r1 > r0 for r in range(r0 + 1, r1 + 1) for c in range(c0, c1 + 1))
+
+
+# A title cell holds the title and at most a year, an issuer or a project name around it; a
+# longer text that mentions a form's name (an instruction, a note) starts no form.
 _TITLE_SLACK = 16
+_TITLE_MAX = 60
 
 
 def _title_kind(text: str, labels: Labels) -> str | None:
-    if len(text) > labels.longest_title + _TITLE_SLACK:
+    """FORM_A / FORM_B for a title row, "" for a title that does not say which (content
+    decides), None for no title. A known title wins; otherwise any short text naming a
+    self-evaluation table (…自评表, …绩效评价表) is one, its kind from 整体 or 项目 in it."""
+    if len(text) > _TITLE_MAX:
         return None  # most cells: long text is never a title, and this test is cheap
     for kind, key in ((FORM_A, "title_project"), (FORM_B, "title_department")):
         if any(t in text and len(text) <= len(t) + _TITLE_SLACK for t in labels[key]):
             return kind
-    return None
+    t = canon(text)
+    if not ("自评表" in t or ("绩效" in t and t.endswith(("评价表", "自评", "情况表")))) or "说明" in t or "附件" in t[:2]:
+        return None
+    if "整体" in t:
+        return FORM_B
+    return FORM_A if any(w in t for w in ("项目", "专项", "资金")) else ""
 
 
 def _forms_in(grid: Grid, labels: Labels) -> list[Form]:
-    """Each title row starts a form that runs to the next title; a sheet without a title is
-    one form when it has an indicator table and a 项目名称 or 部门名称 label."""
-    starts = []
+    """Each title row starts a form that runs to the next title (titles on consecutive rows —
+    `附件2` then the title, a title then `（2022年度）` — are one); a sheet without a title is
+    one form when it holds a funds or an indicator block. A form's kind is its title's, else
+    its content's."""
+    starts: list[tuple[int, str]] = []
     for r, row in enumerate(grid.norms):
-        kind = next((k for k in (_title_kind(t, labels) for t in row if t) if k), None)
-        if kind:
+        kind = next((k for k in (_title_kind(t, labels) for t in row if t) if k is not None), None)
+        if kind is None:
+            continue
+        if starts and r - starts[-1][0] <= 2 and not _has_block(grid, starts[-1][0], r, labels):
+            starts[-1] = (starts[-1][0], starts[-1][1] or kind)
+        else:
             starts.append((r, kind))
     if not starts:
-        kind = _untitled_kind(grid, labels)
-        return [Form(kind, grid.name, 0, len(grid.rows))] if kind else []
+        starts = [(0, "")]
     ends = [r for r, _ in starts[1:]] + [len(grid.rows)]
-    return [Form(kind, grid.name, r, end) for (r, kind), end in zip(starts, ends)]
+    forms = []
+    for (r, kind), end in zip(starts, ends):
+        kind = kind or _content_kind(grid, r, end, labels)
+        if kind:
+            forms.append(Form(kind, grid.name, r, end))
+    return forms
 
 
-def _untitled_kind(grid: Grid, labels: Labels) -> str | None:
-    if _indicator_header(grid, 0, len(grid.rows), labels) is None:
+def _has_block(grid: Grid, start: int, stop: int, labels: Labels) -> bool:
+    return _indicator_header(grid, start, stop, labels) is not None or _funds_header(grid, start, stop, labels) is not None
+
+
+def _content_kind(grid: Grid, start: int, end: int, labels: Labels) -> str | None:
+    """项目 when a 项目名称 field is there, 部门整体 when 部门/单位 整体 is written anywhere or a
+    department is named without a project; None when the rows hold no funds nor indicator block."""
+    if not _has_block(grid, start, end, labels):
         return None
-    if grid.find(labels["project_name"], 0, len(grid.rows)):
+    if _find_label(grid, labels, "project_name", start, end):
         return FORM_A
-    if grid.find(labels["department_name"], 0, len(grid.rows)):
+    if any("整体" in t for row in grid.norms[start:end] for t in row if t and len(t) <= _TITLE_MAX):
         return FORM_B
+    if _find_label(grid, labels, "department_name", start, end):
+        return FORM_B
+    return FORM_A
+
+
+def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int) -> tuple[int, int] | None:
+    """The first cell in rows [start, end) that names head field `key`: a synonym as written
+    (in priority order), else a synonym's core (全年预算数(万元), 項目名稱)."""
+    hit = grid.find(labels[key], start, end)
+    if hit:
+        return hit
+    cores = labels.cores[key]
+    for r in range(start, min(end, len(grid.rows))):
+        for c, t in enumerate(grid.norms[r]):
+            if t and len(t) <= _TITLE_SLACK and canon(grid.rows[r][c]) in cores:
+                return r, c
     return None
 
 
@@ -150,6 +204,9 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
         found = _head_value(grid, form, labels, key)
         if found:
             form.head[key] = found
+    title_unit = _title_unit(grid, form)
+    if title_unit and not any(_named(form.head.get(k, (None,))[0]) for k in ("department_name", "implementer", "supervisor")):
+        form.head["department_name"] = title_unit
     ind_header = _indicator_header(grid, form.start, form.end, labels)
     _read_funds(grid, form, labels, ind_header[0] if ind_header else form.end)
     if ind_header is None:
@@ -158,6 +215,24 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
     else:
         _read_indicators(grid, form, labels, *ind_header)
     return form
+
+
+def _named(value) -> bool:
+    """A head value that names a unit (not blank, not 本单位 / 同上)."""
+    return not blank(value) and norm(value) not in _SAME_AS
+
+
+_TITLE_UNIT = re.compile(r"^(.{2,40}?)(?:(?:19|20)\d{2}年度?|[（(]?(?:部门|单位|项目|专项)[^（(]{0,8}?(?:整体)?支?出?绩效)")
+
+
+def _title_unit(grid: Grid, form: Form) -> tuple[object, str] | None:
+    """The unit written in front of the title (某某局2022年度部门整体支出绩效自评表)."""
+    for c, v in enumerate(grid.rows[form.start] if form.start < len(grid.rows) else []):
+        if isinstance(v, str) and "表" in v:
+            m = _TITLE_UNIT.match(norm(v))
+            if m and not any(w in m.group(1) for w in ("附件", "表", "绩效")):
+                return m.group(1).strip("()（）:："), cell(form.start, c)
+    return None
 
 
 def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
@@ -172,21 +247,35 @@ def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
 
 def _head_value(grid: Grid, form: Form, labels: Labels, key: str) -> tuple[object, str] | None:
     """The value right of a head label: the first non-blank cell that is not the label again
-    (a merged label fills several cells) nor another head label (then the value is blank)."""
+    (a merged label fills several cells) nor another head label (then the value is blank);
+    or the rest of the label's own cell (`填报单位：某某局`)."""
     end = form.end if form.total_row < 0 else form.total_row
-    hit = grid.find(labels[key], form.start, end)
+    hit = _find_label(grid, labels, key, form.start, end)
     if hit is None:
-        return None
+        return _inline_value(grid, form, labels, key, end)
     r, c = hit
     row = grid.rows[r]
     for cc in range(c + 1, len(row)):
         t = grid.norms[r][cc]
         if t == grid.norms[r][c] or blank(row[cc]):
             continue
-        if t in labels.head_labels:
+        if t in labels.head_labels or canon(row[cc]) in labels.head_cores:
             break
         return row[cc], cell(r, cc)
     return None, cell(r, min(c + 1, max(len(row) - 1, 0)))
+
+
+def _inline_value(grid: Grid, form: Form, labels: Labels, key: str, end: int) -> tuple[object, str] | None:
+    """`label：value` in one cell, on the form's first rows (填报单位：某某局（盖章））."""
+    for r in range(form.start, min(end, form.start + 6, len(grid.rows))):
+        for c, v in enumerate(grid.rows[r]):
+            if not isinstance(v, str) or ("：" not in v and ":" not in v):
+                continue
+            label, _, rest = v.replace("：", ":").partition(":")
+            rest = re.sub(r"[（(]\s*(盖章|公章|签章)\s*[）)]", "", rest).strip()
+            if rest and canon(label) in labels.cores[key]:
+                return rest.split("  ")[0].strip(), cell(r, c)
+    return None
 
 
 # --- the funds block --------------------------------------------------------------------
@@ -201,6 +290,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                            cell(form.start, 0)))
         return
     h, cols = header
+    _unplaced(grid, form, h, cols, min(cols[k] for k in _MONEY_KEYS if k in cols), "budget、spent、exec_weight、exec_rate、exec_score")
     form.unit = _unit(grid, form.start, h + 1, labels)
     first_money = min(cols[k] for k in _MONEY_KEYS if k in cols)
     seen_money = False
@@ -212,25 +302,45 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                 break
             continue
         seen_money = True
-        values = {k: (grid.value(r, cols[k]), cell(r, cols[k])) for k in cols}
+        values = {k: (_dash_blank(grid.value(r, cols[k])), cell(r, cols[k])) for k in cols}
         values["label"] = (label[1] if label else _task_name(grid, r, first_money), cell(r, label[2] if label else 0))
         if label and label[0] == "total" and form.total is None:
             form.total, form.total_row = values, r
         else:
             form.sources.append((r, values))
+    if form.total is not None and "exec_weight" not in cols:
+        heading = _execution_heading(grid, form.start, h + 1)
+        if heading:
+            form.total["exec_weight"] = heading
+
+
+def _execution_heading(grid: Grid, start: int, stop: int) -> tuple[float, str] | None:
+    """Execution points printed in the funds block's heading: 预算执行情况(20分)."""
+    for r in range(start, stop):
+        for c, t in enumerate(grid.norms[r]):
+            if t and "执行" in t and len(t) <= _TITLE_SLACK and points_in(t) is not None:
+                return points_in(t), cell(r, c)
+    return None
+
+
+def _dash_blank(v):
+    """A dash in a money cell (—, -, /) is the form's way of writing nothing."""
+    return None if isinstance(v, str) and norm(v) in _SAME_AS else v
 
 
 def _funds_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
-    for r in range(start, stop):
-        budget, spent = grid.col(r, labels["budget"]), grid.col(r, labels["spent"])
-        if budget is None or spent is None:
+    """The first row naming both a budget and an executed amount; points, rate and score
+    count only right of the money (a 分值 far left is another block's)."""
+    for r in range(start, min(stop, len(grid.rows))):
+        if sum(1 for t in grid.norms[r] if t) < 2:
             continue
-        cols = {"budget": budget, "spent": spent}
-        for key in ("initial_budget", "exec_weight", "exec_rate", "exec_score"):
-            c = grid.col(r, labels[key], after=min(budget, spent) - 2)
-            if c is not None and c not in cols.values():
-                cols[key] = c
-        return r, cols
+        cols = labels.place(grid.rows[r], _FUNDS_HEADER)
+        if "spent" not in cols or ("budget" not in cols and "initial_budget" not in cols):
+            continue
+        if "budget" not in cols:
+            cols["budget"] = cols["initial_budget"]  # 年初预算数 | 全年执行数 only: the budget is the initial one
+        first = min(cols["budget"], cols["spent"]) - 2
+        return r, {k: c for k, c in cols.items() if k in _MONEY_KEYS or c > first}
     return None
 
 
@@ -238,10 +348,13 @@ def _fund_label(grid: Grid, r: int, first_money: int, labels: Labels) -> tuple[s
     """("total" | "source", label as written, column) for a funds row named by a known label."""
     for c in range(min(first_money, len(grid.norms[r]))):
         t = _WHERE_ONLY.sub("", grid.norms[r][c])
-        if t in labels["total_row"]:
+        core = canon(t)
+        if t in labels["total_row"] or core in labels.cores["total_row"]:
             return "total", str(grid.rows[r][c]).strip(), c
-        if t in labels["source_rows"]:
+        if t in labels["source_rows"] or core in labels.cores["source_rows"]:
             return "source", str(grid.rows[r][c]).strip(), c
+        if core and len(core) <= _TITLE_SLACK and core.endswith(("资金总额", "合计", "总计")):
+            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计
     return None
 
 
@@ -279,13 +392,24 @@ _IND_KEYS = ("level1", "level2", "level3", "weight", "target", "actual", "score"
 
 
 def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
+    """The first row naming a 三级 column beside a 一级 or 二级 one."""
     for r in range(start, min(stop, len(grid.norms))):
-        l3 = grid.col(r, labels["level3"])
-        if l3 is None or (grid.col(r, labels["level1"]) is None and grid.col(r, labels["level2"]) is None):
+        if sum(1 for t in grid.norms[r] if t) < 3 or not any(("级" in t or "指标" in t) for t in grid.norms[r] if t):
             continue
-        cols = {k: grid.col(r, labels[k]) for k in _IND_KEYS}
-        return r, {k: c for k, c in cols.items() if c is not None}
+        cols = labels.place(grid.rows[r], _IND_KEYS)
+        if "level3" in cols and ("level1" in cols or "level2" in cols):
+            return r, _with_row_above(grid, labels, r, start, cols)
     return None
+
+
+def _with_row_above(grid: Grid, labels: Labels, r: int, start: int, cols: dict[str, int]) -> dict[str, int]:
+    """A two-row header whose upper row names the columns the lower one leaves blank
+    (年度指标值 | 实际完成值 | 分值 | 得分 over 一级 | 二级 | 三级 | 指标性质 | 指标值 | 度量单位)."""
+    if r - 1 < start:
+        return cols
+    free = {c for c, t in enumerate(grid.norms[r]) if not t}
+    above = labels.place([v if c in free else None for c, v in enumerate(grid.rows[r - 1])], _IND_KEYS)
+    return {**{k: c for k, c in above.items() if k not in cols and not k.startswith("level")}, **cols}
 
 
 def _split_target(grid: Grid, r: int, labels: Labels) -> dict[str, int] | None:
@@ -299,36 +423,98 @@ def _split_target(grid: Grid, r: int, labels: Labels) -> dict[str, int] | None:
     return {k: c for k, c in (("kind", kind), ("value", value), ("unit", unit)) if c is not None}
 
 
+def _unplaced(grid: Grid, form: Form, h: int, cols: dict[str, int], first: int, keys: str) -> None:
+    """A 提示 for each header cell right of the block's labels that the reader could not place."""
+    placed = {grid.norms[h][c] for c in cols.values()}
+    seen = set()
+    for c in range(first + 1, len(grid.norms[h])):
+        t = grid.norms[h][c]
+        if not t or t in placed or t in seen or c in cols.values():
+            continue
+        seen.add(t)
+        form.notes.append(("form.unplaced", f"{form.title}的表头“{_text(grid.rows[h][c])}”未能识别，该列未读取；如它是本表的某一项，"
+                           f"请在规则 [forms] 的对应项（{keys}）中加上这一写法", cell(h, c)))
+
+
+_IND_UNPLACED = "level1、level2、level3、target、actual、weight、score、reason"
+
+
 def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
+    split = _split_target(grid, h, labels)  # 指标性质 | 指标值 | 度量单位 beside 三级指标
+    first = h + 1
+    if split is None:
+        split = _split_target(grid, h + 1, labels)  # … or under 年度指标值
+        first = h + 2 if split else h + 1
+    known = {**cols, **{f"split_{k}": c for k, c in (split or {}).items()}}
+    _unplaced(grid, form, h, known, min(cols[k] for k in ("level1", "level2", "level3") if k in cols), _IND_UNPLACED)
     if "weight" not in cols:
-        form.notes.append(("form.no_indicators", f"{form.title}的绩效指标表头中没有“分值”列，指标未读取；请使用正式表样", cell(h, 0)))
-        return
-    split = _split_target(grid, h + 1, labels)
-    first = h + 2 if split else h + 1
+        found = _weight_by_content(grid, form, first, cols)
+        if found is not None:
+            cols = {**cols, "weight": found}
+            form.notes.append(("form.weight_by_content", f"{form.title}的“{_text(grid.value(h, found)) or '（无表头）'}”列按内容识别为分值"
+                               "（位于指标值与得分之间、合计等于分值总数的数字列）；如需直接识别，请在规则 [forms] weight 中加上该表头", cell(h, found)))
     l1 = l2 = None
+    rows = []
     for r in range(first, form.end):
         norms = [t for t in grid.norms[r] if t]
         if not norms:
             continue
-        if norms[0] in labels["total_score"]:
+        if norms[0] in labels["total_score"] or canon(norms[0]) in labels.cores["total_score"]:
             form.score = _total_score(grid, r, cols.get("score"))
-            return
+            break
         if any(t in labels["footer"] or any(t.startswith(f) for f in labels["footer"]) for t in norms[:2]):
-            return
+            break
         if grid.norms[r][cols["level3"]] in labels["level3"]:
             continue  # the header printed again
-        row = {k: (grid.value(r, c), cell(r, c)) for k, c in cols.items()}
+        if len(set(norms)) == 1 and points_in(norms[0]) is not None:
+            l1 = l2 = None  # a block heading (年度绩效目标2(40分)): the next goal's indicators follow
+            continue
+        row = {k: (None if k in ("weight", "score") and (r, c) in grid.covered else grid.value(r, c), cell(r, c)) for k, c in cols.items()}
         l1 = _text(row.get("level1", (None,))[0]) or l1
         l2 = _text(row.get("level2", (None,))[0]) or l2
         if split:
             row["target"] = _joined_target(grid, r, split)
-        _add_indicator(form, labels, r, row, l1, l2)
+        rows.append((r, row, l1, l2))
+    _points_from_labels(rows)
+    has_points = any(_numeric(row.get("weight", (None,))[0]) for _, row, *_ in rows)
+    if not has_points:
+        form.unscored = True
+    for r, row, l1, l2 in rows:
+        _add_indicator(form, labels, r, row, l1, l2, has_points)
 
 
-def _add_indicator(form: Form, labels: Labels, r: int, row: dict, l1: str | None, l2: str | None) -> None:
+def _weight_by_content(grid: Grid, form: Form, first: int, cols: dict[str, int]) -> int | None:
+    """A column no header names, right of the 三级 one and left of 得分, whose numbers fill
+    every indicator row and add up to a form's points (100 or less): the 分值."""
+    left = max(cols.get(k, -1) for k in ("level3", "target"))
+    right = cols.get("score", len(grid.rows[0]) if grid.rows else 0)
+    for c in range(left + 1, right):
+        if c in cols.values():
+            continue
+        values = [grid.value(r, c) for r in range(first, form.end) if not blank(grid.value(r, cols["level3"]))]
+        numbers = [float(norm(v).rstrip("%")) if isinstance(v, str) else float(v) for v in values if _numeric(v)]
+        if numbers and len(numbers) >= len(values) - 1 and 0 < sum(numbers) <= 100 and all(n >= 0 for n in numbers):
+            return c
+    return None
+
+
+def _points_from_labels(rows: list) -> None:
+    """Indicators without a 分值 column take the points their own 三级 label prints
+    (决策依据(4分)). A group's points (产出指标(60分), a block heading) are the group's, never
+    divided among its indicators by guess: those stay without points (不计分 if none has any)."""
+    for _, row, *_ in rows:
+        own = points_in(row.get("level3", (None,))[0])
+        if own is not None and not _numeric(row.get("weight", (None,))[0]):
+            row["weight"] = (own, row["level3"][1])
+            row["level3"] = (_L1_POINTS.sub(r"\1", norm(row["level3"][0])) or row["level3"][0], row["level3"][1])
+
+
+def _add_indicator(form: Form, labels: Labels, r: int, row: dict, l1: str | None, l2: str | None, has_points: bool = True) -> None:
     l3 = _text(row.get("level3", (None,))[0])
     weight = row.get("weight", (None, ""))[0]
-    if not l3 or labels.placeholder(norm(l3)) or blank(weight) or not _numeric(weight):
+    # A named 三级 row is an indicator even without points (其中… sub-rows carry a target and an
+    # actual only); a 分值 that is a word (无) marks a note row, not an indicator.
+    if not l3 or labels.placeholder(norm(l3)) or not (blank(weight) or _numeric(weight)):
         what = f"三级指标“{l3}”" if l3 else f"二级指标“{l2 or ''}”下没有三级指标"
         form.notes.append(("form.placeholder", f"{form.title}第 {r + 1} 行是占位行（{what}，分值“{_text(weight)}”），未计入指标；"
                            "如确为指标，请填写三级指标名称和分值", row.get("level3", (None, cell(r, 0)))[1]))
@@ -343,7 +529,7 @@ def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, s
     value = grid.value(r, split["value"])
     if isinstance(value, float) and value.is_integer():
         parts[1] = str(int(value))
-    if parts[0] and not re.search(r"[≥≤><=＝﹦]|于|低|高|超|不", parts[0]):
+    if parts[0] and not re.search(r"[≥≤≧≦><=＝﹦═]|于|低|高|超|不", parts[0]):
         parts[0] = ""  # 指标性质 written as a word (定量/定性), not a sign
     return "".join(parts) or None, cell(r, split["value"])
 
@@ -381,9 +567,9 @@ def derived_code(*parts: str) -> str:
     return hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:8].upper()
 
 
-def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules) -> Located:
+def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: dict | None = None) -> Located:
     labels = labels_for(rules)
-    forms = find_forms(sheets, labels)
+    forms = find_forms(sheets, labels, merges)
     if not forms:
         names = "、".join(f"「{n}」" for n in sheets) or "（无）"
         loc.add("form.unknown", f"文件中没有可识别的自评表：工作表 {names} 都不是本工具读取的格式。可读取的格式有：评价模板（含「{S.INFO_SHEET}」等工作表，"
@@ -412,10 +598,12 @@ class _Dept:
 
 
 def _form_dept(form: Form) -> tuple[str, str, str] | None:
-    """(code, name, cell) of the unit a form belongs to: 部门名称 on Form B, else 实施单位, else 主管部门."""
-    for key in ("department_name", "implementer", "supervisor"):
+    """(code, name, cell) of the unit a form belongs to: 部门名称 on Form B, 实施单位 on Form A,
+    else the other, else 主管部门 (a 本单位 / 同上 names none)."""
+    order = ("department_name", "implementer") if form.kind == FORM_B else ("implementer", "department_name")
+    for key in (*order, "supervisor"):
         value, where = form.head.get(key, (None, ""))
-        if not blank(value):
+        if _named(value):
             return (*split_code(value), where)
     return None
 
@@ -478,6 +666,9 @@ _PROJECT_KEYS = ("project_code", "project_name", "initial_budget", "budget", "sp
                  "exec_weight", "exec_rate_printed", "exec_self_score", "money_unit")
 _INDICATOR_KEYS = ("l1", "l2", "l3", "method", "weight", "target", "actual", "self_score", "reason", "l1_points")
 _FUND_KEYS = ("project_code", "label", "kind", "initial_budget", "budget", "spent", "money_unit")
+# Each table's row values in order, for `explain` (the parse stage reads them by the frames' columns).
+TABLE_KEYS = {S.PROJECT_SHEET: _PROJECT_KEYS, S.PROJECT_INDICATOR_SHEET: ("project_code",) + _INDICATOR_KEYS,
+              S.DEPT_INDICATOR_SHEET: _INDICATOR_KEYS, FUNDS: _FUND_KEYS}
 
 
 def _project_code(loc: Located, form: Form, dept: _Dept) -> tuple[str, str, str]:
@@ -497,6 +688,18 @@ def _project_code(loc: Located, form: Form, dept: _Dept) -> tuple[str, str, str]
     return code, name, name_cell
 
 
+def _exec_weight(loc: Located, form: Form, total: dict, rules: Rules, default: float | None = None) -> tuple[object, str]:
+    """The execution points the form prints, unless beyond what the rules allow (100 for 10):
+    then an 错误 naming the cell, and the rules' weight."""
+    value, where = total.get("exec_weight", (None, ""))
+    default = rules.project_execution_weight if default is None else default
+    if _numeric(value) and not 0 < float(norm(value).rstrip("%") if isinstance(value, str) else value) <= rules.execution_weight_max:
+        loc.add("form.exec_weight", f"{form.title}中预算执行率的分值印为“{_text(value)}”，超出规则允许的 0～{rules.execution_weight_max:g} 分，"
+                f"已按 {default:g} 分计；请更正分值", form.sheet, where)
+        return default, where
+    return value, where
+
+
 def _project_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
     code, name, code_cell = _project_code(loc, form, dept)
     total = form.total or {}
@@ -504,7 +707,7 @@ def _project_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
         "project_code": (code, code_cell), "project_name": (name, form.head.get("project_name", (None, code_cell))[1]),
         "initial_budget": total.get("initial_budget", (None, "")), "budget": total.get("budget", (None, "")),
         "spent": total.get("spent", (None, "")), "self_score": form.score or (None, ""),
-        "exec_weight": total.get("exec_weight", (None, "")), "exec_rate_printed": total.get("exec_rate", (None, "")),
+        "exec_weight": _exec_weight(loc, form, total, rules), "exec_rate_printed": total.get("exec_rate", (None, "")),
         "exec_self_score": total.get("exec_score", (None, "")), "money_unit": (form.unit, ""),
     }
     if form.score is None:
@@ -522,7 +725,7 @@ def _dept_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
         return
     if form.total:
         t = form.total
-        weight = t.get("exec_weight", (None, ""))
+        weight = _exec_weight(loc, form, t, rules, rules.auto_weights["预算执行率"])
         if blank(weight[0]):
             weight = (rules.auto_weights["预算执行率"], weight[1])
         label = S.AUTO_ROW_LABELS["预算执行率"]
@@ -536,10 +739,10 @@ def _dept_rows(loc: Located, form: Form, dept: _Dept, rules: Rules) -> None:
 
 def _indicator(row: dict) -> dict[str, tuple[object, str]]:
     l1, l1_cell = row["level1"]
-    m = _L1_POINTS.match(l1 or "")
+    m = _L1_POINTS.match(norm(l1))
     return {
         "l1": (m.group(1).strip() if m else l1, l1_cell), "l1_points": (float(m.group(2)) if m else None, l1_cell if m else ""),
-        "l2": row["level2"], "l3": row["level3"], "weight": row["weight"], "target": row.get("target", (None, "")),
+        "l2": row["level2"], "l3": row["level3"], "weight": row.get("weight", (None, "")), "target": row.get("target", (None, "")),
         "actual": row.get("actual", (None, "")), "self_score": row.get("score", (None, "")), "reason": row.get("reason", (None, "")),
     }
 

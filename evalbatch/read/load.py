@@ -136,3 +136,11 @@ def load_cached(records, rules: Rules, jobs: int, progress, cache: ParseCache) -
     first = by_name.files.drop_duplicates("sha256")
     cache.stage(by_name.rename(pd.DataFrame({"file": first["file"], "new": first["sha256"]})))
     return by_name
+
+
+def explain_file(path: Path, rules: Rules) -> list[str]:
+    """`check --explain`: which cell of one file became which field (layouts/explain.py)."""
+    from ..layouts.explain import explain
+
+    _, loc, _ = load_one(str(path), Path(path).name, rules)
+    return explain(loc)

@@ -1,0 +1,221 @@
+"""The corpus of real published forms (tests/data/real/) read as a bureau receives them.
+
+Every form is written as .xlsx and as a budget system's SpreadsheetML export (.xls), read by
+the whole pipeline (`check_paths`) and compared field by field with what its JSON says a
+correct reader must get: unit, project, year, funds as printed (in 万元), and every indicator
+row's 一级/二级/三级 labels, target, actual, points and score as printed. Then the mutation
+test: each form's headers decorated, renamed, reordered, padded with columns the reader does
+not know, its points moved into the labels — the reading must not change.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+import pandas as pd
+import pytest
+import real_forms as R
+
+from evalbatch.judge.evaluate import check_paths
+from evalbatch.layouts.base import norm
+from evalbatch.rules import load_rules
+
+RULES = load_rules()
+_L1_POINTS = re.compile(r"\((\d+(?:\.\d+)?)分\)$")
+FORMS = R.all_forms()
+IDS = [p.stem for p in FORMS]
+
+
+def _text(v) -> str:
+    """A printed value as compared: numbers by value (735 = "735" = 735.0), text by `norm`."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (int, float)):
+        return f"{float(v):g}"
+    t = norm(v)
+    return f"{float(t):g}" if re.fullmatch(r"-?\d+(\.\d+)?", t) else t
+
+
+def _num(v) -> float | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return round(float(v), 6)
+
+
+def _read(tmp_path_factory, build, suffix: str):
+    folder = tmp_path_factory.mktemp("real" + suffix.strip("."))
+    paths = [build(R.load(p), folder / f"{p.stem}{suffix}") for p in FORMS]
+    return check_paths(paths, RULES)
+
+
+@pytest.fixture(scope="module")
+def read_xlsx(tmp_path_factory):
+    return _read(tmp_path_factory, R.build_xlsx, ".xlsx")
+
+
+@pytest.fixture(scope="module")
+def read_xml(tmp_path_factory):
+    return _read(tmp_path_factory, R.build_spreadsheetml, ".xls")
+
+
+def reading(result, stem: str) -> dict:
+    """What the reader got from one corpus file, in the shape of the JSON's `expect`."""
+    file = next(f for f in result.depts["file"] if f.startswith(stem + "."))
+    d = result.depts[result.depts["file"] == file].iloc[0]
+    p = result.projects[result.projects["file"] == file]
+    ind = result.indicators[result.indicators["file"] == file].sort_values("row")
+    if len(p):
+        p = p.iloc[0]
+        funds = {"budget": _num(p["budget"]), "spent": _num(p["spent"]), "exec_weight": _num(p["exec_weight"]),
+                 "exec_score": _num(p["exec_self_score"])}
+        ind = ind[ind["project_code"] == p["project_code"]]
+    else:
+        funds = {"budget": _num(d["dept_budget"]), "spent": _num(d["dept_spent"])}
+        ind = ind[ind["method_used"] != "预算执行率"]  # the funds' own row, not a printed indicator
+    rows = [tuple(_text(r[k]) for k in ("l1", "l2", "l3", "target", "actual")) + (_num(r["weight"]), _num(r["self_score"]))
+            for _, r in ind.iterrows()]
+    return {"unit": d["dept_name"], "year": int(d["year"]), "funds": funds, "indicators": rows,
+            "project": (p["project_name"], p["project_code"]) if len(p) else None}
+
+
+def expected(stem: str) -> dict:
+    e = R.load(R.DATA / f"{stem}.json")["expect"]
+    f = e["funds"]
+    funds = {"budget": _num(f["budget"] if f["budget"] is not None else f["budget_initial"]), "spent": _num(f["spent"])}
+    if e["project"] is not None:
+        funds |= {"exec_weight": _num(f["exec_weight"]), "exec_score": _num(f["exec_score"])}
+    # The reader keeps a 一级 label's printed points apart (l1_points): 产出指标(50分) is 产出指标;
+    # a 三级 label's points (决策依据(4分)) are that indicator's 分值 when no 分值 column prints one.
+    rows = []
+    for i in e["indicators"]:
+        l3, weight = _text(i["l3"]), _num(i["weight"])
+        own = _L1_POINTS.search(l3)
+        if weight is None and own:
+            l3, weight = _L1_POINTS.sub("", l3), float(own.group(1))
+        rows.append((_L1_POINTS.sub("", _text(i["l1"])), _text(i["l2"]), l3, _text(i["target"]), _text(i["actual"]), weight, _num(i["score"])))
+    return {"unit": e["unit"] or e.get("supervisor"), "year": e["year"], "funds": funds, "indicators": rows, "project": e["project"]}
+
+
+def _named(stem: str) -> bool:
+    e = R.load(R.DATA / f"{stem}.json")["expect"]
+    return bool(e["unit"] or e.get("supervisor"))
+
+
+NAMED = [stem for stem in IDS if _named(stem)]  # forms that say whose they are
+
+
+def _check(result, stem: str) -> None:
+    want = expected(stem)
+    if want["unit"] is None:  # a form that names no unit anywhere: one 错误, nothing graded
+        f = result.findings
+        mine = f[f["file"].str.startswith(stem + ".")]
+        assert mine.loc[mine["level"] == "错误", "rule_id"].tolist() == ["form.no_unit"]
+        assert not (result.depts["file"].str.startswith(stem + ".")).any()
+        return
+    got = reading(result, stem)
+    assert got["unit"] == want["unit"]
+    assert got["year"] == want["year"]
+    assert got["funds"] == want["funds"]
+    assert got["indicators"] == want["indicators"]
+    if want["project"] is not None:
+        name, code = got["project"]
+        assert want["project"] in (name, f"{code}-{name}")
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_every_real_form_reads_as_printed_from_xlsx(read_xlsx, stem):
+    _check(read_xlsx, stem)
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_every_real_form_reads_as_printed_from_spreadsheetml(read_xml, stem):
+    _check(read_xml, stem)
+
+
+def test_forms_without_points_are_not_graded_but_read(read_xlsx):
+    """A form whose indicators print no 分值 (only targets, completion and 得分) is 不计分: no
+    total, no grade, no rank, a 提示 saying why; its funds and indicators are still read."""
+    unscored = [stem for stem in NAMED if all(row[5] is None for row in expected(stem)["indicators"])]
+    assert unscored, "the corpus holds forms without points"
+    p = read_xlsx.projects.set_index(read_xlsx.projects["file"].str.split(".").str[0])
+    for stem in unscored:
+        row = p.loc[stem]
+        assert row["read_status"] == "不计分"
+        assert math.isnan(row["total"]) and row["grade"] == "不计分（表中绩效指标没有分值，只记录目标与完成情况）"
+        assert pd.isna(row["rank"])
+        f = read_xlsx.findings
+        hit = f[(f["file"] == row["file"]) & (f["rule_id"] == "result.unscored")]
+        assert hit["level"].tolist() == ["提示"]
+
+
+# --- the mutation test ------------------------------------------------------------------
+
+# Header words as other provinces print them; every one must read as the field it names.
+_RENAMES = {
+    "全年预算数": "调整预算数(A)", "全年执行数": "执行数\n(B)", "年初预算数": "年初预算数（万元）", "分值": "指标分值",
+    "得分": "得分(10分)", "执行率": "执行率\n(全年执行数/全年预算数)", "年度指标值": "年度指标值①", "实际完成值": "实际完成值②",
+    "全年实际值": "全年实际值(%)", "三级指标": "三級指標", "一级指标": "一級指標", "二级指标": "二级指标 ",
+}
+
+
+def _header_rows(spec: dict) -> list[int]:
+    return [i for i, row in enumerate(spec["rows"]) if any(isinstance(c, str) and norm(c) in ("三级指标", "全年执行数", "全年预算数", "执行数(B)")
+                                                            for c in row)]
+
+
+def mutate_headers(spec: dict) -> dict:
+    """Every known header renamed to a province's variant with its decorations."""
+    s = copy.deepcopy(spec)
+    for i in _header_rows(s):
+        s["rows"][i] = [_RENAMES.get(norm(c), c) if isinstance(c, str) else c for c in s["rows"][i]]
+    return s
+
+
+def add_unknown_column(spec: dict) -> dict:
+    """A column the reader does not know (佐证资料), appended to every row."""
+    s = copy.deepcopy(spec)
+    headers = set(_header_rows(s))
+    width = max(len(r) for r in s["rows"])
+    s["rows"] = [list(r) + [None] * (width - len(r)) + (["佐证资料"] if i in headers else ["见附件"]) for i, r in enumerate(s["rows"])]
+    return s
+
+
+def points_in_labels(spec: dict) -> dict:
+    """The 分值 column emptied, each indicator's points written into its 三级 label instead
+    (指标名称(10分)), as forms without a 分值 column print them."""
+    s = copy.deepcopy(spec)
+    for h in _header_rows(s):
+        head = [norm(c) if isinstance(c, str) else "" for c in s["rows"][h]]
+        if "三级指标" not in head or not ({"分值", "权重"} & set(head)):
+            continue
+        l3, w = head.index("三级指标"), head.index("分值" if "分值" in head else "权重")
+        s["rows"][h][w] = None
+        for row in s["rows"][h + 1:]:
+            if len(row) > max(l3, w) and isinstance(row[w], (int, float)) and isinstance(row[l3], str) and row[l3].strip():
+                row[l3], row[w] = f"{row[l3]}({row[w]:g}分)", None
+    return s
+
+
+MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column,
+             "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels}
+
+
+@pytest.fixture(scope="module", params=list(MUTATIONS))
+def mutated(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mut")
+    paths = [R.build_xlsx(MUTATIONS[request.param](R.load(p)), folder / f"{p.stem}.xlsx") for p in FORMS]
+    return check_paths(paths, RULES)
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_every_mutation_changes_most_forms(name):
+    """A mutation that changed nothing would prove nothing."""
+    changed = [p for p in FORMS if MUTATIONS[name](R.load(p))["rows"] != R.load(p)["rows"]]
+    assert len(changed) >= len(FORMS) // 2
+
+
+def test_mutated_forms_read_exactly_like_the_originals(read_xlsx, mutated):
+    for stem in NAMED:
+        assert reading(mutated, stem) == reading(read_xlsx, stem), stem
