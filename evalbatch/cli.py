@@ -137,11 +137,12 @@ def check(
     from .judge.evaluate import check_paths
 
     _check_year(year)
-    result = check_paths(files, _rules(rules, strict), year=year)
+    in_force = _rules(rules, strict)
+    result = check_paths(files, in_force, year=year)
     if as_json:
         _print_json(_check_json(result))
     else:
-        _print_check(result)
+        _print_check(result, in_force.unrated)
     raise typer.Exit(EXIT_FINDINGS if result.error_files else EXIT_OK)
 
 
@@ -177,7 +178,7 @@ def _literal(text, style: str = "") -> Text:
     return Text(str(text), style=style)
 
 
-def _print_check(result) -> None:
+def _print_check(result, unrated: str) -> None:
     by_file = result.depts.drop_duplicates("file").set_index("file")
     for rec in result.records:
         found = result.findings[result.findings["file"] == rec.name]
@@ -186,7 +187,7 @@ def _print_check(result) -> None:
         if rec.name in by_file.index:
             d = by_file.loc[rec.name]
             score = f"{d['total']:.2f}" if d["total"] == d["total"] else "—"
-            head.append(f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {d['grade']}")
+            head.append(f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {_grade_said(d['grade'], found, unrated)}")
         out.print(head)
         _print_projects(result.projects[result.projects["file"] == rec.name])
         if found.empty:
@@ -201,6 +202,14 @@ def _print_check(result) -> None:
         out.print(table)
         counts = found["level"].value_counts()
         out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
+
+
+def _grade_said(grade: str, found, unrated: str) -> str:
+    """未评级 says why: the errors that keep the department out, and that fixing them grades it."""
+    errors = int(found["level"].eq(F.ERROR).sum())
+    if grade != unrated or not errors:
+        return str(grade)
+    return f"{grade}（{errors} 个错误，改正后评级）"
 
 
 def _print_projects(projects) -> None:
