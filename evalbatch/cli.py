@@ -437,6 +437,9 @@ def review_draw(
     force: Annotated[bool, typer.Option("--force", help="该年度已有抽评表时仍重新抽取（原抽评表移到 抽评/作废/ 保留）")] = False,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="运行时用了 --strict 的，抽取时也要写（规则须与运行相同）")] = False,
+    must_draw: Annotated[str, typer.Option(
+        "--must-draw", help="share：抽取总数不超过 --share，必抽对象按严重程度优先、超出的列出；all：必抽对象全部抽取（可超过比例）")] = "share",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将抽取的对象数（按原因）和需填写的指标数，不记录、不生成抽评表")] = False,
 ) -> None:
     """抽取抽评对象（必抽：绩效与预算执行不匹配、得分差异过大、评价等级为差；其余按比例随机），生成抽评表。
 
@@ -444,15 +447,26 @@ def review_draw(
     退出码：0 已抽取；2 用法错误、没有运行记录、或输入文件自上次运行后已变化；3 另一个运行正在进行；4 无法写入抽评表
     """
     from .lock import Locked
-    from .review.draw import DrawError, DrawParams, draw, parse_share
+    from .review.draw import DrawError, DrawParams, counts_by_reason, draw, parse_share
 
     _check_year(year)
+    if must_draw not in ("share", "all"):
+        _fail(f"--must-draw 只能是 share 或 all，实际为“{must_draw}”", EXIT_USAGE)
     the_rules = _rules(rules, strict)
     with _exit_codes({DrawError: EXIT_USAGE, Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT}):
-        params = DrawParams(year, parse_share(share), min_per_dept, seed, tuple(include or ()), tuple(exclude or ()), reviewers, departments)
-        outcome = draw(out_dir, params, the_rules, force=force)
+        params = DrawParams(year, parse_share(share), min_per_dept, seed, tuple(include or ()), tuple(exclude or ()), reviewers, departments,
+                            must_draw)
+        outcome = draw(out_dir, params, the_rules, force=force, dry_run=dry_run)
     items = outcome.items
     forced = int(items["reasons"].str.startswith("必抽").sum())
+    if dry_run:
+        out.print(f"试抽（依据第 {outcome.run['id']} 次运行，随机种子 {outcome.seed}，未记录、未生成抽评表）：{len(items)} 个抽评对象，"
+                  f"其中必抽 {forced} 个，{int(items['n_indicators'].sum())} 项指标", markup=False, highlight=False)
+        for reason, objects, indicators in counts_by_reason(items):
+            out.print(f"  {reason}：{objects} 个对象，{indicators} 项指标", markup=False, highlight=False)
+        for note in outcome.notes:
+            err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+        return
     out.print(f"第 {outcome.draw_id} 次抽取（依据第 {outcome.run['id']} 次运行，随机种子 {outcome.seed}）：{len(items)} 个抽评对象，"
               f"其中必抽 {forced} 个，{int(items['n_indicators'].sum())} 项指标", markup=False, highlight=False)
     for note in outcome.notes:
