@@ -344,6 +344,9 @@ _ZERO_TODO = {
 }
 
 
+MISMATCH_WORD = "不匹配"
+
+
 def exec_mismatch(p: pd.DataFrame, rules: Rules) -> pd.Series:
     """Projects whose indicator score share exceeds their execution rate by more than the
     rules allow (绩效与预算执行不匹配): a finding here, a reason to draw it for re-review."""

@@ -41,7 +41,7 @@ SUFFIX = "_复核结果.xlsx"  # never the name of the department's own submissi
 
 # Per-department tables: the consolidated workbook's columns without the department's own
 # code and name (every row of a feedback workbook is the same department).
-_SAME_DEPT = ("dept_code", "dept_name")
+_SAME_DEPT = ("dept_code", "dept_name", "dept_category")
 IND_COLUMNS = [c for c in INDICATORS if c.source not in _SAME_DEPT]
 PROJECT_COLUMNS = [c for c in PROJECTS if c.source not in _SAME_DEPT]
 FINDING_COLUMNS = [c for c in FINDINGS if c.source not in _SAME_DEPT]
