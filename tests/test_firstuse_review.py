@@ -71,3 +71,34 @@ def test_dry_run_prints_counts_by_reason_and_writes_nothing(demo, tmp_path):  # 
         assert conn.execute("SELECT COUNT(*) FROM review_draws").fetchone()[0] == 0
     bad = evalbatch("review", "draw", out, "--year", 2021, "--must-draw", "some")
     assert bad.returncode == 2 and "--must-draw 只能是 share 或 all" in bad.stderr
+
+
+# --- 16. one cell completes an object whose other indicators are as submitted ---------------
+
+def test_rest_verified_completes_an_object(demo, tmp_path):  # noqa: F811
+    import openpyxl
+    from test_review import copy_out, fill, grade_item, rows_of, sheet
+
+    from evalbatch.night.runner import run
+    from evalbatch.review.draw import DrawParams, draw
+
+    out = copy_out(demo, tmp_path)
+    items = draw(out, DrawParams(2021, 0.2, seed=1), RULES).items
+    first, second = items.iloc[0], items.iloc[1]
+    assert first["workbook"] == second["workbook"] and first["n_indicators"] > 1
+    path = out / "抽评" / first["workbook"]
+    wb = openpyxl.load_workbook(path)
+    for item, rest in ((first, "是"), (second, "否")):
+        grade_item(wb["抽评项目"], item["item_no"], [15, 15, 15, 15, 15, 15, 10])
+        (row,) = rows_of(wb["抽评项目"], item["item_no"])
+        fill(wb["抽评项目"], row, "其余指标核实无误", rest)
+        fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评意见", "已核实")
+        fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评得分", 0)
+    wb.save(path)
+    run(demo.src, out, 2021, RULES, settle=0)
+    results = {r["抽评编号"]: r for r in sheet(out / "绩效自评汇总_2021.xlsx", "抽评结果")}
+    done, open_ = results[first["item_no"]], results[second["item_no"]]
+    assert (done["是否完成"], done["已抽评指标"]) == ("是", f"1/{first['n_indicators']}")
+    assert "未填写抽评得分" not in (done["说明"] or "")
+    assert open_["是否完成"] == "否"
+    assert f"尚有 {second['n_indicators'] - 1} 项指标未填写抽评得分或核实完成值" in open_["说明"]

@@ -98,7 +98,8 @@ def test_same_seed_same_draw_also_with_the_files_renamed_and_reordered(demo, tmp
 
 def test_every_flagged_project_is_drawn_with_its_reason(demo, tmp_path):
     out = copy_out(demo, tmp_path)
-    outcome = draw(out, DrawParams(YEAR, 0.2, seed=1), RULES)
+    # --must-draw all: every must-draw on top of the share (the default bounds the draw, issue 20)
+    outcome = draw(out, DrawParams(YEAR, 0.2, seed=1, must_draw="all"), RULES)
     workbook = out / f"绩效自评汇总_{YEAR}.xlsx"
     mismatch = {re.match(r"项目 (\S+) ", r["说明"]).group(1) for r in sheet(workbook, "审核问题") if r["规则编号"] == "score.exec_mismatch"}
     projects = [p for p in sheet(workbook, "项目汇总") if p["项目编码"]]
