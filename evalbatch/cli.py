@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -347,6 +348,7 @@ def show_history(
     export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv），或导出到一个已有的文件夹中")] = None,
     reviews: Annotated[bool, typer.Option(
         "--reviews", help="与 --dept 一起使用：列出该单位的抽评调整记录（每项指标的原得分、新得分、复核人和抽评表）")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="显示全部列（完成时间、工作簿、说明、文件、SHA-256）；默认只显示适合 80 列终端的几列")] = False,
 ) -> None:
     """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分或抽评记录（可导出）。
 
@@ -377,12 +379,27 @@ def show_history(
     if table.empty:
         out.print(_literal(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录"))
         return
-    view = Table()
-    for col in table.columns:
+    shown = table if wide or reviews else _narrow(table)
+    view = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in shown.columns:
         view.add_column(str(col), overflow="fold")
-    for row in table.astype(object).where(table.notna(), "").itertuples(index=False):
+    for row in shown.astype(object).where(shown.notna(), "").itertuples(index=False):
         view.add_row(*[_literal(f"{v:.2f}" if isinstance(v, float) else v) for v in row])
     out.print(view)
+
+
+# What `evalbatch history` shows without --wide: what fits an 80-column terminal.
+_NARROW_DROPPED = ("完成时间", "工作簿", "说明", "文件", "SHA-256")
+
+
+def _narrow(table):
+    """The few columns a person reads first, times to the minute (2026-12-02 20:29)."""
+    from .write.report import minutes
+
+    narrow = table.drop(columns=[c for c in _NARROW_DROPPED if c in table.columns])
+    if "开始时间" in narrow:
+        narrow = narrow.assign(开始时间=narrow["开始时间"].map(minutes))
+    return narrow
 
 
 def _export_target(path: Path, name: str) -> Path:
