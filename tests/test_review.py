@@ -412,7 +412,7 @@ def test_review_workbook_is_protected_and_opens_in_libreoffice(drawn_base, tmp_p
     path = base / "抽评" / good["workbook"]
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["填写说明", "抽评项目", "抽评指标"]
-    fills = {"抽评项目": {"复核人", "复核日期", "综合意见"}, "抽评指标": {"抽评核实完成值", "抽评得分", "抽评意见"}}
+    fills = {"抽评项目": {"其余指标核实无误", "复核人", "复核日期", "综合意见"}, "抽评指标": {"抽评核实完成值", "抽评得分", "抽评意见"}}
     for ws in wb:
         assert ws.protection.sheet is True and not ws.protection.password
         if ws.title not in fills:
