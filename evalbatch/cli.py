@@ -205,6 +205,15 @@ def _print_check(result, unrated: str) -> None:
         out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
 
 
+def _reviews_read(review) -> str:
+    """What the run took from the review workbooks: how many were read, how many drawn objects
+    are complete, how many indicator scores they changed."""
+    items = review.items
+    files = {f for text in items["review_file"].dropna().astype(str) for f in text.split("、") if f}
+    done = int(items["complete"].eq("是").sum())
+    return f"抽评：读取 {len(files)} 个抽评表，{len(items)} 个抽评对象中 {done} 个已完成，调整 {len(review.adjustments)} 项指标得分"
+
+
 def _grade_said(grade: str, found, unrated: str) -> str:
     """未评级 says why: the errors that keep the department out, and that fixing them grades it."""
     errors = int(found["level"].eq(F.ERROR).sum())
@@ -278,6 +287,8 @@ def run(
     if not quiet:
         lv = r.findings["level"].value_counts()
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")
+        if r.review is not None and len(r.review.items):
+            out.print(_reviews_read(r.review), markup=False, highlight=False)
         out.print(f"汇总工作簿：{outcome.workbook}")
     raise typer.Exit(outcome.exit_code)
 

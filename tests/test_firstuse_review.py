@@ -77,9 +77,8 @@ def test_dry_run_prints_counts_by_reason_and_writes_nothing(demo, tmp_path):  # 
 
 def test_rest_verified_completes_an_object(demo, tmp_path):  # noqa: F811
     import openpyxl
-    from test_review import copy_out, fill, grade_item, rows_of, sheet
+    from test_review import column, copy_out, evalbatch, fill, grade_item, rows_of, sheet
 
-    from evalbatch.night.runner import run
     from evalbatch.review.draw import DrawParams, draw
 
     out = copy_out(demo, tmp_path)
@@ -95,7 +94,11 @@ def test_rest_verified_completes_an_object(demo, tmp_path):  # noqa: F811
         fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评意见", "已核实")
         fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评得分", 0)
     wb.save(path)
-    run(demo.src, out, 2021, RULES, settle=0)
+    changed = sum(column(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "复核得分") > 0 for item in (first, second))
+    ran = evalbatch("run", demo.src, "--out", out, "--year", 2021, "--settle", 0)
+    assert ran.returncode == 0, ran.stderr
+    # 18: the console says what the run took from the review workbooks
+    assert f"抽评：读取 1 个抽评表，{len(items)} 个抽评对象中 1 个已完成，调整 {changed} 项指标得分" in ran.stdout
     results = {r["抽评编号"]: r for r in sheet(out / "绩效自评汇总_2021.xlsx", "抽评结果")}
     done, open_ = results[first["item_no"]], results[second["item_no"]]
     assert (done["是否完成"], done["已抽评指标"]) == ("是", f"1/{first['n_indicators']}")
