@@ -359,7 +359,7 @@ def show_history(
     export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv），或导出到一个已有的文件夹中")] = None,
     reviews: Annotated[bool, typer.Option(
         "--reviews", help="与 --dept 一起使用：列出该单位的抽评调整记录（每项指标的原得分、新得分、复核人和抽评表）")] = False,
-    wide: Annotated[bool, typer.Option("--wide", help="显示全部列（完成时间、工作簿、说明、文件、SHA-256）；默认只显示适合 80 列终端的几列")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="显示全部列（完成时间、工作簿、说明、SHA-256）；默认只显示适合 80 列终端的几列")] = False,
 ) -> None:
     """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分或抽评记录（可导出）。
 
@@ -399,8 +399,9 @@ def show_history(
     out.print(view)
 
 
-# What `evalbatch history` shows without --wide: what fits an 80-column terminal.
-_NARROW_DROPPED = ("完成时间", "工作簿", "说明", "文件", "SHA-256")
+# What `evalbatch history` leaves out without --wide, to fit an 80-column terminal (a
+# department's 文件 stays: which file scored is what its history is read for).
+_NARROW_DROPPED = ("完成时间", "工作簿", "说明", "SHA-256")
 
 
 def _narrow(table):
