@@ -105,3 +105,13 @@ def test_rest_verified_completes_an_object(demo, tmp_path):  # noqa: F811
     assert "未填写抽评得分" not in (done["说明"] or "")
     assert open_["是否完成"] == "否"
     assert f"尚有 {second['n_indicators'] - 1} 项指标未填写抽评得分或核实完成值" in open_["说明"]
+
+
+def test_counts_by_reason_group_kinds_of_reason():
+    import pandas as pd
+
+    from evalbatch.review.draw import counts_by_reason
+
+    items = pd.DataFrame({"item_no": ["001", "002", "003"], "n_indicators": [3, 4, 5],
+                          "reasons": ["必抽：有 1 个项目须抽评", "必抽：有 2 个项目须抽评；得分差异 +6.00 分，绝对值超过 5 分", "随机抽取"]})
+    assert counts_by_reason(items) == [("有项目须抽评", 2, 7), ("得分差异过大", 1, 4), ("随机抽取", 1, 5)]

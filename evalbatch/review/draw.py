@@ -76,7 +76,9 @@ def counts_by_reason(items: pd.DataFrame) -> list[tuple[str, int, int]]:
     """(reason, objects, indicators to fill) for each reason a drawn object has; an object with
     two reasons counts under both."""
     each = items.assign(reason=items["reasons"].str.replace("必抽：", "", regex=False).str.split("；")).explode("reason")
-    each["reason"] = each["reason"].str.replace(r"^得分差异 .*", "得分差异过大", regex=True)
+    # One line per kind of reason, not per figure in it (得分差异 +6.20 分…, 有 2 个项目须抽评).
+    each["reason"] = (each["reason"].str.replace(r"^得分差异 .*", "得分差异过大", regex=True)
+                      .str.replace(r"^有 \d+ 个项目须抽评$", "有项目须抽评", regex=True))
     g = each.groupby("reason", sort=False).agg(objects=("item_no", "size"), indicators=("n_indicators", "sum"))
     return [(str(r), int(o), int(n)) for r, (o, n) in g.iterrows()]
 
