@@ -287,3 +287,15 @@ def test_blank_automatic_scores_are_offered_their_computed_value(tmp_path):
         *((("整体指标", cell, f"「自评得分」为必填项，目前为空；请补充该行的自评得分；按本表填报的数据计算为 {v} 分（模板中此格有公式，自动计算）")
            for cell, v in [("H2", "5.94"), ("H3", "2.98"), ("H4", "0.64"), ("H5", "3.00"), ("H6", "0.00"), ("H11", "3.00")])),
     ]
+
+
+def test_level_reading_of_a_column_without_any_text():
+    """A form with no 实际值 column gives an all-missing column (Arrow-typed): no crash."""
+    import pandas as pd
+
+    from evalbatch.judge.scoring import level_reading
+
+    empty = level_reading(pd.Series([None, None], dtype="string[pyarrow]"), RULES.levels, RULES.basic_share)
+    assert empty["how"].tolist() == ["", ""] and empty["share"].isna().all()
+    some = level_reading(pd.Series([None, "基本规范"], dtype="string[pyarrow]"), RULES.levels, RULES.basic_share)
+    assert some["how"].tolist() == ["", "基本"] and some["share"].tolist()[1] == 0.8

@@ -156,9 +156,10 @@ def level_reading(text: pd.Series, levels: dict[str, float], basic: float) -> pd
         return np.nan, ""
 
     read = {t: one(t) for t in text.dropna().unique()}
-    share = text.map({t: v for t, (v, _) in read.items()}).astype("float64")
-    how = text.map({t: h for t, (_, h) in read.items()}).fillna("").astype(str)
-    return pd.DataFrame({"share": share, "how": how}, index=text.index)
+    # Plain Python over the values: a column with no text at all may come typed as Arrow null.
+    values = [read.get(t, (np.nan, "")) if isinstance(t, str) else (np.nan, "") for t in text.to_numpy(dtype=object)]
+    return pd.DataFrame({"share": [v for v, _ in values], "how": [h for _, h in values]}, index=text.index).astype(
+        {"share": "float64", "how": object})
 
 
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
