@@ -215,7 +215,7 @@ def test_a_file_without_the_reason_column_still_reads(tmp_path):
     # sheet by sheet, then cell, then level (issue 20): 基本信息 B16, then 项目 E2 (警告 before 提示)
     assert sub.findings["rule_id"].tolist() == ["arith.rounding", "score.exec_mismatch", "arith.rounding"]
     assert sub.projects["total"].tolist() == [96.88]
-    assert sub.findings.loc[0, "message"].endswith("；请在「项目」表“原因说明”列说明原因")
+    assert sub.findings.loc[1, "message"].endswith("；请在「项目」表“原因说明”列说明原因")  # the mismatch, now second
 
 
 @pytest.mark.libreoffice
