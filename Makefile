@@ -9,7 +9,7 @@ YEAR ?= 2021
 COUNT ?= 40
 SAMPLES := output/samples
 
-.PHONY: install install-test demo test bench lint template pictures clean python-check FORCE
+.PHONY: install install-test demo test bench lint template pictures clean python-check wheelhouse FORCE
 
 # Before anything is installed: a Python too old is named with the version needed.
 python-check:
@@ -59,7 +59,30 @@ template: install
 	$(PY) -m evalbatch template -o input_templates/绩效自评填报模板.xlsx
 
 clean:
-	rm -rf $(VENV) output/samples
+	rm -rf $(VENV) output/samples $(WHEELHOUSE)
+
+# Offline install (README, "离线安装"): every wheel evalbatch needs, for Linux and Windows (64-bit)
+# and Python 3.11-3.13, in one folder to carry into the intranet. There:
+#   python -m pip install --no-index --find-links wheelhouse evalbatch
+# Narrow it with e.g. `make wheelhouse WHEEL_PYTHONS=3.11 WHEEL_PLATFORMS=linux`.
+WHEELHOUSE ?= wheelhouse
+WHEEL_PYTHONS ?= 3.11 3.12 3.13
+WHEEL_PLATFORMS ?= linux win
+LINUX_TAGS := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
+WIN_TAGS := --platform win_amd64
+# pip judges environment markers (platform_system == "Windows") by this machine, not by --platform:
+# what only Windows needs is named here (portalocker[win32]'s pywin32).
+WIN_ONLY := pywin32
+DOWNLOAD = $(PY) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE)
+
+wheelhouse: install
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
+	set -e; for v in $(WHEEL_PYTHONS); do \
+	  $(if $(filter linux,$(WHEEL_PLATFORMS)),$(DOWNLOAD) --python-version $$v $(LINUX_TAGS) $(WHEELHOUSE)/evalbatch-*.whl;) \
+	  $(if $(filter win,$(WHEEL_PLATFORMS)),$(DOWNLOAD) --python-version $$v $(WIN_TAGS) $(WHEELHOUSE)/evalbatch-*.whl $(WIN_ONLY);) \
+	done
+	@echo "离线安装包在 $(WHEELHOUSE)/（$$(ls $(WHEELHOUSE) | wc -l) 个文件）：复制到内网后用 python -m pip install --no-index --find-links $(WHEELHOUSE) evalbatch 安装。"
 
 # README pictures: a demo workbook rendered by LibreOffice (needs soffice, pdftoppm and a
 # CJK font such as fonts-noto-cjk; developers only).

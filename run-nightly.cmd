@@ -1,6 +1,7 @@
 @echo off
 rem evalbatch nightly run for Windows Task Scheduler (deploy\evalbatch-nightly.xml imports a task).
 rem   run-nightly.cmd INPUT_FOLDER --out OUTPUT_FOLDER [other "evalbatch run" options]
+rem (no --year: each year the run evaluates the year before.)
 rem Each run writes what it prints to its own file, logs\nightly-YYYYMMDD-HHMMSS-XXXXXXXX.log
 rem beside this file: two starts at the same moment never wait for one log file (cmd holds a
 rem ">>" file open while the command runs). Files older than 90 days there are deleted. The

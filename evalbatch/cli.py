@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -159,16 +160,17 @@ def check(
     from .judge.evaluate import check_paths
 
     _check_year(year)
+    in_force = _rules(rules, strict)
     if explain:
         from .read.load import explain_file
 
         for path in files:
-            typer.echo("\n".join(explain_file(path, _rules(rules, strict))))
-    result = check_paths(files, _rules(rules, strict), year=year)
+            typer.echo("\n".join(explain_file(path, in_force)))
+    result = check_paths(files, in_force, year=year)
     if as_json:
         _print_json(_check_json(result))
     else:
-        _print_check(result)
+        _print_check(result, in_force.unrated)
     raise typer.Exit(EXIT_FINDINGS if result.error_files else EXIT_OK)
 
 
@@ -204,7 +206,7 @@ def _literal(text, style: str = "") -> Text:
     return Text(str(text), style=style)
 
 
-def _print_check(result) -> None:
+def _print_check(result, unrated: str) -> None:
     by_file = result.depts.drop_duplicates("file").set_index("file")
     for rec in result.records:
         found = result.findings[result.findings["file"] == rec.name]
@@ -213,7 +215,7 @@ def _print_check(result) -> None:
         if rec.name in by_file.index:
             d = by_file.loc[rec.name]
             score = f"{d['total']:.2f}" if d["total"] == d["total"] else "—"
-            head.append(f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {d['grade']}")
+            head.append(f"  单位 {d['dept_code']} {d['dept_name']}  复核得分 {score}  等级 {_grade_said(d['grade'], found, unrated)}")
         out.print(head)
         _print_projects(result.projects[result.projects["file"] == rec.name])
         if found.empty:
@@ -232,6 +234,23 @@ def _print_findings(found) -> None:
     out.print(table)
     counts = found["level"].value_counts()
     out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
+
+
+def _reviews_read(review) -> str:
+    """What the run took from the review workbooks: how many were read, how many drawn objects
+    are complete, how many indicator scores they changed."""
+    items = review.items
+    files = {f for text in items["review_file"].dropna().astype(str) for f in text.split("、") if f}
+    done = int(items["complete"].eq("是").sum())
+    return f"抽评：读取 {len(files)} 个抽评表，{len(items)} 个抽评对象中 {done} 个已完成，调整 {len(review.adjustments)} 项指标得分"
+
+
+def _grade_said(grade: str, found, unrated: str) -> str:
+    """未评级 says why: the errors that keep the department out, and that fixing them grades it."""
+    errors = int(found["level"].eq(F.ERROR).sum())
+    if grade != unrated or not errors:
+        return str(grade)
+    return f"{grade}（{errors} 个错误，改正后评级）"
 
 
 def _print_projects(projects) -> None:
@@ -314,6 +333,8 @@ def run(
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")
         if outcome.roster is not None:
             out.print(outcome.roster.line(), markup=False, highlight=False)
+        if r.review is not None and len(r.review.items):
+            out.print(_reviews_read(r.review), markup=False, highlight=False)
         out.print(f"汇总工作簿：{outcome.workbook}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(outcome.exit_code)
 
@@ -384,6 +405,7 @@ def show_history(
     export: Annotated[Path | None, typer.Option("-o", "--export", help="导出为文件（.xlsx 或 .csv），或导出到一个已有的文件夹中")] = None,
     reviews: Annotated[bool, typer.Option(
         "--reviews", help="与 --dept 一起使用：列出该单位的抽评调整记录（每项指标的原得分、新得分、复核人和抽评表）")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="显示全部列（完成时间、工作簿、说明、SHA-256）；默认只显示适合 80 列终端的几列")] = False,
 ) -> None:
     """列出历次运行（含无变化、被拒绝和失败的运行及其退出码），或某个单位在历次运行中的得分或抽评记录（可导出）。
 
@@ -415,15 +437,31 @@ def show_history(
     if table.empty:
         out.print(_literal(f"没有单位编码 {dept} 的记录" if dept else "还没有运行记录"))
         return
-    if "主机" in table.columns:  # on screen inside 说明, which folds anyway; an export keeps both columns
+    if "主机" in table.columns:  # on screen inside 说明 (--wide), which folds anyway; an export keeps both columns
         where = "主机 " + table["主机"].fillna("?").astype(str) + "，进程 " + table["进程"].astype(str).replace("<NA>", "?")
         table = table.drop(columns=["主机", "进程"]).assign(说明=where + ("；" + table["说明"]).fillna(""))
-    view = Table()
-    for col in table.columns:
+    shown = table if wide or reviews else _narrow(table)
+    view = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in shown.columns:
         view.add_column(str(col), overflow="fold")
-    for row in table.astype(object).where(table.notna(), "").itertuples(index=False):
+    for row in shown.astype(object).where(shown.notna(), "").itertuples(index=False):
         view.add_row(*[_literal(f"{v:.2f}" if isinstance(v, float) else v) for v in row])
     out.print(view)
+
+
+# What `evalbatch history` leaves out without --wide, to fit an 80-column terminal (a
+# department's 文件 stays: which file scored is what its history is read for).
+_NARROW_DROPPED = ("完成时间", "工作簿", "说明", "SHA-256")
+
+
+def _narrow(table):
+    """The few columns a person reads first, times to the minute (2026-12-02 20:29)."""
+    from .write.report import minutes
+
+    narrow = table.drop(columns=[c for c in _NARROW_DROPPED if c in table.columns])
+    if "开始时间" in narrow:
+        narrow = narrow.assign(开始时间=narrow["开始时间"].map(minutes))
+    return narrow
 
 
 def _export_target(path: Path, name: str) -> Path:
@@ -478,6 +516,9 @@ def review_draw(
     force: Annotated[bool, typer.Option("--force", help="该年度已有抽评表时仍重新抽取（原抽评表移到 抽评/作废/ 保留）")] = False,
     rules: RulesOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="运行时用了 --strict 的，抽取时也要写（规则须与运行相同）")] = False,
+    must_draw: Annotated[str, typer.Option(
+        "--must-draw", help="share：抽取总数不超过 --share，必抽对象按严重程度优先、超出的列出；all：必抽对象全部抽取（可超过比例）")] = "share",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将抽取的对象数（按原因）和需填写的指标数，不记录、不生成抽评表")] = False,
 ) -> None:
     """抽取抽评对象（必抽：绩效与预算执行不匹配、得分差异过大、评价等级为差；其余按比例随机），生成抽评表。
 
@@ -485,15 +526,26 @@ def review_draw(
     退出码：0 已抽取；2 用法错误、没有运行记录、或输入文件自上次运行后已变化；3 另一个运行正在进行；4 无法写入抽评表
     """
     from .lock import Locked
-    from .review.draw import DrawError, DrawParams, draw, parse_share
+    from .review.draw import DrawError, DrawParams, counts_by_reason, draw, parse_share
 
     _check_year(year)
+    if must_draw not in ("share", "all"):
+        _fail(f"--must-draw 只能是 share 或 all，实际为“{must_draw}”", EXIT_USAGE)
     the_rules = _rules(rules, strict)
     with _exit_codes({DrawError: EXIT_USAGE, Locked: EXIT_LOCKED, OutputError: EXIT_OUTPUT}):
-        params = DrawParams(year, parse_share(share), min_per_dept, seed, tuple(include or ()), tuple(exclude or ()), reviewers, departments)
-        outcome = draw(out_dir, params, the_rules, force=force)
+        params = DrawParams(year, parse_share(share), min_per_dept, seed, tuple(include or ()), tuple(exclude or ()), reviewers, departments,
+                            must_draw)
+        outcome = draw(out_dir, params, the_rules, force=force, dry_run=dry_run)
     items = outcome.items
     forced = int(items["reasons"].str.startswith("必抽").sum())
+    if dry_run:
+        out.print(f"试抽（依据第 {outcome.run['id']} 次运行，随机种子 {outcome.seed}，未记录、未生成抽评表）：{len(items)} 个抽评对象，"
+                  f"其中必抽 {forced} 个，{int(items['n_indicators'].sum())} 项指标", markup=False, highlight=False)
+        for reason, objects, indicators in counts_by_reason(items):
+            out.print(f"  {reason}：{objects} 个对象，{indicators} 项指标", markup=False, highlight=False)
+        for note in outcome.notes:
+            err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+        return
     out.print(f"第 {outcome.draw_id} 次抽取（依据第 {outcome.run['id']} 次运行，随机种子 {outcome.seed}）：{len(items)} 个抽评对象，"
               f"其中必抽 {forced} 个，{int(items['n_indicators'].sum())} 项指标", markup=False, highlight=False)
     for note in outcome.notes:

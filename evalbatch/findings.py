@@ -6,6 +6,8 @@ Findings travel as rows of one DataFrame with the columns of `COLUMNS`.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 ERROR, WARNING, NOTE = "错误", "警告", "提示"
@@ -60,6 +62,7 @@ RULES: dict[str, tuple[str, str]] = {
     "value.formula_no_result": (ERROR, "公式没有计算结果"),
     "value.too_long": (WARNING, "文字过长已截断"),
     "value.code_normalised": (NOTE, "编码已规范化"),
+    "value.digits_lost": (ERROR, "长编码按数字填写"),
     "project.duplicate": (WARNING, "项目编码重复"),
     "project.twin": (NOTE, "同一项目的两份文件"),
     "project.unknown": (WARNING, "项目编码不存在"),
@@ -76,6 +79,8 @@ RULES: dict[str, tuple[str, str]] = {
     "score.unverifiable": (WARNING, "无法复核"),
     "score.zero_denominator": (WARNING, "分母为零"),
     "score.level_unknown": (NOTE, "定性等级无法识别"),
+    "score.level_negated": (NOTE, "定性否定词记 0 分"),
+    "score.level_approximate": (NOTE, "定性等级按近似词计"),
     "score.method_inferred": (NOTE, "计分方法推定"),
     "exec.over": (WARNING, "执行率超过100%"),
     "score.capped_by_execution": (NOTE, "总分受执行率封顶"),
@@ -197,14 +202,43 @@ def relevel(findings: pd.DataFrame, levels: dict[str, str]) -> pd.DataFrame:
     return findings
 
 
+# The sheets of a submission in the order an accountant meets them in the template.
+_SHEET_ORDER = ("", "基本信息", "整体指标", "项目", "项目指标", "项目支出明细")
+_CELL = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)")
+
+
+def _cell_key(cell) -> tuple[int, int]:
+    """G8 → (8, 7): down the sheet, then across; a cell that is no address (a range's text,
+    blank) before any address of its sheet."""
+    m = _CELL.match(str(cell or ""))
+    if not m:
+        return (0, 0)
+    col = 0
+    for ch in m.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return (int(m.group(2)), col)
+
+
 def sort(findings: pd.DataFrame) -> pd.DataFrame:
-    """错误 first, then 警告, then 提示; by file; otherwise in the order they were found."""
+    """As an accountant works: file by file, sheet by sheet (the template's order, then any
+    other sheet by name), cell by cell down the sheet, and in one cell 错误 before 警告
+    before 提示; otherwise in the order they were found."""
     if findings.empty:
         return findings
-    key = findings["level"].map(LEVEL_ORDER).fillna(9)
+    sheet = findings["sheet"].fillna("").astype(str)
+    order = {name: i for i, name in enumerate(_SHEET_ORDER)}
+    cells = [_cell_key(c) for c in findings["cell"].tolist()]
+    keys = pd.DataFrame({
+        "_f": findings["file"].fillna("").astype(str).to_numpy(),
+        "_s": sheet.map(order).fillna(len(order)).to_numpy(),
+        "_n": sheet.to_numpy(),
+        "_r": [r for r, _ in cells],
+        "_c": [c for _, c in cells],
+        "_k": findings["level"].map(LEVEL_ORDER).fillna(9).to_numpy(),
+    }, index=findings.index)
     return (
-        findings.assign(_k=key)
-        .sort_values(["_k", "file"], kind="stable")
-        .drop(columns="_k")
+        pd.concat([findings, keys], axis=1)
+        .sort_values(list(keys.columns), kind="stable")
+        .drop(columns=list(keys.columns))
         .reset_index(drop=True)
     )

@@ -159,6 +159,11 @@ class Rules:
         """Level word → share of 分值: given as a share, or as "tier@top|middle|bottom"."""
         return {str(k): self._share(v) for k, v in self.data["qualitative"]["levels"].items()}
 
+    @property
+    def basic_share(self) -> float:
+        """The most a 基本-word (基本健全, 基本规范) scores: partial, never full."""
+        return self._share(self.data["qualitative"]["basic"])
+
     def _share(self, value) -> float:
         if not isinstance(value, str):
             return float(value)
@@ -314,10 +319,11 @@ def _check_variants(rules: Rules) -> None:
     for tier, bounds in rules.data["qualitative"]["tiers"].items():
         if len(bounds) != 2 or not all(_is_number(b) for b in bounds) or not 0 <= bounds[0] <= bounds[1] <= 1:
             raise RulesError(f"{where}qualitative.tiers.{tier} 应为 [下限, 上限]，0 ≤ 下限 ≤ 上限 ≤ 1，实际为 {bounds!r}")
-    for word, value in rules.data["qualitative"]["levels"].items():
+    q = rules.data["qualitative"]
+    for dotted, value in [("qualitative.basic", q["basic"]), *((f"qualitative.levels.{w}", v) for w, v in q["levels"].items())]:
         tier, _, at = value.partition("@") if isinstance(value, str) else ("", "", "")
         if isinstance(value, str) and (tier not in rules.data["qualitative"]["tiers"] or at not in ("", "top", "middle", "bottom")):
-            raise RulesError(f"{where}qualitative.levels.{word} 的“{value}”应为比例或“档位@top/middle/bottom”，档位须在 qualitative.tiers 中")
+            raise RulesError(f"{where}{dotted} 的“{value}”应为比例或“档位@top/middle/bottom”，档位须在 qualitative.tiers 中")
     s = rules.data["scoring"]
     if s["reverse_formula"] not in ("ratio", "linear"):
         raise RulesError(f"{where}scoring.reverse_formula 只能是 \"ratio\" 或 \"linear\"，实际为 {s['reverse_formula']!r}")
@@ -429,9 +435,9 @@ def _check(rules: Rules) -> Rules:
     _check_template(rules)
     _check_variants(rules)
     _check_review(rules)
-    for word, share in rules.levels.items():
+    for dotted, share in [("qualitative.basic", rules.basic_share), *((f"qualitative.levels.{w}", v) for w, v in rules.levels.items())]:
         if not 0 <= share <= 1:
-            raise RulesError(f"规则 {rules.source}：qualitative.levels.{word} 应在 0 到 1 之间")
+            raise RulesError(f"规则 {rules.source}：{dotted} 应在 0 到 1 之间")
     if float(rules.data["roster"]["min_share"]) < 0:
         raise RulesError(f"规则 {rules.source}：roster.min_share 不能为负数，实际为 {rules.data['roster']['min_share']!r}")
     for key in ("tolerance", "score_tolerance", "mismatch_threshold"):

@@ -112,7 +112,7 @@ def test_native_charts_beside_the_tables(first):
 def test_summary_formats_and_totals_row(first):
     ws = openpyxl.load_workbook(first[2].workbook)["汇总排名"]
     rules = {(str(rng.sqref), r.type, r.operator) for rng in ws.conditional_formatting for r in rng.rules}
-    assert ("F2:F7", "dataBar", None) in rules
+    assert ("J2:J7", "dataBar", None) in rules  # on 最终得分, the column the ranking uses (issue 20)
     assert ("H2:H7", "cellIs", "notBetween") in rules
     assert ("K2:K7", "cellIs", "equal") in rules  # grade colours (after 抽评得分 and 最终得分, issue 11)
     data = list(ws.iter_rows(values_only=True))

@@ -140,7 +140,15 @@ def test_reference_findings_say_where_and_what(batch):
     rounding = [r for r in rows if r["规则"] == "尾差"]
     assert sorted((r["工作表"], r["单元格"], r["级别"]) for r in rounding) == [("基本信息", "B16", "提示"), ("项目", "E2", "提示")]
     assert all(r["说明"] for r in rows)
-    assert [r["级别"] for r in rows] == sorted((r["级别"] for r in rows), key=["错误", "警告", "提示"].index)
+    # sheet by sheet, cell by cell down the sheet, then 错误 / 警告 / 提示 in one cell (issue 20)
+    sheets = ["", "基本信息", "整体指标", "项目", "项目指标", "项目支出明细"]
+
+    def where(r):
+        m = re.match(r"([A-Z]+)(\d+)$", r["单元格"] or "")
+        return (sheets.index(r["工作表"] or ""), int(m.group(2)) if m else 0, m.group(1) if m else "", ["错误", "警告", "提示"].index(r["级别"]))
+
+    assert [where(r) for r in rows] == sorted(where(r) for r in rows)
+    assert [(r["工作表"], r["单元格"], r["级别"]) for r in rows][0] == ("基本信息", "B16", "提示")
 
 
 def test_differences_are_highlighted(batch):

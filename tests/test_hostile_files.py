@@ -564,7 +564,8 @@ def test_a_path_past_260_characters_is_read_and_noted(tmp_path):
     assert len(str(path)) >= 260
     r = evaluate(discover(tmp_path).files, RULES, year=2021)
     name = path.relative_to(tmp_path).as_posix()
-    assert findings_of(r, name) == [("score.exec_mismatch", "警告"), ("arith.rounding", "提示"), ("arith.rounding", "提示"),
+    # sheet by sheet (issue 20): 基本信息 B16, then 项目 E2 (警告 before 提示); the note from discovery last
+    assert findings_of(r, name) == [("arith.rounding", "提示"), ("score.exec_mismatch", "警告"), ("arith.rounding", "提示"),
                                     ("file.long_path", "提示")]
     assert f"长 {len(str(path))} 个字符，超过 Windows 的 260 个字符限制" in r.findings["message"].iloc[-1]
     assert list(r.depts["total"]) == [90.56]

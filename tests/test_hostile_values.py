@@ -235,7 +235,7 @@ def test_a_project_row_without_a_code_is_an_error_never_a_department_indicator(t
     assert len(own) == 30 and ref_row(r)["total"] == 90.56
 
 
-@pytest.mark.parametrize("actual,share", [("未达成（受疫情影响）", 0.0), ("已达成", 1.0), ("基本完成", 0.8), ("不及时", None)])
+@pytest.mark.parametrize("actual,share", [("未达成（受疫情影响）", 0.0), ("已达成", 1.0), ("基本完成", 0.8), ("不及时", 0.0), ("待定", None)])
 def test_level_words_longest_first(tmp_path, actual, share):
     data = reference()
     row = next(x for x in data["indicators"] if x["l3"] == "资金使用规范性")

@@ -47,8 +47,10 @@ def test_sheets_and_headers(workbook):
     _, head, _ = _sheet(workbook.workbook, "审核问题")
     assert list(head[:8]) == ["文件", "单位编码", "单位名称", "工作表", "单元格", "级别", "规则", "说明"]
     _, head, _ = _sheet(workbook.workbook, "项目汇总")
+    # 单位类别, 绩效与执行 and 原因说明: issue 20
     assert list(head) == ["单位编码", "单位名称", "项目编码", "项目名称", "全年预算数", "全年执行数", "执行率", "执行率得分",
-                          "指标得分", "复核得分", "自评得分", "得分差异", "抽评得分", "最终得分", "评价等级", "排名", "部门内排名"]
+                          "指标得分", "复核得分", "自评得分", "得分差异", "抽评得分", "最终得分", "评价等级", "排名", "部门内排名",
+                          "单位类别", "绩效与执行", "原因说明"]
 
 
 def test_exact_values_and_formats(workbook):

@@ -98,7 +98,8 @@ def test_same_seed_same_draw_also_with_the_files_renamed_and_reordered(demo, tmp
 
 def test_every_flagged_project_is_drawn_with_its_reason(demo, tmp_path):
     out = copy_out(demo, tmp_path)
-    outcome = draw(out, DrawParams(YEAR, 0.2, seed=1), RULES)
+    # --must-draw all: every must-draw on top of the share (the default bounds the draw, issue 20)
+    outcome = draw(out, DrawParams(YEAR, 0.2, seed=1, must_draw="all"), RULES)
     workbook = out / f"绩效自评汇总_{YEAR}.xlsx"
     mismatch = {re.match(r"项目 (\S+) ", r["说明"]).group(1) for r in sheet(workbook, "审核问题") if r["规则编号"] == "score.exec_mismatch"}
     projects = [p for p in sheet(workbook, "项目汇总") if p["项目编码"]]
@@ -434,7 +435,7 @@ def test_review_workbook_is_protected_and_opens_in_libreoffice(drawn_base, tmp_p
     path = base / "抽评" / good["workbook"]
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["填写说明", "抽评项目", "抽评指标"]
-    fills = {"抽评项目": {"复核人", "复核日期", "综合意见"}, "抽评指标": {"抽评核实完成值", "抽评得分", "抽评意见"}}
+    fills = {"抽评项目": {"其余指标核实无误", "复核人", "复核日期", "综合意见"}, "抽评指标": {"抽评核实完成值", "抽评得分", "抽评意见"}}
     for ws in wb:
         assert ws.protection.sheet is True and not ws.protection.password
         if ws.title not in fills:

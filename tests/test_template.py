@@ -182,7 +182,7 @@ def test_project_reason_column_is_read_and_quoted(tmp_path):
     found = sub.findings[sub.findings["rule_id"] == "score.exec_mismatch"]
     assert found["message"].tolist() == [
         "项目 620101-2021-01 指标得分率 99.11%（89.2÷90），预算执行率仅 76.80%，得分率是执行率的 1.29 倍（高出 29.05%），"
-        "超过阈值 25%（checks.mismatch_threshold = 0.25，相对幅度，按执行率的倍数计，不是百分点），绩效与预算执行不匹配；"
+        "超过允许的 25%（按执行率的倍数计，不是百分点），绩效与预算执行不匹配；"
         "单位说明：“疫情影响，部分采购延至次年”，请人工复核"]
 
 
@@ -212,9 +212,10 @@ def test_a_file_without_the_reason_column_still_reads(tmp_path):
     wb["项目"].delete_cols(S.headers_of("项目").index("原因说明") + 1)
     wb.save(path)
     sub = check_paths([path], load_rules())
-    assert sub.findings["rule_id"].tolist() == ["score.exec_mismatch", "arith.rounding", "arith.rounding"]
+    # sheet by sheet, then cell, then level (issue 20): 基本信息 B16, then 项目 E2 (警告 before 提示)
+    assert sub.findings["rule_id"].tolist() == ["arith.rounding", "score.exec_mismatch", "arith.rounding"]
     assert sub.projects["total"].tolist() == [96.88]
-    assert sub.findings.loc[0, "message"].endswith("；请在「项目」表“原因说明”列说明原因")
+    assert sub.findings.loc[1, "message"].endswith("；请在「项目」表“原因说明”列说明原因")  # the mismatch, now second
 
 
 @pytest.mark.libreoffice

@@ -226,4 +226,4 @@ def test_run_nightly_cmd_is_what_task_scheduler_needs():
         assert needed in text, needed
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "run-nightly.cmd" in readme and "/RU " in readme and "/RP" in readme
-    assert "py -3.11 -m venv .venv" in readme and ".venv\\Scripts\\python -m pip install ." in readme
+    assert "py -3 -m venv .venv" in readme and ".venv\\Scripts\\python -m pip install ." in readme  # py -3 (issue 20)

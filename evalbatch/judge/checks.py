@@ -13,7 +13,7 @@ from .. import schema as S
 from ..read.assemble import INFO_FIELDS, Frames
 from ..rules import Rules
 from ..values import number_text, to_cents
-from .scoring import DENOMINATORS, TOTAL_FIELDS
+from .scoring import APPROXIMATE, DENOMINATORS, NEGATED, TOTAL_FIELDS
 
 
 def _wan(cents: pd.Series) -> pd.Series:
@@ -243,6 +243,14 @@ def _actual(d: pd.DataFrame) -> pd.Series:
     return "实际值“" + d["actual"].fillna("").astype(str) + "”"
 
 
+def _reason_missing(d: pd.DataFrame) -> pd.Series:
+    """What is short — the score (自评 4 / 分值 5) or, at full score, the target — then the ask."""
+    short = d["self_score"] < d["weight"]
+    what = ("得分低于分值（自评 " + number_text(d["self_score"]) + " / 分值 " + number_text(d["weight"]) + "）").where(
+        short, "未完成目标（" + _actual(d) + "，" + _target(d) + "）")
+    return _name(d) + what + "，但偏差原因为空；请说明偏差原因和改进措施"
+
+
 def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     # Messages are functions of the matching rows: indicators run to hundreds of thousands.
     sheet = ind["sheet"]
@@ -268,6 +276,13 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, ind["level_unknown"], "score.level_unknown",
                 lambda d: _name(d) + "为定性指标，" + _actual(d) + "不是可识别的等级词（如 达成、基本达成、部分达成、未达成），沿用自评得分，请人工复核",
                 sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, ind["level_how"].eq(NEGATED), "score.level_negated",
+                lambda d: _name(d) + "为定性指标，" + _actual(d) + "是否定的说法，按未达成记 0 分；请人工确认",
+                sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, ind["level_how"].eq(APPROXIMATE), "score.level_approximate",
+                lambda d: _name(d) + "为定性指标，" + _actual(d) + "按等级“" + d["actual_text"].str[:1] + "”计 "
+                + number_text(d["rate"] * 100, "{:.0f}%") + "；如不妥请改写为等级词（如 达成、基本达成、部分达成、未达成）",
+                sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, ind["method_inferred"] & ind["cell_method"].fillna("").ne(""), "score.method_inferred",
                 lambda d: _name(d) + "未填写计分方法，已按指标值推定为“" + d["method_used"] + "”；请在下拉列表中选择",
                 sheet=sheet, cell=ind["cell_method"]),
@@ -277,9 +292,7 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, full, "score.full_below_target",
                 lambda d: _name(d) + _actual(d) + "未达到" + _target(d) + "，自评却得满分；请按实际完成情况打分",
                 sheet=sheet, cell=ind["cell_self_score"]),
-        F.where(ind, (missed | (deducted & ~met)) & no_reason, "score.reason_missing",
-                lambda d: _name(d) + "未完成目标或得分低于分值（自评 " + number_text(d["self_score"]) + " / 分值 " + number_text(d["weight"])
-                + "），但偏差原因为空；请说明偏差原因和改进措施",
+        F.where(ind, (missed | (deducted & ~met)) & no_reason, "score.reason_missing", _reason_missing,
                 sheet=sheet, cell=ind["cell_reason"]),
         F.where(ind, deducted & met & no_reason, "score.deducted_met",
                 lambda d: _name(d) + _actual(d) + "已达到" + _target(d) + "，自评却扣分（自评 " + number_text(d["self_score"]) + " / 分值 "
@@ -349,6 +362,9 @@ _ZERO_TODO = {
 }
 
 
+MISMATCH_WORD = "不匹配"
+
+
 def exec_mismatch(p: pd.DataFrame, rules: Rules) -> pd.Series:
     """Projects whose indicator score share exceeds their execution rate by more than the
     rules allow (绩效与预算执行不匹配): a finding here, a reason to draw it for re-review."""
@@ -383,14 +399,15 @@ def _project_checks(p: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
 
 def _mismatch_tail(p: pd.DataFrame, share: pd.Series, rules: Rules) -> pd.Series:
     """How far apart the two rates are, against the threshold, said to be relative (a 5 read as
-    percentage points once switched the check off); then the department's reason, or where to give one."""
+    percentage points once switched the check off); then the department's reason, or where to give one.
+    Departments read this: the setting's key name stays in docs/scoring.md and the run log."""
     t = rules.mismatch_threshold
     ratio = share / p["exec_rate"]
     said = p["reason"].astype("string").str.strip().fillna("") if "reason" in p else pd.Series("", index=p.index)
     ask = pd.Series("；请说明原因", index=p.index).where(p["sheet"].ne(S.PROJECT_SHEET), f"；请在「{S.PROJECT_SHEET}」表“原因说明”列说明原因")
     tail = ask.where(said.eq(""), "；单位说明：“" + said + "”，请人工复核")
     return ("，得分率是执行率的 " + number_text(ratio, "{:.2f}") + " 倍（高出 " + number_text((ratio - 1) * 100, "{:.2f}")
-            + f"%），超过阈值 {t * 100:g}%（checks.mismatch_threshold = {t:g}，相对幅度，按执行率的倍数计，不是百分点），"
+            + f"%），超过允许的 {t * 100:g}%（按执行率的倍数计，不是百分点），"
             + "绩效与预算执行不匹配" + tail)
 
 
@@ -413,3 +430,22 @@ def _printed_execution(p: pd.DataFrame, name: pd.Series, rules: Rules) -> pd.Dat
            + "；按全年执行数÷全年预算数复核为 " + number_text(p["exec_rate"] * 100, "{:.2f}") + "%、" + number_text(p["exec_score"], "{:.2f}")
            + " 分（分值 " + number_text(p["exec_weight_used"]) + "），相差 " + number_text(p["exec_self_score"] - p["exec_score"], "{:+.2f}") + " 分")
     return F.where(p, (rate_off & printed.notna()) | score_off, "score.exec_diff", msg, sheet=p["sheet"], cell=p["cell_exec_self_score"])
+
+
+def offer_computed(findings: pd.DataFrame, ind: pd.DataFrame, depts: pd.DataFrame) -> pd.DataFrame:
+    """A blank automatic 自评得分 or 自评总分 stays 必填, but its message gives the value the
+    department's own figures give, so that nobody works it out by hand (the template's formulas
+    fill it in Excel, WPS and LibreOffice)."""
+    required = findings["rule_id"].eq("value.required")
+    if not required.any():
+        return findings
+    auto = ind[ind["method_used"].isin(S.AUTO_METHODS)]
+    files = auto["source"] if "source" in auto else auto["file"]
+    computed = {**{(f, s, c): v for f, s, c, v in zip(files, auto["sheet"], auto["cell_self_score"], auto["score"])},
+                **{(f, s, c): v for f, s, c, v in zip(depts["file"], depts["info_sheet"], depts["cell_self_total"], depts["total"])}}
+    keys = list(zip(findings["file"], findings["sheet"], findings["cell"]))
+    value = pd.Series([computed.get(k, float("nan")) for k in keys], index=findings.index, dtype="float64")
+    offer = required & value.notna()
+    findings.loc[offer, "message"] = (findings.loc[offer, "message"].astype(str) + "；按本表填报的数据计算为 "
+                                      + number_text(value[offer], "{:.2f}") + " 分（模板中此格有公式，自动计算）")
+    return findings

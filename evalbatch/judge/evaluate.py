@@ -28,7 +28,7 @@ from ..read.discover import HAS_ERROR, PENDING, REJECTED, SUPERSEDED, USED, File
 from ..read.fileids import name_unread
 from ..read.load import load_all, load_cached
 from ..rules import Rules
-from .checks import check_frames, check_scores
+from .checks import MISMATCH_WORD, check_frames, check_scores, exec_mismatch, offer_computed
 from .funds import reconcile
 from .scoring import rank, score_all
 
@@ -209,6 +209,9 @@ def _check_and_score(frames: Frames, rules: Rules, year: int | None, members: di
     frames.depts["has_error"] = frames.depts["file"].isin(set(_unit(findings[findings["level"] == F.ERROR], members)))
     scored = score_all(frames, rules)
     findings = F.sort(F.relevel(F.concat([findings, check_scores(scored, rules)]), rules.rule_levels))
+    findings = offer_computed(findings, scored.indicators, scored.depts)
+    # 项目汇总 shows the flag beside the department's 原因说明 (analysts filter on it).
+    scored.projects["mismatch"] = np.where(exec_mismatch(scored.projects, rules), MISMATCH_WORD, "")
     scored.depts["has_error"] = scored.depts["file"].isin(set(_unit(findings[findings["level"] == F.ERROR], members)))
     return findings, scored, rank(_counts(scored.depts, findings, members), rules)
 

@@ -19,7 +19,8 @@ from ..rules import Rules
 from ..values import number_text, round_half_up
 
 # Automatic methods: (numerator fields, denominator fields, subtract-from-numerator field).
-_AUTO = {
+# The template's formulas (write/template.py) are built from the same table.
+AUTO_PARTS = _AUTO = {
     "预算执行率": (("basic_spent", "project_spent"), ("basic_budget", "project_budget"), None),
     "基本支出执行率": (("basic_spent",), ("basic_budget",), None),
     "项目支出执行率": (("project_spent",), ("project_budget",), None),
@@ -29,8 +30,8 @@ _AUTO = {
 }
 # Column names of the six rates on 汇总排名, in the order of docs/scoring.md.
 RATE_COLUMNS = {m: f"rate_{i}" for i, m in enumerate(S.AUTO_METHODS)}
-_EXECUTION = ("预算执行率", "基本支出执行率", "项目支出执行率")
-_CEILING = ("三公经费控制率", "在职人员控制率")
+EXECUTION_METHODS = _EXECUTION = ("预算执行率", "基本支出执行率", "项目支出执行率")
+CEILING_METHODS = _CEILING = ("三公经费控制率", "在职人员控制率")
 
 
 @dataclass
@@ -120,29 +121,46 @@ def _infer_method(ind: pd.DataFrame, rules: Rules) -> tuple[pd.Series, pd.Series
     return ind["method"].fillna(guess).astype(str), ind["method"].isna()
 
 
-# A level word right after one of these is negated (不及时, 未达成 where 未达成 is no word).
+# A level word right after one of these is negated (不及时, 尚未完成, 没有达到 where no word matches).
 _NEGATIONS = "不未没无非"
+# How a 定性 actual was read, beyond the word itself: each kind has a note for a person.
+BASIC, NEGATED, APPROXIMATE = "基本", "否定", "近似"
 
 
-def level_shares(text: pd.Series, levels: dict[str, float]) -> pd.Series:
-    """The 定性 share of each actual: the level word itself, else the longest level word
-    (two characters or more) the text contains — `未达成（受疫情影响）` is 未达成, `已达成`
-    is 达成 — unless a negation stands right before it; otherwise NaN (kept for a person).
-    Computed once per distinct text: a country has few."""
+def level_reading(text: pd.Series, levels: dict[str, float], basic: float) -> pd.DataFrame:
+    """The 定性 share of each actual and how it was read (`how`, "" when the word is plain).
+
+    The level word itself; else the longest level word (two characters or more) the text
+    contains — `未达成（受疫情影响）` is 未达成, `已达成` is 达成. A negation right before
+    that word (不健全, 尚未规范) scores 0 (NEGATED); 基本 before it (基本健全) scores at most
+    the rules' `basic` share (BASIC): a partial word must never read as full. A text that
+    only begins with a one-character word (优秀 → 优) is read as that word (APPROXIMATE).
+    Otherwise NaN (kept for a person). Computed once per distinct text: a country has few.
+    """
     words = sorted(((S.norm_label(w), v) for w, v in levels.items()), key=lambda wv: -len(wv[0]))
     exact = dict(words)
 
-    def one(t: str) -> float:
+    def one(t: str) -> tuple[float, str]:
         if t in exact:
-            return exact[t]
+            return exact[t], ""
         for w, v in words:
             i = t.find(w) if len(w) > 1 else -1
-            if i >= 0:
-                return np.nan if i > 0 and t[i - 1] in _NEGATIONS and w[0] not in _NEGATIONS else v
-        return np.nan
+            if i < 0:
+                continue
+            if i > 0 and t[i - 1] in _NEGATIONS and w[0] not in _NEGATIONS:
+                return 0.0, NEGATED
+            if t[:i].endswith(BASIC) and v > basic:
+                return basic, BASIC
+            return v, ""
+        if t[:1] in exact:
+            return exact[t[:1]], APPROXIMATE
+        return np.nan, ""
 
-    shares = {t: one(t) for t in text.dropna().unique()}
-    return text.map(shares).astype("float64")
+    read = {t: one(t) for t in text.dropna().unique()}
+    # Plain Python over the values: a column with no text at all may come typed as Arrow null.
+    values = [read.get(t, (np.nan, "")) if isinstance(t, str) else (np.nan, "") for t in text.to_numpy(dtype=object)]
+    return pd.DataFrame({"share": [v for v, _ in values], "how": [h for _, h in values]}, index=text.index).astype(
+        {"share": "float64", "how": object})
 
 
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -173,7 +191,9 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
     achieved = _ratio(a, t, dec)  # a / t, uncapped: what deviation and linear 反向 look at
     forward_rate = achieved.clip(upper=rules.forward_rate_cap)
     reverse_rate = _ratio(t, a, dec)
-    share = level_shares(ind["actual_text"], rules.levels)
+    reading = level_reading(ind["actual_text"], rules.levels, rules.basic_share)
+    share = reading["share"]
+    ind["level_how"] = reading["how"].where(method.eq("定性"), "")
 
     rate = pd.Series(np.select(
         [is_auto, method.isin(("正向比例", "正向达标")), method.isin(("反向比例", "反向达标")), method.eq("定性")],
@@ -444,5 +464,5 @@ def _score_all(frames: Frames, rules: Rules) -> Scored:
 
 def _empty_scored(ind: pd.DataFrame) -> pd.DataFrame:
     cols = ["method_used", "method_inferred", "unit_mismatch", "rate", "score", "deduction", "diff", "zero_den",
-            "unverifiable", "level_unknown", "below_target", "explain"]
+            "unverifiable", "level_unknown", "level_how", "below_target", "explain"]
     return ind.assign(**{c: pd.Series(dtype="float64") for c in cols})

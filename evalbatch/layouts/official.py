@@ -515,12 +515,20 @@ def _add_indicator(form: Form, labels: Labels, r: int, row: dict, l1: str | None
     # A named 三级 row is an indicator even without points (其中… sub-rows carry a target and an
     # actual only); a 分值 that is a word (无) marks a note row, not an indicator.
     if not l3 or labels.placeholder(norm(l3)) or not (blank(weight) or _numeric(weight)):
-        what = f"三级指标“{l3}”" if l3 else f"二级指标“{l2 or ''}”下没有三级指标"
-        form.notes.append(("form.placeholder", f"{form.title}第 {r + 1} 行是占位行（{what}，分值“{_text(weight)}”），未计入指标；"
-                           "如确为指标，请填写三级指标名称和分值", row.get("level3", (None, cell(r, 0)))[1]))
+        form.notes.append(("form.placeholder", _placeholder_said(r, l2, l3, weight), row.get("level3", (None, cell(r, 0)))[1]))
         return
     row["level1"], row["level2"], row["level3"] = (l1, row.get("level1", ("", ""))[1]), (l2, row.get("level2", ("", ""))[1]), (l3, row["level3"][1])
     form.indicators.append((r, row))
+
+
+def _placeholder_said(r: int, l2: str | None, l3: str | None, weight) -> str:
+    """A placeholder row as a person says it: what the row has and lacks, never empty quotes;
+    the form is the finding's sheet and cell, not repeated here."""
+    what = f"三级指标为“{l3}”" if l3 else (f"二级指标“{l2}”下没有三级指标" if l2 else "没有三级指标")
+    has = _text(weight)
+    points = "没有填分值" if not has else (f"分值“{has}”不是数字" if not _numeric(weight) else "")
+    return (f"第 {r + 1} 行{what}" + (f"，{points}" if points else "") + "，看起来是表样中的占位行，未计入指标；"
+            "如确为指标，请填写三级指标名称和分值")
 
 
 def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, str]:

@@ -128,6 +128,8 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     found.append(F.where(df, booleans, "value.boolean",
                          f"「{label}」填写的是逻辑值（TRUE/FALSE），不是{_type_word(col.type)}；{_type_hint(col.type)}", **where))
     found.append(F.where(df, bad & ~booleans, *_bad_message(label, col.type, col.enum, raw, col.key), **where))
+    if col.type == S.CODE:
+        found.append(_digits_lost(df, raw, label, where))
     if col.type not in _NUMERIC:
         return value if col.type != S.INDICATOR else raw
     value = value.where(~bad)
@@ -159,6 +161,21 @@ def _cell_issues(df: pd.DataFrame, raw: pd.Series, label: str, found: list, wher
                          f"「{label}」是公式，但文件中没有保存计算结果（常见于由其他软件生成的文件）；请在 Excel 或 WPS 中打开该文件、"
                          "保存后重新提交", **where))
     return raw.where(~issues, None), issues
+
+
+# Excel keeps 15 significant digits of a number: a longer code typed as a number is already
+# changed in the file (…000001 → …12288 after the round trip through a double).
+_EXACT_DIGITS = 15
+
+
+def _digits_lost(df: pd.DataFrame, raw: pd.Series, label: str, where: dict) -> pd.DataFrame:
+    """Codes and IDs typed as numbers beyond 15 digits: the digits are gone, so the code
+    cannot be trusted to match anything — an error, with how to keep them."""
+    values = raw.to_numpy(dtype=object)
+    long = [isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) >= 10**_EXACT_DIGITS for v in values]
+    return F.where(df, pd.Series(long, index=raw.index), "value.digits_lost",
+                   lambda d: f"「{label}」按数字填写了 " + _as_typed(raw.loc[d.index]) + f"，超过 {_EXACT_DIGITS} 位的数字 Excel 只保留前 "
+                   f"{_EXACT_DIGITS} 位，后面的数字已经改变；请把该单元格设置为“文本”格式后重新输入完整编码", **where)
 
 
 def _as_typed(raw: pd.Series) -> pd.Series:

@@ -286,9 +286,11 @@ def _results(reviews: Collected, missing: pd.DataFrame, stale: pd.DataFrame, pro
     n = items["n_indicators"].fillna(0).astype(int)
     present = items["now_file"].notna()
     named = items["reviewer_name"].fillna("").ne("")
-    done = present & n_marked.ge(n) & q["rubric_done"] & named & n_moved.eq(0)
+    rest_ok = items["rest_ok"].eq(True) if "rest_ok" in items else pd.Series(False, index=items.index)
+    filled = n_marked.ge(n) | rest_ok  # 其余指标核实无误: the rest stand as recomputed
+    done = present & filled & q["rubric_done"] & named & n_moved.eq(0)
     note = (pd.Series(np.where(~present, "本次运行中没有该抽评对象，抽评结果未采用；", ""), index=items.index)
-            + np.where(present & n_marked.lt(n), "尚有 " + (n - n_marked).astype(str) + " 项指标未填写抽评得分或核实完成值；", "")
+            + np.where(present & ~filled, "尚有 " + (n - n_marked).astype(str) + " 项指标未填写抽评得分或核实完成值；", "")
             + np.where(~q["rubric_done"], "质量评分未填完；", "") + np.where(~named, "未填写复核人；", "")
             + np.where(n_lost > 0, n_lost.astype(str) + " 项指标在本次运行中找不到，未采用；", "")
             + np.where(n_moved > 0, n_moved.astype(str) + " 项指标抽评后分值已改变，抽评得分未采用，请重新抽评；", "")

@@ -44,6 +44,8 @@ from .layout import (
     MARKS,
     REVIEWER_LABEL,
     RUBRIC_PREFIX,
+    REST_OK,
+    REST_OK_WORDS,
     SHEETS,
     TOKEN_LABEL,
     YEAR_LABEL,
@@ -54,7 +56,7 @@ from .store import Draws, draws_of_year
 
 NUMERIC = ("score", "rate", "money", "int")
 MARK_OUT = ["draw_id", "item_no", "seq", "review_score", "verified", "comment", "review_file", "reviewer", "sheet", "cell"]
-GRADE_OUT = ["draw_id", "item_no", "reviewer_name", "review_date", "comment", "review_file", "sheet", "cell", "has_input"]
+GRADE_OUT = ["draw_id", "item_no", "rest_ok", "reviewer_name", "review_date", "comment", "review_file", "sheet", "cell", "has_input"]
 
 
 @dataclass
@@ -294,6 +296,9 @@ def _grades(df: pd.DataFrame, at: dict, stored: pd.DataFrame, rubric: list[tuple
     for key in ("reviewer_name", "review_date", "comment"):
         text = _column_text(m[key])
         out[key] = text.where(text.ne(""), None)
+    # Workbooks drawn before the column existed have no 其余指标核实无误: every indicator is filled.
+    rest = _column_text(m[REST_OK]) if REST_OK in m else pd.Series("", index=m.index)
+    out[REST_OK] = rest.eq(REST_OK_WORDS[0]).where(rest.ne(""), None)
     out["review_file"], out["sheet"], out["cell"] = file, ITEMS, _cell(m, at, "item_no")
     values = out.drop(columns=["item_no", "review_file", "sheet", "cell"])
     out["has_input"] = values.notna().any(axis=1)

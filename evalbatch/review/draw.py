@@ -57,6 +57,9 @@ class DrawParams:
     exclude: tuple[str, ...] = ()  # codes left out of the random part (flagged items stay)
     reviewers: int = 1
     departments: bool = False  # draw whole departments: their own self-evaluation and all their projects
+    # "share": the share bounds the whole draw, must-draws first by severity, the overflow said;
+    # "all": every must-draw on top of the share (the behaviour before issue 20).
+    must_draw: str = "share"
 
 
 @dataclass
@@ -67,6 +70,17 @@ class DrawOutcome:
     items: pd.DataFrame
     workbooks: list[Path]
     notes: list[str] = field(default_factory=list)
+
+
+def counts_by_reason(items: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """(reason, objects, indicators to fill) for each reason a drawn object has; an object with
+    two reasons counts under both."""
+    each = items.assign(reason=items["reasons"].str.replace("必抽：", "", regex=False).str.split("；")).explode("reason")
+    # One line per kind of reason, not per figure in it (得分差异 +6.20 分…, 有 2 个项目须抽评).
+    each["reason"] = (each["reason"].str.replace(r"^得分差异 .*", "得分差异过大", regex=True)
+                      .str.replace(r"^有 \d+ 个项目须抽评$", "有项目须抽评", regex=True))
+    g = each.groupby("reason", sort=False).agg(objects=("item_no", "size"), indicators=("n_indicators", "sum"))
+    return [(str(r), int(o), int(n)) for r, (o, n) in g.iterrows()]
 
 
 def parse_share(text: str) -> float:
@@ -83,9 +97,9 @@ def parse_share(text: str) -> float:
 
 
 def draw(out_dir: str | Path, params: DrawParams, rules: Rules, *, force: bool = False,
-         lock_max_age: float = 6 * 3600) -> DrawOutcome:
+         lock_max_age: float = 6 * 3600, dry_run: bool = False) -> DrawOutcome:
     """Draw, store and write the review workbooks. Raises DrawError (exit 2), `Locked` (exit 3)
-    or OutputError (exit 4)."""
+    or OutputError (exit 4). `dry_run`: the same draw, neither stored nor written (draw_id 0)."""
     out_dir = Path(out_dir)
     db = db_path_for(out_dir)
     if not db.exists():
@@ -100,6 +114,8 @@ def draw(out_dir: str | Path, params: DrawParams, rules: Rules, *, force: bool =
         items, indicators = items_of(drawn, result, params.departments)
         items["reviewer"] = assign_reviewers(items, params.reviewers, params.departments)
         items["workbook"] = items["reviewer"].map(lambda label: workbook_name(params.year, label))
+        if dry_run:
+            return DrawOutcome(0, seed, run, items, [], notes)
         folder = out_dir / REVIEW_DIR
         own_object(folder, FOLDER)  # 抽评/ linked elsewhere: exit 4, never written or tidied through the link
         own_object(folder / RETIRED_DIR, FOLDER)
@@ -206,14 +222,15 @@ def candidates(result: BatchResult, rules: Rules, departments: bool) -> pd.DataF
     if not departments:
         n = counts.reindex(pd.MultiIndex.from_arrays([p["dept_code"], p["project_code"]])).fillna(0).astype(int)
         return pd.DataFrame({"group": p["dept_code"], "dept_code": p["dept_code"], "project_code": p["project_code"],
-                             "reasons": p["reasons"], "n": n.to_numpy()})
+                             "reasons": p["reasons"], "n": n.to_numpy(), "severity": p["diff"].abs().fillna(0).to_numpy()})
     d = result.depts.assign(dept_code=texts(result.depts["dept_code"]))
     d = d[d["dept_code"].ne("")].drop_duplicates("dept_code").reset_index(drop=True)
     flagged = p[p["reasons"].ne("")].groupby("dept_code").size()
     own = d["dept_code"].map(flagged).fillna(0).astype(int)
     parts = _flag_reasons(d, d["diff"], rules, np.zeros(len(d), dtype=bool)) + [np.where(own > 0, "有 " + own.astype(str) + " 个项目须抽评", "")]
     n = d["dept_code"].map(counts.groupby(level=0).sum()).fillna(0).astype(int)
-    return pd.DataFrame({"group": "", "dept_code": d["dept_code"], "project_code": "", "reasons": _joined(parts), "n": n})
+    return pd.DataFrame({"group": "", "dept_code": d["dept_code"], "project_code": "", "reasons": _joined(parts), "n": n,
+                         "severity": d["diff"].abs().fillna(0)})
 
 
 def _codes(codes) -> set[str]:
@@ -243,20 +260,54 @@ def _quota(n: int, params: DrawParams) -> int:
     return min(n, share if params.departments else max(params.min_per_dept, share))
 
 
+def draw_size(n: int, share: float) -> int:
+    """How many of `n` units a share allows in all: --share 20% of 120 projects is 24."""
+    return min(n, math.ceil(round(share * n, 9)))
+
+
+def _severity_order(units: pd.DataFrame, among: np.ndarray) -> list[int]:
+    """Positions of the must-draws, most severe first: more reasons, then the larger score
+    difference, then code order (units are sorted by code)."""
+    n_reasons = units["reasons"].str.count("；") + 1
+    diff = units["severity"] if "severity" in units else pd.Series(0.0, index=units.index)
+    keyed = sorted(np.flatnonzero(among), key=lambda i: (-int(n_reasons.iloc[i]), -float(diff.iloc[i]), i))
+    return [int(i) for i in keyed]
+
+
+def _bounded(units: pd.DataFrame, forced: np.ndarray, named: np.ndarray, budget: int) -> tuple[np.ndarray, list[str]]:
+    """Must-draws within the share: --include first (a person asked), then by severity until
+    the share is used; the ones left over are said, by code, so that a person can add them."""
+    chosen = named.copy()
+    order = _severity_order(units, forced & ~named)
+    room = max(budget - int(named.sum()), 0)
+    chosen[order[:room]] = True
+    left = order[room:]
+    if not left:
+        return chosen, []
+    codes = np.where(units["project_code"].ne(""), units["project_code"], units["dept_code"])
+    shown = "、".join(codes[left[:10]]) + (f" 等 {len(left)} 个" if len(left) > 10 else "")
+    return chosen, [f"必抽 {int(forced.sum())} 个，超出份额 {len(left)} 个未抽，见：{shown}（按严重程度排在后面；"
+                    "全部抽取请加 --must-draw all，或用 --include 指定）"]
+
+
 def pick(units: pd.DataFrame, params: DrawParams, seed: int, projects: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The drawn units, each with why: flagged ones and --include always, then each group's
-    quota filled at random from the rest (--exclude left out)."""
+    """The drawn units, each with why: flagged ones and --include, then each group's quota
+    filled at random from the rest (--exclude left out). With must_draw "share" (the default)
+    the share bounds the whole draw; with "all" every must-draw is drawn on top of it."""
     units = units.sort_values(["group", "dept_code", "project_code"], kind="stable").reset_index(drop=True)
     forced = units["reasons"].ne("").to_numpy()
     named = _matching(units, params.include, projects, params.departments)
     barred = _matching(units, params.exclude, projects, params.departments)
-    chosen = forced | named
+    bounded = params.must_draw != "all"
+    budget = draw_size(len(units), params.share) if bounded else len(units)
+    chosen, overflow = _bounded(units, forced, named, budget) if bounded else (forced | named, [])
+    forced = forced & chosen
     rng = random.Random(seed)
     randomly = np.zeros(len(units), dtype=bool)
     groups = units.groupby("group", sort=True).indices
     for group in sorted(groups):
         at = groups[group]
-        need = _quota(len(at), params) - int(chosen[at].sum())
+        need = min(_quota(len(at), params) - int(chosen[at].sum()), budget - int((chosen | randomly).sum()))
         pool = [int(i) for i in at if not chosen[i] and not barred[i]]
         if need > 0 and pool:
             randomly[rng.sample(pool, min(need, len(pool)))] = True
@@ -265,7 +316,7 @@ def pick(units: pd.DataFrame, params: DrawParams, seed: int, projects: pd.DataFr
     notes = [f"{code} 有必抽情形（{r}），--exclude 对其无效" for code, r in
              zip(np.where(units["project_code"].ne(""), units["project_code"], units["dept_code"])[forced & barred],
                  units["reasons"][forced & barred])]
-    return drawn, notes
+    return drawn, overflow + notes
 
 
 # --- the drawn items and their indicator rows -------------------------------------------------

@@ -22,10 +22,24 @@ from xlsxwriter.utility import xl_col_to_name
 from ..files import atomic_write, remove_quietly
 from ..rules import Rules
 from ..write.columns import Col
-from ..write.report import Formats, table_rows
+from ..write.report import Formats, fit_widths, table_rows
 from ..write.template import SAFE_OPTIONS
 from . import REVIEW_DIR
-from .layout import DRAW_LABEL, INSTRUCTIONS, ITEMS, MARK_COLUMNS, MARKS, REVIEWER_LABEL, RUBRIC_PREFIX, TOKEN_LABEL, YEAR_LABEL, fills, item_columns
+from .layout import (
+    DRAW_LABEL,
+    INSTRUCTIONS,
+    ITEMS,
+    MARK_COLUMNS,
+    MARKS,
+    REST_OK,
+    REST_OK_WORDS,
+    REVIEWER_LABEL,
+    RUBRIC_PREFIX,
+    TOKEN_LABEL,
+    YEAR_LABEL,
+    fills,
+    item_columns,
+)
 
 FILL_COLOUR = "#FFF2CC"
 # Reviewers may filter and widen columns; nothing else on a protected sheet.
@@ -70,6 +84,9 @@ def write_workbook(path: Path, info: dict, label: str, items: pd.DataFrame, indi
         if col.source.startswith(RUBRIC_PREFIX):
             top = rubric[int(col.source[len(RUBRIC_PREFIX):])][1]
             _between(ws, c, len(items), top, f"“{col.header}”应为 0 到 {top:g} 之间的分数")
+        if col.source == REST_OK and len(items):
+            ws.data_validation(1, c, len(items), c, {"validate": "list", "source": list(REST_OK_WORDS),
+                                                     "error_title": "请从列表中选择", "error_message": "只能填写“是”或“否”"})
     ws = _sheet(wb, fmt, fill, MARKS, MARK_COLUMNS, indicators)
     weight = xl_col_to_name(next(i for i, c in enumerate(MARK_COLUMNS) if c.source == "weight"))
     score = next(i for i, c in enumerate(MARK_COLUMNS) if c.source == "review_score")
@@ -81,6 +98,7 @@ def write_workbook(path: Path, info: dict, label: str, items: pd.DataFrame, indi
 def _sheet(wb, fmt: Formats, fill: dict, name: str, cols: Sequence[Col], df: pd.DataFrame):
     """A protected table: locked figures, unlocked (coloured) fill-in cells on the table's rows only."""
     ws = wb.add_worksheet(name)
+    cols = fit_widths(cols, df)
     editable = {c.source for c in fills(cols)}
     for c, col in enumerate(cols):
         ws.set_column(c, c, col.width)
@@ -126,7 +144,9 @@ def _instructions(wb, fmt: Formats, info: dict, label: str, items: pd.DataFrame,
         "本表由 evalbatch review draw 生成，请勿修改文件名、工作表名称和表头。黄色单元格为填写区；其余单元格已锁定"
         "（工作表保护，无密码），请勿取消保护或修改锁定内容：锁定内容被修改的行在汇总时不予采用。",
         "“抽评指标”：逐项核实指标的实际完成情况。填写“抽评核实完成值”（如 95%、24次、达成）的，按评分规则重新计分；"
-        "直接给出“抽评得分”（0 至本行分值）的，以抽评得分为准。“抽评意见”写明核实情况和扣分理由。不需调整的指标可填与填报相同的完成值或得分。",
+        "直接给出“抽评得分”（0 至本行分值）的，以抽评得分为准。“抽评意见”写明核实情况和扣分理由。"
+        "未填写的指标不必重复填报的数值：核实无误的，在“抽评项目”该对象的"
+        "“其余指标核实无误”选“是”，未填写的指标即按复核得分计，该对象算作完成。",
         f"“抽评项目”：按下列质量评分表为每个抽评对象的自评质量打分（每项 0 至该项满分，合计满分 {top:g} 分），"
         "并填写复核人、复核日期（如 2022-03-01）和综合意见。",
         "抽评得分替代复核得分，重新计算项目和单位的最终得分，汇总排名按最终得分排列；抽评结果和抽评意见将反馈给被评单位。",

@@ -56,6 +56,8 @@ PROJECTS = [
     Col("复核得分", "total", "score", 10), Col("自评得分", "self_score", "score", 10), Col("得分差异", "diff", "score", 10),
     Col("抽评得分", "review_total", "score", 10), Col("最终得分", "final_total", "score", 10),
     Col("评价等级", "grade", "text", 9), Col("排名", "rank", "int", 6), Col("部门内排名", "dept_rank", "int", 8),
+    # After the figures, not among the frozen identity columns: what an analyst filters on.
+    Col("单位类别", "dept_category", "text", 14), Col("绩效与执行", "mismatch", "text", 10), Col("原因说明", "reason", "wrap", 36),
 ]
 # 抽评结果: every drawn item of the draws in play, reviewed or not (review/apply.py).
 REVIEW_RESULTS = [

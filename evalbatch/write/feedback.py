@@ -44,8 +44,11 @@ SUFFIX = "_复核结果.xlsx"  # never the name of the department's own submissi
 # Per-department tables: the consolidated workbook's columns without the department's own
 # code and name (every row of a feedback workbook is the same department).
 _SAME_DEPT = ("dept_code", "dept_name")
+# 项目汇总's columns for the analyst (issue 20): the department has its own 原因说明, and the
+# mismatch is a finding of its 审核问题; left out, its 项目 sheet still prints on A4.
+_FOR_ANALYSTS = ("dept_category", "mismatch", "reason")
 IND_COLUMNS = [c for c in INDICATORS if c.source not in _SAME_DEPT]
-PROJECT_COLUMNS = [c for c in PROJECTS if c.source not in _SAME_DEPT]
+PROJECT_COLUMNS = [c for c in PROJECTS if c.source not in _SAME_DEPT + _FOR_ANALYSTS]
 FINDING_COLUMNS = [c for c in FINDINGS if c.source not in _SAME_DEPT]
 # 抽评结果 as the department sees it: its results and the reviewers' comments, not the bureau's
 # bookkeeping (who reviewed, in which workbook, what is still missing).

@@ -769,12 +769,17 @@ def list_runs(db_path: str | Path) -> pd.DataFrame:
         df = pd.read_sql_query(
             """SELECT r.id AS 运行编号, r.started AS 开始时间, r.finished AS 完成时间, r.year AS 年度,
                       (SELECT COUNT(*) FROM run_files f WHERE f.run_id = r.id) AS 文件数,
-                      (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id) AS 单位数,
+                      CASE WHEN r.kind = 'unchanged' THEN
+                           -- nothing changed: the units of the scored run it kept
+                           (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id =
+                              (SELECT MAX(s.id) FROM runs s WHERE s.kind = 'scored' AND s.year = r.year AND s.id < r.id))
+                      WHEN r.kind = 'scored' OR r.kind IS NULL THEN (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id)
+                      END AS 单位数,
                       r.exit_code AS 退出码, r.workbook AS 工作簿, r.kind AS 结果, r.note AS 说明,
                       r.host AS 主机, r.pid AS 进程
                FROM runs r ORDER BY r.id""", conn)
     df["结果"] = df["结果"].map(KIND_NAMES).fillna(df["结果"])
-    for c in ("年度", "退出码", "进程"):
+    for c in ("年度", "退出码", "单位数", "进程"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return df[RUNS_COLUMNS]
 

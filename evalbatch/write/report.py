@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -134,9 +135,29 @@ def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.Da
 ROW_BLOCK = 50_000
 
 
+# Text columns widen to their longest value (budget-system project codes run to 21 characters
+# and more), up to this width; a column never narrows below its own.
+MAX_FITTED_WIDTH = 40
+# The distinct values measured per column: enough for codes, cheap on a country's indicators.
+MEASURED_VALUES = 5000
+
+
+def fit_widths(cols: Sequence[Col], df: pd.DataFrame) -> list[Col]:
+    """`cols` with each one-line text column as wide as its data needs (bounded)."""
+    out = []
+    for c in cols:
+        if c.kind == "text" and c.source in df and len(df):
+            values = pd.unique(df[c.source].dropna().astype(str))[:MEASURED_VALUES]
+            need = math.ceil(max((printing.text_width(v) for v in values), default=0)) + 2
+            c = replace(c, width=float(min(max(c.width, need), max(c.width, MAX_FITTED_WIDTH))))
+        out.append(c)
+    return out
+
+
 def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
                 max_rows: int = EXCEL_MAX_ROWS) -> list[str]:
     """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows."""
+    cols = fit_widths(cols, df)
     per_sheet = max_rows - 1
     names = []
     for part in range(max(1, math.ceil(len(df) / per_sheet))):
@@ -234,6 +255,30 @@ def layout_counts(records) -> dict[str, int]:
     return {k: sum(k in r.layout.split("、") for r in records) for k in LAYOUTS}
 
 
+def minutes(stamp) -> str:
+    """A run's time as a person reads it: 2026-12-02 20:29, not 2026-12-02T20:29:13.5+08:00."""
+    try:
+        return dt.datetime.fromisoformat(str(stamp)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(stamp or "")
+
+
+def print_title(meta: dict) -> str:
+    year = meta.get("year")
+    return f"{year} 年度部门整体支出绩效自评复核排名" if year is not None else "部门整体支出绩效自评复核排名"
+
+
+def print_headers(wb, meta: dict) -> None:
+    """Every printed page says what it is: the title in the middle, the rules and the run's time
+    on the right; a sheet's own note (how to print part of it) stays on the left."""
+    right = f"{meta.get('rules_source', '')}  {minutes(meta.get('started', ''))}".strip()
+    centre = "&C&B" + print_title(meta).replace("&", "&&") + "&R" + right.replace("&", "&&")
+    for ws in wb.worksheets():
+        left = ws.header if ws.header.startswith("&L") else ""
+        room = 255 - len(centre)  # Excel's limit for a header
+        ws.set_header((left if len(left) <= room else left[: max(room - 1, 0)] + "…") + centre)
+
+
 def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
     ws = wb.add_worksheet("运行信息")
     ws.set_column(0, 0, 22)
@@ -241,8 +286,8 @@ def _run_info(wb, fmt: Formats, result: BatchResult) -> None:
     m = result.meta
     statuses = pd.Series([r.status for r in result.records], dtype=object).value_counts()
     pairs = [
-        ("运行时间", m.get("started", "")),
-        ("完成时间", m.get("finished", "")),
+        ("运行时间", minutes(m.get("started", ""))),
+        ("完成时间", minutes(m.get("finished", ""))),
         ("evalbatch 版本", m.get("version", "")),
         ("评价年度", "" if m.get("year") is None else str(m["year"])),
         ("规则", f"{m.get('rules_source', '')}（版本 {m.get('rules_version', '')}，摘要 {m.get('rules_digest', '')}）"),
@@ -311,6 +356,7 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
         write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
     _changes_sheet(wb, fmt, changes, year_over_year, status_changes)
     _run_info(wb, fmt, result)
+    print_headers(wb, result.meta)
     wb.close()
     return path
 
@@ -342,8 +388,10 @@ def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules, missing:
     n = len(depts)
     col = {c.source: i for i, c in enumerate(SUMMARY)}
     if n:
-        ws.conditional_format(1, col["total"], n, col["total"], {"type": "data_bar", "bar_color": "#63BE7B", "bar_solid": True,
-                                                                "min_type": "num", "min_value": 0, "max_type": "num", "max_value": 100})
+        # The bar follows the score the ranking uses (最终得分: 复核得分 until a review changes it).
+        ranked = col["final_total"]
+        ws.conditional_format(1, ranked, n, ranked, {"type": "data_bar", "bar_color": "#63BE7B", "bar_solid": True,
+                                                     "min_type": "num", "min_value": 0, "max_type": "num", "max_value": 100})
         tol = rules.score_tolerance
         ws.conditional_format(1, col["diff"], n, col["diff"], {"type": "cell", "criteria": "not between", "minimum": -tol,
                                                               "maximum": tol, "format": fmt.red})
@@ -360,8 +408,10 @@ def write_foot(ws, fmt: Formats, cols: Sequence[Col], first_row: int, rows: Sequ
     a row has no value for a column. Text stays text, and no NaN or inf reaches a cell."""
     for r, row in enumerate(rows, start=first_row):
         for c, col in enumerate(cols):
-            value = cell_values(pd.Series([row.get(col.source)], dtype=object), col.kind)[0]
-            style = fmt.total[col.kind]
+            # An average of a count (项目数 2.88) keeps its decimals, in a count's column too.
+            kind = "score" if col.kind == "int" and _fractional(row.get(col.source)) else col.kind
+            value = cell_values(pd.Series([row.get(col.source)], dtype=object), kind)[0]
+            style = fmt.total[kind]
             if value is None:
                 done = ws.write_blank(r, c, None, style)
             elif col.kind in ("text", "wrap"):
@@ -370,6 +420,10 @@ def write_foot(ws, fmt: Formats, cols: Sequence[Col], first_row: int, rows: Sequ
                 done = ws.write_number(r, c, value, style)
             if done == -1:
                 raise WriteError(f"写入工作表 {ws.get_name()} 第 {r + 1} 行失败")
+
+
+def _fractional(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and math.isfinite(value) and not float(value).is_integer()
 
 
 def _projects_sheet(wb, fmt: Formats, projects: pd.DataFrame, rules: Rules, max_rows: int) -> None:

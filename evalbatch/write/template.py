@@ -7,12 +7,15 @@ with the reader.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from .. import schema as S
+from ..judge.scoring import AUTO_PARTS, CEILING_METHODS, EXECUTION_METHODS
 from ..rules import Rules, load_rules
 from . import printing
 
@@ -39,7 +42,9 @@ class _Formats:
         self.money = wb.add_format({**base, "num_format": "#,##0.00"})
         self.integer = wb.add_format({**base, "num_format": "0"})
         self.score = wb.add_format({**base, "num_format": "0.00"})
+        self.rate = wb.add_format({**base, "num_format": "0.00%"})
         self.label = wb.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1})
+        self.label_wrap = wb.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
         self.required = wb.add_format({**base, "bold": True, "bg_color": "#FCE4D6", "border": 1})
         self.hint = wb.add_format({**base, "font_color": "#7F7F7F", "text_wrap": True})
         self.title = wb.add_format({**base, "bold": True, "font_size": 14})
@@ -55,11 +60,14 @@ class _Formats:
         }.get(type_, self.plain)
 
 
-def write_submission(path: str | Path, data: Mapping | None = None, *, year: int | None = None, rules: Rules | None = None) -> Path:
+def write_submission(path: str | Path, data: Mapping | None = None, *, year: int | None = None, rules: Rules | None = None,
+                     formulas: bool | None = None) -> Path:
     """Write a submission workbook: blank (the template) when `data` is None, else filled.
 
     `data` has `info` (field key → value) and the row lists `indicators`, `projects`,
     `project_indicators`, `details` (each row a mapping of column key → value).
+    `formulas` (default: only in the blank template) puts Excel formulas in the automatic
+    indicators' 实际值 (the rate) and 自评得分, and in 自评总分, so that nobody computes them by hand.
     """
     rules = rules or load_rules()
     path = Path(path)
@@ -72,10 +80,11 @@ def write_submission(path: str | Path, data: Mapping | None = None, *, year: int
     info = dict(data.get("info") or {})
     if data == {}:
         info = {"template_version": S.TEMPLATE_VERSION, **({"year": year} if year else {})}
+    formulas = (data == {}) if formulas is None else formulas
     _instructions(wb, fmt, rules)
-    _fields_sheet(wb, fmt, info)
+    _fields_sheet(wb, fmt, info, formulas)
     indicators = data.get("indicators") if data else _default_indicators(rules)
-    _table_sheet(wb, fmt, S.DEPT_INDICATOR_SHEET, indicators or [], rules)
+    _table_sheet(wb, fmt, S.DEPT_INDICATOR_SHEET, indicators or [], rules, formulas)
     _table_sheet(wb, fmt, S.PROJECT_SHEET, data.get("projects") or [], rules)
     _table_sheet(wb, fmt, S.PROJECT_INDICATOR_SHEET, data.get("project_indicators") or [], rules)
     _table_sheet(wb, fmt, S.DETAIL_SHEET, data.get("details") or [], rules)
@@ -92,23 +101,35 @@ def _default_indicators(rules: Rules) -> list[dict]:
     return rows + rules.template_indicators
 
 
-_INSTRUCTION_WIDTHS = (18, 84)
+# Both columns together: the page the instructions print on. The labels' column takes what
+# its longest label needs (计分方法「基本支出执行率」), the text the rest.
+_INSTRUCTION_WIDTH = 102
+_LABEL_WIDTHS = (12, 36)
+
+
+def instruction_widths(labels: Sequence[str]) -> tuple[float, float]:
+    """(label column, text column): no label is cut at print, the page stays the same."""
+    low, high = _LABEL_WIDTHS
+    need = max((printing.text_width(a, FONT_SIZE) for a in labels), default=low) + 2
+    first = float(min(max(math.ceil(need), low), high))
+    return first, _INSTRUCTION_WIDTH - first
 
 
 def _instructions(wb, fmt: _Formats, rules: Rules) -> None:
     ws = wb.add_worksheet("填报说明")
-    for c, width in enumerate(_INSTRUCTION_WIDTHS):
-        ws.set_column(c, c, width)
     lines = _instruction_lines(rules)
+    widths = instruction_widths([a for a, _ in lines])
+    for c, width in enumerate(widths):
+        ws.set_column(c, c, width)
     ws.write_string(0, 0, f"预算绩效自评填报说明（模板版本 {S.TEMPLATE_VERSION}）", fmt.title)
     ws.set_row(0, 24)
     for i, (a, b) in enumerate(lines, start=2):
-        ws.write_string(i, 0, a, fmt.label if a else fmt.plain)
+        ws.write_string(i, 0, a, fmt.label_wrap if a else fmt.plain)
         ws.write_string(i, 1, b, fmt.wrap)
         # Explicit heights: a wrapped cell keeps the default one line in some viewers, and
         # the next row's text then prints over it.
-        ws.set_row(i, printing.row_height(b, _INSTRUCTION_WIDTHS[1], FONT_SIZE))
-    printing.set_print_layout(ws, _INSTRUCTION_WIDTHS, title_rows=0)
+        ws.set_row(i, max(printing.row_height(b, widths[1], FONT_SIZE), printing.row_height(a, widths[0], FONT_SIZE)))
+    printing.set_print_layout(ws, widths, title_rows=0)
 
 
 def _instruction_lines(rules: Rules) -> list[tuple[str, str]]:
@@ -193,7 +214,7 @@ def _method_help(method: str, rules: Rules) -> str:
 _FIELD_WIDTHS = (32, 40, 44)
 
 
-def _fields_sheet(wb, fmt: _Formats, info: Mapping) -> None:
+def _fields_sheet(wb, fmt: _Formats, info: Mapping, formulas: bool = False) -> None:
     ws = wb.add_worksheet(S.INFO_SHEET)
     for c, width in enumerate(_FIELD_WIDTHS):
         ws.set_column(c, c, width)
@@ -204,7 +225,10 @@ def _fields_sheet(wb, fmt: _Formats, info: Mapping) -> None:
     for r, field in enumerate(S.FIELDS, start=1):
         ws.write_string(r, 0, field.label, fmt.required if field.required else fmt.label)
         cell_fmt = fmt.for_type(field.type)
-        _write_value(ws, r, 1, info.get(field.key), cell_fmt, fmt)
+        if formulas and field.key == "self_total":
+            ws.write_formula(r, 1, self_total_formula(), cell_fmt)
+        else:
+            _write_value(ws, r, 1, info.get(field.key), cell_fmt, fmt)
         hint = ("必填。" if field.required else "选填。") + field.hint
         ws.write_string(r, 2, hint, fmt.hint)
         if field.type == S.ENUM:
@@ -213,7 +237,7 @@ def _fields_sheet(wb, fmt: _Formats, info: Mapping) -> None:
             ws.data_validation(r, 1, r, 1, _non_negative(field))
 
 
-def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping], rules: Rules) -> None:
+def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping], rules: Rules, formulas: bool = False) -> None:
     ws = wb.add_worksheet(name)
     columns = [S.with_grades(c, rules.grade_names) for c in S.columns_of(name)]
     for c, col in enumerate(columns):
@@ -226,9 +250,52 @@ def _table_sheet(wb, fmt: _Formats, name: str, rows: Sequence[Mapping], rules: R
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, 0, len(columns) - 1)
     printing.set_print_layout(ws, [c.width for c in columns])
+    keys = [c.key for c in columns]
     for r, row in enumerate(rows, start=1):
+        auto = auto_formulas(row.get("method"), r, keys, rules) if formulas else {}
         for c, col in enumerate(columns):
-            _write_value(ws, r, c, row.get(col.key), fmt.for_type(col.type), fmt)
+            if col.key in auto:
+                ws.write_formula(r, c, auto[col.key], fmt.rate if col.key == "actual" else fmt.score)
+            else:
+                _write_value(ws, r, c, row.get(col.key), fmt.for_type(col.type), fmt)
+
+
+# --- formulas of the automatic indicators ---------------------------------------------------
+# The same arithmetic as judge/scoring.py (AUTO_PARTS, rates rounded to the rules' decimals,
+# ROUND is half up as there): the accountant's figures then equal the 复核 ones. Only functions
+# every spreadsheet has (ROUND, MIN, IF, AND, SUM): they work in Excel, WPS and LibreOffice.
+
+def _info_cell(key: str) -> str:
+    row = next(i for i, f in enumerate(S.FIELDS, start=1) if f.key == key)
+    return f"'{S.INFO_SHEET}'!" + xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
+
+
+def self_total_formula() -> str:
+    col = xl_col_to_name([c.key for c in S.columns_of(S.DEPT_INDICATOR_SHEET)].index("self_score"))
+    return f"=SUM('{S.DEPT_INDICATOR_SHEET}'!{col}2:{col}{TABLE_ROWS + 1})"
+
+
+def auto_formulas(method, r: int, keys: list[str], rules: Rules) -> dict[str, str]:
+    """The rate (实际值) and score (自评得分) formulas of an automatic row at 0-based row `r`;
+    {} for any other row. A zero or blank denominator leaves the rate empty and scores 0."""
+    if method not in AUTO_PARTS:
+        return {}
+    num_keys, den_keys, minus = AUTO_PARTS[method]
+    num = "+".join(map(_info_cell, num_keys)) + (f"-{_info_cell(minus)}" if minus else "")
+    den = "+".join(map(_info_cell, den_keys))
+    rate, w = (xl_rowcol_to_cell(r, keys.index(k)) for k in ("actual", "weight"))
+    d = rules.score_decimals
+    if method in EXECUTION_METHODS:
+        score = f"ROUND({w}*MIN({rate},1),{d})" if rules.execution_cap else f"ROUND({w}*{rate},{d})"
+    elif method in CEILING_METHODS:
+        score = f"IF({rate}<=1,{w},0)"
+    else:  # 结转结余变动率: no carry-over at either end is full marks
+        score = f"IF({rate}<=0,{w},0)"
+    full_when_none = f"IF(AND({den}=0,{_info_cell('carryover_end')}=0),{w}," if method == "结转结余变动率" else "("
+    return {
+        "actual": f"=IF(({den})=0,\"\",ROUND(({num})/({den}),{rules.rate_decimals}))",
+        "self_score": f"={full_when_none}IF({rate}=\"\",0,{score}))",
+    }
 
 
 def _write_value(ws, r: int, c: int, value, cell_fmt, fmt: _Formats) -> None:

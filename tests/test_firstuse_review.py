@@ -1,0 +1,117 @@
+"""Issue 20, the reviewer (抽评): what first use still finds in the draw and its workbooks."""
+
+from __future__ import annotations
+
+from test_review import demo  # noqa: F401  (the 20-department run the draw tests use)
+
+from evalbatch.rules import load_rules
+
+RULES = load_rules()
+
+
+# --- 15. --share sets the size of the draw ---------------------------------------------------
+
+def _projects_of_run(out):
+    from test_review import sheet
+
+    return [p for p in sheet(out / "绩效自评汇总_2021.xlsx", "项目汇总") if p["项目编码"]]
+
+
+def test_share_bounds_the_whole_draw_must_draws_first(demo, tmp_path):  # noqa: F811
+    import sqlite3
+
+    from test_review import copy_out
+
+    from evalbatch.review.draw import DrawParams, draw, draw_size
+
+    out = copy_out(demo, tmp_path)
+    n = len(_projects_of_run(out))
+    everything = draw(out, DrawParams(2021, 0.2, seed=1, must_draw="all"), RULES, dry_run=True)
+    must = int(everything.items["reasons"].str.startswith("必抽").sum())
+    budget = draw_size(n, 0.2)
+    assert must > budget  # the demo's must-draws alone exceed 20 %: the case of the issue
+    bounded = draw(out, DrawParams(2021, 0.2, seed=1), RULES)
+    assert len(bounded.items) == budget
+    assert bounded.items["reasons"].str.startswith("必抽").all()
+    assert bounded.notes[0].startswith(f"必抽 {must} 个，超出份额 {must - budget} 个未抽，见：")
+    # the most severe are the ones kept: none left out has more reasons than one drawn
+    n_reasons = everything.items.set_index("project_code")["reasons"].str.count("；")
+    kept = set(bounded.items["project_code"])
+    assert n_reasons[list(kept)].min() >= n_reasons.drop(list(kept)).max()
+    with sqlite3.connect(out / "evalbatch.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM review_items").fetchone()[0] == budget
+
+
+def test_small_share_with_few_must_draws_is_filled_at_random(demo, tmp_path):  # noqa: F811
+    from test_review import copy_out
+
+    from evalbatch.review.draw import DrawParams, draw, draw_size
+
+    out = copy_out(demo, tmp_path)
+    n = len(_projects_of_run(out))
+    got = draw(out, DrawParams(2021, 0.9, seed=1), RULES, dry_run=True)
+    assert len(got.items) == draw_size(n, 0.9) and got.notes == []
+    assert got.items["reasons"].eq("随机抽取").any()
+
+
+def test_dry_run_prints_counts_by_reason_and_writes_nothing(demo, tmp_path):  # noqa: F811
+    import sqlite3
+
+    from test_review import copy_out, evalbatch
+
+    out = copy_out(demo, tmp_path)
+    r = evalbatch("review", "draw", out, "--year", 2021, "--share", "20%", "--seed", 1, "--dry-run", "--must-draw", "all")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("试抽（依据第 1 次运行，随机种子 1，未记录、未生成抽评表）：")
+    reasons = {line.strip().split("：")[0] for line in lines[1:]}
+    assert {"绩效与预算执行不匹配", "得分差异过大", "随机抽取"} <= reasons
+    assert not (out / "抽评").exists()
+    with sqlite3.connect(out / "evalbatch.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM review_draws").fetchone()[0] == 0
+    bad = evalbatch("review", "draw", out, "--year", 2021, "--must-draw", "some")
+    assert bad.returncode == 2 and "--must-draw 只能是 share 或 all" in bad.stderr
+
+
+# --- 16. one cell completes an object whose other indicators are as submitted ---------------
+
+def test_rest_verified_completes_an_object(demo, tmp_path):  # noqa: F811
+    import openpyxl
+    from test_review import column, copy_out, evalbatch, fill, grade_item, rows_of, sheet
+
+    from evalbatch.review.draw import DrawParams, draw
+
+    out = copy_out(demo, tmp_path)
+    items = draw(out, DrawParams(2021, 0.2, seed=1), RULES).items
+    first, second = items.iloc[0], items.iloc[1]
+    assert first["workbook"] == second["workbook"] and first["n_indicators"] > 1
+    path = out / "抽评" / first["workbook"]
+    wb = openpyxl.load_workbook(path)
+    for item, rest in ((first, "是"), (second, "否")):
+        grade_item(wb["抽评项目"], item["item_no"], [15, 15, 15, 15, 15, 15, 10])
+        (row,) = rows_of(wb["抽评项目"], item["item_no"])
+        fill(wb["抽评项目"], row, "其余指标核实无误", rest)
+        fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评意见", "已核实")
+        fill(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "抽评得分", 0)
+    wb.save(path)
+    changed = sum(column(wb["抽评指标"], rows_of(wb["抽评指标"], item["item_no"])[0], "复核得分") > 0 for item in (first, second))
+    ran = evalbatch("run", demo.src, "--out", out, "--year", 2021, "--settle", 0)
+    assert ran.returncode == 0, ran.stderr
+    # 18: the console says what the run took from the review workbooks
+    assert f"抽评：读取 1 个抽评表，{len(items)} 个抽评对象中 1 个已完成，调整 {changed} 项指标得分" in ran.stdout
+    results = {r["抽评编号"]: r for r in sheet(out / "绩效自评汇总_2021.xlsx", "抽评结果")}
+    done, open_ = results[first["item_no"]], results[second["item_no"]]
+    assert (done["是否完成"], done["已抽评指标"]) == ("是", f"1/{first['n_indicators']}")
+    assert "未填写抽评得分" not in (done["说明"] or "")
+    assert open_["是否完成"] == "否"
+    assert f"尚有 {second['n_indicators'] - 1} 项指标未填写抽评得分或核实完成值" in open_["说明"]
+
+
+def test_counts_by_reason_group_kinds_of_reason():
+    import pandas as pd
+
+    from evalbatch.review.draw import counts_by_reason
+
+    items = pd.DataFrame({"item_no": ["001", "002", "003"], "n_indicators": [3, 4, 5],
+                          "reasons": ["必抽：有 1 个项目须抽评", "必抽：有 2 个项目须抽评；得分差异 +6.00 分，绝对值超过 5 分", "随机抽取"]})
+    assert counts_by_reason(items) == [("有项目须抽评", 2, 7), ("得分差异过大", 1, 4), ("随机抽取", 1, 5)]
