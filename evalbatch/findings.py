@@ -103,6 +103,17 @@ RULES: dict[str, tuple[str, str]] = {
     "review.conflict": (WARNING, "抽评结果不一致"),
     "review.unmatched": (WARNING, "抽评指标本次未找到"),
     "review.internal": (ERROR, "抽评处理异常"),
+    # The roster (名单, evalbatch/roster/): problems in the bureau's list, and submissions
+    # measured against it. The list's own findings name the roster file, not a submission.
+    "roster.unreadable": (ERROR, "名单无法读取"),
+    "roster.header": (ERROR, "名单缺少表头"),
+    "roster.code_blank": (ERROR, "名单单位编码为空"),
+    "roster.name_blank": (ERROR, "名单单位名称为空"),
+    "roster.duplicate": (ERROR, "名单单位编码重复"),
+    "roster.value": (WARNING, "名单数值无效"),
+    "roster.unknown_unit": (WARNING, "单位不在名单中"),
+    "roster.matched_by_name": (NOTE, "按单位名称匹配名单"),
+    "roster.differs": (NOTE, "与名单不一致"),
 }
 LEVELS = (ERROR, WARNING, NOTE)
 

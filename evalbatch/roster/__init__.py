@@ -1,0 +1,10 @@
+"""The bureau's roster (名单): which units must submit, and where each one stands tonight.
+
+`read_roster` reads the bureau's list (an .xlsx or .csv kept as OUTPUT_DIR/名单.xlsx or given
+with --roster); the units' codes are normalised exactly as submissions' 单位编码 are, so the
+two meet on the same text.
+"""
+
+from .read import COLUMNS, HEADERS, ROSTER_NAME, Roster, find_roster, read_roster
+
+__all__ = ["COLUMNS", "HEADERS", "ROSTER_NAME", "Roster", "find_roster", "read_roster"]
