@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -28,6 +29,7 @@ from starlette.templating import Jinja2Templates
 from .. import findings as F
 from ..files import atomic_write
 from ..read.reader import sniff
+from ..roster import find_roster, read_roster
 from ..rules import Rules
 from ..schema import SUBMISSION_SUFFIXES
 from ..values import one_code
@@ -462,18 +464,25 @@ async def bureau_page(request: Request) -> Response:
     except (OSError, ValueError):
         run = None
     rows = []
-    for code, entry in sorted(svc.codes().items()):
-        if code == C.BUREAU:
-            continue
+    for code, name, contact in await run_in_threadpool(_units, svc):
         receipts = _receipts(out_dir, code)
         night = _night_result(out_dir, code) if run else None
         last = receipts[0] if receipts else None
         since_run = last is not None and (not run or last["time"] > str(run.get("started", "")))
         status = ("已提交，待今晚复核" if since_run else "已复核" if night and night["files"] else "已提交" if last else "未提交")
-        rows.append({"code": code, "name": entry.name, "status": status, "last": last, "night": night})
+        rows.append({"code": code, "name": name, "contact": contact, "status": status, "last": last, "night": night})
     workbook = Path(str((run or {}).get("outputs", {}).get("workbook", "")))
     return _page(request, "bureau.html", s, rows=rows, run=run, missing=[r for r in rows if r["status"] == "未提交"],
                  has_workbook=bool(run) and workbook.name != "" and (out_dir / workbook.name).is_file())
+
+
+def _units(svc: Service) -> list[tuple[str, str, str]]:
+    """(code, name, 联系人) of every unit that must submit: the roster's, else the units with codes."""
+    path = find_roster(svc.config.out_dir)
+    if path is not None:
+        units = read_roster(path, svc.config.rules).units
+        return [(str(r.code), str(r.name), "" if pd.isna(r.contact) else str(r.contact)) for r in units.itertuples()]
+    return [(code, e.name, "") for code, e in sorted(svc.codes().items()) if code != C.BUREAU]
 
 
 async def bureau_workbook(request: Request) -> Response:

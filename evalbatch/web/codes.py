@@ -90,3 +90,33 @@ def verify(entries: dict[str, Entry], unit: str, code: str) -> Entry | None:
     salt = bytes.fromhex(entry.salt) if entry else b"\0" * 16
     digest = _hash(code, salt)
     return entry if entry is not None and hmac.compare_digest(digest, entry.hash) else None
+
+
+CODES_HEADERS = ["单位编码", "单位名称", "联系人", "访问码"]
+
+
+def write_codes_workbook(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """The workbook the bureau hands out: one row per unit (code, name, contact, access code),
+    all text. The codes are in it in clear, so it is to be handed out and deleted."""
+    import xlsxwriter
+
+    from ..write.template import SAFE_OPTIONS
+
+    def write(tmp: Path) -> None:
+        wb = xlsxwriter.Workbook(str(tmp), SAFE_OPTIONS)
+        ws = wb.add_worksheet("访问码")
+        head = wb.add_format({"bold": True, "bg_color": "#DDDDDD", "border": 1})
+        text = wb.add_format({"num_format": "@", "border": 1})
+        ws.write_row(0, 0, CODES_HEADERS, head)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                ws.write_string(r, c, str(value), text)
+        ws.set_column(0, 0, 14)
+        ws.set_column(1, 1, 30)
+        ws.set_column(2, 2, 14)
+        ws.set_column(3, 3, 18)
+        ws.write_string(len(rows) + 2, 0, "访问码只在本表中出现一次，服务器只保存其摘要；分发后请妥善保管或删除本表。"
+                                          "遗失的可用 evalbatch roster codes --unit 单位编码 重新发放。")
+        wb.close()
+
+    return atomic_write(path, write)
