@@ -21,6 +21,9 @@ RULES: dict[str, tuple[str, str]] = {
     "file.encrypted": (ERROR, "文件已加密"),
     "file.suspicious": (ERROR, "疑似恶意文件"),
     "file.internal": (ERROR, "处理异常"),
+    "file.sandbox_memory": (ERROR, "读取时内存超限"),
+    "file.sandbox_time": (ERROR, "读取超时"),
+    "file.sandbox_crash": (ERROR, "读取进程异常退出"),
     # Found in the folder but not read (batch.discover, reader.read_bytes).
     "file.not_regular": (ERROR, "不是普通文件"),
     "file.archive": (ERROR, "压缩包"),

@@ -146,8 +146,10 @@ def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
 def test_unexpected_exception_is_one_error_and_a_logged_traceback(tmp_path, monkeypatch):
     write(tmp_path, reference(), "a.xlsx")
     write(tmp_path, reference(dept_code="2"), "b.xlsx")
-    import evalbatch.read.load as batch
+    import evalbatch.read.chunk as batch
+    import evalbatch.read.load as load
 
+    monkeypatch.setattr(load, "IN_PROCESS", True)  # the patch below lives in this process only
     real = batch.locate
 
     def flaky(raw, name, rules):

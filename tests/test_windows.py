@@ -17,7 +17,7 @@ from builders import reference, write
 from evalbatch import files
 from evalbatch.judge.evaluate import evaluate
 from evalbatch.night.runner import run
-from evalbatch.read import load, reader
+from evalbatch.read import load, reader, sandbox
 from evalbatch.read.discover import discover
 from evalbatch.rules import load_rules
 
@@ -100,8 +100,7 @@ def test_workers_are_spawned_as_on_windows_and_give_the_same_result(tmp_path, mo
     src = tmp_path / "in"
     for i in range(4):
         write(src, reference(dept_code=f"{i:06d}", self_total=80 + i), f"{i}.xlsx")
-    with load._pool(2) as pool:
-        assert pool._mp_context.get_start_method() == "spawn"
+    assert sandbox.Sandbox(2, sandbox.Limits())._ctx.get_start_method() == "spawn"
     monkeypatch.setattr(load, "CHUNK_MIN", 1)  # four chunks: the pool really runs
     found = discover(src)
     one = evaluate(found.files, load_rules(), year=2021, jobs=1)
@@ -205,6 +204,7 @@ def test_a_submission_another_program_holds_is_named_so(tmp_path, monkeypatch):
         raise sharing_violation(32)
 
     monkeypatch.setattr(reader, "open_regular", held)
+    monkeypatch.setattr(load, "IN_PROCESS", True)  # the patch above lives in this process only
     outcome = run(src, tmp_path / "out", 2021, load_rules(), settle=0)
     f = outcome.result.findings
     assert f.loc[f["level"] == "错误", "message"].tolist() == [
