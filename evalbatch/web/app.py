@@ -76,6 +76,7 @@ class Service:
         self.by_unit = Throttle(int(rules.web("signin_attempts")), window)
         self.by_address = Throttle(int(rules.web("signin_attempts")), window)
         self.limits = Limits.from_rules(rules)
+        self.spares = int(rules.web("concurrent_checks"))
         self.running = asyncio.Semaphore(int(rules.web("concurrent_checks")))
         self.capacity = int(rules.web("concurrent_checks") + rules.web("waiting_checks"))
         self.in_flight = 0
@@ -313,7 +314,7 @@ async def check(request: Request) -> Response:
     try:
         async with svc.running:
             result = await run_in_threadpool(run_limited, check_files, str(folder), [(f["made"], f["name"]) for f in files],
-                                             svc.config.rules, svc.config.year, limits=svc.limits)
+                                             svc.config.rules, svc.config.year, limits=svc.limits, spares=svc.spares)
     except CheckFailed as exc:
         shutil.rmtree(folder, ignore_errors=True)
         svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result="检查失败", detail=exc.message)

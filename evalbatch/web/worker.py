@@ -1,9 +1,11 @@
 """The check of an upload, in a child process under a time and memory limit.
 
 `run_limited` is the one place the server runs untrusted parsing: a fresh spawned child per
-upload, RLIMIT_AS and RLIMIT_CPU on POSIX, a wall-clock limit enforced by the parent
-everywhere (Windows has no rlimits: there the clock is the guard). It has the shape of the
-sandbox's `call_limited`, for which it is meant to be swapped.
+upload, used for that upload only (started ahead of need, so its start-up is off the
+request), RLIMIT_AS and RLIMIT_CPU on POSIX, a wall-clock limit enforced by the parent
+everywhere (Windows has no rlimits: there the clock is the guard). The child is the upload's
+sandbox: it reads the files itself (read.load.IN_PROCESS) rather than through a further pool.
+The shape is that of read/sandbox.py's calls, for which the lead may swap it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import math
 import multiprocessing
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import findings as F
 from ..judge.evaluate import evaluate
+from ..read import load
 from ..read.discover import records_for
 from ..rules import Rules
 from ..values import one_code
@@ -40,16 +44,37 @@ class Limits:
         return cls(rules.web("check_seconds"), rules.web("check_memory_mb"))
 
 
-def _child(conn, fn, args, limits: Limits) -> None:
+def _limit(limits: Limits, cpu_used: float) -> None:
     try:
         import resource  # POSIX only; on Windows the parent's clock is the limit
 
         memory = int(limits.memory_mb * 1024 * 1024)
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = math.ceil(limits.seconds)
+        cpu = math.ceil(cpu_used + limits.seconds)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     except (ImportError, ValueError, OSError):
         pass
+
+
+def _cpu_used() -> float:
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    except ImportError:
+        return 0.0
+
+
+def _child(conn, limits: Limits) -> None:
+    """A spare: imports done, it waits for its one call, runs it under the limits and exits."""
+    # This process is the upload's sandbox: its files are read here, not in a further pool.
+    load.IN_PROCESS = True
+    try:
+        fn, args = conn.recv()
+    except (EOFError, OSError):
+        return  # the server went away before using this spare
+    _limit(limits, _cpu_used())
     try:
         conn.send(("ok", fn(*args)))
     except MemoryError:
@@ -60,26 +85,54 @@ def _child(conn, fn, args, limits: Limits) -> None:
         conn.close()
 
 
-def run_limited(fn, *args, limits: Limits):
-    """`fn(*args)` in a fresh child process; its result, or CheckFailed when it overran its
-    time or memory, or died. `fn` must be a picklable top-level function."""
+_spares: dict[Limits, list] = {}
+_spares_lock = threading.Lock()
+
+
+def _start(limits: Limits):
     ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args, limits), daemon=True)
+    parent, child = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=_child, args=(child, limits), daemon=True)  # daemon: gone with the server
     proc.start()
     child.close()
+    return proc, parent
+
+
+def _take(limits: Limits, spares: int):
+    """A started child for one call; `spares` more are started ahead for the next calls, so
+    a request does not wait for Python and pandas to start (about a second or more)."""
+    with _spares_lock:
+        ready = _spares.setdefault(limits, [])
+        taken = None
+        while ready and taken is None:
+            proc, conn = ready.pop(0)
+            taken = (proc, conn) if proc.is_alive() else None
+        while len(ready) < spares:
+            ready.append(_start(limits))
+    return taken or _start(limits)
+
+
+def run_limited(fn, *args, limits: Limits, spares: int = 0):
+    """`fn(*args)` in a fresh child process, used for this call only; its result, or
+    CheckFailed when it overran its time or memory, or died. `fn` must be a picklable
+    top-level function."""
+    proc, conn = _take(limits, spares)
     try:
-        if not parent.poll(limits.seconds):
+        try:
+            conn.send((fn, args))
+        except (OSError, ValueError):
+            raise CheckFailed("检查进程未能启动，请稍后重试") from None
+        if not conn.poll(limits.seconds):
             raise CheckFailed(f"检查超过 {limits.seconds:g} 秒仍未完成（文件可能过大或异常），已停止；请检查文件后重试")
         try:
-            status, value = parent.recv()
+            status, value = conn.recv()
         except (EOFError, OSError):
             raise CheckFailed("检查进程意外终止（文件可能异常，或占用内存超过限度），已停止；请检查文件后重试") from None
     finally:
         if proc.is_alive():
             proc.kill()
         proc.join(5)
-        parent.close()
+        conn.close()
     if status != "ok":
         raise CheckFailed(value)
     return value
