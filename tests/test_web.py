@@ -205,6 +205,14 @@ def test_oversize_upload_is_refused_before_it_is_read(site, tmp_path):
     assert c.get("/unit").status_code == 200
 
 
+def test_too_many_files_are_refused_before_any_is_saved(site):
+    client, issued, _, _ = site
+    c = client(web_rules(max_upload_files=2))
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, *[(f"{i}.xlsx", b"PK\x03\x04") for i in range(3)])
+    assert r.status_code == 413 and "一次最多上传 2 个文件，请分批检查" in text(r)
+
+
 def test_not_a_spreadsheet_by_content_or_name_is_refused_unparsed(site, tmp_path):
     client, issued, _, _ = site
     c = client()

@@ -18,7 +18,9 @@ import jinja2
 import pandas as pd
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -154,12 +156,18 @@ def _error(request: Request, message: str, status: int, back: str = "/") -> Resp
     return _page(request, "error.html", _session(request), status=status, message=message, back=back)
 
 
-async def _form(request: Request):
-    """The posted form, and whether its CSRF token matches the session's (checked before
+async def _form(request: Request, back: str = "/"):
+    """The posted form, and the error page to answer with instead: a form that cannot be
+    parsed (too many files) or whose CSRF token is not the session's (checked before
     anything in it is used)."""
     max_files = int(_service(request).config.rules.web("max_upload_files"))
-    form = await request.form(max_files=max_files + 1, max_fields=20)
-    return form, csrf_ok(_session(request), form.get("csrf"))
+    try:
+        form = await request.form(max_files=max_files, max_fields=20)
+    except (HTTPException, MultiPartException):  # too many files or fields, a broken body
+        return FormData(), _error(request, f"一次最多上传 {max_files} 个文件，请分批检查；或请求无法识别，请重新打开页面后再试", 413, back)
+    if not csrf_ok(_session(request), form.get("csrf")):
+        return form, _error(request, CSRF_MESSAGE, 403, back)
+    return form, None
 
 
 CSRF_MESSAGE = "页面已过期或请求来源不明（缺少或不符的安全令牌），请返回重新打开页面后再操作"
@@ -183,9 +191,9 @@ async def signin_page(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     svc = _service(request)
     bureau = request.url.path.startswith("/bureau")
-    form, ok = await _form(request)
-    if not ok:
-        return _error(request, CSRF_MESSAGE, 403)
+    form, refused = await _form(request)
+    if refused:
+        return refused
     unit = C.BUREAU if bureau else (one_code(form.get("unit")) or "")
     address = _address(request)
     if svc.by_unit.blocked(unit) or svc.by_address.blocked(address):
@@ -209,9 +217,9 @@ async def signin(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
-    _, ok = await _form(request)
-    if not ok:
-        return _error(request, CSRF_MESSAGE, 403)
+    _, refused = await _form(request)
+    if refused:
+        return refused
     response = RedirectResponse("/signin", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -292,14 +300,12 @@ async def check(request: Request) -> Response:
     s = _signed_in(request, "unit")
     if not s:
         return _error(request, "登录已过期，请重新登录", 401, "/signin")
-    form, ok = await _form(request)
-    if not ok:
-        return _error(request, CSRF_MESSAGE, 403, "/unit")
+    form, refused = await _form(request, "/unit")
+    if refused:
+        return refused
     uploads = [u for u in form.getlist("files") if isinstance(u, UploadFile) and (u.filename or u.size)]
     if not uploads:
         return _error(request, "没有选择文件，请选择要检查的填报文件后再点“检查”", 400, "/unit")
-    if len(uploads) > svc.config.rules.web("max_upload_files"):
-        return _error(request, f"一次最多上传 {svc.config.rules.web('max_upload_files'):g} 个文件，请分批检查", 400, "/unit")
     svc.sweep()
     folder = Path(tempfile.mkdtemp(prefix="evalbatch-web-"))
     files, refused = await _save_uploads(uploads, folder)
@@ -355,9 +361,9 @@ async def submit(request: Request) -> Response:
     s = _signed_in(request, "unit")
     if not s:
         return _error(request, "登录已过期，请重新登录", 401, "/signin")
-    form, ok = await _form(request)
-    if not ok:
-        return _error(request, CSRF_MESSAGE, 403, "/unit")
+    form, refused = await _form(request, "/unit")
+    if refused:
+        return refused
     with svc._lock:
         p = _own_pending(request, s, form.get("token"))
         if p is not None:
