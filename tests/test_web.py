@@ -369,3 +369,26 @@ def test_a_placed_file_is_taken_by_the_night_without_waiting_out_settle(tmp_path
     os.utime(inbox / UNIT / placed[0], None)
     outcome = run(inbox, tmp_path / "out2", 2021, rules, settle=120)
     assert outcome.result is None or UNIT not in set(outcome.result.depts["dept_code"])
+
+
+def test_after_the_night_the_unit_sees_its_result_and_the_bureau_the_workbook(site, tmp_path):
+    from evalbatch.night.runner import run
+
+    client, issued, out, inbox = site
+    unit, bureau = client(), client()
+    sign_in(unit, UNIT, issued[UNIT])
+    r = check(unit, ("表.xlsx", write(tmp_path, reference(), "good.xlsx").read_bytes()))
+    unit.post("/submit", data={"csrf": csrf_of(r), "token": re.search(r'name="token" value="([^"]+)"', r.text).group(1)})
+    run(inbox, out, 2021, load_rules(), settle=120, feedback=True)
+    page = unit.get("/unit")
+    assert "已采用" in text(page)
+    link = re.search(r'href="(/files/night/[^"]+)"', page.text).group(1)
+    assert link == "/files/night/620101_中共甘肃省委机构编制委员会办公室_复核结果.xlsx" and unit.get(link).content[:2] == b"PK"
+    assert unit.get("/files/night/620102_省委宣传部_复核结果.xlsx").status_code == 404  # never another unit's
+    token = csrf_of(bureau.get("/bureau/signin"))
+    bureau.post("/bureau/signin", data={"csrf": token, "code": issued[C.BUREAU]})
+    page = text(bureau.get("/bureau"))
+    assert "620101 省委编办 已复核" in page and "620102 省委宣传部 未提交" in page
+    workbook = bureau.get("/bureau/workbook")
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
+    assert unit.get("/bureau/workbook", follow_redirects=False).headers["location"] == "/bureau/signin"
