@@ -392,3 +392,28 @@ def test_after_the_night_the_unit_sees_its_result_and_the_bureau_the_workbook(si
     workbook = bureau.get("/bureau/workbook")
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
     assert unit.get("/bureau/workbook", follow_redirects=False).headers["location"] == "/bureau/signin"
+
+
+def test_an_old_version_held_open_stays_and_the_new_one_is_placed(tmp_path, monkeypatch):
+    import datetime as dt
+    import os
+
+    import evalbatch.web.inbox as inbox_mod
+
+    src = tmp_path / "a.xlsx"
+    src.write_bytes(b"PK\x03\x04 first")
+    first = place(tmp_path / "inbox", UNIT, [(src, ".xlsx", "a" * 64)], dt.datetime(2026, 1, 1, 8))
+    real = os.replace
+
+    def held(a, b):  # Windows: the night has the old file open
+        if ".previous" in str(b):
+            raise PermissionError(32, "being used by another process")
+        return real(a, b)
+
+    monkeypatch.setattr(inbox_mod.os, "replace", held)
+    monkeypatch.setattr("evalbatch.files.RETRY_DELAYS", ())
+    second = place(tmp_path / "inbox", UNIT, [(src, ".xlsx", "b" * 64)], dt.datetime(2026, 1, 1, 9))
+    folder = tmp_path / "inbox" / UNIT
+    assert sorted(p.name for p in folder.glob("*.xlsx")) == sorted(first + second)
+    marker = json.loads((folder / ".evalbatch-placed.json").read_text(encoding="utf-8"))
+    assert list(marker["files"]) == second

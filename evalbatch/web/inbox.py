@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
 import threading
 from pathlib import Path
 
-from ..files import TMP_PREFIX, atomic_write, retrying
+from ..files import TMP_PREFIX, atomic_write, retrying, write_reason
 from ..read.discover import PLACED_MARKER
 
+log = logging.getLogger("evalbatch")
 PREVIOUS_DIR = ".previous"
 _SAFE_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
 _locks: dict[str, threading.Lock] = {}
@@ -60,7 +62,12 @@ def place(inbox: Path, unit: str, files: list[tuple[Path, str, str]], when: dt.d
             keep = folder / PREVIOUS_DIR / stamp
             keep.mkdir(parents=True, exist_ok=True)
             for p in old:
-                retrying(lambda p=p: os.replace(p, keep / p.name))
+                try:
+                    retrying(lambda p=p: os.replace(p, keep / p.name))
+                except OSError as exc:
+                    # A night reading it on Windows holds it open: it stays beside the new file,
+                    # which supersedes it (newer), and moves at the unit's next submission.
+                    log.warning("提交的旧版本 %s 暂时无法移到 %s（%s）", p, keep, write_reason(exc))
         _mark(folder, placed)
     return placed
 
