@@ -392,6 +392,7 @@ def _place_and_receipt(svc: Service, s: dict, p: Pending, address: str) -> dict:
     receipt = {
         "id": receipt_id,
         "time": when.isoformat(timespec="seconds"),
+        "shown_time": f"{when:%Y-%m-%d %H:%M:%S}",
         "unit": s["unit"],
         "unit_name": entry.name if entry else "",
         "files": [{"name": f["name"], "sha256": f["sha256"], "inbox": name} for f, name in zip(p.files, placed)],
@@ -425,7 +426,7 @@ async def receipt_page(request: Request) -> Response:
 
 
 def receipt_text(r: dict) -> str:
-    lines = ["预算绩效自评 提交回执", f"回执编号：{r['id']}", f"提交时间：{r['time']}", f"单位：{r['unit']} {r['unit_name']}"]
+    lines = ["预算绩效自评 提交回执", f"回执编号：{r['id']}", f"提交时间：{r['shown_time']}", f"单位：{r['unit']} {r['unit_name']}"]
     lines += [f"文件：{f['name']}  SHA-256：{f['sha256']}  存放为：{f['inbox']}" for f in r["files"]]
     lines += ["审核问题：" + "，".join(f"{k} {v}" for k, v in r["counts"].items()),
               f"提交时复核得分：{'—' if r['total'] is None else format(r['total'], '.2f')}  等级：{r['grade']}"]
