@@ -3,6 +3,7 @@
 Usage (from the project root, or `make bench`):
 
     .venv/bin/python benchmarks/bench.py [--n 1000] [--jobs 1,all] [--keep DIR] [--json FILE]
+    .venv/bin/python benchmarks/bench.py --roster-case [--n 1000] [--keep DIR]
 
 It generates N submissions in evalbatch's own template, "format 1" (seed 1, year 2021; the
 reference case plus N-1 synthetic departments), and a folder of the official forms of N
@@ -21,6 +22,10 @@ times, each in a fresh process so that peak memory is per stage:
   o jobs=J as c, on the official forms; c and o take turns (c, o, c, o, ...) for each J
   cold/rerun  only when the CLI offers --no-cache: a cold cached run with all cores into a
            fresh output folder, then a rerun on the same folder with nothing changed
+
+--roster-case times only this: `evalbatch run` (all cores, --no-cache) of the N format-1
+samples without a roster and with a roster of 2N units (the N submitting units and N that
+never submit), taking turns; the roster must add under 5 % (target "roster / plain").
 
 Times are medians of 3 runs when N <= 2000, of one run above. a, w and b are timed inside
 the child (imports and loading the pickled tables excluded); c, cold and rerun are the wall
@@ -55,6 +60,7 @@ TARGETS = {  # ratio → (comparison, target)
     "c(jobs=1) / (a + w)": ("<=", 2.0),
     "b / c(all cores)": (">=", 3.0),
     "rerun / cold": ("<=", 0.15),
+    "roster / plain": ("<=", 1.05),
 }
 
 # The wrapper: runs one stage as its child and reports wall time and the peak RSS of that
@@ -325,10 +331,10 @@ def cli_supports(flag: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", p.stdout) is not None
 
 
-def run_cli(samples: Path, out_dir: Path, jobs: int, no_cache: bool, scratch: Path, n: int) -> dict:
+def run_cli(samples: Path, out_dir: Path, jobs: int, no_cache: bool, scratch: Path, n: int, extra: tuple[str, ...] = ()) -> dict:
     """One `evalbatch run` of `samples` (n files) in a fresh process."""
     cmd = [sys.executable, "-m", "evalbatch", "run", str(samples), "--out", str(out_dir), "--year", str(YEAR),
-           "--settle", "0", "--quiet", "--jobs", str(jobs)]
+           "--settle", "0", "--quiet", "--jobs", str(jobs), *extra]
     if no_cache:
         cmd.append("--no-cache")
     out = measure(cmd, scratch)
@@ -502,6 +508,49 @@ def print_report(results: dict, ratios: list[dict], per_unit: list[dict], n: int
                     f"{num(r['ms_per_department'], '>9.2f')}")
 
 
+def write_bench_roster(samples: Path, path: Path) -> int:
+    """A roster of the units submitting in `samples` (codes from the file names) and as many
+    that never submit; its size."""
+    import xlsxwriter
+
+    from evalbatch.read.fileids import ids_from_name
+
+    codes = sorted({ids_from_name(p.name)[0] for p in sample_files(samples)} - {""})
+    units = [(c, f"单位{c}") for c in codes] + [(f"9{i:07d}", f"未提交单位{i}") for i in range(len(codes))]
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    ws = wb.add_worksheet("名单")
+    ws.write_row(0, 0, ["单位编码", "单位名称", "单位类别", "联系人"])
+    for r, (code, name) in enumerate(units, start=1):
+        ws.write_row(r, 0, [code, name, "政府部门", "联系人"])
+    wb.close()
+    return len(units)
+
+
+def roster_case(samples: Path, n: int, reps: int, scratch: Path) -> int:
+    """`evalbatch run` with and without a roster of 2N units, taking turns; prints both and the ratio."""
+    cores = os.cpu_count() or 1
+    roster = scratch / "名单.xlsx"
+    size = write_bench_roster(samples, roster)
+    counter = iter(range(1_000_000))
+
+    def one(extra: tuple[str, ...]) -> dict:
+        out = scratch / f"roster-out-{next(counter)}"
+        try:
+            return run_cli(samples, out, cores, cli_supports("--no-cache"), scratch, n, extra)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    plain, listed = repeat_interleaved([("plain", lambda: one(())), ("roster", lambda: one(("--roster", str(roster), "--allow-shrink")))], reps)
+    ratio = listed["seconds"] / plain["seconds"]
+    op, target = TARGETS["roster / plain"]
+    log(f"\nroster case: {n} submissions, roster of {size} units, jobs={cores}, median of {reps}")
+    log(f"  plain   {plain['seconds']:.2f} s   (runs: {', '.join(f'{x:.2f}' for x in plain['all_seconds'])})")
+    log(f"  roster  {listed['seconds']:.2f} s   (runs: {', '.join(f'{x:.2f}' for x in listed['all_seconds'])}); "
+        f"inside the run, matching and 报送情况 took {listed['timings'].get('roster', float('nan')):.3f} s")
+    log(f"  roster / plain = {ratio:.3f}   target {op} {target:g}   {'PASS' if ratio <= target else 'MISS'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark evalbatch against the Excel read/write floors and plain pandas.")
     ap.add_argument("--n", type=int, default=1000, help="number of submissions (default 1000)")
@@ -509,9 +558,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated --jobs values for the evalbatch runs; 'all' = every core (default 1,all)")
     ap.add_argument("--keep", type=Path, help="folder to keep the generated samples in and reuse them from")
     ap.add_argument("--json", type=Path, help="also save the figures to this JSON file")
+    ap.add_argument("--roster-case", action="store_true", help="only time a run with a roster of 2N units against one without")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
+    if args.roster_case:
+        with tempfile.TemporaryDirectory(prefix="evalbatch-bench-") as tmp:
+            work = args.keep.resolve() if args.keep else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            return roster_case(ensure_samples(work, args.n), args.n, 3 if args.n <= 2000 else 1, Path(tmp))
 
     n, cores = args.n, os.cpu_count() or 1
     reps = 3 if n <= 2000 else 1

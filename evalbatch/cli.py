@@ -22,7 +22,17 @@ from . import __version__
 from . import findings as F
 from .cli_zh import Group as ChineseGroup
 from .files import os_error_of, write_reason
-from .night.runner import EXIT_FAILED, EXIT_FINDINGS, EXIT_LOCKED, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, OutputError, RunFailed
+from .night.runner import (
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    OutputError,
+    RunFailed,
+)
 from .rules import Rules, RulesError, load_rules
 
 app = typer.Typer(
@@ -192,15 +202,19 @@ def _print_check(result) -> None:
         if found.empty:
             out.print("  没有发现问题。")
             continue
-        table = Table(show_lines=False)
-        for h in ("级别", "工作表", "单元格", "规则", "说明"):
-            table.add_column(h, overflow="fold")
-        for _, f in found.iterrows():
-            colour = {F.ERROR: "red", F.WARNING: "yellow"}.get(f["level"], "cyan")
-            table.add_row(_literal(f["level"], colour), *(_literal(f[k]) for k in ("sheet", "cell", "rule", "message")))
-        out.print(table)
-        counts = found["level"].value_counts()
-        out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
+        _print_findings(found)
+
+
+def _print_findings(found) -> None:
+    table = Table(show_lines=False)
+    for h in ("级别", "工作表", "单元格", "规则", "说明"):
+        table.add_column(h, overflow="fold")
+    for _, f in found.iterrows():
+        colour = {F.ERROR: "red", F.WARNING: "yellow"}.get(f["level"], "cyan")
+        table.add_row(_literal(f["level"], colour), *(_literal(f[k]) for k in ("sheet", "cell", "rule", "message")))
+    out.print(table)
+    counts = found["level"].value_counts()
+    out.print(f"  错误 {counts.get(F.ERROR, 0)} 个，警告 {counts.get(F.WARNING, 0)} 个，提示 {counts.get(F.NOTE, 0)} 个")
 
 
 def _print_projects(projects) -> None:
@@ -211,7 +225,8 @@ def _print_projects(projects) -> None:
 
 @app.command()
 def run(
-    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", exists=True, file_okay=False)],
+    # Not `exists=True`: a missing inbox (a share not mounted) is exit 6 and a recorded attempt, not a usage error.
+    input_dir: Annotated[Path, typer.Argument(help="各部门提交文件所在文件夹（含子文件夹）", file_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹")] = Path("output"),
     year: Annotated[int | None, typer.Option("--year", help="评价年度；不写时为上一年（如 2026 年运行时为 2025）")] = None,
     rules: RulesOpt = None,
@@ -230,6 +245,10 @@ def run(
         min=0, max=255)] = EXIT_FINDINGS,
     reviews_dir: Annotated[Path | None, typer.Option(
         "--reviews", help="已填写的抽评表所在文件夹（默认：输出文件夹/抽评/）；抽评得分替代复核得分，按最终得分排名", file_okay=False)] = None,
+    roster: Annotated[Path | None, typer.Option(
+        "--roster", help="应报送单位名单（.xlsx 或 .csv，见 evalbatch roster template）；默认：输出文件夹/名单.xlsx（如有）", dir_okay=False)] = None,
+    allow_shrink: Annotated[bool, typer.Option(
+        "--allow-shrink", help="收件文件夹中的单位数远少于上次（规则 roster.min_share）时仍评分并替换结果；确属单位减少时使用")] = False,
 ) -> None:
     """批量复核：读取文件夹中的全部填报文件，复核评分并生成汇总排名工作簿。
 
@@ -241,15 +260,16 @@ def run(
       3  另一个运行正在进行（运行锁），本次没有做任何改动
       4  无法写入输出（磁盘已满、只读、没有权限），不会留下写了一半的文件
       5  意外的内部错误，本次运行没有完成（消息会指出详细日志的位置）
+      6  收件文件夹不存在、为空，或单位数不到上次的一半（共享盘未挂载？），本次没有改动任何结果
     加 --findings-exit 0 时，“已完成，有文件存在错误”也是 0，1 只表示全部文件仍在复制、本次未评分。
     """
     from .lock import Locked
     from .night.runner import run as run_batch
 
     _check_year(year)
-    if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED):
-        _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误）；"
-              "请用 0、1 或 6–255", EXIT_USAGE)
+    if findings_exit in (EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED, EXIT_INPUT):
+        _fail(f"--findings-exit 的值无效：{findings_exit} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、5 内部错误、"
+              "6 收件文件夹为空或缺失）；请用 0、1 或 7–255", EXIT_USAGE)
     the_rules = _rules(rules, strict)
     if year is None:
         year = previous_year()
@@ -259,15 +279,17 @@ def run(
         outcome = run_batch(input_dir, out_dir, year, the_rules, jobs=jobs, settle=settle,
                             progress=None if quiet else _progress(), keep=keep, lock_max_age=lock_max_age * 3600,
                             use_cache=not no_cache, parquet=parquet, feedback=feedback, findings_exit=findings_exit,
-                            reviews=reviews_dir)
+                            reviews=reviews_dir, roster=roster, allow_shrink=allow_shrink)
     r = outcome.result
     for note in outcome.notes:
-        err.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+        err.print(note, style="red" if outcome.exit_code == EXIT_INPUT else "yellow", markup=False, highlight=False, soft_wrap=True)
     if r is None:  # nothing changed since the last run, or nothing could be scored yet
         raise typer.Exit(outcome.exit_code)
     if not quiet:
         lv = r.findings["level"].value_counts()
         out.print(f"共 {len(r.records)} 个文件，评分 {len(r.depts)} 个单位；错误 {lv.get(F.ERROR, 0)}，警告 {lv.get(F.WARNING, 0)}，提示 {lv.get(F.NOTE, 0)}")
+        if outcome.roster is not None:
+            out.print(outcome.roster.line(), markup=False, highlight=False)
         out.print(f"汇总工作簿：{outcome.workbook}")
     raise typer.Exit(outcome.exit_code)
 
@@ -457,6 +479,100 @@ def review_draw(
         out.print(f"抽评表：{path}", markup=False, highlight=False, soft_wrap=True)
 
 
+roster_app = _sub_app("roster", "应报送单位名单（名单）：生成空白名单、检查名单、发放网页登录的访问码。"
+                                  "名单放在输出文件夹/名单.xlsx，或运行时用 --roster 指定。")
+
+
+@roster_app.command(name="template")
+def roster_template(
+    output: Annotated[Path, typer.Option("-o", "--output", help="空白名单保存路径（.xlsx）")] = Path("名单.xlsx"),
+) -> None:
+    """生成空白名单（.xlsx）：单位编码（文本）、单位名称、单位类别（下拉选择）、主管部门，以及可选的应报项目数、联系人、截止日期。"""
+    from .roster.template import write_roster_template
+
+    with _writes(output):
+        path = write_roster_template(output)
+    out.print(f"已生成空白名单：{path}", markup=False, highlight=False)
+
+
+@roster_app.command(name="check")
+def roster_check(
+    path: Annotated[Path, typer.Argument(help="要检查的名单文件（.xlsx 或 .csv）", dir_okay=False)],
+    rules: RulesOpt = None,
+) -> None:
+    """检查名单：单位编码重复、单位编码或名称为空、单位类别无效等；单位编码按提交文件的同样规则规范化。
+
+    \b
+    退出码：0 名单可用（可能有警告或提示）；1 名单有错误；2 用法或规则文件错误
+    """
+    from .roster import read_roster
+
+    roster = read_roster(path, _rules(rules))
+    found = roster.findings
+    out.print(_literal(f"名单 {path.name}：{len(roster.units)} 个单位"))
+    if found.empty:
+        out.print("没有发现问题。")
+    else:
+        _print_findings(found)
+    raise typer.Exit(EXIT_FINDINGS if found["level"].eq(F.ERROR).any() else EXIT_OK)
+
+
+@app.command(name="status")
+def show_status(
+    out_dir: Annotated[Path, typer.Argument(help="evalbatch run 的输出文件夹（含 run.json）")] = Path("output"),
+    missing: Annotated[bool, typer.Option("--missing", help="列出未提交的单位及联系人（催报用）")] = False,
+) -> None:
+    """按名单显示最近一次评分运行的报送情况：已采用、有错误、未提交等单位数；--missing 列出未提交的单位。
+
+    \b
+    退出码：0 已显示；2 没有运行结果（run.json）或该运行没有使用名单
+    """
+    summary = _last_summary(out_dir)
+    listed = summary.get("roster")
+    if not isinstance(listed, dict):
+        _fail(f"{out_dir} 的最近一次运行没有使用名单；请把名单放在 {out_dir / '名单.xlsx'} 或运行时加 --roster", EXIT_USAGE)
+    out.print(_literal(f"{listed.get('line', '')}（运行时间 {summary.get('started', '—')}，名单 {listed.get('file', '')}）"))
+    last = _last_attempt(out_dir)
+    if last is not None:
+        out.print(_literal(f"注意：最近一次运行尝试（{last['开始时间']}）{last['结果']}，以上为此前最近一次评分运行的结果"), style="yellow")
+    if missing:
+        rows = listed.get("missing") or []
+        if not rows:
+            out.print("没有未提交的单位。")
+            return
+        table = Table()
+        for h in ("单位编码", "单位名称", "联系人", "截止日期"):
+            table.add_column(h, overflow="fold")
+        for row in rows:
+            table.add_row(*(_literal(row.get(k, "")) for k in ("dept_code", "dept_name", "contact", "deadline")))
+        out.print(table)
+
+
+def _last_summary(out_dir: Path) -> dict:
+    try:
+        summary = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(f"{out_dir / 'run.json'} 不存在：该文件夹还没有评分运行", EXIT_USAGE)
+    except (OSError, ValueError) as exc:
+        _fail(f"{out_dir / 'run.json'} 无法读取（{exc}）", EXIT_USAGE)
+    if not isinstance(summary, dict):
+        _fail(f"{out_dir / 'run.json'} 不是 evalbatch 的运行摘要", EXIT_USAGE)
+    return summary
+
+
+def _last_attempt(out_dir: Path):
+    """The latest attempt, when it did not score (the inbox was missing …): its row of `list_runs`."""
+    from .write import history as H
+
+    try:
+        runs = H.list_runs(H.db_path_for(out_dir))
+    except H.HistoryError:
+        return None
+    if runs.empty or runs["结果"].iloc[-1] in (H.KIND_NAMES[H.SCORED], H.KIND_NAMES[H.UNCHANGED]):
+        return None
+    return runs.iloc[-1]
+
+
 @app.command(name="rules")
 def show_rules(
     name: Annotated[str | None, typer.Argument(help="内置规则方案的名称：原样显示该方案文件（含出处说明）")] = None,
@@ -519,7 +635,6 @@ def _main(version: Annotated[bool, typer.Option("--version", help="显示版本�
         raise typer.Exit(0)
 
 
-roster_app = _sub_app("roster", "单位名单（输出文件夹中的 名单.xlsx，或用 --roster 指定）：发放网页登录的访问码。")
 
 
 @roster_app.command(name="codes")

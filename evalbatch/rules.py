@@ -205,6 +205,11 @@ class Rules:
 
     # --- re-review (抽评)
     @property
+    def roster_min_share(self) -> float:
+        """The share of last run's (or the roster's) units below which an inbox is taken as missing."""
+        return float(self.data["roster"]["min_share"])
+
+    @property
     def review_flag_diff(self) -> float:
         return float(self.data["review"]["flag_diff"])
 
@@ -351,7 +356,7 @@ def _check_review(rules: Rules) -> None:
 # Settings that are fractions (0.25 = 25 %), and amounts in 万元 with the largest sane value:
 # a number beyond these was written in another unit (a percentage, 元), which would silently
 # switch a check off or make it meaningless.
-_FRACTIONS = ("checks.mismatch_threshold", "scoring.deviation.threshold", "scoring.total_cap.below")
+_FRACTIONS = ("checks.mismatch_threshold", "scoring.deviation.threshold", "scoring.total_cap.below", "roster.min_share")
 _WAN_CEILINGS = {"checks.tolerance": 100}
 
 
@@ -399,6 +404,8 @@ def _check(rules: Rules) -> Rules:
     for word, share in rules.levels.items():
         if not 0 <= share <= 1:
             raise RulesError(f"规则 {rules.source}：qualitative.levels.{word} 应在 0 到 1 之间")
+    if float(rules.data["roster"]["min_share"]) < 0:
+        raise RulesError(f"规则 {rules.source}：roster.min_share 不能为负数，实际为 {rules.data['roster']['min_share']!r}")
     for key in ("tolerance", "score_tolerance", "mismatch_threshold"):
         if float(rules.data["checks"][key]) < 0:
             raise RulesError(f"规则 {rules.source}：checks.{key} 不能为负数")

@@ -74,7 +74,9 @@ def test_missing_argument_is_chinese():
 @pytest.mark.parametrize("args,says", [
     (["run", ".", "--year", "abc"], "错误：'--year' 的值无效：应为整数"),
     (["run", ".", "--jobs", "-1"], "错误：'--jobs' 的值无效：应不小于 0"),
-    (["run", "no-such-folder"], "错误：'input_dir' 的值无效：文件夹 'no-such-folder' 不存在"),
+    # `run` no longer checks its folder here: a missing inbox is exit 6 (test_roster_run); compare-rules still does.
+    (["compare-rules", "no-such-folder", "--rules", "national", "--rules", "hubei"],
+     "错误：'input_dir' 的值无效：文件夹 'no-such-folder' 不存在"),
     (["run", ".", "--zzz"], "错误：没有选项 --zzz。"),
     (["run", ".", "--yaer", "2021"], "错误：没有选项 --yaer；您是不是要用 --year？"),
     (["run", ".", "--year"], "错误：选项 '--year' 后面需要一个值"),

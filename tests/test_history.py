@@ -123,8 +123,8 @@ def scenario(tmp_path_factory) -> Scenario:
 
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
-    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 3  # 3: re-review (抽评) draws, adjustments and final scores
-    assert user_version(scenario.db) == 3
+    assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 4  # 3: re-review (抽评); 4: the roster (名单) and its statuses
+    assert user_version(scenario.db) == 4
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 

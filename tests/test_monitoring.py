@@ -66,12 +66,12 @@ def test_nothing_scored_is_still_1_with_findings_exit_0(tmp_path, with_an_error)
     assert r.exit_code == 1 and "本次没有评分" in r.output
 
 
-@pytest.mark.parametrize("code", [2, 3, 4, 5])
+@pytest.mark.parametrize("code", [2, 3, 4, 5, 6])
 def test_findings_exit_cannot_take_a_code_that_means_something_else(tmp_path, with_an_error, code):
     r = invoke("run", with_an_error, "--out", tmp_path / "out", "--year", "2021", "--findings-exit", str(code))
     assert r.exit_code == 2
     assert r.output.strip() == (f"--findings-exit 的值无效：{code} 已表示其他结果（2 用法错误、3 另一个运行正在进行、4 无法写入、"
-                                "5 内部错误）；请用 0、1 或 6–255")
+                                "5 内部错误、6 收件文件夹为空或缺失）；请用 0、1 或 7–255")
     assert not (tmp_path / "out").exists()
 
 

@@ -147,3 +147,12 @@ def findings_by_rule(findings: pd.DataFrame) -> pd.DataFrame:
     g = g.sort_values(["_order", "问题数", "rule_id"], ascending=[True, False, True], kind="stable")
     out = g.rename(columns={"rule": "规则", "level": "级别", "rule_id": "规则编号"})[cols]
     return out.astype({"问题数": int, "涉及文件数": int}).reset_index(drop=True)
+
+
+def status_counts(statuses: pd.Series) -> pd.DataFrame:
+    """Roster units per 报送状态 in the order the statuses first appear, with shares and a 合计 row."""
+    counts = statuses.value_counts(sort=False)
+    total = int(counts.sum())
+    out = pd.DataFrame({"报送状态": [*counts.index.astype(str), "合计"], "单位数": [*counts.astype(int), total]})
+    out["占比"] = out["单位数"] / total if total else 0.0
+    return out

@@ -24,16 +24,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from .. import findings as F
 from ..files import OutputError, atomic_write, os_error_of, remove_quietly, sweep_temporary, unique_path, write_reason
 from ..judge.evaluate import BatchResult, evaluate
 from ..lock import Locked, RunLock
 from ..read.cache import CACHE_DIR, ParseCache, sweep_staged
-from ..read.discover import Discovery, FileRecord, discover
+from ..read.discover import REJECTED, Discovery, FileRecord, discover
 from ..read.load import hash_files, worker_count
 from ..review import REVIEW_DIR
 from ..review.apply import apply_to
 from ..review.collect import Collected, collect
+from ..roster import Roster, RosterStatus, find_roster, match_roster, read_roster, roster_status
 from ..rules import Rules
 from ..write import history as history_db
 from ..write.columns import KEPT_INDICATOR_COLUMNS
@@ -42,8 +45,9 @@ from ..write.report import write_parquet, write_workbook
 
 log = logging.getLogger("evalbatch")
 
-# Exit codes (README and `evalbatch run --help`).
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED = 0, 1, 2, 3, 4, 5
+# Exit codes (README and `evalbatch run --help`). EXIT_INPUT: the inbox is missing, empty or
+# shrunk below rules.roster.min_share; nothing was replaced.
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_OUTPUT, EXIT_FAILED, EXIT_INPUT = 0, 1, 2, 3, 4, 5, 6
 
 HISTORY_DIR, PARQUET_DIR, LOGS_DIR = "history", "parquet", "logs"
 # Folders evalbatch writes in the output folder: never submissions, even when --out is the input folder.
@@ -69,6 +73,7 @@ class RunOutcome:
     unchanged: bool = False
     run_id: int | None = None  # in the history database
     pending: int = 0  # files left for the next run because they were still being copied
+    roster: RosterStatus | None = None  # where each roster unit stands, when there is a roster
 
 
 _WORKBOOK_PREFIX, _WORKBOOK_SUFFIX = "绩效自评汇总_", ".xlsx"
@@ -102,6 +107,8 @@ class RunOptions:
     # The exit code of a run that finished while some file has an 错误: 0 lets a scheduler
     # show only real failures (2-5) as failures, since some department's error is the usual night.
     findings_exit: int = EXIT_FINDINGS
+    roster: Path | None = None  # the roster (名单); None: OUTPUT_DIR/名单.xlsx if there is one
+    allow_shrink: bool = False  # score an inbox with far fewer units than last time (a real shrink)
 
 
 @dataclass
@@ -223,25 +230,72 @@ def _sweep(out_dir: Path) -> None:
 
 def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str,
                 attempt: _Attempt) -> RunOutcome:
+    target = out_dir / workbook_name(year)
+    if not _is_folder(input_dir):
+        return _input_missing(f"收件文件夹 {input_dir} 不存在或不是文件夹（共享盘未挂载，或文件夹被移走、改名？）", target, attempt)
     found = _without_outputs(discover(input_dir, opts.settle, exclude=out_dir), input_dir, out_dir)
+    if not found.files and not found.pending:
+        return _input_missing(f"收件文件夹 {input_dir} 中没有任何提交文件（共享盘未挂载，或文件被移走？）", target, attempt)
+    roster = _roster(out_dir, rules, opts)
     cache = ParseCache(out_dir, rules).load() if opts.use_cache else None
     held = _hold_previous(found, cache)
     log.info("发现 %d 个文件，%d 个待下次处理（另有 %d 个沿用上次的版本），跳过 %s",
              len(found.files) - len(held), len(found.pending), len(held), found.skipped or "无")
-    target = out_dir / workbook_name(year)
     if not found.files and found.pending:
         return _waiting(found, target, opts.settle, attempt)
     notes = _pending_notes(found, held, opts.settle)
     reviews = _reviews(out_dir, year, rules, opts)
     if cache is not None:
         hash_files(found.files)
-        if cache.unchanged(_inputs(found, reviews), year) and _outputs_in_place(cache.manifest, target, opts):
+        if cache.unchanged(_inputs(found, reviews, roster), year) and _outputs_in_place(cache.manifest, target, opts):
             return _unchanged(cache, found, target, notes, attempt, waiting=len(found.pending) + len(held), findings_exit=opts.findings_exit)
     try:
-        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt, reviews)
+        return _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt, reviews,
+                                   roster)
     finally:
         if cache is not None:
             cache.discard()  # staged rows of a run that did not finish
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a share that does not answer
+        return False
+
+
+SHRINK_HINT = "；确属单位减少时加 --allow-shrink 重新运行"
+
+
+def _input_missing(note: str, target: Path, attempt: _Attempt, records=(), hint: str = "") -> RunOutcome:
+    """No inbox, an empty one, or one far smaller than last time: nothing is replaced (the
+    workbook, feedback, Parquet and the history of scores stay as the last good run left them)."""
+    note += "；本次没有评分，汇总工作簿、反馈文件和运行历史中的得分都未改动。请检查收件文件夹" + hint
+    log.error(note)
+    attempt.end(history_db.INPUT_MISSING, EXIT_INPUT, note, records=records)
+    return RunOutcome(None, target, EXIT_INPUT, [note], run_id=attempt.run_id)
+
+
+def _roster(out_dir: Path, rules: Rules, opts: RunOptions) -> tuple[Path, Roster] | None:
+    """The roster in force tonight, if any (its problems are findings of the run)."""
+    path = find_roster(out_dir, opts.roster)
+    if path is None:
+        return None
+    roster = read_roster(path, rules)
+    log.info("名单 %s：%d 个单位，%d 个问题（SHA-256 %s）", path, len(roster.units), len(roster.findings), roster.sha256[:12])
+    return path, roster
+
+
+def _shrunk(out_dir: Path, year: int, result: BatchResult, roster: tuple[Path, Roster] | None, rules: Rules) -> str:
+    """Why tonight's inbox is taken for a missing one ("" when it is not): fewer units (departments
+    and unreadable files) than roster.min_share of the last scored run's (or, before any, of the roster's)."""
+    units = len(result.depts) + sum(r.status == REJECTED for r in result.records)
+    last = _quietly(history_db.last_unit_count, history_db.db_path_for(out_dir), year)
+    base, what = (last, "上次评分运行") if last is not None else ((len(roster[1].units), "名单") if roster else (0, ""))
+    if base and units < rules.roster_min_share * base:
+        return (f"收件文件夹中只有 {units} 个单位的文件，不到{what}（{base} 个单位）的 {rules.roster_min_share:.0%}"
+                "（规则 roster.min_share），可能共享盘未挂载完整或文件夹被误移")
+    return ""
 
 
 def _without_outputs(found: Discovery, input_dir: Path, out_dir: Path) -> Discovery:
@@ -333,10 +387,11 @@ def _reviews(out_dir: Path, year: int, rules: Rules, opts: RunOptions) -> Collec
     return found
 
 
-def _inputs(found: Discovery, reviews: Collected) -> dict[str, str]:
-    """Everything whose change must make a night score again: the submissions, and the
-    review workbooks and draws (their keys cannot be a file's name)."""
-    return {**{r.name: r.sha256 for r in found.files}, **reviews.fingerprint}
+def _inputs(found: Discovery, reviews: Collected, roster: tuple[Path, Roster] | None = None) -> dict[str, str]:
+    """Everything whose change must make a night score again: the submissions, the review
+    workbooks and draws, and the roster (their keys cannot be a file's name)."""
+    listed = {"\x00roster": roster[1].sha256} if roster else {}
+    return {**{r.name: r.sha256 for r in found.files}, **reviews.fingerprint, **listed}
 
 
 def _with_errors(result: BatchResult) -> bool:
@@ -345,22 +400,37 @@ def _with_errors(result: BatchResult) -> bool:
 
 
 def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, found, held, cache, notes, attempt,
-                        reviews: Collected | None = None) -> RunOutcome:
+                        reviews: Collected | None = None, roster: tuple[Path, Roster] | None = None) -> RunOutcome:
     result = evaluate(found.files, rules, year=year, jobs=opts.jobs, progress=progress, skipped=found.skipped,
                       pending=found.pending, held=held, cache=cache)
+    target = out_dir / workbook_name(year)
+    shrunk = "" if opts.allow_shrink else _shrunk(out_dir, year, result, roster, rules)
+    if shrunk:
+        return _input_missing(shrunk, target, attempt, records=result.records, hint=SHRINK_HINT)
+    t0 = time.perf_counter()
+    measured = _measure(result, roster, rules)
+    spent = time.perf_counter() - t0
+    if roster is not None and not measured:
+        notes = [f"名单 {roster[0]} 中没有可用的单位（原因见“审核问题”中该文件的行），本次不按名单统计报送情况", *notes]
     apply_to(result, reviews, rules)
+    t0 = time.perf_counter()
+    status = roster_status(result, roster[1], str(roster[0])) if measured else None  # after reviews: final scores
+    if status is not None:
+        result.timings["roster"] = spent + time.perf_counter() - t0
+        log.info("%s", status.line())
     result.trim(KEPT_INDICATOR_COLUMNS)
     for rec in result.records:
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
-    target = out_dir / workbook_name(year)
     code = opts.findings_exit if _with_errors(result) else EXIT_OK
     result.meta["input_dir"] = str(input_dir)
-    run_id, changes, yoy = _remember(out_dir, result, target, code)
+    run_id, changes, yoy, moved = _remember(out_dir, result, target, code, status)
     attempt.run_id = run_id
     t0 = time.perf_counter()
     result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
+    table = None if status is None else status.table
     with _writing(target):
-        written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy))
+        written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy,
+                                                                submissions=table, status_changes=moved))
     outputs = {"workbook": [str(written)]}
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)
@@ -383,9 +453,24 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     if run_id is not None:  # recorded before the workbook existed: now say where and when it ended
         _quietly(history_db.update_run, history_db.db_path_for(out_dir), run_id, workbook=written, finished=result.meta["finished"])
     if cache is not None:
-        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none()), "exit_code": code, "workbook": str(written),
-                      "outputs": outputs, "error_files": _with_errors(result)})
-    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held))
+        cache.commit({"year": year, "files": _inputs(found, reviews or Collected.none(), roster), "exit_code": code,
+                      "workbook": str(written), "outputs": outputs, "error_files": _with_errors(result)})
+    return RunOutcome(result, written, code, notes, None, history, run_id=run_id, pending=len(found.pending) + len(held), roster=status)
+
+
+def _measure(result: BatchResult, roster: tuple[Path, Roster] | None, rules: Rules) -> bool:
+    """The night's departments against the roster (before reviews: categories decide ranks in
+    category). The roster's own problems join the findings. None when there is no usable roster."""
+    if roster is None:
+        return False
+    path, listed = roster
+    # The bureau's own list: no department's finding (a feedback file would show it by 单位编码).
+    own = listed.findings.assign(dept_code="", dept_name="")
+    result.findings = F.concat([result.findings, F.relevel(own, rules.rule_levels)])
+    if listed.units.empty:
+        return False
+    match_roster(result, listed, rules, path.name)
+    return True
 
 
 def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int) -> Path | None:
@@ -417,19 +502,21 @@ def _tidy_fallbacks(target: Path, written: Path) -> None:
             remove_quietly(p)
 
 
-def _remember(out_dir: Path, result: BatchResult, target: Path, code: int):
-    """Record the run in the history database and read what changed since the last one.
+def _remember(out_dir: Path, result: BatchResult, target: Path, code: int, status: RosterStatus | None = None):
+    """Record the run in the history database and read what changed since the last one
+    (departments, year over year, roster statuses).
 
     The database is a record, not a gate: when it cannot be used the run goes on, with a
     warning in the log and no 变动情况 sheet.
     """
     db = history_db.db_path_for(out_dir)
-    run_id = _quietly(history_db.record_run, db, result, target, code)
+    run_id = _quietly(history_db.record_run, db, result, target, code, roster=status)
     if run_id is None:
-        return None, None, None
+        return None, None, None, None
     first = _quietly(history_db.previous_run, db, run_id) is None
     changes = None if first else _quietly(history_db.changes, db, run_id)
-    return run_id, changes, _quietly(history_db.year_over_year, db, run_id)
+    moved = None if status is None else _quietly(history_db.status_changes, db, run_id)
+    return run_id, changes, _quietly(history_db.year_over_year, db, run_id), moved
 
 
 def _quietly(call, *args, **kwargs):
@@ -484,4 +571,21 @@ def _summary(outcome: RunOutcome, input_dir: Path) -> dict:
         "unchanged": False,
         "exit_code": outcome.exit_code,
     }
+    if outcome.roster is not None:
+        summary["roster"] = roster_summary(outcome.roster)
     return summary
+
+
+def roster_summary(status: RosterStatus) -> dict:
+    """run.json's roster part: what `evalbatch status` prints (the counts, and who has not sent anything)."""
+    missing = status.missing()
+    return {
+        "file": status.source, "sha256": status.sha256, "units": status.units, "counts": status.counts, "line": status.line(),
+        "missing": [{"dept_code": _plain(c), "dept_name": _plain(n), "contact": _plain(p), "deadline": _plain(d)}
+                    for c, n, p, d in zip(missing["dept_code"], missing["dept_name"], missing["contact"], missing["deadline"])],
+        "by_unit": [{"dept_code": _plain(c), "status": s} for c, s in zip(status.table["dept_code"], status.table["status"])],
+    }
+
+
+def _plain(v) -> str:
+    return "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)

@@ -28,7 +28,16 @@ SUMMARY = [
     *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
     Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
     Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
-    Col("文件", "file", "text", 30),
+    Col("表式", "layout", "text", 22), Col("文件", "file", "text", 30),
+]
+# 报送情况: one row per roster unit (evalbatch/roster/status.py), then submissions on no roster line.
+SUBMISSIONS = [
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 16),
+    Col("主管部门", "parent_dept", "text", 20), Col("报送状态", "status", "text", 10), Col("最后提交时间", "last_time", "text", 19),
+    Col("文件数", "files", "int", 7), Col("错误数", "errors", "int", 7), Col("警告数", "warnings", "int", 7),
+    Col("最终得分", "final_total", "score", 9), Col("评价等级", "grade", "text", 9), Col("表式", "layout", "text", 22),
+    Col("应报项目数", "expected_projects", "int", 9), Col("已报项目数", "project_count", "int", 9), Col("联系人", "contact", "text", 10),
+    Col("截止日期", "deadline", "text", 11), Col("说明", "note", "wrap", 30), Col("文件", "file", "text", 30),
 ]
 INDICATORS = [
     Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),

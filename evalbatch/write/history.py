@@ -21,6 +21,7 @@ serialised by the run lock; readers (an analyst's `evalbatch history`) only wait
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ import pandas as pd
 
 from .. import __version__
 from ..judge.evaluate import BatchResult
+from ..read.discover import REJECTED
 
 DB_NAME = "evalbatch.sqlite"
 BUSY_TIMEOUT_MS = 30_000
@@ -178,6 +180,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX review_adjustments_dept ON review_adjustments (dept_code, run_id);
     """,
+    # 4: the roster (名单) each run used, its status counts, and every roster unit's status
+    """
+    ALTER TABLE runs ADD COLUMN roster_sha256 TEXT;
+    ALTER TABLE runs ADD COLUMN roster_counts TEXT;
+    CREATE TABLE roster_status (
+        run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        dept_code TEXT NOT NULL,
+        dept_name TEXT,
+        status    TEXT,
+        PRIMARY KEY (run_id, dept_code)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -185,14 +199,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 CHANGES_COLUMNS = ["变动", "变动原因", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
 YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
 RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明"]
+STATUS_CHANGES_COLUMNS = ["单位编码", "单位名称", "原状态", "新状态"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
 
 NEW, WITHDRAWN, CHANGED = "新增", "撤回", "变化"
 # What became of a run attempt (runs.kind) and how `evalbatch history` names it. Only runs
 # that scored are compared with (变动情况, year over year).
 SCORED, UNCHANGED, WAITING, REFUSED, FAILED = "scored", "unchanged", "waiting", "refused", "failed"
+INPUT_MISSING = "input_missing"
 KIND_NAMES = {SCORED: "已评分", UNCHANGED: "无变化，未重写", WAITING: "未评分：文件仍在复制", REFUSED: "未运行：另一个运行正在进行",
-              FAILED: "失败"}
+              FAILED: "失败", INPUT_MISSING: "未评分：收件文件夹为空、缺失或单位过少"}
 _KIND_ORDER = {CHANGED: 0, NEW: 1, WITHDRAWN: 2}
 _SCORE_TOLERANCE = 0.005  # scores are rounded to 2 decimals; anything smaller is float noise
 
@@ -303,11 +319,13 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
 
 
 def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | None, exit_code: int | None,
-               *, input_dir: str | Path | None = None) -> int:
+               *, input_dir: str | Path | None = None, roster=None) -> int:
     """Record one run (run, files, department and project scores) in one transaction; its id.
 
-    `input_dir` defaults to `result.meta["input_dir"]`. Raises `HistoryError` when the
-    database cannot be opened or written; then nothing of this run is stored.
+    `input_dir` defaults to `result.meta["input_dir"]`. `roster` (a roster.RosterStatus, a
+    stage above this one) adds the roster's SHA-256, its status counts and each roster unit's
+    status. Raises `HistoryError` when the database cannot be opened or written; then nothing
+    of this run is stored.
     """
     meta = result.meta
     year = meta.get("year")
@@ -350,9 +368,18 @@ def record_run(db_path: str | Path, result: BatchResult, workbook: Path | str | 
         review = getattr(result, "review", None)
         if review is not None:
             insert_frame(conn, "review_adjustments", review.adjustments, run_id=run_id)
+        if roster is not None:
+            _insert_roster(conn, run_id, roster)
         return run_id
 
     return _recorded(db_path, write)
+
+
+def _insert_roster(conn: sqlite3.Connection, run_id: int, roster) -> None:
+    conn.execute("UPDATE runs SET roster_sha256 = ?, roster_counts = ? WHERE id = ?",
+                 (roster.sha256 or None, json.dumps(roster.counts, ensure_ascii=False), run_id))
+    units = roster.table[roster.table["on_roster"].astype(bool)]
+    insert_frame(conn, "roster_status", units[["dept_code", "dept_name", "status"]], run_id=run_id)
 
 
 def insert_frame(conn: sqlite3.Connection, table: str, df: pd.DataFrame, **fixed) -> None:
@@ -486,6 +513,39 @@ def _text_columns(df: pd.DataFrame) -> list[str]:
 
 def _fmt_scores(s: pd.Series) -> pd.Series:
     return s.map(lambda v: "—" if pd.isna(v) else f"{v:.2f}").astype(object)
+
+
+def last_unit_count(db_path: str | Path, year: int | None) -> int | None:
+    """How many units the latest scored run of `year` saw: its departments, and its files that
+    could not be read (each someone's submission); None when there is no such run."""
+    if not Path(db_path).exists():
+        return None
+    with connect(db_path, create=False) as conn:
+        run_id = _latest_before(conn, year)
+        if run_id is None:
+            return None
+        depts = conn.execute("SELECT COUNT(*) FROM dept_scores WHERE run_id = ?", (run_id,)).fetchone()[0]
+        refused = conn.execute("SELECT COUNT(*) FROM run_files WHERE run_id = ? AND status = ?", (run_id, REJECTED)).fetchone()[0]
+        return int(depts) + int(refused)
+
+
+def status_changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Roster units whose status (未提交, 已采用 …) differs from the latest earlier scored run
+    of the year that had a roster (`STATUS_CHANGES_COLUMNS`, by code); empty without one."""
+    with connect(db_path, create=False) as conn:
+        run = _run_row(conn, run_id)
+        row = conn.execute("SELECT MAX(r.id) FROM runs r WHERE r.year IS ? AND r.kind = ? AND r.id < ?"
+                           " AND EXISTS (SELECT 1 FROM roster_status s WHERE s.run_id = r.id)",
+                           (run["year"], SCORED, int(run_id))).fetchone()
+        if row[0] is None:
+            return _empty(STATUS_CHANGES_COLUMNS, ())
+        old, new = (pd.read_sql_query("SELECT dept_code, dept_name, status FROM roster_status WHERE run_id = ?", conn, params=(i,))
+                    for i in (int(row[0]), int(run_id)))
+    m = old.merge(new, on="dept_code", how="outer", suffixes=("_old", "_new")).fillna("")
+    m = m[m["status_old"].ne(m["status_new"])].sort_values("dept_code", kind="stable")
+    return pd.DataFrame({"单位编码": m["dept_code"], "单位名称": m["dept_name_new"].where(m["dept_name_new"].ne(""), m["dept_name_old"]),
+                         "原状态": m["status_old"].replace("", "不在名单中"), "新状态": m["status_new"].replace("", "不在名单中")},
+                        columns=STATUS_CHANGES_COLUMNS).reset_index(drop=True)
 
 
 def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:

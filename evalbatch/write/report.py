@@ -23,7 +23,7 @@ from ..judge.scoring import RATE_COLUMNS
 from ..read.discover import local_time
 from ..rules import Rules, load_rules
 from . import printing
-from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUMMARY, Col
+from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, Col
 from .template import SAFE_OPTIONS
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -37,6 +37,9 @@ class WriteError(RuntimeError):
 GRADE_COLOURS = {"优": "#C6EFCE", "良": "#DDEBF7", "中": "#FFEB9C", "差": "#FFC7CE", "未评级": "#D9D9D9"}
 CHART_COLOURS = {"优": "#70AD47", "良": "#5B9BD5", "中": "#FFC000", "差": "#C00000"}
 LEVEL_COLOURS = {F.ERROR: "#FFC7CE", F.WARNING: "#FFEB9C", F.NOTE: "#DDEBF7"}
+# 报送情况's statuses (roster/status.py): what needs a call in red, what needs a look in yellow.
+MISSING = "未提交"
+STATUS_COLOURS = {MISSING: "#FFC7CE", "有错误": "#FFEB9C", "未能复核": "#FFEB9C", "仅项目表": "#DDEBF7", "已采用": "#C6EFCE"}
 
 
 class Formats:
@@ -54,6 +57,7 @@ class Formats:
             "int": wb.add_format({**base, "num_format": "0"}),
         }
         self.fills = {k: wb.add_format({"bg_color": v}) for k, v in {**GRADE_COLOURS, **LEVEL_COLOURS}.items()}
+        self.status = {k: wb.add_format({"bg_color": v}) for k, v in STATUS_COLOURS.items()}
         self.key = wb.add_format({**base, "bold": True})
         self.title = wb.add_format({**base, "bold": True, "font_size": 12, "font_color": "#1F4E78"})
         total = {**base, "bold": True, "top": 1, "bg_color": "#F2F2F2"}
@@ -278,10 +282,14 @@ CONSTANT_MEMORY_ROWS = 200_000
 
 def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None = None,
                    changes: pd.DataFrame | None = None, year_over_year: pd.DataFrame | None = None,
-                   max_rows: int = EXCEL_MAX_ROWS) -> Path:
+                   max_rows: int = EXCEL_MAX_ROWS, submissions: pd.DataFrame | None = None,
+                   status_changes: pd.DataFrame | None = None) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place).
 
-    `changes` and `year_over_year` (from history.py) fill the 变动情况 sheet when given.
+    `changes`, `year_over_year` and `status_changes` (from history.py) fill the 变动情况 sheet
+    when given. `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`'
+    columns and `on_roster`) adds 报送情况, and its units without a submission at the foot of
+    汇总排名.
     """
     rules = rules or load_rules()
     path = Path(path)
@@ -291,22 +299,44 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     wb.set_properties({"title": "预算绩效自评复核汇总", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     findings = F.sort(result.findings)
-    _summary_sheet(wb, fmt, result.depts, rules)
-    _analysis_sheet(wb, fmt, result, rules)
+    _summary_sheet(wb, fmt, result.depts, rules, _missing_units(submissions))
+    if submissions is not None:
+        _submissions_sheet(wb, fmt, submissions)
+    _analysis_sheet(wb, fmt, result, rules, submissions)
     write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
     _projects_sheet(wb, fmt, result.projects, rules, max_rows)
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
     if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
         write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
-    _changes_sheet(wb, fmt, changes, year_over_year)
+    _changes_sheet(wb, fmt, changes, year_over_year, status_changes)
     _run_info(wb, fmt, result)
     wb.close()
     return path
 
 
-def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules) -> None:
-    """汇总排名: the ranking, with data bars, flagged differences and a totals row."""
-    (name,) = write_table(wb, fmt, "汇总排名", SUMMARY, depts)
+def _missing_units(submissions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Roster units without a submission, as 汇总排名 rows: named, not ranked, 未提交."""
+    if submissions is None:
+        return None
+    missing = submissions[submissions["status"].eq(MISSING) & submissions["on_roster"].astype(bool)]
+    return missing[["dept_code", "dept_name", "dept_category"]].assign(grade=MISSING)
+
+
+def _submissions_sheet(wb, fmt: Formats, submissions: pd.DataFrame) -> None:
+    """报送情况: every roster unit's status, coloured by it."""
+    (name,) = write_table(wb, fmt, "报送情况", SUBMISSIONS, submissions)
+    c = next(i for i, col in enumerate(SUBMISSIONS) if col.source == "status")
+    if len(submissions):
+        for word, f in fmt.status.items():
+            wb.get_worksheet_by_name(name).conditional_format(1, c, len(submissions), c,
+                                                              {"type": "cell", "criteria": "==", "value": f'"{word}"', "format": f})
+
+
+def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules, missing: pd.DataFrame | None = None) -> None:
+    """汇总排名: the ranking, with data bars, flagged differences and a totals row; roster units
+    without a submission below the departments, unranked."""
+    listed = depts if missing is None or missing.empty else pd.concat([depts, missing], ignore_index=True)
+    (name,) = write_table(wb, fmt, "汇总排名", SUMMARY, listed)
     ws = wb.get_worksheet_by_name(name)
     n = len(depts)
     col = {c.source: i for i, c in enumerate(SUMMARY)}
@@ -317,7 +347,7 @@ def _summary_sheet(wb, fmt: Formats, depts: pd.DataFrame, rules: Rules) -> None:
         ws.conditional_format(1, col["diff"], n, col["diff"], {"type": "cell", "criteria": "not between", "minimum": -tol,
                                                               "maximum": tol, "format": fmt.red})
     # Below a blank row, outside the filter: 合计 (sums of money and counts, rates of the sums), 平均.
-    write_foot(ws, fmt, SUMMARY, n + 2, [analysis.summary_total(depts, rules), analysis.summary_average(depts, rules)])
+    write_foot(ws, fmt, SUMMARY, len(listed) + 2, [analysis.summary_total(depts, rules), analysis.summary_average(depts, rules)])
     # A3 landscape whatever the columns (write_table's layout: one page wide, the header row on
     # every page, 文件 not printed).
     ws.set_paper(printing.A3)
@@ -358,8 +388,9 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
             for h in df.columns]
 
 
-def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None:
-    """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10."""
+def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None) -> None:
+    """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10,
+    findings by rule, and with a roster the units by 报送状态."""
     ws = wb.add_worksheet("统计分析")
     _print_setup(ws, ANALYSIS_PRINT_WIDTHS)
     ws.set_column(0, 0, 30)
@@ -382,7 +413,10 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules) -> None
         row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
-    findings_by_rule(ws, fmt, row, result.findings)
+    row = findings_by_rule(ws, fmt, row, result.findings)
+    if submissions is not None:
+        counts = analysis.status_counts(submissions[submissions["on_roster"].astype(bool)]["status"])
+        write_block(ws, fmt, row, _cols_of(counts, {"报送状态": "text"}), counts, f"报送情况（名单 {int(counts['单位数'].iloc[-1])} 个单位）")
     # Rated departments come first on 汇总排名 (ranked order); the scatter plots only those.
     _charts(wb, ws, grades, anchors, rules, len(analysis.rated(d, rules)))
 
@@ -443,7 +477,8 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
 CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "上年得分": "score", "本年得分": "score"}
 
 
-def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None) -> None:
+def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None,
+                   status_changes: pd.DataFrame | None = None) -> None:
     """变动情况: what changed since the previous run of the year, and against last year."""
     ws = wb.add_worksheet("变动情况")
     ws.set_column(0, 0, 10)
@@ -457,6 +492,9 @@ def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_yea
         title = "与上次运行相比的变动" + ("：没有单位发生变化" if changes.empty else f"（{len(changes)} 个单位）")
         cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in changes.columns]
         row = write_block(ws, fmt, 0, cols, changes, title)
+    if status_changes is not None and not status_changes.empty:
+        cols = [Col(h, h, "wrap" if h == "说明" else "text", 14) for h in status_changes.columns]
+        row = write_block(ws, fmt, row, cols, status_changes, f"报送状态变化（{len(status_changes)} 个单位）")
     if year_over_year is not None and not year_over_year.empty:
         cols = [Col(h, h, CHANGE_KINDS.get(h, "text"), 14) for h in year_over_year.columns]
         write_block(ws, fmt, row, cols, year_over_year, "与上年相比")
