@@ -71,6 +71,7 @@ def browser(tmp_path):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(300)  # a busy CI machine: a check may queue behind others
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.downloads = downloads
     yield driver
@@ -101,7 +102,7 @@ def upload(driver, path: Path) -> None:
 
     driver.find_element(By.ID, "files").send_keys(str(path))
     driver.find_element(By.ID, "check").click()
-    WebDriverWait(driver, 60).until(EC.presence_of_element_located((By.ID, "counts")))
+    WebDriverWait(driver, 180).until(EC.presence_of_element_located((By.ID, "counts")))
 
 
 def test_a_unit_checks_corrects_submits_and_another_unit_sees_none_of_it(server, browser, tmp_path):
@@ -124,7 +125,7 @@ def test_a_unit_checks_corrects_submits_and_another_unit_sees_none_of_it(server,
     assert rows[1][5] == "自评得分 99 超过分值 3，得分不能高于分值；请更正"
     shot(browser, tmp_path, "网页_检查结果")
     browser.find_element(By.CSS_SELECTOR, "a.feedback").click()
-    WebDriverWait(browser, 30).until(lambda _: any(p.suffix == ".xlsx" for p in browser.downloads.iterdir()))
+    WebDriverWait(browser, 120).until(lambda _: any(p.suffix == ".xlsx" for p in browser.downloads.iterdir()))
     feedback = next(p for p in browser.downloads.iterdir() if p.suffix == ".xlsx")
     assert feedback.name == "620101_省委编办_复核结果.xlsx" and feedback.read_bytes()[:2] == b"PK"
     assert not inbox.exists() or not any(inbox.rglob("*.xlsx"))
@@ -133,7 +134,7 @@ def test_a_unit_checks_corrects_submits_and_another_unit_sees_none_of_it(server,
     upload(browser, good)
     assert browser.find_element(By.ID, "counts").text.startswith("错误 0 个")
     browser.find_element(By.ID, "submit").click()
-    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.ID, "receipt-title")))
+    WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.ID, "receipt-title")))
     receipt = browser.find_element(By.ID, "receipt").text
     assert "620101 省委编办" in receipt and "90.56" in receipt
     shot(browser, tmp_path, "网页_回执")
