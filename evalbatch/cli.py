@@ -497,9 +497,14 @@ def _export(table, path: Path, sheet: str) -> None:
     atomic_write(path, write)
 
 
-review_app = typer.Typer(help="抽评（复核抽查）：抽取项目、生成抽评表；填好的抽评表由下次 evalbatch run 读取。",
-                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
-app.add_typer(review_app, name="review")
+def _sub_app(name: str, help: str) -> typer.Typer:
+    """A command group (evalbatch review …, evalbatch roster …)."""
+    sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+    app.add_typer(sub, name=name)
+    return sub
+
+
+review_app = _sub_app("review", "抽评（复核抽查）：抽取项目、生成抽评表；填好的抽评表由下次 evalbatch run 读取。")
 
 
 @review_app.command(name="draw")
@@ -554,9 +559,8 @@ def review_draw(
         out.print(f"抽评表：{path}", markup=False, highlight=False, soft_wrap=True)
 
 
-roster_app = typer.Typer(help="应报送单位名单（名单）：生成空白名单、检查名单。名单放在输出文件夹/名单.xlsx，或运行时用 --roster 指定。",
-                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
-app.add_typer(roster_app, name="roster")
+roster_app = _sub_app("roster", "应报送单位名单（名单）：生成空白名单、检查名单、发放网页登录的访问码。"
+                                  "名单放在输出文件夹/名单.xlsx，或运行时用 --roster 指定。")
 
 
 @roster_app.command(name="template")
@@ -710,6 +714,91 @@ def _main(version: Annotated[bool, typer.Option("--version", help="显示版本�
     if version:
         out.print(f"evalbatch {__version__}")
         raise typer.Exit(0)
+
+
+
+
+@roster_app.command(name="codes")
+def roster_codes(
+    out_dir: Annotated[Path, typer.Argument(help="输出文件夹：evalbatch serve 从这里读取访问码（只保存摘要）")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="访问码工作簿（交给各单位的访问码，明文）")] = Path("访问码.xlsx"),
+    unit: Annotated[list[str] | None, typer.Option("--unit", metavar="单位编码", help="只为这个单位重新发放（可写多次）；其他单位的访问码不变")] = None,
+    bureau: Annotated[bool, typer.Option("--bureau", help="只发放（或重新发放）财政厅页面的访问码")] = False,
+    roster: Annotated[Path | None, typer.Option("--roster", help="名单文件；不写时用输出文件夹中的 名单.xlsx")] = None,
+    rules: RulesOpt = None,
+) -> None:
+    """为名单中的每个单位发放 evalbatch serve 的访问码（另有一个财政厅访问码），写入访问码工作簿。
+
+    \b
+    退出码：
+      0  已发放
+      2  找不到名单、名单无法使用，或 --unit 不在名单中
+      4  无法写入
+    """
+    from .roster import find_roster, read_roster
+    from .values import one_code
+    from .web import codes as C
+
+    the_rules = _rules(rules)
+    path = find_roster(out_dir, roster)
+    if path is None or not path.is_file():
+        _fail(f"找不到名单：{path or out_dir / '名单.xlsx'}；请把名单放在输出文件夹中（名单.xlsx），或用 --roster 指定", EXIT_USAGE)
+    units = read_roster(path, the_rules).units
+    if units.empty:
+        _fail(f"名单 {path} 中没有可用的单位（需要“单位编码”和“单位名称”两列）", EXIT_USAGE)
+    table = {str(r.code): (str(r.name), "" if r.contact is None or r.contact != r.contact else str(r.contact)) for r in units.itertuples()}
+    wanted = [one_code(u) or "" for u in unit or []]
+    unknown = [u for u in wanted if u not in table]
+    if unknown:
+        _fail(f"--unit {'、'.join(unknown)} 不在名单 {path} 中", EXIT_USAGE)
+    chosen = {u: table[u][0] for u in (wanted if unit or bureau else table)}
+    if bureau or not unit:
+        chosen[C.BUREAU] = "财政厅"
+    with _writes(output):
+        issued = C.issue(out_dir, chosen)
+        rows = [(u, table[u][0], table[u][1], issued[u]) for u in chosen if u != C.BUREAU]
+        rows += [("（财政厅页面）", "财政厅", "", issued[C.BUREAU])] if C.BUREAU in issued else []
+        written = C.write_codes_workbook(output, rows)
+    out.print(f"已发放 {len(issued)} 个访问码（{len(rows) - (C.BUREAU in issued)} 个单位{'，另有财政厅访问码' if C.BUREAU in issued else ''}），"
+              f"写入 {written}；服务器只保存摘要（{C.codes_path(out_dir)}）。")
+
+
+@app.command()
+def serve(
+    out_dir: Annotated[Path, typer.Argument(help="输出文件夹（evalbatch run 的 --out）：访问码、运行结果、回执和审计记录都在这里")],
+    inbox: Annotated[Path, typer.Option("--inbox", help="各单位提交文件的文件夹（evalbatch run 读取的文件夹）", file_okay=False)] = ...,
+    host: Annotated[str, typer.Option("--host", help="监听地址；默认只有本机可访问，局域网访问写 0.0.0.0 或本机的内网地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="端口", min=1, max=65535)] = 8080,
+    certfile: Annotated[Path | None, typer.Option("--certfile", help="HTTPS 证书文件（PEM）；与 --keyfile 一起使用", exists=True, dir_okay=False)] = None,
+    keyfile: Annotated[Path | None, typer.Option("--keyfile", help="HTTPS 私钥文件（PEM）", exists=True, dir_okay=False)] = None,
+    year: Annotated[int | None, typer.Option("--year", help="应填的评价年度；不填则不检查年度")] = None,
+    rules: RulesOpt = None,
+) -> None:
+    """启动网页：各单位在浏览器中登录、检查并提交填报文件，财政厅查看提交情况。
+
+    \b
+    退出码：
+      0  正常停止（Ctrl+C）
+      2  用法错误，或尚未发放访问码（先运行 evalbatch roster codes）
+    """
+    import uvicorn
+
+    from .web import codes as C
+    from .web.app import WebConfig, create_app
+
+    _check_year(year)
+    if (certfile is None) != (keyfile is None):
+        _fail("--certfile 和 --keyfile 需要一起使用", EXIT_USAGE)
+    the_rules = _rules(rules)
+    if not C.load(out_dir):
+        _fail(f"{out_dir} 中还没有访问码；请先运行 evalbatch roster codes {out_dir}", EXIT_USAGE)
+    with _writes(inbox):
+        inbox.mkdir(parents=True, exist_ok=True)
+    app_ = create_app(WebConfig(out_dir.resolve(), inbox.resolve(), the_rules, year))
+    scheme = "https" if certfile else "http"
+    out.print(f"evalbatch serve：{scheme}://{host}:{port}/  （Ctrl+C 停止）", markup=False, highlight=False)
+    uvicorn.run(app_, host=host, port=port, ssl_certfile=str(certfile) if certfile else None, ssl_keyfile=str(keyfile) if keyfile else None,
+                log_level="warning", server_header=False)
 
 
 def main() -> None:

@@ -251,6 +251,10 @@ class Rules:
     def limit(self, key: str) -> float:
         return float(self.data["limits"][key])
 
+    def web(self, key: str) -> float:
+        """A limit of evalbatch serve ([web])."""
+        return float(self.data["web"][key])
+
     @property
     def version(self) -> str:
         return str(self.data["meta"]["version"])
@@ -462,6 +466,9 @@ def _check(rules: Rules) -> Rules:
     for key, value in rules.data["limits"].items():
         if float(value) <= 0:
             raise RulesError(f"规则 {rules.source}：limits.{key} 必须大于 0")
+    for key, value in rules.data["web"].items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise RulesError(f"规则 {rules.source}：web.{key} 必须是大于 0 的数，实际为 {value!r}")
     return rules
 
 

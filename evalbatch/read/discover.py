@@ -5,6 +5,7 @@ before it is opened (name, size, time, a problem seen from the name or the folde
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import ntpath
 import os
@@ -58,6 +59,21 @@ def _skip_reason(rel: Path) -> str | None:
     if suffix_of(rel.name) not in S.SUBMISSION_SUFFIXES and _refused_by_name(rel.name) is None:
         return "非表格文件"
     return None
+
+
+# Written by evalbatch serve in each unit's inbox folder: the files it placed (temporary name,
+# then an atomic rename), with their size and modification time. Those are complete when they
+# appear: no --settle wait for them while both still match (a copy over one by hand does not).
+PLACED_MARKER = ".evalbatch-placed.json"
+
+
+def _placed(folder: Path) -> dict[str, tuple[int, int]]:
+    """name → (size, mtime_ns) from the folder's marker; {} when there is none or it is not ours."""
+    try:
+        data = json.loads((folder / PLACED_MARKER).read_text(encoding="utf-8"))
+        return {str(name): (int(v["size"]), int(v["mtime_ns"])) for name, v in data["files"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 # Files that look like a submission but are never read: each is named (an 错误 for its file),
@@ -150,6 +166,7 @@ def discover(input_dir: str | Path, settle_seconds: float = 0, now: float | None
             elif not _same_folder(Path(dirpath) / d, exclude):
                 kept.append(d)
         dirnames[:] = kept
+        placed = _placed(Path(dirpath)) if PLACED_MARKER in filenames else {}
         for fn in sorted(filenames):
             p = Path(dirpath) / fn
             rel = p.relative_to(top)
@@ -160,7 +177,8 @@ def discover(input_dir: str | Path, settle_seconds: float = 0, now: float | None
             st = _status(p)
             if st is None:
                 continue  # vanished between listing and stat: the next run sees it or not
-            _place(found, _record(p, rel, st, shown), now, settle_seconds)
+            complete = placed.get(fn) == (st.st_size, st.st_mtime_ns)
+            _place(found, _record(p, rel, st, shown), now, 0 if complete else settle_seconds)
     found.files += [_unlistable(exc, top, shown) for exc in unlistable]
     return found
 

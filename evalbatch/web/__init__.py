@@ -1,0 +1,1 @@
+"""evalbatch serve: the departments' page and the bureau's page (a face, like cli.py)."""

@@ -1,0 +1,419 @@
+"""evalbatch serve through Starlette's test client: sign-in, CSRF, checks, submissions,
+refusals, limits and hostile uploads; the night taking what the server placed."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+from builders import dept, reference, write
+from starlette.testclient import TestClient
+from test_hostile_files import ods, shared_string_bomb, xls_bomb
+from typer.testing import CliRunner
+
+import faults
+from evalbatch.cli import app as cli_app
+from evalbatch.rules import Rules, load_rules
+from evalbatch.web import audit as A
+from evalbatch.web import codes as C
+from evalbatch.web import worker
+from evalbatch.web.app import WebConfig, create_app
+from evalbatch.web.inbox import place
+
+UNIT, OTHER = "620101", "620102"
+
+
+def web_rules(**web) -> Rules:
+    base = load_rules()
+    return Rules({**base.data, "web": {**base.data["web"], **web}}, "测试规则")
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A served output folder with codes for two units and the bureau; (client maker, codes, out, inbox)."""
+    out, inbox = tmp_path / "out", tmp_path / "inbox"
+    issued = C.issue(out, {UNIT: "省委编办", OTHER: "省委宣传部", C.BUREAU: "财政厅"})
+
+    def client(rules: Rules | None = None) -> TestClient:
+        return TestClient(create_app(WebConfig(out, inbox, rules or web_rules())), client=("10.0.0.7", 50000))
+
+    return client, issued, out, inbox
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def sign_in(client: TestClient, unit: str, code: str):
+    token = csrf_of(client.get("/signin"))
+    return client.post("/signin", data={"csrf": token, "unit": unit, "code": code}, follow_redirects=False)
+
+
+def text(page) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+
+
+def check(client: TestClient, *files: tuple[str, bytes]):
+    token = csrf_of(client.get("/unit"))
+    return client.post("/check", data={"csrf": token}, files=[("files", f) for f in files])
+
+
+def with_error(tmp_path: Path, code: str = UNIT, name: str = "省委编办") -> bytes:
+    """The reference case with 「“三公经费”控制率」 (weight 3, 整体指标!H5) self-scored 99."""
+    data = dept(code, name)
+    data["indicators"][3]["self_score"] = 99
+    return write(tmp_path, data, f"bad_{code}.xlsx").read_bytes()
+
+
+def test_sign_in_sets_a_strict_httponly_cookie_and_headers(site):
+    client, issued, out, _ = site
+    c = client()
+    page = c.get("/signin")
+    assert page.headers["content-security-policy"].startswith("default-src 'self';")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    r = sign_in(c, UNIT, issued[UNIT].lower().replace("-", ""))  # case and dashes do not matter
+    assert r.status_code == 303 and r.headers["location"] == "/unit"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "620101 省委编办" in text(c.get("/unit"))
+    assert [(a["unit"], a["address"], a["action"], a["result"]) for a in A.Audit(out).rows()] == [(UNIT, "10.0.0.7", "登录", "成功")]
+
+
+def test_wrong_code_then_rate_limit_per_unit(site):
+    client, issued, out, _ = site
+    c = client(web_rules(signin_attempts=3))
+    for _ in range(3):
+        r = sign_in(c, UNIT, "AAAA-BBBB-CCCC")
+        assert r.status_code == 401
+        assert "单位编码或访问码不正确" in text(r)
+    r = sign_in(c, UNIT, issued[UNIT])  # the right code, too late
+    assert r.status_code == 429
+    assert "登录失败次数过多，请 15 分钟后再试" in text(r)
+    assert c.get("/unit", follow_redirects=False).headers["location"] == "/signin"
+    actions = [a["action"] for a in A.Audit(out).rows(unit=UNIT)]
+    assert actions == ["登录失败"] * 3 + ["登录受限"]
+
+
+def test_rate_limit_per_address_covers_other_units(site):
+    client, issued, _, _ = site
+    c = client(web_rules(signin_attempts=2))
+    assert sign_in(c, "999001", "x").status_code == 401
+    assert sign_in(c, "999002", "x").status_code == 401
+    assert sign_in(c, OTHER, issued[OTHER]).status_code == 429
+
+
+def test_post_without_csrf_token_is_refused(site):
+    client, issued, _, inbox = site
+    c = client()
+    r = c.post("/signin", data={"unit": UNIT, "code": issued[UNIT]}, follow_redirects=False)
+    assert r.status_code == 403 and "安全令牌" in text(r)
+    assert sign_in(c, UNIT, issued[UNIT]).status_code == 303
+    r = c.post("/check", data={"csrf": "forged"}, files=[("files", ("a.xlsx", b"PK\x03\x04"))])
+    assert r.status_code == 403 and "安全令牌" in text(r)
+    assert not inbox.exists() or not any(inbox.rglob("*.xlsx"))
+
+
+def test_check_shows_findings_by_sheet_and_cell_then_submit_gives_a_receipt(site, tmp_path):
+    client, issued, out, inbox = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, ("C:\\fakepath\\我的自评表.xlsx", with_error(tmp_path)))
+    assert r.status_code == 200
+    page = text(r)
+    assert "我的自评表.xlsx：单位 620101 省委编办，复核得分 90.56 ，等级 未评级" in page
+    rows = re.findall(r'<tr class="level-[^"]+"><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td><td class="cell">([^<]*)</td>', r.text)
+    assert rows == [("提示", "基本信息", "B16"), ("错误", "整体指标", "H5"), ("警告", "整体指标", "H5"), ("警告", "项目", "E2"), ("提示", "项目", "E2")]
+    assert "自评得分 99 超过分值 3，得分不能高于分值；请更正" in page
+    assert "错误 1 个，警告 2 个，提示 2 个。" in page
+    feedback = c.get(re.search(r'href="(/check/[^"]+/feedback/0)"', r.text).group(1))
+    assert feedback.status_code == 200 and feedback.content[:2] == b"PK"
+    assert not inbox.exists() or not any(inbox.rglob("*.xlsx"))  # checking submits nothing
+    token = re.search(r'name="token" value="([^"]+)"', r.text).group(1)
+    receipt = c.post("/submit", data={"csrf": csrf_of(r), "token": token})
+    assert receipt.status_code == 200 and "提交回执" in receipt.text
+    placed = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*.xlsx"))
+    assert len(placed) == 1 and re.fullmatch(r"620101/620101_\d{8}-\d{6}-\d{6}_1_[0-9a-f]{8}\.xlsx", placed[0])
+    stored = json.loads(next((out / "web" / "receipts" / UNIT).glob("*.json")).read_text(encoding="utf-8"))
+    sha = stored["files"][0]["sha256"]
+    assert placed[0].endswith(f"_{sha[:8]}.xlsx") and (inbox / placed[0]).read_bytes() == with_error(tmp_path)
+    assert (stored["counts"], stored["total"], stored["grade"], stored["files"][0]["name"]) == (
+        {"错误": 1, "警告": 2, "提示": 2}, 90.56, "未评级", "我的自评表.xlsx")
+    assert f"SHA-256 {sha}" in text(receipt)
+    download = c.get(f"/receipt/{stored['id']}/download")
+    assert download.text.lstrip("\ufeff").startswith("预算绩效自评 提交回执")
+    assert "提交时复核得分：90.56  等级：未评级" in download.text
+    assert c.post("/submit", data={"csrf": csrf_of(r), "token": token}).status_code == 404  # once only
+    audit = [(a["action"], a["sha256"]) for a in A.Audit(out).rows(unit=UNIT)]
+    assert audit == [("登录", ""), ("检查", sha), ("提交", sha)]
+    assert "我的自评表.xlsx" in text(c.get("/unit"))  # the unit's history
+
+
+def test_resubmission_keeps_the_previous_version_out_of_the_night(site, tmp_path):
+    client, issued, _, inbox = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    for content in (with_error(tmp_path), write(tmp_path, reference(), "good.xlsx").read_bytes()):
+        r = check(c, ("表.xlsx", content))
+        c.post("/submit", data={"csrf": csrf_of(r), "token": re.search(r'name="token" value="([^"]+)"', r.text).group(1)})
+    current = [p for p in (inbox / UNIT).iterdir() if p.is_file() and not p.name.startswith(".")]
+    kept = list((inbox / UNIT / ".previous").rglob("*.xlsx"))
+    assert len(current) == 1 and len(kept) == 1
+    assert current[0].read_bytes() == (tmp_path / "good.xlsx").read_bytes()
+
+
+def test_another_units_file_is_refused_with_the_reason(site, tmp_path):
+    client, issued, out, inbox = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, ("宣传部.xlsx", with_error(tmp_path, OTHER, "省委宣传部")))
+    assert "文件“宣传部.xlsx”的单位编码是 620102，不是本单位（620101），不能提交。" in text(r)
+    assert 'id="submit"' not in r.text
+    token = re.search(r"/check/([^/]+)/feedback", r.text).group(1)
+    refused = c.post("/submit", data={"csrf": csrf_of(r), "token": token})
+    assert refused.status_code == 403
+    assert "未提交：文件“宣传部.xlsx”的单位编码是 620102，不是本单位（620101）。每个单位只能提交本单位的文件" in text(refused)
+    assert not any(inbox.rglob("*.xlsx"))
+    assert [a["action"] for a in A.Audit(out).rows(unit=UNIT)][-1] == "拒收"
+
+
+def test_another_unit_sees_none_of_it(site, tmp_path):
+    client, issued, _, _ = site
+    a, b = client(), client()
+    sign_in(a, UNIT, issued[UNIT])
+    r = check(a, ("表.xlsx", with_error(tmp_path)))
+    token = re.search(r'name="token" value="([^"]+)"', r.text).group(1)
+    a.post("/submit", data={"csrf": csrf_of(r), "token": token})
+    sign_in(b, OTHER, issued[OTHER])
+    assert "还没有提交" in text(b.get("/unit"))
+    assert b.get(f"/check/{token}/feedback/0").status_code == 404
+    rid = re.search(r"/receipt/([0-9-]+)", a.get("/unit").text).group(1)
+    assert b.get(f"/receipt/{rid}").status_code == 404
+
+
+def test_oversize_upload_is_refused_before_it_is_read(site, tmp_path):
+    client, issued, _, inbox = site
+    c = client(web_rules(max_upload_mb=1))
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, ("big.xlsx", b"PK\x03\x04" + b"\0" * (2 * 1024 * 1024)))
+    assert r.status_code == 413 and "上传的文件合计超过 1 MB，未接收" in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert c.get("/unit").status_code == 200
+
+
+def test_too_many_files_are_refused_before_any_is_saved(site):
+    client, issued, _, _ = site
+    c = client(web_rules(max_upload_files=2))
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, *[(f"{i}.xlsx", b"PK\x03\x04") for i in range(3)])
+    assert r.status_code == 413 and "一次最多上传 2 个文件，请分批检查" in text(r)
+
+
+def test_not_a_spreadsheet_by_content_or_name_is_refused_unparsed(site, tmp_path):
+    client, issued, _, _ = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    for name, data in (("表.xlsx", b"%PDF-1.4 not a workbook"), ("../../etc/passwd", b"PK\x03\x04")):
+        r = check(c, (name, data))
+        assert r.status_code == 400, name
+        assert "不是本工具读取的电子表格" in text(r)
+
+
+@pytest.mark.parametrize("make, rule", [
+    (lambda d: shared_string_bomb(d / "bomb.xlsx"), "file.suspicious"),
+    (lambda d: xls_bomb(d / "bomb.xls"), "file.suspicious"),
+    (lambda d: ods(d / "spaces.ods", '<text:p>a<text:s text:c="1000000000"/></text:p>'), "file.suspicious"),
+    (lambda d: faults.zip_bomb(d), "file.suspicious"),
+    (lambda d: faults.entity_bomb(d), None),
+    (lambda d: faults.truncated(d), None),
+])
+def test_hostile_uploads_are_one_error_and_the_server_answers(site, tmp_path, make, rule):
+    client, issued, _, _ = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    path = make(tmp_path)
+    r = check(c, (path.name, path.read_bytes()))
+    assert r.status_code in (200, 400, 422)
+    page = text(r)
+    assert "错误 1 个" in page or "未能" in page
+    if rule:
+        assert "无法使用" in page
+    assert c.get("/unit").status_code == 200
+
+
+def sleeper(*_args):
+    time.sleep(600)
+
+
+def glutton(*_args):
+    return bytearray(8 * 1024**3)
+
+
+def test_a_check_over_its_time_is_stopped_and_the_next_works(site, tmp_path, monkeypatch):
+    client, issued, out, _ = site
+    c = client(web_rules(check_seconds=15))  # a real check here takes up to ~7 s on a busy machine
+    sign_in(c, UNIT, issued[UNIT])
+    monkeypatch.setattr("evalbatch.web.app.check_files", sleeper)
+    started = time.monotonic()
+    r = check(c, ("表.xlsx", with_error(tmp_path)))
+    assert time.monotonic() - started < 30
+    assert r.status_code == 422 and "检查超过 15 秒仍未完成" in text(r)
+    monkeypatch.setattr("evalbatch.web.app.check_files", worker.check_files)
+    assert "复核得分 90.56" in text(check(c, ("表.xlsx", with_error(tmp_path))))
+    assert [a["result"] for a in A.Audit(out).rows(action="检查")] == ["检查失败", "错误 1，警告 2，提示 2"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="RLIMIT_AS is POSIX only; Windows relies on the time limit")
+def test_a_check_over_its_memory_fails_alone(site, tmp_path, monkeypatch):
+    client, issued, _, _ = site
+    c = client(web_rules(check_memory_mb=1500))
+    sign_in(c, UNIT, issued[UNIT])
+    monkeypatch.setattr("evalbatch.web.app.check_files", glutton)
+    r = check(c, ("表.xlsx", with_error(tmp_path)))
+    assert r.status_code == 422 and "内存超过限度" in text(r)
+    assert c.get("/unit").status_code == 200
+
+
+def test_reissued_code_signs_the_old_session_out(site):
+    client, issued, out, _ = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    assert c.get("/unit").status_code == 200
+    new = C.issue(out, {UNIT: "省委编办"})[UNIT]
+    assert c.get("/unit", follow_redirects=False).headers["location"] == "/signin"
+    assert sign_in(c, UNIT, issued[UNIT]).status_code == 401
+    assert sign_in(c, UNIT, new).status_code == 303
+
+
+def test_codes_file_keeps_hashes_only(site):
+    _, issued, out, _ = site
+    stored = (out / "web" / "access_codes.json").read_text(encoding="utf-8")
+    assert all(C.typed(code) not in stored and code not in stored for code in issued.values())
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", issued[UNIT])
+
+
+def roster_file(out: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名单"
+    ws.append(["单位编码", "单位名称", "联系人"])
+    ws.append([UNIT, "省委编办", "张会计"])
+    ws.append([OTHER, "省委宣传部", "李会计"])
+    out.mkdir(parents=True, exist_ok=True)
+    wb.save(out / "名单.xlsx")
+
+
+def test_roster_codes_command_issues_all_then_one(tmp_path):
+    out = tmp_path / "out"
+    roster_file(out)
+    cli = CliRunner()
+    r = cli.invoke(cli_app, ["roster", "codes", str(out), "-o", str(tmp_path / "访问码.xlsx")])
+    assert r.exit_code == 0, r.output
+    rows = list(openpyxl.load_workbook(tmp_path / "访问码.xlsx").active.iter_rows(values_only=True))
+    assert rows[0] == ("单位编码", "单位名称", "联系人", "访问码")
+    assert [r[:3] for r in rows[1:4]] == [(UNIT, "省委编办", "张会计"), (OTHER, "省委宣传部", "李会计"), ("（财政厅页面）", "财政厅", "")]
+    first = {r[0]: r[3] for r in rows[1:4]}
+    entries = C.load(out)
+    assert C.verify(entries, UNIT, first[UNIT]) and C.verify(entries, C.BUREAU, first["（财政厅页面）"])
+    r = cli.invoke(cli_app, ["roster", "codes", str(out), "--unit", OTHER, "-o", str(tmp_path / "补发.xlsx")])
+    assert r.exit_code == 0, r.output
+    again = list(openpyxl.load_workbook(tmp_path / "补发.xlsx").active.iter_rows(values_only=True))[1]
+    entries = C.load(out)
+    assert again[:3] == (OTHER, "省委宣传部", "李会计") and again[3] != first[OTHER]
+    assert C.verify(entries, OTHER, again[3]) and C.verify(entries, UNIT, first[UNIT])  # the others keep theirs
+    assert not C.verify(entries, OTHER, first[OTHER])
+    r = cli.invoke(cli_app, ["roster", "codes", str(out), "--unit", "999999"])
+    assert r.exit_code == 2 and "--unit 999999 不在名单" in r.output
+
+
+def test_bureau_page_lists_who_has_not_submitted_with_contacts(site, tmp_path):
+    client, issued, out, _ = site
+    roster_file(out)
+    unit, bureau = client(), client()
+    sign_in(unit, UNIT, issued[UNIT])
+    r = check(unit, ("表.xlsx", with_error(tmp_path)))
+    unit.post("/submit", data={"csrf": csrf_of(r), "token": re.search(r'name="token" value="([^"]+)"', r.text).group(1)})
+    assert unit.get("/bureau", follow_redirects=False).headers["location"] == "/bureau/signin"
+    token = csrf_of(bureau.get("/bureau/signin"))
+    assert bureau.post("/bureau/signin", data={"csrf": token, "code": issued[C.BUREAU]}, follow_redirects=False).status_code == 303
+    page = text(bureau.get("/bureau"))
+    assert "620101 省委编办 已提交，待今晚复核 " in page and "还没有运行记录。" in page
+    assert "未提交的单位（1 个） 620102 省委宣传部（联系人：李会计）" in page
+
+
+def test_a_placed_file_is_taken_by_the_night_without_waiting_out_settle(tmp_path, rules):
+    from evalbatch.night.runner import run
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    src = write(tmp_path, reference(), "src.xlsx")
+    import hashlib
+    import datetime as dt
+
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    placed = place(inbox, UNIT, [(src, ".xlsx", sha)], dt.datetime.now())
+    by_hand = inbox / "hand" / "620102_省委宣传部.xlsx"
+    by_hand.parent.mkdir()
+    write(by_hand.parent, dept(OTHER, "省委宣传部"), by_hand.name)
+    outcome = run(inbox, out, 2021, rules, settle=120)
+    summary = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    statuses = {f["name"]: f["status"] for f in summary["files"]}
+    assert statuses == {f"{UNIT}/{placed[0]}": "已采用", "hand/620102_省委宣传部.xlsx": "待下次处理"}  # the hand copy waits
+    assert outcome.result is not None and list(outcome.result.depts["dept_code"]) == [UNIT]
+    # A copy over the placed file by hand is no longer trusted: it waits like any other.
+    (inbox / UNIT / placed[0]).write_bytes(src.read_bytes() + b"")
+    import os
+    os.utime(inbox / UNIT / placed[0], None)
+    outcome = run(inbox, tmp_path / "out2", 2021, rules, settle=120)
+    assert outcome.result is None or UNIT not in set(outcome.result.depts["dept_code"])
+
+
+def test_after_the_night_the_unit_sees_its_result_and_the_bureau_the_workbook(site, tmp_path):
+    from evalbatch.night.runner import run
+
+    client, issued, out, inbox = site
+    unit, bureau = client(), client()
+    sign_in(unit, UNIT, issued[UNIT])
+    r = check(unit, ("表.xlsx", write(tmp_path, reference(), "good.xlsx").read_bytes()))
+    unit.post("/submit", data={"csrf": csrf_of(r), "token": re.search(r'name="token" value="([^"]+)"', r.text).group(1)})
+    run(inbox, out, 2021, load_rules(), settle=120, feedback=True)
+    page = unit.get("/unit")
+    assert "已采用" in text(page)
+    link = re.search(r'href="(/files/night/[^"]+)"', page.text).group(1)
+    assert link == "/files/night/620101_中共甘肃省委机构编制委员会办公室_复核结果.xlsx" and unit.get(link).content[:2] == b"PK"
+    assert unit.get("/files/night/620102_省委宣传部_复核结果.xlsx").status_code == 404  # never another unit's
+    token = csrf_of(bureau.get("/bureau/signin"))
+    bureau.post("/bureau/signin", data={"csrf": token, "code": issued[C.BUREAU]})
+    page = text(bureau.get("/bureau"))
+    assert "620101 省委编办 已复核" in page and "620102 省委宣传部 未提交" in page
+    workbook = bureau.get("/bureau/workbook")
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
+    assert unit.get("/bureau/workbook", follow_redirects=False).headers["location"] == "/bureau/signin"
+
+
+def test_an_old_version_held_open_stays_and_the_new_one_is_placed(tmp_path, monkeypatch):
+    import datetime as dt
+    import os
+
+    import evalbatch.web.inbox as inbox_mod
+
+    src = tmp_path / "a.xlsx"
+    src.write_bytes(b"PK\x03\x04 first")
+    first = place(tmp_path / "inbox", UNIT, [(src, ".xlsx", "a" * 64)], dt.datetime(2026, 1, 1, 8))
+    real = os.replace
+
+    def held(a, b):  # Windows: the night has the old file open
+        if ".previous" in str(b):
+            raise PermissionError(32, "being used by another process")
+        return real(a, b)
+
+    monkeypatch.setattr(inbox_mod.os, "replace", held)
+    monkeypatch.setattr("evalbatch.files.RETRY_DELAYS", ())
+    second = place(tmp_path / "inbox", UNIT, [(src, ".xlsx", "b" * 64)], dt.datetime(2026, 1, 1, 9))
+    folder = tmp_path / "inbox" / UNIT
+    assert sorted(p.name for p in folder.glob("*.xlsx")) == sorted(first + second)
+    marker = json.loads((folder / ".evalbatch-placed.json").read_text(encoding="utf-8"))
+    assert list(marker["files"]) == second
