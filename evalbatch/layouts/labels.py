@@ -12,6 +12,7 @@ bracketed formulas stripped) against the synonyms' cores, then the field's core 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from ..rules import Rules, bureau_pattern
