@@ -207,16 +207,13 @@ _SHEET_ORDER = ("", "基本信息", "整体指标", "项目", "项目指标", "�
 _CELL = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)")
 
 
-def _cell_key(cell) -> tuple[int, int]:
-    """G8 → (8, 7): down the sheet, then across; a cell that is no address (a range's text,
-    blank) before any address of its sheet."""
-    m = _CELL.match(str(cell or ""))
-    if not m:
-        return (0, 0)
-    col = 0
-    for ch in m.group(1).upper():
-        col = col * 26 + ord(ch) - 64
-    return (int(m.group(2)), col)
+def _cell_keys(cells: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """G8 → row 8, column 7: down the sheet, then across; a cell that is no address (a range's
+    text, blank, missing) before any address of its sheet."""
+    parts = cells.fillna("").astype(str).str.extract(_CELL)
+    letters = parts[0].fillna("").str.upper().str.pad(3, fillchar="@")  # "@" is 64: worth 0
+    col = sum((letters.str[i].map(ord) - 64) * 26 ** (2 - i) for i in range(3))
+    return pd.to_numeric(parts[1], errors="coerce").fillna(0).astype(int), col.astype(int)
 
 
 def sort(findings: pd.DataFrame) -> pd.DataFrame:
@@ -227,13 +224,13 @@ def sort(findings: pd.DataFrame) -> pd.DataFrame:
         return findings
     sheet = findings["sheet"].fillna("").astype(str)
     order = {name: i for i, name in enumerate(_SHEET_ORDER)}
-    cells = [_cell_key(c) for c in findings["cell"].tolist()]
+    rows, cols = _cell_keys(findings["cell"])
     keys = pd.DataFrame({
         "_f": findings["file"].fillna("").astype(str).to_numpy(),
         "_s": sheet.map(order).fillna(len(order)).to_numpy(),
         "_n": sheet.to_numpy(),
-        "_r": [r for r, _ in cells],
-        "_c": [c for _, c in cells],
+        "_r": rows.to_numpy(),
+        "_c": cols.to_numpy(),
         "_k": findings["level"].map(LEVEL_ORDER).fillna(9).to_numpy(),
     }, index=findings.index)
     return (

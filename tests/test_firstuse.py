@@ -5,6 +5,7 @@ Each test names the point of the issue it shows.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from builders import reference, write
 from typer.testing import CliRunner
@@ -131,6 +132,17 @@ def test_findings_sorted_by_sheet_then_cell_then_level():
     ])
     got = F.sort(rows)
     assert got["message"].tolist() == ["0", "a", "b", "f", "c", "d", "e", "z"]
+
+
+def test_findings_without_a_cell_sort_first_whatever_marks_the_blank():
+    """A missing cell may arrive as None, NaN or pd.NA (frames of checks are nullable)."""
+    from evalbatch import findings as F
+
+    rows = F.frame([F.one("score.diff", m, file="a.xlsx", sheet="项目指标", cell=c)
+                    for m, c in (("g", "$AB$12"), ("f", "AA12"), ("e", "B12"), ("d", "C3"), ("a", None))])
+    rows.loc[len(rows)] = rows.iloc[-1]
+    rows.loc[len(rows) - 1, ["message", "cell"]] = ["b", pd.NA]
+    assert F.sort(rows)["message"].tolist() == ["a", "b", "d", "e", "f", "g"]
 
 
 def test_scoring_md_lists_every_level_word_and_its_share():

@@ -126,7 +126,7 @@ def scenario(tmp_path_factory) -> Scenario:
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
     assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 5  # 3: re-review (抽评); 4: host, pid; 5: the roster (名单) and its statuses
-    assert user_version(scenario.db) == 4
+    assert user_version(scenario.db) == 5
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 

@@ -315,7 +315,7 @@ def test_a_missing_inbox_is_exit_6_and_recorded(tmp_path):
     assert ran.exit_code == 6
     assert f"无法打开收件文件夹 {tmp_path / '收件'}：文件夹不存在，或共享盘未连接；请检查路径和网络连接；本次没有做任何改动" in ran.output
     runs = H.list_runs(H.db_path_for(out))
-    assert runs[["结果", "退出码"]].values.tolist() == [["失败", 6]]
+    assert runs[["结果", "退出码"]].values.tolist() == [["未评分：收件文件夹为空、缺失或单位过少", 6]]
 
 
 def test_an_unreachable_share_is_exit_6_named_from_winerror(tmp_path, monkeypatch):

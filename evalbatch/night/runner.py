@@ -318,8 +318,6 @@ def _sweep(out_dir: Path) -> None:
 def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: RunOptions, progress, stamp: str,
                 attempt: _Attempt) -> RunOutcome:
     target = out_dir / workbook_name(year)
-    if not _is_folder(input_dir):
-        return _input_missing(f"收件文件夹 {input_dir} 不存在或不是文件夹（共享盘未挂载，或文件夹被移走、改名？）", target, attempt)
     found = _without_outputs(discover(input_dir, opts.settle, exclude=out_dir), input_dir, out_dir)
     if not found.files and not found.pending:
         return _input_missing(f"收件文件夹 {input_dir} 中没有任何提交文件（共享盘未挂载，或文件被移走？）", target, attempt)
@@ -343,13 +341,6 @@ def _run_locked(input_dir: Path, out_dir: Path, year: int, rules: Rules, opts: R
     finally:
         if cache is not None:
             cache.discard()  # staged rows of a run that did not finish
-
-
-def _is_folder(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a share that does not answer
-        return False
 
 
 SHRINK_HINT = "；确属单位减少时加 --allow-shrink 重新运行"

@@ -773,7 +773,9 @@ def list_runs(db_path: str | Path) -> pd.DataFrame:
                            -- nothing changed: the units of the scored run it kept
                            (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id =
                               (SELECT MAX(s.id) FROM runs s WHERE s.kind = 'scored' AND s.year = r.year AND s.id < r.id))
-                      WHEN r.kind = 'scored' OR r.kind IS NULL THEN (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id)
+                      -- scored, or killed after its scores were recorded (中断): its own units
+                      WHEN r.kind = 'scored' OR r.kind IS NULL OR EXISTS (SELECT 1 FROM dept_scores d WHERE d.run_id = r.id)
+                           THEN (SELECT COUNT(*) FROM dept_scores d WHERE d.run_id = r.id)
                       END AS 单位数,
                       r.exit_code AS 退出码, r.workbook AS 工作簿, r.kind AS 结果, r.note AS 说明,
                       r.host AS 主机, r.pid AS 进程
