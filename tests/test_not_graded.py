@@ -71,6 +71,8 @@ def test_a_form_without_points_is_read_and_marked_unscored(tmp_path):
     assert ind.loc["整治自然村数量", ["target", "actual"]].tolist() == ["≥50个", "48个"]  # read all the same
     assert len(ind) == 5 and ind["weight"].isna().all()
     assert r.findings.loc[r.findings["rule_id"] == "result.unscored", "level"].tolist() == ["提示"]
+    # said once, as 不计分: no "分值合计为 0" or "一级指标注明 50 分…合计为 0" beside it
+    assert not r.findings["rule_id"].str.startswith("weight.").any()
 
 
 def test_not_graded_reaches_the_workbook_parquet_and_check_json(tmp_path):

@@ -105,8 +105,10 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
     if ind.empty:
         return F.frame()
     g = ind.groupby(["file", "project_code"], as_index=False).agg(
-        total=("weight", "sum"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"), col=("cell_weight", "first"),
-        dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+        total=("weight", "sum"), weighted=("weight", "count"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"),
+        col=("cell_weight", "first"), dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+    # A form that prints no points at all is 不计分 (result.unscored says so once), not a sum of 0.
+    g = g[g["weighted"] > 0].reset_index(drop=True)
     is_dept = g["project_code"].eq("")
     # A form worth 20 points of execution leaves 80 to its indicators (湖北-style forms).
     full = rules.project_indicator_total + rules.project_execution_weight
@@ -136,8 +138,9 @@ def _declared_l1(ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     if declared.empty:
         return F.frame()
     g = declared.groupby(["file", "project_code", "l1"], as_index=False, observed=True).agg(
-        points=("l1_points", "first"), total=("weight", "sum"), sheet=("sheet", "first"), cell=("cell_l1", "first"),
-        dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+        points=("l1_points", "first"), total=("weight", "sum"), weighted=("weight", "count"), sheet=("sheet", "first"),
+        cell=("cell_l1", "first"), dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+    g = g[g["weighted"] > 0]  # points only in the label: the group's, never compared with rows that print none
     off = (to_cents(g["points"]) - to_cents(g["total"])).abs() > round(rules.score_tolerance * 100)
     msg = ("一级指标“" + g["l1"].astype(str) + "”注明 " + number_text(g["points"]) + " 分，其下各三级指标分值合计为 "
            + number_text(g["total"]) + "；请核对分值")
