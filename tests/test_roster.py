@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import xlsxwriter
 
 from evalbatch.roster import COLUMNS, ROSTER_NAME, find_roster, read_roster
@@ -106,3 +108,25 @@ def test_no_header_and_unreadable_files_are_one_error_each(tmp_path, rules):
     assert found(roster) == [("roster.unreadable", "错误", "", "", "名单 b.xlsx 无法读取：文件是空的（0 字节），可能复制未完成或保存失败，请重新提交")]
     missing = read_roster(tmp_path / "none.xlsx", rules)
     assert [f[0] for f in found(missing)] == ["roster.unreadable"] and missing.sha256 == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX")
+def test_a_roster_that_kills_its_reader_is_one_error_and_no_roster(tmp_path, rules, monkeypatch):
+    """The roster is read in the sandbox like every file on the share (issue 22): a reader that
+    dies on it costs the roster, never the run."""
+    from evalbatch.read import sandbox
+
+    path = write_xlsx(tmp_path / ROSTER_NAME, [["620101", "省财政厅", "政府部门", None, None, None, None]])
+    monkeypatch.setenv(sandbox.TEST_FAULT, f"{ROSTER_NAME}=SIGKILL")
+    sandbox._close_shared()
+    monkeypatch.setattr(sandbox, "_SHARED", None)
+    try:
+        roster = read_roster(path, rules)
+    finally:
+        sandbox._close_shared()
+    assert roster.units.empty
+    assert found(roster) == [("roster.unreadable", "错误", "", "",
+                              f"名单 {ROSTER_NAME} 无法读取：读取时读取程序异常退出（被信号 SIGKILL 终止），文件可能损坏或包含异常内容；"
+                              "请重新保存为 .xlsx 后提交")]
+    monkeypatch.delenv(sandbox.TEST_FAULT)
+    assert read_roster(path, rules).units["code"].tolist() == ["620101"]  # the next read works

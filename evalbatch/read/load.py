@@ -25,7 +25,7 @@ from .discover import FileRecord
 from .parse import parse_chunk
 from .reader import RawWorkbook, sha256_of_file
 
-__all__ = ["INTERNAL", "load_all", "load_cached", "load_one", "open_sandboxed", "worker_count"]
+__all__ = ["INTERNAL", "load_all", "load_cached", "load_one", "open_sandboxed", "sandboxed", "worker_count"]
 
 log = logging.getLogger("evalbatch")
 
@@ -79,9 +79,16 @@ def _sandboxed(chunks: list[list[Item]], rules: Rules, jobs: int, tick) -> list[
 def open_sandboxed(path: Path, rules: Rules, sheets: tuple[str, ...]) -> tuple[str, RawWorkbook]:
     """(sha256, the named sheets) of one workbook read in a sandboxed worker: a `FileProblem`
     for a bad one, a `sandbox.SandboxFailure` for one that killed, exhausted or hung its worker."""
+    return sandboxed(rules, open_file, str(path), rules, tuple(sheets))
+
+
+def sandboxed(rules: Rules, fn, *args):
+    """`fn(*args)` (top level, picklable) in a worker of the shared sandbox under the rules'
+    limits: for any untrusted file read outside the batch's own pool (review workbooks, the
+    roster). Raises what `fn` raised, or a `sandbox.SandboxFailure`."""
     if IN_PROCESS:
-        return open_file(str(path), rules, sheets)
-    return sandbox.shared(1, sandbox.Limits.from_rules(rules)).run(open_file, str(path), rules, tuple(sheets))
+        return fn(*args)
+    return sandbox.shared(1, sandbox.Limits.from_rules(rules)).run(fn, *args)
 
 
 def _culprit(item: Item, failure: BaseException, rules: Rules) -> tuple[Parsed, list[tuple[str, str]]]:

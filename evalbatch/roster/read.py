@@ -19,7 +19,9 @@ from .. import findings as F
 from ..formats.base import FileProblem
 from ..layouts.base import blank, norm
 from ..layouts.official import cell
+from ..read.load import sandboxed
 from ..read.reader import open_workbook, read_bytes, sha256_of, sha256_of_file, sniff
+from ..read.sandbox import SandboxFailure, heartbeat
 from ..rules import Rules
 from ..schema import DEPT_CATEGORIES
 from ..values import code_normalised, parse_code, parse_enum, parse_integer, parse_text
@@ -67,9 +69,9 @@ def find_roster(out_dir: Path, given: Path | None = None) -> Path | None:
 def read_roster(path: Path, rules: Rules) -> Roster:
     path = Path(path)
     try:
-        # Runs in a sandboxed child once evalbatch/read/sandbox.py exists (call_limited).
-        data, sheets = read_grid(path, rules)
-    except FileProblem as exc:
+        # The roster is a file like any other on the share: read under the sandbox's limits.
+        data, sheets = sandboxed(rules, read_grid, path, rules)
+    except (FileProblem, SandboxFailure) as exc:
         problem = F.one("roster.unreadable", f"名单 {path.name} 无法读取：{exc.message}", file=path.name)
         return Roster(empty_units(), F.frame([problem]), sha256_of_file(path))
     return _from_sheets(sheets, path.name, sha256_of(data))
@@ -82,6 +84,7 @@ def empty_units() -> pd.DataFrame:
 def read_grid(path: Path, rules: Rules) -> tuple[bytes, dict[str, list[list]]]:
     """The file's bytes and its sheets' rows; a CSV (any text file) is one sheet. Picklable and
     top level, so that it can run in a child process under OS limits."""
+    heartbeat(Path(path).name)  # in a sandbox worker: this file's own CPU budget
     data = read_bytes(path, rules)
     if sniff(data) == "other":
         return data, {path.stem: _csv_rows(data, int(rules.limit("max_sheet_cells")))}
