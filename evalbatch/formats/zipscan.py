@@ -221,22 +221,61 @@ def xlsx_cell_issues(data: bytes, wanted: Callable[[str], bool], zf: zipfile.Zip
     return out
 
 
+# Where a cell may hold an issue: a formula's <f> or an error type, found as plain bytes.
+# Only the cells around these are parsed; a form has thousands of cells and a few dozen
+# formulas at most.
+_MARKS = (b"<f", b't="e"', b"t='e'")
+_CELL_START = re.compile(rb"<c\s")
+
+
 def _issues(xml: bytes) -> list[tuple[int, int, CellIssue]]:
-    if b't="e"' not in xml and b"t='e'" not in xml and b"<f" not in xml:
-        return []  # the common case: one search, no cell visited
     out = []
-    for m in _ISSUE_CELL.finditer(xml):
-        attrs, body = m.group(1), m.group(2) or b""
-        ref = _REF.search(attrs)
-        if ref is None:
-            continue
-        at = (int(ref.group(2)) - 1, _column_number(ref.group(1)) - 1)
-        value = _VALUE.search(body)
-        if _ERROR_TYPE.search(attrs):
-            out.append((*at, CellIssue(value.group(1).decode("utf-8", "replace").strip() if value else "#错误", "error")))
-        elif b"<f" in body and not (value and value.group(1).strip()):
-            out.append((*at, CellIssue("（公式，无计算结果）", "formula")))
+    start, done, last = -1, -1, 0
+    for at in sorted(_positions(xml)):
+        # The cell around `at` starts at the last "<c " before it; searching only back to the
+        # previous mark keeps the whole scan linear, whatever the file repeats.
+        start = _cell_start(xml, last, at, start)
+        last = at
+        if start < 0 or start == done:
+            continue  # before any cell, or a second mark in a cell already looked at
+        done = start
+        m = _ISSUE_CELL.match(xml, start)
+        if m is None or m.end() <= at:
+            continue  # a <formula1> of a data validation, not inside a cell
+        issue = _cell_issue(m.group(1), m.group(2) or b"")
+        if issue is not None:
+            out.append(issue)
     return out
+
+
+def _positions(xml: bytes):
+    for mark in _MARKS:
+        at = xml.find(mark)
+        while at >= 0:
+            yield at
+            at = xml.find(mark, at + 1)
+
+
+def _cell_start(xml: bytes, lo: int, at: int, before: int) -> int:
+    """Where the last <c …> that starts in xml[lo:at] starts; `before` (the previous mark's)
+    when none does."""
+    start = xml.rfind(b"<c", lo, at)
+    while start >= 0 and not _CELL_START.match(xml, start):
+        start = xml.rfind(b"<c", lo, start)
+    return start if start >= 0 else before
+
+
+def _cell_issue(attrs: bytes, body: bytes) -> tuple[int, int, CellIssue] | None:
+    ref = _REF.search(attrs)
+    if ref is None:
+        return None
+    at = (int(ref.group(2)) - 1, _column_number(ref.group(1)) - 1)
+    value = _VALUE.search(body)
+    if _ERROR_TYPE.search(attrs):
+        return (*at, CellIssue(value.group(1).decode("utf-8", "replace").strip() if value else "#错误", "error"))
+    if b"<f" in body and not (value and value.group(1).strip()):
+        return (*at, CellIssue("（公式，无计算结果）", "formula"))
+    return None
 
 
 # --- text: what the cells hold once shared strings are expanded ---------------------------
