@@ -343,9 +343,11 @@ NO_POINTS = "表中绩效指标没有分值，只记录目标与完成情况"
 
 
 def read_status(no_amounts: pd.Series, no_indicators: pd.Series, no_points: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(status, reason) per row: "" where everything needed for a grade was read."""
-    reason = pd.Series(np.select([no_amounts & no_indicators, no_amounts, no_indicators, no_points],
-                                 [NO_AMOUNTS + "；" + NO_INDICATORS, NO_AMOUNTS, NO_INDICATORS, NO_POINTS], ""), index=no_amounts.index)
+    """(status, reason) per row: "" where everything needed for a grade was read. The reason
+    names every gap (blank amounts and indicators without points are two things to fix)."""
+    parts = [pd.Series(np.where(mask, text + "；", ""), index=no_amounts.index)
+             for mask, text in ((no_amounts, NO_AMOUNTS), (no_indicators, NO_INDICATORS), (no_points & ~no_indicators, NO_POINTS))]
+    reason = (parts[0] + parts[1] + parts[2]).str.rstrip("；")
     status = pd.Series(np.select([no_amounts | no_indicators, no_points], [UNREVIEWED, UNSCORED], ""), index=no_amounts.index)
     return status, reason
 

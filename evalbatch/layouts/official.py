@@ -344,6 +344,12 @@ def _funds_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[in
     return None
 
 
+# A funds row named as a whole (…总额, …合计, …总计) is the total unless it names a part of the
+# spending (基本支出总额 beside 项目支出总额 are two parts of one total).
+_TOTAL_ENDS = ("总额", "合计", "总计")
+_PART_WORDS = ("基本支出", "项目支出", "人员", "公用")
+
+
 def _fund_label(grid: Grid, r: int, first_money: int, labels: Labels) -> tuple[str, str, int] | None:
     """("total" | "source", label as written, column) for a funds row named by a known label."""
     for c in range(min(first_money, len(grid.norms[r]))):
@@ -353,8 +359,8 @@ def _fund_label(grid: Grid, r: int, first_money: int, labels: Labels) -> tuple[s
             return "total", str(grid.rows[r][c]).strip(), c
         if t in labels["source_rows"] or core in labels.cores["source_rows"]:
             return "source", str(grid.rows[r][c]).strip(), c
-        if core and len(core) <= _TITLE_SLACK and core.endswith(("资金总额", "合计", "总计")):
-            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计
+        if core and len(core) <= _TITLE_SLACK and core.endswith(_TOTAL_ENDS) and not any(p in core for p in _PART_WORDS):
+            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计, 部门整体支出总额
     return None
 
 
