@@ -198,3 +198,33 @@ def test_form_b_zero_amount_total_is_taken_from_its_tasks(tmp_path):
     d = r.depts.iloc[0]
     assert (d["dept_budget"], d["dept_spent"], d["rate_0"], d["total"]) == (500, 450, 0.9, 99.0)
     assert _found(r, "funds.from_sources", "funds.mismatch") == [("funds.from_sources", "警告", "D6:E6")]
+
+
+# --- the feedback file says which cell became which field ------------------------------------
+
+def test_feedback_shows_which_cell_became_which_field(tmp_path):
+    """读取位置 of 重庆's form, row by row: the head, the funds row's points and score, each
+    indicator's columns; a department sees at once that 调整指标值 was blank and 年初指标值 read."""
+    import openpyxl
+
+    from evalbatch.write.feedback import write_feedback
+
+    r = _read(chongqing(), tmp_path, year=2021)
+    [path] = write_feedback(r, tmp_path / "out", RULES)
+    ws = openpyxl.load_workbook(path)["读取位置"]
+    rows = [tuple(c.value for c in row) for row in ws.iter_rows()]
+    s = "部门整体"
+    assert rows == [
+        ("工作表", "单元格", "读作", "读到的值", "所属"),
+        (s, "B2", "单位名称", "西部（重庆）科学城融媒体中心", "部门"), (s, "B2", "主管部门", "西部（重庆）科学城融媒体中心", "部门"),
+        (s, "A1", "年度", "2021", "部门"), (s, "E4", "部门全年预算数", "1200", "部门"), (s, "G4", "部门全年执行数", "912", "部门"),
+        (s, "J2", "自评总分", "97.6", "部门"),
+        (s, "I4", "分值", "10", "整体：预算执行率"), (s, "J4", "自评得分", "7.6", "整体：预算执行率"),
+        (s, "I8", "分值", "20", "整体：财政供养人员控制率"), (s, "E8", "指标值", "≤100%", "整体：财政供养人员控制率"),
+        (s, "G8", "实际值", "92%", "整体：财政供养人员控制率"), (s, "J8", "自评得分", "20", "整体：财政供养人员控制率"),
+        (s, "I9", "分值", "30", "整体：党性教育培训次数"), (s, "E9", "指标值", "≥26次", "整体：党性教育培训次数"),
+        (s, "G9", "实际值", "12次", "整体：党性教育培训次数"), (s, "J9", "自评得分", "30", "整体：党性教育培训次数"),
+        (s, "I10", "分值", "40", "整体：播发稿件数量"), (s, "E10", "指标值", "≥2200篇", "整体：播发稿件数量"),
+        (s, "G10", "实际值", "2859篇", "整体：播发稿件数量"), (s, "J10", "自评得分", "40", "整体：播发稿件数量"),
+    ]
+    assert all(isinstance(v, str) for row in rows for v in row)  # as read: text, never a number or formula

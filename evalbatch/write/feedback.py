@@ -32,8 +32,8 @@ from ..judge.evaluate import BatchResult
 from ..judge.scoring import RATE_COLUMNS
 from ..read.fileids import FROM_NAME, ids_from_name, marked_name
 from ..rules import Rules
-from . import printing
-from .columns import FINDINGS, INDICATORS, PROJECTS, REVIEW_RESULTS
+from . import places, printing
+from .columns import FINDINGS, INDICATORS, PLACES, PROJECTS, REVIEW_RESULTS
 from .report import SAFE_OPTIONS, Formats, cell_values, write_table
 
 FEEDBACK_DIR = "feedback"
@@ -57,6 +57,7 @@ REVIEW_COLUMNS = [c for c in REVIEW_RESULTS
 SHEET_REVIEWS = "抽评结果"
 
 SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果", "指标复核", "项目", "审核问题"
+SHEET_PLACES = "读取位置"
 DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
 
 # --- file names -------------------------------------------------------------------------
@@ -327,6 +328,8 @@ def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str
     _mark_differences(wb, sheets, len(ind), rules)
     write_table(wb, fmt, SHEET_PROJECTS, PROJECT_COLUMNS, parts["projects"])
     write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, parts["findings"])
+    if places.shown(dept.get("layout")):
+        write_table(wb, fmt, SHEET_PLACES, PLACES, places.read_places(dept, parts["projects"], _indicator_order(parts["indicators"])))
     if len(parts.get("reviews", ())):
         write_table(wb, fmt, SHEET_REVIEWS, REVIEW_COLUMNS, parts["reviews"])
     wb.close()
