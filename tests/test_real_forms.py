@@ -187,12 +187,52 @@ def mutate_headers(spec: dict) -> dict:
 
 
 def add_unknown_column(spec: dict) -> dict:
-    """A column the reader does not know (佐证资料), appended to every row."""
+    """A column the reader does not know (审核意见: no field, nor a column it knows to leave), appended to every row."""
     s = copy.deepcopy(spec)
     headers = set(_header_rows(s))
     width = max(len(r) for r in s["rows"])
-    s["rows"] = [list(r) + [None] * (width - len(r)) + (["佐证资料"] if i in headers else ["见附件"]) for i, r in enumerate(s["rows"])]
+    s["rows"] = [list(r) + [None] * (width - len(r)) + (["审核意见"] if i in headers else ["同意"]) for i, r in enumerate(s["rows"])]
     return s
+
+
+_TARGETS = ("年度指标值", "指标值", "年初目标值(A)", "年初指标值")
+_ACTUALS = ("实际完成值", "实际完成值(B)", "全年实际值", "完成值", "实际值")
+
+
+def swap_target_and_actual(spec: dict) -> dict:
+    """The indicator block's target and actual columns swapped, header and rows together (the
+    order of columns differs between provinces); forms whose merges cross those columns are
+    left as they are."""
+    s = copy.deepcopy(spec)
+    boxes = [R.merge_box(m) for m in s["merges"]]
+    for h in _header_rows(s):
+        head = [norm(c) if isinstance(c, str) else "" for c in s["rows"][h]]
+        a = next((c for c, t in enumerate(head) if t in _TARGETS), None)
+        b = next((c for c, t in enumerate(head) if t in _ACTUALS), None)
+        if "三级指标" not in head or a is None or b is None:
+            continue
+        end = next((r for r in range(h + 1, len(s["rows"])) if _first_text(s["rows"][r]).startswith(("总分", "合计"))), len(s["rows"]))
+        inside = [m for m in boxes if m[0] < end and m[2] >= h and (m[1] <= a <= m[3] or m[1] <= b <= m[3])]
+        if any(m[1] != m[3] or m[0] < h or m[2] >= end for m in inside):
+            continue  # a merge across the columns or out of the block: not a plain swap
+        for row in s["rows"][h:end]:
+            row.extend([None] * (max(a, b) + 1 - len(row)))
+            row[a], row[b] = row[b], row[a]
+        moved = {m: (m[0], b if m[1] == a else a, m[2], b if m[1] == a else a) for m in inside}
+        boxes = [moved.get(m, m) for m in boxes]
+    s["merges"] = [_a1(m) for m in boxes]
+    return s
+
+
+def _first_text(row: list) -> str:
+    return next((norm(c) for c in row if isinstance(c, str) and c.strip()), "")
+
+
+def _a1(box: tuple[int, int, int, int]) -> str:
+    from openpyxl.utils import get_column_letter
+
+    r0, c0, r1, c1 = box
+    return f"{get_column_letter(c0 + 1)}{r0 + 1}:{get_column_letter(c1 + 1)}{r1 + 1}"
 
 
 def points_in_labels(spec: dict) -> dict:
@@ -212,7 +252,8 @@ def points_in_labels(spec: dict) -> dict:
 
 
 MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column,
-             "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels}
+             "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels,
+             "reordered_columns": swap_target_and_actual}
 
 
 @pytest.fixture(scope="module", params=list(MUTATIONS))
