@@ -51,14 +51,15 @@ def _project(r):
     return r.projects.iloc[0]
 
 
-@pytest.mark.parametrize("make", [without_funds, blank_amounts], ids=["no_funds_block", "blank_amounts"])
-def test_a_form_whose_funds_were_not_read_gets_no_total_and_no_grade(tmp_path, make):
+@pytest.mark.parametrize(("make", "cell"), [(without_funds, "B3"), (blank_amounts, "E6")], ids=["no_funds_block", "blank_amounts"])
+def test_a_form_whose_funds_were_not_read_gets_no_total_and_no_grade(tmp_path, make, cell):
+    """The finding names the blank 全年执行数 where the form has one, the project otherwise."""
     r = check_paths([write_xlsx({"表": make()}, tmp_path / "a.xlsx")], RULES)
     p = _project(r)
     assert p["read_status"] == "未能复核" and p["grade"] == NO_FUNDS
     assert math.isnan(p["total"]) and pd.isna(p["rank"]) and math.isnan(p["exec_score"])  # 无法计算, never 0
     f = r.findings[r.findings["rule_id"] == "result.unreviewed"]
-    assert f[["level", "sheet"]].values.tolist() == [["警告", "表"]]
+    assert f[["level", "sheet", "cell"]].values.tolist() == [["警告", "表", cell]]
     assert f["message"].iloc[0].startswith("项目“农村人居环境整治”未能复核：资金块未读取或金额空白，预算执行率无法计算；不计算总分")
 
 

@@ -159,6 +159,8 @@ def test_forms_without_points_are_not_graded_but_read(read_xlsx):
         f = read_xlsx.findings
         hit = f[(f["file"] == row["file"]) & f["rule_id"].isin(["result.unscored", "result.unreviewed"])]
         assert (hit["rule_id"].tolist(), hit["level"].tolist()) == ([rule], [level]), stem
+        if blank:  # the finding names the blank amount's cell (17_tongcheng_bm: 执行数(B) of 部门整体支出总额)
+            assert hit["cell"].tolist() == [{"17_tongcheng_bm": "C5"}[stem]], stem
         # Points the form never gives are not "points that add up to 0".
         assert not f[(f["file"] == row["file"]) & f["rule_id"].str.startswith("weight.")].size, stem
 

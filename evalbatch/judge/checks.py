@@ -229,13 +229,27 @@ def _not_graded(d: pd.DataFrame, p: pd.DataFrame) -> list[pd.DataFrame]:
     """One finding per department or project left without a grade (未能复核 / 不计分), with the reason."""
     parts = []
     whats = (lambda x: "部门整体自评", lambda x: "项目“" + x["project_name"].fillna("").astype(str) + "”")
-    for frame, what, sheet, cell in ((d, whats[0], "info_sheet", "cell_dept_code"), (p, whats[1], "sheet", "cell_project_code")):
+    forms = ((d, whats[0], "info_sheet", "cell_dept_code", ("dept_budget", "cell_budget_total"), ("dept_spent", "cell_spent_total")),
+             (p, whats[1], "sheet", "cell_project_code", ("budget", "cell_budget"), ("spent", "cell_spent")))
+    for frame, what, sheet, cell, budget, spent in forms:
         if not len(frame) or "read_status" not in frame:
             continue
+        where = _blank_amount_cell(frame, frame[cell], budget, spent)
         for status, rule, then in (("未能复核", "result.unreviewed", _UNREVIEWED_THEN), ("不计分", "result.unscored", _UNSCORED_THEN)):
             msg = what(frame) + status + "：" + frame["read_reason"].astype(str) + then
-            parts.append(F.where(frame, frame["read_status"].eq(status), rule, msg, sheet=frame[sheet], cell=frame[cell]))
+            parts.append(F.where(frame, frame["read_status"].eq(status), rule, msg, sheet=frame[sheet], cell=where))
     return parts
+
+
+def _blank_amount_cell(frame: pd.DataFrame, other: pd.Series, *amounts: tuple[str, str]) -> pd.Series:
+    """The cell of the blank amount that leaves execution 无法计算 (the executed amount's first),
+    where the form has one; `other` (the unit or project) elsewhere."""
+    out = other.astype(object)
+    for value, cell in amounts:  # the last assigned wins: 执行数 (given last) before 预算数
+        if value in frame and cell in frame:
+            at = frame[cell].astype(object).where(frame[cell].notna(), "").astype(str)
+            out = at.where(frame[value].isna() & at.ne(""), out)
+    return out
 
 
 def _name(d: pd.DataFrame) -> pd.Series:
