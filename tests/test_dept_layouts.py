@@ -228,3 +228,44 @@ def test_feedback_shows_which_cell_became_which_field(tmp_path):
         (s, "G10", "实际值", "2859篇", "整体：播发稿件数量"), (s, "J10", "自评得分", "40", "整体：播发稿件数量"),
     ]
     assert all(isinstance(v, str) for row in rows for v in row)  # as read: text, never a number or formula
+
+
+# --- 云南: tasks with 批复金额 / 实际支出金额, targets in three columns, no points --------------
+
+def yunnan() -> Grid:
+    """部门整体支出绩效自评表 as 云南 prints it: goals and duties as text, the key tasks with
+    批复金额 / 实际支出金额 / 预算执行率 closed by 合计 (290 / 300 = 96.67 %), indicators with
+    指标性质 | 指标值 | 度量单位 and no points at all: read, checked, 不计分."""
+    rows = [
+        ["2021年度部门整体支出绩效自评表"] + [None] * 7,
+        ["部门名称", "530922-双江县自然资源局"] + [None] * 6,
+        ["内容", "说明"] + [None] * 6,
+        ["部门总体目标", None] + [None] * 6,
+        ["部门职责", "负责全县自然资源统一管理"] + [None] * 6,
+        ["总体绩效目标", "完成国土调查和不动产登记"] + [None] * 6,
+        ["一、部门年度目标"] + [None] * 7,
+        ["财年", "目标", None, "实际完成情况"] + [None] * 4,
+        [2021, "完成年度调查任务", None, "已完成"] + [None] * 4,
+        ["二、部门年度重点工作任务"] + [None] * 7,
+        ["任务名称", "项目", "主要内容", "批复金额（万元）", "实际支出金额（万元）", "预算执行率", "未完成原因和改进措施", None],
+        ["国土调查", "第三次国土调查", "完成调查图斑核实", 200, 190, "95%", None, None],
+        ["确权登记", "不动产登记", "完成登记发证", 100, 100, "100%", None, None],
+        [None, "合计", None, 300, 290, "96.67%", None, None],
+        ["三、部门整体支出绩效指标"] + [None] * 7,
+        ["一级指标", "二级指标", "三级指标", "指标性质", "指标值", "度量单位", "实际完成值", "偏差原因分析及改进措施"],
+        ["产出指标", "数量指标", "核实图斑数量", "≥", 5000, "个", "5200个", None],
+        ["满意度指标", "服务对象满意度指标", "群众满意度", "≥", 90, "%", "93%", None],
+        ["四、部门自评结论"] + [None] * 7,
+        ["结论", "较好完成年度目标"] + [None] * 6,
+    ]
+    return Grid(rows, [(0, 0, 0, 7), (1, 1, 1, 7)])
+
+
+def test_yunnan_form_reads_tasks_and_split_targets_and_is_unscored(tmp_path):
+    r = _read(yunnan(), tmp_path, year=2021)
+    d = r.depts.iloc[0]
+    assert (d["dept_code"], d["dept_budget"], d["dept_spent"], d["rate_0"]) == ("530922", 300, 290, 0.9667)
+    ind = r.indicators[r.indicators["method_used"] != "预算执行率"]
+    assert ind[["l3", "target", "actual"]].values.tolist() == [["核实图斑数量", "≥5000个", "5200个"], ["群众满意度", "≥90%", "93%"]]
+    assert (d["read_status"], d["grade"]) == ("不计分", "不计分（表中绩效指标没有分值，只记录目标与完成情况）")
+    assert _found(r, "form.no_funds", "form.unplaced", "result.unreviewed") == []

@@ -53,7 +53,7 @@ def points_in(text: object) -> float | None:
 # whose core holds every word of the first, one of the second and none of the third is the field.
 CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "initial_budget": (("年初",), ("预算", "安排"), ("执行", "率", "指标")),
-    "budget": ((), ("预算数", "预算金额", "全年预算", "调整后预算", "调整预算", "预算安排", "预算"), ("年初", "执行", "率", "指标", "结余")),
+    "budget": ((), ("预算数", "预算金额", "全年预算", "调整后预算", "调整预算", "预算安排", "预算", "批复"), ("年初", "执行", "率", "指标", "结余")),
     "spent": ((), ("执行数", "执行金额", "实际支出", "支出数", "决算数", "执行"), ("率", "得分", "分值", "情况", "指标", "预算执行情况")),
     "exec_rate": (("率",), ("执行", "支出"), ("得分", "分值")),
     "exec_weight": ((), ("分值", "权重", "满分"), ("得分", "规则", "标准")),

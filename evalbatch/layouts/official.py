@@ -549,7 +549,9 @@ def _unplaced(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, in
 
 
 def _known_column(text, labels: Labels) -> bool:
-    return labels.rank(text, "ignored_columns") is not None or any(
+    """A header the reader understands but does not read in this block: columns for people,
+    the parts of a split target, a task list's 未完成原因 (a funds block has no reason field)."""
+    return any(labels.rank(text, k) is not None for k in ("ignored_columns", "reason")) or any(
         canon(text) in labels.cores[k] for k in ("target_kind", "target_unit"))
 
 
