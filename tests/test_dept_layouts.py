@@ -269,3 +269,17 @@ def test_yunnan_form_reads_tasks_and_split_targets_and_is_unscored(tmp_path):
     assert ind[["l3", "target", "actual"]].values.tolist() == [["核实图斑数量", "≥5000个", "5200个"], ["群众满意度", "≥90%", "93%"]]
     assert (d["read_status"], d["grade"]) == ("不计分", "不计分（表中绩效指标没有分值，只记录目标与完成情况）")
     assert _found(r, "form.no_funds", "form.unplaced", "result.unreviewed") == []
+
+
+def test_explain_says_which_list_each_funds_row_is_in(tmp_path):
+    from typer.testing import CliRunner
+
+    from evalbatch.cli import app
+
+    path = write_xlsx({"部门整体": side_by_side()}, tmp_path / "b.xlsx")
+    out = CliRunner().invoke(app, ["check", str(path), "--explain"]).stdout.splitlines()
+    assert "  资金来源 第 7 行「部门整体」：D7 资金项目=支出合计；类别=合计；E7 全年预算数=500.0；F7 全年执行数=475.0" in out
+    assert "  资金来源 第 5 行「部门整体」：A5 资金项目=财政拨款收入；类别=收入；B5 全年预算数=480.0；C5 全年执行数=480.0" in out
+    assert "  资金来源 第 5 行「部门整体」：D5 资金项目=基本支出；类别=支出；E5 全年预算数=300.0；F5 全年执行数=296.0" in out
+    # The execution points come from the block's heading, and the explanation says so by its cell.
+    assert "  整体指标 第 7 行「部门整体」：D7 三级指标=预算执行率；A3 分值=10.0；H7 自评得分=9.5" in out
