@@ -283,3 +283,18 @@ def test_explain_says_which_list_each_funds_row_is_in(tmp_path):
     assert "  资金来源 第 5 行「部门整体」：D5 资金项目=基本支出；类别=支出；E5 全年预算数=300.0；F5 全年执行数=296.0" in out
     # The execution points come from the block's heading, and the explanation says so by its cell.
     assert "  整体指标 第 7 行「部门整体」：D7 三级指标=预算执行率；A3 分值=10.0；H7 自评得分=9.5" in out
+
+
+@pytest.mark.parametrize(("title", "unit"), [("临洮县博物馆2022年度单位整体支出绩效自评表", "临洮县博物馆"),
+                                             ("2022年度单位整体支出绩效自评表", None)])
+def test_unit_written_only_in_the_title(tmp_path, title, unit):
+    """The unit in front of the title is the unit; a year in front of it is not (18_shouxian_bm
+    was once read as the department “2023年度”): then the form says it cannot tell whose it is."""
+    g = rate_row()
+    g.rows = [[title] + [None] * 8] + g.rows[2:]
+    g.merges = [(0, 0, 0, 8)]
+    r = _read(g, tmp_path)
+    if unit is None:
+        assert r.depts.empty and _found(r, "form.no_unit") == [("form.no_unit", "错误", "A1")]
+    else:
+        assert (r.depts.iloc[0]["dept_name"], r.depts.iloc[0]["total"]) == (unit, 98.89)

@@ -249,9 +249,14 @@ def _title_unit(grid: Grid, form: Form) -> tuple[object, str] | None:
     for c, v in enumerate(grid.rows[form.start] if form.start < len(grid.rows) else []):
         if isinstance(v, str) and "表" in v:
             m = _TITLE_UNIT.match(norm(v))
-            if m and not any(w in m.group(1) for w in ("附件", "表", "绩效")):
-                return m.group(1).strip("()（）:："), cell(form.start, c)
+            name = m.group(1).strip("()（）:：") if m else ""
+            # A year before the title (2023年度部门整体…) names no unit: something must remain without it.
+            if len(_YEAR_WORDS.sub("", name)) >= 2 and not any(w in name for w in ("附件", "表", "绩效")):
+                return name, cell(form.start, c)
     return None
+
+
+_YEAR_WORDS = re.compile(r"(?:19|20)\d{2}\s*年度?|[()（）\s]")
 
 
 def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
