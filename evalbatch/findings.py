@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 ERROR, WARNING, NOTE = "错误", "警告", "提示"
@@ -171,14 +172,20 @@ def where(df: pd.DataFrame, mask: pd.Series, rule_id: str, message, *, sheet, ce
     def pick(v):
         return v.loc[mask].astype("object").to_numpy() if isinstance(v, pd.Series) else v
 
+    def place(v):
+        """A sheet or cell that is missing (a column never filled, a letter not found) is
+        written as blank, never NaN: the workbook shows it and `sort` reads it."""
+        v = pick(v)
+        return np.where(pd.isna(v), "", v) if isinstance(v, np.ndarray) else ("" if v is None or v is pd.NA else v)
+
     out = pd.DataFrame(
         {
             # Rows of a department gathered from several files name the file they came from.
             "file": (sub["source"] if "source" in sub else sub["file"]).to_numpy(),
             "dept_code": sub["dept_code"].to_numpy() if "dept_code" in sub else "",
             "dept_name": sub["dept_name"].to_numpy() if "dept_name" in sub else "",
-            "sheet": pick(sheet),
-            "cell": pick(cell),
+            "sheet": place(sheet),
+            "cell": place(cell),
             "level": level,
             "rule_id": rule_id,
             "rule": title,

@@ -51,14 +51,15 @@ def _project(r):
     return r.projects.iloc[0]
 
 
-@pytest.mark.parametrize("make", [without_funds, blank_amounts], ids=["no_funds_block", "blank_amounts"])
-def test_a_form_whose_funds_were_not_read_gets_no_total_and_no_grade(tmp_path, make):
+@pytest.mark.parametrize(("make", "cell"), [(without_funds, "B3"), (blank_amounts, "E6")], ids=["no_funds_block", "blank_amounts"])
+def test_a_form_whose_funds_were_not_read_gets_no_total_and_no_grade(tmp_path, make, cell):
+    """The finding names the blank 全年执行数 where the form has one, the project otherwise."""
     r = check_paths([write_xlsx({"表": make()}, tmp_path / "a.xlsx")], RULES)
     p = _project(r)
     assert p["read_status"] == "未能复核" and p["grade"] == NO_FUNDS
     assert math.isnan(p["total"]) and pd.isna(p["rank"]) and math.isnan(p["exec_score"])  # 无法计算, never 0
     f = r.findings[r.findings["rule_id"] == "result.unreviewed"]
-    assert f[["level", "sheet"]].values.tolist() == [["警告", "表"]]
+    assert f[["level", "sheet", "cell"]].values.tolist() == [["警告", "表", cell]]
     assert f["message"].iloc[0].startswith("项目“农村人居环境整治”未能复核：资金块未读取或金额空白，预算执行率无法计算；不计算总分")
 
 
@@ -153,3 +154,25 @@ def test_execution_printed_as_an_indicator_row_is_the_departments_execution(tmp_
     r = check_paths([write_xlsx({"部门整体": _dept_form(range(2, 6), row)}, tmp_path / "b.xlsx")], RULES)
     d = r.depts.iloc[0]
     assert (d["read_status"], d["total"], d["grade"], d["rank"]) == ("", 100.0, "优", 1)
+
+
+def test_feedback_of_an_unreviewed_department_says_why_and_never_scores_0(tmp_path):
+    """Form B whose 金额合计 prints the budget but not the executed amount: the feedback says
+    未排名（未能复核） with the reason (not “存在错误”: there is none), and the execution row is
+    无法计算 with no 复核得分, never 0."""
+    from evalbatch.write.feedback import write_feedback
+
+    g = form_b()
+    g.rows[5][4] = None  # 金额合计's 全年执行数
+    r = check_paths([write_xlsx({"部门整体": g}, tmp_path / "b.xlsx")], RULES)
+    [path] = write_feedback(r, tmp_path / "out", RULES)
+    book = load_workbook(path)
+    summary = {row[0]: row[1] for row in book["评价结果"].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert (summary["排名"], summary["类别排名"], summary["复核得分"]) == ("未排名（未能复核）", "未排名（未能复核）", None)
+    lines = [row[1] for row in book["评价结果"].iter_rows(min_row=2, values_only=True)]
+    assert "本单位的自评未能复核：资金块未读取或金额空白，预算执行率无法计算；不计算总分、不评等级、不参与排名。请按“审核问题”工作表的说明补全后重新提交。" \
+           "“读取位置”工作表列出了表中每一项是从哪个单元格读到的。" in lines
+    assert not any("存在错误" in str(v) for v in lines)
+    ind = [row for row in book["指标复核"].iter_rows(values_only=True)]
+    head, rate = ind[0], next(row for row in ind if row[3] == "预算执行率")
+    assert (rate[head.index("复核得分")], rate[head.index("复核说明")]) == (None, "金额空白，预算执行率无法计算，不计分")

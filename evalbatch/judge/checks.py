@@ -104,11 +104,11 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
     ind = frames.indicators
     if ind.empty:
         return F.frame()
-    g = ind.groupby(["file", "project_code"], as_index=False).agg(
-        total=("weight", "sum"), weighted=("weight", "count"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"),
+    # Rows with points other than the execution row a funds block gives: none means 不计分.
+    printed = ind["weight"].where(ind["method"].ne("预算执行率") | ind["project_code"].ne("")) if "method" in ind else ind["weight"]
+    g = ind.assign(_printed=printed).groupby(["file", "project_code"], as_index=False).agg(
+        total=("weight", "sum"), weighted=("_printed", "count"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"),
         col=("cell_weight", "first"), dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
-    # A form that prints no points at all is 不计分 (result.unscored says so once), not a sum of 0.
-    g = g[g["weighted"] > 0].reset_index(drop=True)
     is_dept = g["project_code"].eq("")
     # A form worth 20 points of execution leaves 80 to its indicators (湖北-style forms).
     full = rules.project_indicator_total + rules.project_execution_weight
@@ -125,7 +125,9 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
     msg = who + "的分值合计为 " + number_text(g["total"]) + plain + "，应为 " + number_text(want) + "；请调整各指标分值"
     # Over the maximum, a total could pass 100: the department is not ranked on it.
     over_max = g["total"] > want + rules.score_tolerance
-    return F.concat([F.where(g, off & ~over_max, "weight.total", msg, sheet=g["sheet"], cell=cell),
+    # A form whose indicators carry no points at all is 不计分 (result.unscored says so), not a
+    # form whose points add up to 0.
+    return F.concat([F.where(g, off & ~over_max & g["weighted"].gt(0), "weight.total", msg, sheet=g["sheet"], cell=cell),
                      F.where(g, over_max, "weight.over",
                              msg.str.replace("；请调整各指标分值", "，超过满分，复核得分按满分封顶、不参与排名；请调整各指标分值", regex=False),
                              sheet=g["sheet"], cell=cell),
@@ -139,9 +141,11 @@ def _declared_l1(ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         return F.frame()
     g = declared.groupby(["file", "project_code", "l1"], as_index=False, observed=True).agg(
         points=("l1_points", "first"), total=("weight", "sum"), weighted=("weight", "count"), sheet=("sheet", "first"),
-        cell=("cell_l1", "first"), dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
-    g = g[g["weighted"] > 0]  # points only in the label: the group's, never compared with rows that print none
-    off = (to_cents(g["points"]) - to_cents(g["total"])).abs() > round(rules.score_tolerance * 100)
+        cell=("cell_l1", "first"),
+        dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
+    # Rows that print no 分值 at all (湖北-style forms give points to the 一级 group only) have
+    # nothing to add up: the form is 不计分, not a mismatch.
+    off = ((to_cents(g["points"]) - to_cents(g["total"])).abs() > round(rules.score_tolerance * 100)) & g["weighted"].gt(0)
     msg = ("一级指标“" + g["l1"].astype(str) + "”注明 " + number_text(g["points"]) + " 分，其下各三级指标分值合计为 "
            + number_text(g["total"]) + "；请核对分值")
     return F.where(g, off, "weight.l1_declared", msg, sheet=g["sheet"], cell=g["cell"])
@@ -225,13 +229,27 @@ def _not_graded(d: pd.DataFrame, p: pd.DataFrame) -> list[pd.DataFrame]:
     """One finding per department or project left without a grade (未能复核 / 不计分), with the reason."""
     parts = []
     whats = (lambda x: "部门整体自评", lambda x: "项目“" + x["project_name"].fillna("").astype(str) + "”")
-    for frame, what, sheet, cell in ((d, whats[0], "info_sheet", "cell_dept_code"), (p, whats[1], "sheet", "cell_project_code")):
+    forms = ((d, whats[0], "info_sheet", "cell_dept_code", ("dept_budget", "cell_budget_total"), ("dept_spent", "cell_spent_total")),
+             (p, whats[1], "sheet", "cell_project_code", ("budget", "cell_budget"), ("spent", "cell_spent")))
+    for frame, what, sheet, cell, budget, spent in forms:
         if not len(frame) or "read_status" not in frame:
             continue
+        where = _blank_amount_cell(frame, frame[cell], budget, spent)
         for status, rule, then in (("未能复核", "result.unreviewed", _UNREVIEWED_THEN), ("不计分", "result.unscored", _UNSCORED_THEN)):
             msg = what(frame) + status + "：" + frame["read_reason"].astype(str) + then
-            parts.append(F.where(frame, frame["read_status"].eq(status), rule, msg, sheet=frame[sheet], cell=frame[cell]))
+            parts.append(F.where(frame, frame["read_status"].eq(status), rule, msg, sheet=frame[sheet], cell=where))
     return parts
+
+
+def _blank_amount_cell(frame: pd.DataFrame, other: pd.Series, *amounts: tuple[str, str]) -> pd.Series:
+    """The cell of the blank amount that leaves execution 无法计算 (the executed amount's first),
+    where the form has one; `other` (the unit or project) elsewhere."""
+    out = other.astype(object)
+    for value, cell in amounts:  # the last assigned wins: 执行数 (given last) before 预算数
+        if value in frame and cell in frame:
+            at = frame[cell].astype(object).where(frame[cell].notna(), "").astype(str)
+            out = at.where(frame[value].isna() & at.ne(""), out)
+    return out
 
 
 def _name(d: pd.DataFrame) -> pd.Series:

@@ -20,21 +20,35 @@ _MONEY = ("initial_budget", "budget", "spent")
 _KEYS = ["file", "project_code"]
 
 
+# Each breakdown of a funds block adds up to its own total: the sources (or Form B's tasks) and
+# the spending list of a block printing income and spending side by side to the form's total
+# (合计), the income list to its own (收入合计). The kinds are those the reader writes.
+_LISTS = {"来源": ("合计", "各资金来源"), "支出": ("合计", "各支出项目"), "收入": ("收入合计", "各收入项目")}
+
+
 def reconcile(frames: Frames, rules: Rules) -> pd.DataFrame:
     """Fill blank or zero totals from their sources (in `frames`, in place); the findings."""
     f = frames.funds
     if f.empty:
         return F.frame()
-    sources = f[f["kind"] == "来源"].groupby(_KEYS)[list(_MONEY)].sum(min_count=1).add_prefix("src_")
-    totals = f[f["kind"] == "合计"].drop_duplicates(_KEYS).set_index(_KEYS)
-    both = totals.join(sources, how="inner").reset_index()
-    if both.empty:
-        return F.frame()
-    empty_total = both[["budget", "spent"]].fillna(0).eq(0).all(axis=1)
-    from_sources = empty_total & both[["src_budget", "src_spent"]].fillna(0).gt(0).any(axis=1)
-    _fill(frames, both[from_sources])
-    checked = both[~from_sources]
-    return F.concat([_from_sources_findings(both, from_sources), *_mismatch_findings(checked, rules)])
+    # A department's own rows carry no project code: blank, not missing, or grouping drops them.
+    f = f.assign(project_code=f["project_code"].astype(object).where(f["project_code"].notna(), ""))
+    out, filled = [], set()
+    for part, (total_kind, word) in _LISTS.items():
+        sources = f[f["kind"] == part].groupby(_KEYS)[list(_MONEY)].sum(min_count=1).add_prefix("src_")
+        totals = f[f["kind"] == total_kind].drop_duplicates(_KEYS).set_index(_KEYS)
+        both = totals.join(sources, how="inner").reset_index()
+        if both.empty:
+            continue
+        keys = pd.Series(list(zip(both["file"], both["project_code"])), index=both.index)
+        both = both[~keys.isin(filled)]  # a total already taken from one breakdown is not re-checked against another
+        empty_total = both[["budget", "spent"]].fillna(0).eq(0).all(axis=1)
+        # Only the total execution is computed from may be taken from its parts.
+        from_sources = empty_total & both[["src_budget", "src_spent"]].fillna(0).gt(0).any(axis=1) & (total_kind == "合计")
+        _fill(frames, both[from_sources])
+        filled |= set(zip(both.loc[from_sources, "file"], both.loc[from_sources, "project_code"]))
+        out += [_from_sources_findings(both, from_sources, word), *_mismatch_findings(both[~from_sources], rules, word)]
+    return F.concat(out)
 
 
 def _fill(frames: Frames, fill: pd.DataFrame) -> None:
@@ -65,21 +79,21 @@ def _who(df: pd.DataFrame) -> pd.Series:
     return ("项目 " + df["project_code"].astype(str) + " 的").where(df["project_code"].ne(""), "部门整体").astype(str)
 
 
-def _from_sources_findings(both: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+def _from_sources_findings(both: pd.DataFrame, mask: pd.Series, word: str) -> pd.DataFrame:
     first = both["cell_initial_budget"].fillna("").where(both["cell_initial_budget"].fillna("").ne(""), both["cell_budget"].fillna(""))
     cells = first + ":" + both["cell_spent"].fillna("")
     msg = (_who(both) + both["label"].fillna("资金合计").astype(str) + "为 " + _amounts(both) + " 万元（单元格 " + cells
-           + "），而其下各来源合计为 " + _amounts(both, "src_") + " 万元；已按来源合计计算预算执行率，请更正该行")
+           + "），而其下" + word + "合计为 " + _amounts(both, "src_") + " 万元；已按来源合计计算预算执行率，请更正该行")
     return F.where(both, mask, "funds.from_sources", msg, sheet=both["sheet"], cell=cells)
 
 
-def _mismatch_findings(df: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
+def _mismatch_findings(df: pd.DataFrame, rules: Rules, word: str) -> list[pd.DataFrame]:
     if df.empty:
         return []
     out = []
-    for key, word in (("budget", "全年预算数"), ("spent", "全年执行数")):
-        left = _who(df) + "各资金来源" + word + "合计"
-        right = df["label"].fillna("资金合计").astype(str) + word
+    for key, column in (("budget", "全年预算数"), ("spent", "全年执行数")):
+        left = _who(df) + word + column + "合计"
+        right = df["label"].fillna("资金合计").astype(str) + column
         out.append(compare_money(df, df[f"src_{key}"], df[key], rules=rules, sheet=df["sheet"], cell=df[f"cell_{key}"],
                                  left_name=left, right_name=right, rule_id="funds.mismatch"))
     return out

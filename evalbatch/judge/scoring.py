@@ -289,7 +289,12 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
     rows; building every kind for every row and picking afterwards cost gigabytes).
     """
     full = ind["score"] >= w
+    missing = ind["score"].isna()
     branches = [
+        # No score is never 0: say why (a form without points, blank amounts or values).
+        (missing & w.isna(), lambda d: pd.Series("表中没有分值，不计分", index=d.index)),
+        (missing & method.isin(_EXECUTION), lambda d: "金额空白，" + d.method + "无法计算，不计分"),
+        (missing, lambda d: pd.Series("数据不全，无法计算，不计分", index=d.index)),
         (ind["zero_den"], lambda d: "分母为 0，比率无法计算，得 " + d.sc),
         (ind["unverifiable"] | ind["level_unknown"], lambda d: "无法自动复核，沿用自评得分 " + d.sc),
         (method.isin(_EXECUTION) | method.eq("正向比例"), lambda d: "完成率 " + d.rate + "，得分＝" + d.w + "×min(完成率,100%)＝" + d.sc),
@@ -310,7 +315,8 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
         rows = cond & left
         if rows.any():
             part = pd.DataFrame({"w": number_text(w[rows]), "sc": number_text(ind["score"][rows], "{:.2f}"),
-                                 "rate": _pct(ind["rate"][rows]), "actual": ind["actual_text"][rows].fillna("").astype(str)})
+                                 "rate": _pct(ind["rate"][rows]), "actual": ind["actual_text"][rows].fillna("").astype(str),
+                                 "method": method[rows].astype(str)})
             text[rows] = build(part).astype(object)
             left &= ~rows
     threshold, points = rules.deviation
@@ -343,9 +349,11 @@ NO_POINTS = "表中绩效指标没有分值，只记录目标与完成情况"
 
 
 def read_status(no_amounts: pd.Series, no_indicators: pd.Series, no_points: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(status, reason) per row: "" where everything needed for a grade was read."""
-    reason = pd.Series(np.select([no_amounts & no_indicators, no_amounts, no_indicators, no_points],
-                                 [NO_AMOUNTS + "；" + NO_INDICATORS, NO_AMOUNTS, NO_INDICATORS, NO_POINTS], ""), index=no_amounts.index)
+    """(status, reason) per row: "" where everything needed for a grade was read. The reason
+    names every gap (blank amounts and indicators without points are two things to fix)."""
+    parts = [pd.Series(np.where(mask, text + "；", ""), index=no_amounts.index)
+             for mask, text in ((no_amounts, NO_AMOUNTS), (no_indicators, NO_INDICATORS), (no_points & ~no_indicators, NO_POINTS))]
+    reason = (parts[0] + parts[1] + parts[2]).str.rstrip("；")
     status = pd.Series(np.select([no_amounts | no_indicators, no_points], [UNREVIEWED, UNSCORED], ""), index=no_amounts.index)
     return status, reason
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import schema as S
 from . import official
-from .base import FORMAT1, Located
+from .base import FORMAT1, Located, blank
 
 # Names of the keys the official forms fill that format 1's schema does not name.
 _NAMES = {
@@ -15,7 +15,7 @@ _NAMES = {
     "project_name": "项目名称", "initial_budget": "年初预算数", "budget": "全年预算数", "spent": "全年执行数",
     "self_score": "自评得分", "exec_weight": "执行率分值", "exec_rate_printed": "表中执行率", "exec_self_score": "自评执行率得分",
     "l1": "一级指标", "l2": "二级指标", "l3": "三级指标", "weight": "分值", "target": "指标值", "actual": "实际完成值",
-    "reason": "偏差原因", "l1_points": "一级指标分值", "label": "资金项目",
+    "reason": "偏差原因", "l1_points": "一级指标分值", "label": "资金项目", "kind": "类别",
 }
 
 
@@ -40,7 +40,9 @@ def explain(loc: Located) -> list[str]:
             sheet, cells = places[i] if i < len(places) else (table, {})
             if not cells and table in loc.letters:
                 cells = {k: f"{letter}{row[0]}" for k, letter in loc.letters[table].items()}
-            parts = [f"{cells[k]} {_name(k)}={_show(v)}" for k, v in zip(keys, row[1:]) if cells.get(k) and v is not None]
+            # A funds row's kind (合计, 来源, 收入, 支出 …) has no cell of its own but says which list it is in.
+            parts = [f"{cells[k]} {_name(k)}={_show(v)}" if k != "kind" else f"{_name(k)}={_show(v)}"
+                     for k, v in zip(keys, row[1:]) if (cells.get(k) or k == "kind") and not blank(v)]
             if parts:
                 lines.append(f"  {table} 第 {row[0]} 行「{sheet}」：" + "；".join(parts))
     for f in loc.findings:

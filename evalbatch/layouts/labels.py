@@ -25,9 +25,9 @@ _TRAD = str.maketrans(
     "预数执项绩标级单实际总额资来财拨结转余门体评价产满经济会态响时质务计权说调后称编码报区县镇过决档划规范问题况础设据与为应对长点节环护处层万个于达准确关键盖续现状参赋则证系拟核团费岁",
 )
 _CIRCLED = re.compile("[\u2460-\u2473\u3251-\u325f\u32b1-\u32bf\u2776-\u277f]")  # ①…⑳ and kin (NFKC would make them digits)
-# Bracketed decorations: a letter or two (A), (B/A), a money or percent unit, points (20分),
+# Bracketed decorations: a letter or two (A), (B/A), a money or percent unit, points (20分), (分),
 # and any formula note (全年执行数/全年预算数, B/A×100%).
-_DECOR = re.compile(r"\((?:[A-Za-z]{1,2}|盖章|公章|签章|签字|[^()]*?(?:万元|元|%|百分比|[0-9.]+分|[/÷×*=])[^()]*?)\)")
+_DECOR = re.compile(r"\((?:[A-Za-z]{1,2}|分|盖章|公章|签章|签字|[^()]*?(?:万元|元|%|百分比|[0-9.]+分|[/÷×*=])[^()]*?)\)")
 _POINTS = re.compile(r"\((\d+(?:\.\d+)?)分\)|(\d+(?:\.\d+)?)分$")
 _LETTER_TAIL = re.compile(r"(?<=[\u4e00-\u9fff])[A-Z]$")  # 全年预算数A: a letter glued on
 
@@ -53,7 +53,7 @@ def points_in(text: object) -> float | None:
 # whose core holds every word of the first, one of the second and none of the third is the field.
 CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "initial_budget": (("年初",), ("预算", "安排"), ("执行", "率", "指标")),
-    "budget": ((), ("预算数", "预算金额", "全年预算", "调整后预算", "调整预算", "预算安排", "预算"), ("年初", "执行", "率", "指标", "结余")),
+    "budget": ((), ("预算数", "预算金额", "全年预算", "调整后预算", "调整预算", "预算安排", "预算", "批复"), ("年初", "执行", "率", "指标", "结余")),
     "spent": ((), ("执行数", "执行金额", "实际支出", "支出数", "决算数", "执行"), ("率", "得分", "分值", "情况", "指标", "预算执行情况")),
     "exec_rate": (("率",), ("执行", "支出"), ("得分", "分值")),
     "exec_weight": ((), ("分值", "权重", "满分"), ("得分", "规则", "标准")),
@@ -66,6 +66,9 @@ CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "weight": ((), ("分值", "权重", "满分", "标准分"), ("得分", "规则", "标准", "说明")),
     "score": ((), ("得分", "自评分"), ("系数", "说明", "规则", "标准", "依据", "情况")),
     "reason": ((), ("原因", "说明", "措施", "分析"), ("评分", "规则", "标准", "指标解释")),
+    # Columns a form prints for people (criteria, evidence, a core-indicator flag, a score
+    # coefficient): known, not read, never reported as unknown.
+    "ignored_columns": ((), ("标准", "规则", "佐证", "核心指标", "系数", "解释", "依据", "备注", "计算方法"), ()),
 }
 # A label longer than this is a sentence, not a header (no core-word guess for it).
 _CORE_LIMIT = 16
@@ -75,7 +78,7 @@ LABEL_KEYS = (
     "title_project", "title_department", "project_name", "project_code", "supervisor", "implementer",
     "department_name", "initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score", "total_row",
     "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
-    "weight", "score", "reason", "total_score", "footer",
+    "weight", "score", "reason", "total_score", "footer", "ignored_columns",
 )
 # Fields written as "label | value" at the head of a form.
 HEAD_FIELDS = ("project_name", "project_code", "supervisor", "implementer", "department_name")

@@ -214,7 +214,26 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
                            cell(form.start, 0)))
     else:
         _read_indicators(grid, form, labels, *ind_header)
+    if form.score is None:
+        form.score = _head_total(grid, form, labels, ind_header[0] if ind_header else form.end)
+    if form.kind == FORM_B and form.total is None and any("执行率" in canon(row["level3"][0]) for _, row in form.indicators):
+        # 预算执行率 printed as an indicator row is the execution: no funds block is needed.
+        form.notes = [n for n in form.notes if n[0] != "form.no_funds"]
     return form
+
+
+def _head_total(grid: Grid, form: Form, labels: Labels, stop: int) -> tuple[object, str] | None:
+    """The self total printed in the header area (自评总分(分) | 97.6), left of the indicator
+    block: a total_score label naming a score (总分, 得分; not a funds block's 合计) with a
+    number right of it."""
+    words = tuple(w for w in labels.cores["total_score"] if "分" in w)
+    for r in range(form.start, min(stop, len(grid.rows))):
+        for c, v in enumerate(grid.rows[r]):
+            if isinstance(v, str) and len(v) <= _TITLE_SLACK and canon(v) in words:
+                hit = next((cc for cc in range(c + 1, len(grid.rows[r])) if not blank(grid.rows[r][cc])), None)
+                if hit is not None and _numeric(grid.rows[r][hit]):
+                    return grid.rows[r][hit], cell(r, hit)
+    return None
 
 
 def _named(value) -> bool:
@@ -230,9 +249,14 @@ def _title_unit(grid: Grid, form: Form) -> tuple[object, str] | None:
     for c, v in enumerate(grid.rows[form.start] if form.start < len(grid.rows) else []):
         if isinstance(v, str) and "表" in v:
             m = _TITLE_UNIT.match(norm(v))
-            if m and not any(w in m.group(1) for w in ("附件", "表", "绩效")):
-                return m.group(1).strip("()（）:："), cell(form.start, c)
+            name = m.group(1).strip("()（）:：") if m else ""
+            # A year before the title (2023年度部门整体…) names no unit: something must remain without it.
+            if len(_YEAR_WORDS.sub("", name)) >= 2 and not any(w in name for w in ("附件", "表", "绩效")):
+                return name, cell(form.start, c)
     return None
+
+
+_YEAR_WORDS = re.compile(r"(?:19|20)\d{2}\s*年度?|[()（）\s]")
 
 
 def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
@@ -283,6 +307,24 @@ def _inline_value(grid: Grid, form: Form, labels: Labels, key: str, end: int) ->
 _MONEY_KEYS = ("initial_budget", "budget", "spent")
 
 
+@dataclass
+class _FundList:
+    """One list of a funds block: where its row labels start, its columns, and the kinds of its
+    rows. Most blocks are one list: the total and its sources (or Form B's tasks). A block that
+    prints income and spending side by side (收入 | 预算数 | 执行数 | 支出 | 预算数 | 执行数) is two:
+    execution is the spending list's ("合计" and its parts "支出"); the income list is a
+    breakdown of its own ("收入合计", "收入"), checked against its own total."""
+
+    first: int  # first column of its labels
+    cols: dict[str, int]
+    total: str = "合计"
+    part: str = "来源"
+
+    @property
+    def money(self) -> int:
+        return min(self.cols[k] for k in _MONEY_KEYS if k in self.cols)
+
+
 def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
     header = _funds_header(grid, form.start, stop, labels)
     if header is None:
@@ -290,28 +332,92 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                            cell(form.start, 0)))
         return
     h, cols = header
-    _unplaced(grid, form, h, cols, min(cols[k] for k in _MONEY_KEYS if k in cols), "budget、spent、exec_weight、exec_rate、exec_score")
+    lists = _fund_lists(grid, h, cols, labels)
+    placed = {f"{i}{k}": c for i, fl in enumerate(lists) for k, c in fl.cols.items()} | {f"{i}label": fl.first for i, fl in enumerate(lists)}
+    _unplaced(grid, form, labels, h, placed, lists[0].money, "budget、spent、exec_weight、exec_rate、exec_score")
     form.unit = _unit(grid, form.start, h + 1, labels)
-    first_money = min(cols[k] for k in _MONEY_KEYS if k in cols)
     seen_money = False
     for r in range(h + 1, stop):
-        label = _fund_label(grid, r, first_money, labels)
-        money = any(_numeric(grid.value(r, cols.get(k))) for k in _MONEY_KEYS)
-        if label is None and not money:
+        read = [_fund_row(grid, r, fl, labels) for fl in lists]
+        if not any(read):
             if seen_money or any(g in t for t in grid.norms[r] for g in _GOAL_LABELS):
                 break
             continue
         seen_money = True
-        values = {k: (_dash_blank(grid.value(r, cols[k])), cell(r, cols[k])) for k in cols}
-        values["label"] = (label[1] if label else _task_name(grid, r, first_money), cell(r, label[2] if label else 0))
-        if label and label[0] == "total" and form.total is None:
-            form.total, form.total_row = values, r
-        else:
-            form.sources.append((r, values))
+        for fl, row in zip(lists, read):
+            if row is None:
+                continue
+            total, values = row
+            if total and fl.total == "合计" and form.total is None:
+                form.total, form.total_row = values, r
+            else:
+                # A second total of the main list was read as one more source before lists came.
+                values["kind"] = (fl.total if total and fl.total != "合计" else fl.part, "")
+                form.sources.append((r, values))
+    _single_row_total(form, next(fl for fl in lists if fl.total == "合计"))
     if form.total is not None and "exec_weight" not in cols:
         heading = _execution_heading(grid, form.start, h + 1)
         if heading:
             form.total["exec_weight"] = heading
+
+
+def _fund_row(grid: Grid, r: int, fl: _FundList, labels: Labels) -> tuple[bool, dict] | None:
+    """(is the list's total, values with their cells) of row `r` in one list; None when the row
+    has neither a label nor an amount there."""
+    label = _fund_label(grid, r, fl.first, fl.money, labels)
+    if label is None and not any(_numeric(grid.value(r, fl.cols.get(k))) for k in _MONEY_KEYS):
+        return None
+    values = {k: (_dash_blank(grid.value(r, c)), cell(r, c)) for k, c in fl.cols.items()}
+    values["label"] = (label[1] if label else _task_name(grid, r, fl.first, fl.money), cell(r, label[2] if label else fl.first))
+    return bool(label and label[0] == "total"), values
+
+
+def _single_row_total(form: Form, main: _FundList) -> None:
+    """A block without a total row whose one row of amounts (labelled or not: 重庆 prints the
+    amounts right under the header, beside the merged block heading) is that total."""
+    mine = [(r, v) for r, v in form.sources if v.get("kind", ("",))[0] == main.part]
+    if form.total is None and len(mine) == 1:
+        r, values = mine[0]
+        form.sources.remove(mine[0])
+        values.pop("kind", None)
+        form.total, form.total_row = values, r
+
+
+_INCOME, _SPENDING = ("收入", "来源"), ("支出", "用途", "使用")
+
+
+def _fund_lists(grid: Grid, h: int, cols: dict[str, int], labels: Labels) -> list[_FundList]:
+    """The lists of a funds block from its header row: one, or income and spending side by side
+    when the money columns come twice and the label heading before each says which list it is
+    (收入项目 … 支出项目). Execution points, rate and score belong to the spending list."""
+    one = [_FundList(0, cols)]
+    row = grid.rows[h]
+    money = {cols[k] for k in _MONEY_KEYS if k in cols}
+    second = labels.place([None if c in money else v for c, v in enumerate(row)], _MONEY_KEYS)
+    if "spent" not in second or min(second.values()) <= max(money):
+        return one
+    heads = [_list_heading(grid, h, lo, hi) for lo, hi in ((0, min(money)), (max(money) + 1, min(second.values())))]
+    kinds = [_list_kind(canon(grid.rows[h][c])) if c is not None else None for c in heads]
+    if None in heads or set(kinds) != {"收入", "支出"}:
+        return one
+    extra = {k: c for k, c in cols.items() if k not in _MONEY_KEYS and c > max(second.values())}
+    left = _FundList(heads[0], {k: cols[k] for k in _MONEY_KEYS if k in cols})
+    right = _FundList(heads[1], {**second, **extra})
+    income, spending = (left, right) if kinds[0] == "收入" else (right, left)
+    income.total, income.part, spending.part = "收入合计", "收入", "支出"
+    return [income, spending]
+
+
+def _list_heading(grid: Grid, h: int, lo: int, hi: int) -> int | None:
+    """The column of the last label cell in [lo, hi) of the header row: a list's heading."""
+    found = [c for c in range(lo, hi) if grid.norms[h][c]]
+    return found[-1] if found else None
+
+
+def _list_kind(core: str) -> str | None:
+    """收入 for an income list's heading (收入项目, 资金来源), 支出 for a spending one (支出项目)."""
+    spending, income = any(w in core for w in _SPENDING), any(w in core for w in _INCOME)
+    return "支出" if spending and not income else "收入" if income and not spending else None
 
 
 def _execution_heading(grid: Grid, start: int, stop: int) -> tuple[float, str] | None:
@@ -344,23 +450,30 @@ def _funds_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[in
     return None
 
 
-def _fund_label(grid: Grid, r: int, first_money: int, labels: Labels) -> tuple[str, str, int] | None:
-    """("total" | "source", label as written, column) for a funds row named by a known label."""
-    for c in range(min(first_money, len(grid.norms[r]))):
+# A funds row named as a whole (…总额, …合计, …总计) is the total unless it names a part of the
+# spending (基本支出总额 beside 项目支出总额 are two parts of one total).
+_TOTAL_ENDS = ("总额", "合计", "总计")
+_PART_WORDS = ("基本支出", "项目支出", "人员", "公用")
+
+
+def _fund_label(grid: Grid, r: int, first: int, first_money: int, labels: Labels) -> tuple[str, str, int] | None:
+    """("total" | "source", label as written, column) for a funds row named by a known label
+    in columns [first, first_money)."""
+    for c in range(first, min(first_money, len(grid.norms[r]))):
         t = _WHERE_ONLY.sub("", grid.norms[r][c])
         core = canon(t)
         if t in labels["total_row"] or core in labels.cores["total_row"]:
             return "total", str(grid.rows[r][c]).strip(), c
         if t in labels["source_rows"] or core in labels.cores["source_rows"]:
             return "source", str(grid.rows[r][c]).strip(), c
-        if core and len(core) <= _TITLE_SLACK and core.endswith(("资金总额", "合计", "总计")):
-            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计
+        if core and len(core) <= _TITLE_SLACK and core.endswith(_TOTAL_ENDS) and not any(p in core for p in _PART_WORDS):
+            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计, 部门整体支出总额
     return None
 
 
-def _task_name(grid: Grid, r: int, first_money: int) -> str:
+def _task_name(grid: Grid, r: int, first: int, first_money: int) -> str:
     """A Form B task row: the first text left of the money (任务名称)."""
-    for c in range(min(first_money, len(grid.rows[r]))):
+    for c in range(first, min(first_money, len(grid.rows[r]))):
         v = grid.rows[r][c]
         if isinstance(v, str) and v.strip():
             return v.strip()
@@ -392,12 +505,15 @@ _IND_KEYS = ("level1", "level2", "level3", "weight", "target", "actual", "score"
 
 
 def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
-    """The first row naming a 三级 column beside a 一级 or 二级 one."""
+    """The first row naming a 三级 column beside a 一级 or 二级 one, or an indicator-name column
+    (指标名称, 三级指标) beside at least two of target, actual, points and score: a table with one
+    level of names (重庆's 部门整体绩效自评表) is an indicator block too."""
     for r in range(start, min(stop, len(grid.norms))):
         if sum(1 for t in grid.norms[r] if t) < 3 or not any(("级" in t or "指标" in t) for t in grid.norms[r] if t):
             continue
         cols = labels.place(grid.rows[r], _IND_KEYS)
-        if "level3" in cols and ("level1" in cols or "level2" in cols):
+        values = sum(k in cols for k in ("target", "actual", "weight", "score"))
+        if "level3" in cols and ("level1" in cols or "level2" in cols or values >= 2):
             return r, _with_row_above(grid, labels, r, start, cols)
     return None
 
@@ -423,17 +539,25 @@ def _split_target(grid: Grid, r: int, labels: Labels) -> dict[str, int] | None:
     return {k: c for k, c in (("kind", kind), ("value", value), ("unit", unit)) if c is not None}
 
 
-def _unplaced(grid: Grid, form: Form, h: int, cols: dict[str, int], first: int, keys: str) -> None:
-    """A 提示 for each header cell right of the block's labels that the reader could not place."""
+def _unplaced(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int], first: int, keys: str) -> None:
+    """A 提示 for each header cell right of the block's labels that the reader could not place;
+    columns the form prints for people (评分标准, 佐证资料, the parts of a split target) are known."""
     placed = {grid.norms[h][c] for c in cols.values()}
     seen = set()
     for c in range(first + 1, len(grid.norms[h])):
         t = grid.norms[h][c]
-        if not t or t in placed or t in seen or c in cols.values():
+        if not t or t in placed or t in seen or c in cols.values() or _known_column(grid.rows[h][c], labels):
             continue
         seen.add(t)
         form.notes.append(("form.unplaced", f"{form.title}的表头“{_text(grid.rows[h][c])}”未能识别，该列未读取；如它是本表的某一项，"
                            f"请在规则 [forms] 的对应项（{keys}）中加上这一写法", cell(h, c)))
+
+
+def _known_column(text, labels: Labels) -> bool:
+    """A header the reader understands but does not read in this block: columns for people,
+    the parts of a split target, a task list's 未完成原因 (a funds block has no reason field)."""
+    return any(labels.rank(text, k) is not None for k in ("ignored_columns", "reason")) or any(
+        canon(text) in labels.cores[k] for k in ("target_kind", "target_unit"))
 
 
 _IND_UNPLACED = "level1、level2、level3、target、actual、weight、score、reason"
@@ -445,8 +569,9 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
     if split is None:
         split = _split_target(grid, h + 1, labels)  # … or under 年度指标值
         first = h + 2 if split else h + 1
-    known = {**cols, **{f"split_{k}": c for k, c in (split or {}).items()}}
-    _unplaced(grid, form, h, known, min(cols[k] for k in ("level1", "level2", "level3") if k in cols), _IND_UNPLACED)
+    targets = None if split else _two_targets(grid, h, labels, cols)
+    known = {**cols, **{f"split_{k}": c for k, c in (split or {}).items()}, **{f"target_{i}": c for i, c in enumerate(targets or ())}}
+    _unplaced(grid, form, labels, h, known, min(cols[k] for k in ("level1", "level2", "level3") if k in cols), _IND_UNPLACED)
     if "weight" not in cols:
         found = _weight_by_content(grid, form, first, cols)
         if found is not None:
@@ -474,6 +599,8 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         l2 = _text(row.get("level2", (None,))[0]) or l2
         if split:
             row["target"] = _joined_target(grid, r, split)
+        elif targets:
+            row["target"] = next(((grid.value(r, c), cell(r, c)) for c in targets if not blank(grid.value(r, c))), row["target"])
         rows.append((r, row, l1, l2))
     _points_from_labels(rows)
     has_points = any(_numeric(row.get("weight", (None,))[0]) for _, row, *_ in rows)
@@ -481,6 +608,20 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         form.unscored = True
     for r, row, l1, l2 in rows:
         _add_indicator(form, labels, r, row, l1, l2, has_points)
+
+
+def _two_targets(grid: Grid, h: int, labels: Labels, cols: dict[str, int]) -> tuple[int, int] | None:
+    """(adjusted, initial) columns when the header names two targets (年初指标值 | 调整指标值): the
+    adjusted target is the row's target where it is filled, the initial one elsewhere."""
+    if "target" not in cols:
+        return None
+    other = next((c for c, v in enumerate(grid.rows[h]) if c not in cols.values() and isinstance(v, str) and labels.rank(v, "target") is not None), None)
+    if other is None:
+        return None
+    adjusted = [c for c in (cols["target"], other) if "调整" in canon(grid.rows[h][c])]
+    if len(adjusted) != 1:
+        return None
+    return adjusted[0], other if adjusted[0] == cols["target"] else cols["target"]
 
 
 def _weight_by_content(grid: Grid, form: Form, first: int, cols: dict[str, int]) -> int | None:
@@ -756,7 +897,7 @@ def _indicator(row: dict) -> dict[str, tuple[object, str]]:
 
 
 def _fund_rows(loc: Located, form: Form, code: str) -> None:
-    rows = ([(form.total_row, form.total, "合计")] if form.total else []) + [(r, v, "来源") for r, v in form.sources]
+    rows = ([(form.total_row, form.total, "合计")] if form.total else []) + [(r, v, v.get("kind", ("来源",))[0]) for r, v in form.sources]
     for r, values, kind in rows:
         _append(loc, FUNDS, form.sheet, r, {**values, "project_code": (code, ""), "kind": (kind, ""), "money_unit": (form.unit, "")},
                 _FUND_KEYS)

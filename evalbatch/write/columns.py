@@ -49,6 +49,11 @@ INDICATORS = [
     Col("最终得分", "final_score", "score", 10), Col("抽评意见", "review_comment", "wrap", 30),
     Col("工作表", "sheet", "text", 10), Col("行号", "row", "int", 6),
 ]
+# 读取位置 (feedback of an official form): which cell became which field (write/places.py).
+PLACES = [
+    Col("工作表", "sheet", "text", 16), Col("单元格", "cell", "text", 8), Col("读作", "field", "text", 16),
+    Col("读到的值", "value", "wrap", 36), Col("所属", "owner", "wrap", 36),
+]
 PROJECTS = [
     Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24), Col("项目编码", "project_code", "text", 16),
     Col("项目名称", "project_name", "wrap", 36), Col("全年预算数", "budget", "money", 12), Col("全年执行数", "spent", "money", 12),

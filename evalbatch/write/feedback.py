@@ -32,8 +32,8 @@ from ..judge.evaluate import BatchResult
 from ..judge.scoring import RATE_COLUMNS
 from ..read.fileids import FROM_NAME, ids_from_name, marked_name
 from ..rules import Rules
-from . import printing
-from .columns import FINDINGS, INDICATORS, PROJECTS, REVIEW_RESULTS
+from . import places, printing
+from .columns import FINDINGS, INDICATORS, PLACES, PROJECTS, REVIEW_RESULTS
 from .report import SAFE_OPTIONS, Formats, cell_values, write_table
 
 FEEDBACK_DIR = "feedback"
@@ -57,6 +57,7 @@ REVIEW_COLUMNS = [c for c in REVIEW_RESULTS
 SHEET_REVIEWS = "抽评结果"
 
 SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果", "指标复核", "项目", "审核问题"
+SHEET_PLACES = "读取位置"
 DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
 
 # --- file names -------------------------------------------------------------------------
@@ -173,11 +174,24 @@ def _number(v: object) -> float | None:
     return cell_values(pd.Series([v], dtype="object"), "score")[0]
 
 
-def _rank_text(rank: object, of: int, group: str) -> str:
+def _rank_text(rank: object, of: int, group: str, why: str) -> str:
     r = _number(rank)
     if r is None:
-        return "未排名（存在错误）"
+        return f"未排名（{why}）"
     return f"第 {int(r)} 名 / 共 {of} 个{group}"
+
+
+def _unranked_why(dept: Mapping, rules: Rules) -> str:
+    """Why a department has no rank, in a word: its read status (未能复核 / 不计分), an 错误,
+    a replaced file, or no department form."""
+    status = _text(dept.get("read_status"))
+    if status:
+        return status
+    if dept.get("has_error") is True or _number(dept.get("errors")):
+        return "存在错误"
+    if dept.get("superseded") is True:
+        return "已被新文件取代"
+    return rules.project_only if dept.get("has_dept_form") is False else "存在错误"
 
 
 def _grade_rule(rules: Rules) -> str:
@@ -209,7 +223,12 @@ def explanation(dept: Mapping, rules: Rules) -> list[str]:
         "每项指标的计算过程和扣分原因见“指标复核”工作表，自评得分与复核得分不一致的行已标色；"
         "需要核实或修改的问题见“审核问题”工作表。",
     ]
-    if _number(dept.get("rank")) is None:
+    status = _text(dept.get("read_status"))
+    if status:
+        lines.append(f"本单位的自评{status}：{_text(dept.get('read_reason'))}；不计算总分、不评等级、不参与排名。"
+                     "请按“审核问题”工作表的说明补全后重新提交。"
+                     + ("“读取位置”工作表列出了表中每一项是从哪个单元格读到的。" if places.shown(dept.get("layout")) else ""))
+    elif _number(dept.get("rank")) is None and _unranked_why(dept, rules) == "存在错误":
         lines.append(f"本单位的文件存在错误，未参与排名，评价等级为“{rules.unrated}”；"
                      "请按“审核问题”工作表中级别为“错误”的各项修改后重新提交，上面的复核得分仅供参考。")
     return lines
@@ -232,8 +251,9 @@ def _summary_rows(dept: Mapping, result: BatchResult, ranked: pd.DataFrame, rule
         *([("抽评得分", dept.get("review_total"), "score"), ("最终得分", dept.get("final_total"), "score")]
           if _number(dept.get("review_total")) is not None else []),
         ("评价等级", _text(dept.get("grade")), "text"),
-        ("排名", _rank_text(dept.get("rank"), len(ranked), "参评单位"), "text"),
-        ("类别排名", _rank_text(dept.get("cat_rank"), in_cat, f"“{cat}”类参评单位" if cat else "同类参评单位"), "text"),
+        ("排名", _rank_text(dept.get("rank"), len(ranked), "参评单位", _unranked_why(dept, rules)), "text"),
+        ("类别排名", _rank_text(dept.get("cat_rank"), in_cat, f"“{cat}”类参评单位" if cat else "同类参评单位",
+                            _unranked_why(dept, rules)), "text"),
     ]
     for method, col in RATE_COLUMNS.items():
         value = _number(dept.get(col))
@@ -327,6 +347,8 @@ def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str
     _mark_differences(wb, sheets, len(ind), rules)
     write_table(wb, fmt, SHEET_PROJECTS, PROJECT_COLUMNS, parts["projects"])
     write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, parts["findings"])
+    if places.shown(dept.get("layout")):
+        write_table(wb, fmt, SHEET_PLACES, PLACES, places.read_places(dept, parts["projects"], _indicator_order(parts["indicators"])))
     if len(parts.get("reviews", ())):
         write_table(wb, fmt, SHEET_REVIEWS, REVIEW_COLUMNS, parts["reviews"])
     wb.close()
