@@ -7,7 +7,7 @@ import math
 import openpyxl
 import pytest
 import xlsxwriter
-from builders import reference, write
+from builders import dept, reference, write
 
 from evalbatch.night.runner import run
 from evalbatch.rules import load_rules
@@ -107,3 +107,73 @@ def test_projects_sheet_has_category_mismatch_and_reason(outcome):
     # the reference project: indicators 99.11 % against execution 76.80 % (no reason given)
     assert [(p["单位编码"], p["单位类别"], p["绩效与执行"], p["原因说明"]) for p in got] == [
         ("620101", "党委部门", "不匹配", None), ("620102", "党委部门", "不匹配", None)]
+
+
+# --- 12. 同比: this year beside last year, from the run history -------------------------------
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory):
+    """2020: 甲 84.56, 乙 90.56, 丙 90.00, 戊 90.56, 己 90.56. 2021: 甲 90.56 (up), 乙 84.56 (down),
+    丙 90.00 (same), 丁 89.99 (new), 己 87.72 (satisfaction 50 % of ≥95 %: 3.16 of 6); 戊 gone."""
+    out, last, this = (tmp_path_factory.mktemp(n) for n in ("out", "2020", "2021"))
+    write(last, dept("000001", "甲单位", "0%", year=2020), "a.xlsx")
+    write(last, dept("000002", "乙单位", year=2020), "b.xlsx")
+    write(last, dept("000003", "丙单位", "86.13%", year=2020), "c.xlsx")
+    write(last, dept("000005", "戊单位", year=2020), "e.xlsx")
+    write(last, dept("000006", "己单位", category="事业单位", year=2020), "f.xlsx")
+    run(last, out, 2020, load_rules(), settle=0)
+    write(this, dept("000001", "甲单位"), "a.xlsx")
+    write(this, dept("000002", "乙单位", "0%"), "b.xlsx")
+    write(this, dept("000003", "丙单位", "86.13%"), "c.xlsx")
+    write(this, dept("000004", "丁单位", "85.975%", "政府部门"), "d.xlsx")
+    write(this, dept("000006", "己单位", "50%", category="事业单位"), "f.xlsx")
+    return run(this, out, 2021, load_rules(), settle=0)
+
+
+def test_year_over_year_sheet_puts_each_unit_beside_last_year(two_years):
+    wb = openpyxl.load_workbook(two_years.workbook)
+    assert wb.sheetnames[-3:] == ["变动情况", "同比", "运行信息"]
+    ws = wb["同比"]
+    rows = [r[:12] for r in ws.iter_rows(max_row=7, values_only=True)]
+    assert rows == [
+        ("单位编码", "单位名称", "单位类别", "上年最终得分", "本年最终得分", "得分变化", "上年等级", "本年等级",
+         "上年排名", "本年排名", "排名变化", "同比情况"),
+        # this year's ranking; 2020's three at 90.56 shared rank 1
+        ("000001", "甲单位", "党委部门", 84.56, 90.56, 6, "良", "优", 5, 1, 4, "上升"),
+        ("000003", "丙单位", "党委部门", 90, 90, 0, "优", "优", 4, 2, 2, "持平"),
+        ("000004", "丁单位", "政府部门", None, 89.99, None, None, "良", None, 3, None, "本年新增"),
+        ("000006", "己单位", "事业单位", 90.56, 87.72, -2.84, "优", "良", 1, 4, -3, "下降"),
+        ("000002", "乙单位", "党委部门", 90.56, 84.56, -6, "优", "良", 1, 5, -4, "下降"),
+        ("000005", "戊单位", "党委部门", 90.56, None, None, "优", None, 1, None, None, "本年没有"),  # gone: last
+    ]
+    assert ws.max_row == 28  # nothing below the table but the chart's figures
+    assert (ws["A2"].data_type, ws["F2"].number_format, ws["J2"].number_format) == ("s", "0.00", "0")
+    assert ws["N1"].value == "2021 年与 2020 年同比"
+    assert ws["N2"].value == ("2021 年 5 个单位，2020 年 5 个单位；两年都有 4 个（按最终得分：上升 1 个、下降 2 个、持平 1 个）；"
+                              "本年新增 1 个，上年有、本年没有 1 个")
+    assert (ws.freeze_panes, ws.auto_filter.ref, ws.print_area, ws.print_title_rows) == ("C2", "A1:L7", "'同比'!$A$1:$L$7", "$1:$1")
+    rules = {(str(rng.sqref), r.operator, r.formula[0] if r.formula else None) for rng in ws.conditional_formatting for r in rng.rules}
+    assert {("F2:F7", "greaterThan", "0"), ("F2:F7", "lessThan", "0"), ("K2:K7", "greaterThan", "0"),
+            ("K2:K7", "lessThan", "0"), ("L2:L7", "equal", '"本年新增"')} <= rules
+
+
+def test_year_over_year_chart_shows_the_largest_changes(two_years):
+    ws = openpyxl.load_workbook(two_years.workbook)["同比"]
+    figures = [r[13:15] for r in ws.iter_rows(min_row=24, max_row=28, values_only=True)]
+    assert figures == [("得分变化最大的 3 个单位（图表数据）", None), ("单位名称", "得分变化"),
+                       ("甲单位", 6), ("己单位", -2.84), ("乙单位", -6)]  # 丙 did not move: not drawn
+    (chart,) = ws._charts
+    assert (type(chart).__name__, chart.type, chart.barDir) == ("BarChart", "bar", "bar")
+    assert (chart.anchor._from.col, chart.anchor._from.row) == (13, 3)  # N4, beside the table
+    (series,) = chart.series
+    assert (series.cat.strRef.f, series.val.numRef.f) == ("同比!$N$26:$N$28", "同比!$O$26:$O$28")
+    # a rise green, a fall red, point by point
+    assert [p.spPr.solidFill.srgbClr for p in series.dPt] == ["70AD47", "C00000", "C00000"]
+    assert chart.title.tx.rich.p[0].r[0].t == "最终得分变化最大的 3 个单位（2021 年 − 2020 年）"
+
+
+def test_no_year_over_year_sheet_without_last_year(outcome):
+    wb = openpyxl.load_workbook(outcome.workbook)
+    assert "同比" not in wb.sheetnames
+    rows = [r[0] for r in wb["变动情况"].iter_rows(values_only=True)]
+    assert rows[-1] == "运行历史中没有上一年度的评分运行，因此没有“同比”工作表"

@@ -70,6 +70,13 @@ REVIEW_RESULTS = [
     Col("已抽评指标", "marked", "text", 10), Col("质量得分", "quality_score", "score", 9), Col("质量等级", "quality_grade", "text", 8),
     Col("是否完成", "complete", "text", 8), Col("综合意见", "comment", "wrap", 36), Col("说明", "note", "wrap", 50),
 ]
+# 同比: history.year_over_year's frame (its Chinese headers) under the sources the writer maps them to.
+YEAR_OVER_YEAR = [
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 14),
+    Col("上年最终得分", "last_total", "score", 12), Col("本年最终得分", "this_total", "score", 12), Col("得分变化", "change", "score", 10),
+    Col("上年等级", "last_grade", "text", 9), Col("本年等级", "this_grade", "text", 9), Col("上年排名", "last_rank", "int", 9),
+    Col("本年排名", "this_rank", "int", 9), Col("排名变化", "rank_change", "int", 9), Col("同比情况", "yoy_kind", "text", 11),
+]
 FINDINGS = [
     Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),
     Col("工作表", "sheet", "text", 12), Col("单元格", "cell", "text", 10), Col("级别", "level", "text", 7),

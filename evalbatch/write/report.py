@@ -24,7 +24,7 @@ from ..judge.scoring import RATE_COLUMNS
 from ..read.discover import local_time
 from ..rules import Rules, load_rules
 from . import printing
-from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, Col
+from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, YEAR_OVER_YEAR, Col
 from .template import SAFE_OPTIONS
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -117,15 +117,17 @@ def write_rows(ws, first_row: int, rows: Sequence[Sequence], cols: Sequence[Col]
     return first_row + len(rows)
 
 
-def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "") -> int:
-    """A titled table inside a sheet (统计分析, 变动情况, 运行信息); returns the next free row."""
+def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "",
+                first_col: int = 0) -> int:
+    """A titled table inside a sheet (统计分析, 变动情况, 运行信息, 同比's chart figures) from
+    `first_col`; returns the next free row."""
     if title:
-        ws.write_string(first_row, 0, title, fmt.title)
+        ws.write_string(first_row, first_col, title, fmt.title)
         first_row += 1
-    for c, col in enumerate(cols):
+    for c, col in enumerate(cols, start=first_col):
         ws.write_string(first_row, c, col.header, fmt.header)
     for r, values in enumerate(table_rows(cols, df), start=first_row + 1):
-        for c, (v, col) in enumerate(zip(values, cols)):
+        for c, (v, col) in enumerate(zip(values, cols), start=first_col):
             ws.write(r, c, v, fmt.column(col))
     return first_row + 1 + len(df) + 1
 
@@ -332,8 +334,8 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
                    status_changes: pd.DataFrame | None = None) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place).
 
-    `changes`, `year_over_year` and `status_changes` (from history.py) fill the 变动情况 sheet
-    when given. `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`'
+    `changes` and `status_changes` (from history.py) fill the 变动情况 sheet when given;
+    `year_over_year` (history.year_over_year) the 同比 sheet when it has rows. `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`'
     columns and `on_roster`) adds 报送情况, and its units without a submission at the foot of
     汇总排名.
     """
@@ -355,6 +357,8 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
         write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
     _changes_sheet(wb, fmt, changes, year_over_year, status_changes)
+    if year_over_year is not None and len(year_over_year):
+        _yoy_sheet(wb, fmt, year_over_year)
     _run_info(wb, fmt, result)
     print_headers(wb, result.meta)
     wb.close()
@@ -529,7 +533,7 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
         ws.insert_chart("L38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
 
 
-CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "上年得分": "score", "本年得分": "score"}
+CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score"}
 
 
 def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None,
@@ -550,9 +554,84 @@ def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_yea
     if status_changes is not None and not status_changes.empty:
         cols = [Col(h, h, "wrap" if h == "说明" else "text", 14) for h in status_changes.columns]
         row = write_block(ws, fmt, row, cols, status_changes, f"报送状态变化（{len(status_changes)} 个单位）")
-    if year_over_year is not None and not year_over_year.empty:
-        cols = [Col(h, h, CHANGE_KINDS.get(h, "text"), 14) for h in year_over_year.columns]
-        write_block(ws, fmt, row, cols, year_over_year, "与上年相比")
+    if year_over_year is not None:  # the history was read: say where last year's comparison is, or why there is none
+        ws.write_string(row, 0, "与上年同比：见“同比”工作表" if len(year_over_year) else
+                        "运行历史中没有上一年度的评分运行，因此没有“同比”工作表", fmt.key)
+
+
+# 同比's colours: a rise green, a fall red, a new unit blue, a unit gone grey.
+YOY_COLOURS = {"上升": "#C6EFCE", "下降": "#FFC7CE", "本年新增": "#DDEBF7", "本年没有": "#D9D9D9"}
+# The chart of the largest changes: this many units, of those whose 最终得分 moved.
+YOY_CHART_UNITS = 10
+
+
+def _yoy_sheet(wb, fmt: Formats, yoy: pd.DataFrame) -> None:
+    """同比: each unit's 最终得分, grade and rank beside last year's (history.year_over_year),
+    a line of counts, and a chart of the largest changes to the right of the table."""
+    frame = yoy.rename(columns={c.header: c.source for c in YEAR_OVER_YEAR})
+    (name,) = write_table(wb, fmt, "同比", YEAR_OVER_YEAR, frame)
+    ws = wb.get_worksheet_by_name(name)
+    n = len(frame)
+    col = {c.source: i for i, c in enumerate(YEAR_OVER_YEAR)}
+    for key in ("change", "rank_change"):  # up green, down red
+        ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": ">", "value": 0, "format": fmt.fills["优"]})
+        ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": "<", "value": 0, "format": fmt.fills["差"]})
+    for key in ("last_grade", "this_grade"):
+        for word, f in fmt.fills.items():
+            ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": "==", "value": f'"{word}"', "format": f})
+    for word, colour in YOY_COLOURS.items():
+        ws.conditional_format(1, col["yoy_kind"], n, col["yoy_kind"], {"type": "cell", "criteria": "==", "value": f'"{word}"',
+                                                                       "format": wb.add_format({"bg_color": colour})})
+    # Paper gets the table only: the chart and its figures are for the screen, beside it.
+    ws.print_area(0, 0, n, len(YEAR_OVER_YEAR) - 1)
+    _yoy_chart(wb, ws, fmt, yoy, len(YEAR_OVER_YEAR) + 1)
+
+
+def yoy_summary(yoy: pd.DataFrame) -> str:
+    """One line of counts: units each year, how those in both moved, and the new and the gone."""
+    kind = yoy["同比情况"].value_counts()
+    last, this = yoy.attrs.get("last_year", "上"), yoy.attrs.get("this_year", "本")
+    new, gone = int(kind.get("本年新增", 0)), int(kind.get("本年没有", 0))
+    n_last, n_this, both = len(yoy) - new, len(yoy) - gone, len(yoy) - new - gone
+    moved = "、".join(f"{k} {int(kind.get(k, 0))} 个" for k in ("上升", "下降", "持平", "本年未评级", "上年未评级")
+                     if k in ("上升", "下降", "持平") or kind.get(k, 0))
+    return (f"{this} 年 {n_this} 个单位，{last} 年 {n_last} 个单位；两年都有 {both} 个（按最终得分：{moved}）；"
+            f"本年新增 {new} 个，上年有、本年没有 {gone} 个")
+
+
+def largest_changes(yoy: pd.DataFrame, n: int = YOY_CHART_UNITS) -> pd.DataFrame:
+    """The `n` units whose 最终得分 moved most (either way), the largest rise first."""
+    moved = yoy[yoy["得分变化"].abs().gt(0.005)]
+    top = moved.assign(_abs=moved["得分变化"].abs()).sort_values(["_abs", "单位编码"], ascending=[False, True], kind="stable").head(n)
+    return top.sort_values(["得分变化", "单位编码"], ascending=[False, True], kind="stable")[["单位名称", "得分变化"]].reset_index(drop=True)
+
+
+def _yoy_chart(wb, ws, fmt: Formats, yoy: pd.DataFrame, at: int) -> None:
+    """To the right of the table (column `at`): the year's line of counts, the chart of the
+    largest changes, and below it the figures it draws (a chart needs them in cells)."""
+    last, this = yoy.attrs.get("last_year", ""), yoy.attrs.get("this_year", "")
+    ws.set_column(at, at, 30)
+    ws.set_column(at + 1, at + 1, 10)
+    ws.write_string(0, at, f"{this} 年与 {last} 年同比", fmt.title)
+    ws.write_string(1, at, yoy_summary(yoy), fmt.key)
+    top = largest_changes(yoy)
+    first = 24  # the figures under the chart (rows 4–23)
+    if top.empty:
+        ws.write_string(3, at, "两年都有的单位最终得分均无变化", fmt.key)
+        return
+    write_block(ws, fmt, first - 1, [Col("单位名称", "单位名称", "text", 30), Col("得分变化", "得分变化", "score", 10)], top,
+                f"得分变化最大的 {len(top)} 个单位（图表数据）", first_col=at)
+    chart = wb.add_chart({"type": "bar"})
+    points = [{"fill": {"color": CHART_COLOURS["优"] if v > 0 else CHART_COLOURS["差"]}} for v in top["得分变化"]]
+    rows = (first + 1, first + len(top))  # data rows, below the block's title and header
+    chart.add_series({"name": "得分变化", "categories": ["同比", rows[0], at, rows[1], at],
+                      "values": ["同比", rows[0], at + 1, rows[1], at + 1], "points": points,
+                      "data_labels": {"value": True, "num_format": "+0.00;-0.00"}})
+    chart.set_title({"name": f"最终得分变化最大的 {len(top)} 个单位（{this} 年 − {last} 年）"})
+    chart.set_x_axis({"name": "得分变化", "num_format": "+0;-0;0"})
+    chart.set_y_axis({"reverse": True})  # the largest rise at the top, as listed
+    chart.set_legend({"none": True})
+    ws.insert_chart(3, at, chart, {"x_scale": 1.4, "y_scale": 1.3})
 
 
 # The long tables for BI tools: the same columns and headers as the workbook's sheets.
