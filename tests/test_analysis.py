@@ -69,9 +69,9 @@ def test_grade_counts_and_shares(first):
 
 def test_score_bands_execution_and_level1_averages(first):
     sheet = rows(first[2].workbook, "统计分析")
-    _, hist = block(sheet, "复核得分分布（每 5 分一档）")
-    assert len(hist) == 20 and sum(n for _, n in hist) == 5
-    assert {band: n for band, n in hist if n} == {"65–70": 1, "80–85": 1, "85–90": 1, "90–95": 2}
+    _, hist = block(sheet, "复核得分分布（每 5 分一档，从有单位的最低一档起）")
+    # From the lowest band that holds a department to 95–100 (issue 20): no empty bands below.
+    assert hist == [["65–70", 1], ["70–75", 0], ["75–80", 0], ["80–85", 1], ["85–90", 1], ["90–95", 2], ["95–100", 0]]
     _, execution = block(sheet, "预算执行率分布")
     assert {band: n for band, n in execution if n} == {"50%–60%": 5}
     head, level1 = block(sheet, "一级指标平均得分（整体指标）")

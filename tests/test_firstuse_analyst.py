@@ -177,3 +177,87 @@ def test_no_year_over_year_sheet_without_last_year(outcome):
     assert "同比" not in wb.sheetnames
     rows = [r[0] for r in wb["变动情况"].iter_rows(values_only=True)]
     assert rows[-1] == "运行历史中没有上一年度的评分运行，因此没有“同比”工作表"
+
+
+# --- 13. 平均 and 统计分析 ----------------------------------------------------------------------
+
+def test_average_row_counts_projects_to_two_decimals():
+    import pandas as pd
+
+    from evalbatch.judge.analysis import summary_average
+
+    depts = pd.DataFrame({"grade": ["优"] * 8, "total": [90.0] * 8, "project_count": [3, 3, 2, 3, 3, 3, 3, 3]})
+    assert summary_average(depts, load_rules())["project_count"] == 2.88  # 23 ÷ 8 = 2.875, half up
+
+
+@pytest.fixture(scope="module")
+def with_unranked(tmp_path_factory):
+    """2022: 甲 90.56, 丙 90.00, 乙 84.56, and 棠溪镇's project form alone (未评级（仅项目自评）, no rank)."""
+    import test_official as O
+
+    from evalbatch.samples.official import write_xlsx
+
+    src = tmp_path_factory.mktemp("in")
+    write(src, dept("000001", "甲单位", year=2022), "a.xlsx")
+    write(src, dept("000002", "乙单位", "0%", year=2022), "b.xlsx")
+    write(src, dept("000003", "丙单位", "86.13%", year=2022), "c.xlsx")
+    write_xlsx({"项目支出绩效自评表": O.form_a()}, src / "棠溪镇.xlsx")
+    return run(src, tmp_path_factory.mktemp("out"), 2022, load_rules(), settle=0)
+
+
+def _blocks(ws) -> dict[str, tuple[int, list]]:
+    """统计分析's titled blocks: title → (its 0-based row, its data rows)."""
+    rows = list(ws.iter_rows(values_only=True))
+    out = {}
+    for i, r in enumerate(rows):
+        if isinstance(r[0], str) and r[1] is None and i + 1 < len(rows) and rows[i + 1][0] is not None:
+            body = []
+            for data in rows[i + 2:]:
+                if data[0] is None:
+                    break
+                body.append(data)
+            out[r[0]] = (i, body)
+    return out
+
+
+def test_analysis_lists_ranked_units_only_and_fits_its_charts(with_unranked):
+    ws = openpyxl.load_workbook(with_unranked.workbook)["统计分析"]
+    blocks = _blocks(ws)
+    top_row, top = blocks["复核得分前十名"]
+    _, bottom = blocks["复核得分后十名"]
+    assert [(r[1], r[2], r[3]) for r in top] == [(1, "000001", 90.56), (2, "000003", 90), (3, "000002", 84.56)]
+    assert [(r[1], r[2], r[3]) for r in bottom] == [(3, "000002", 84.56), (2, "000003", 90), (1, "000001", 90.56)]
+    _, hist = blocks["复核得分分布（每 5 分一档，从有单位的最低一档起）"]
+    assert [r[:2] for r in hist] == [("80–85", 1), ("85–90", 0), ("90–95", 2), ("95–100", 0)]
+    bar, column, scatter = ws._charts
+    assert [(c.anchor._from.row, c.anchor._from.col) for c in ws._charts] == [(1, 11), (19, 11), (top_row, 11)]
+    assert (column.series[0].cat.strRef.f, column.series[0].val.numRef.f) == ("统计分析!$A$8:$A$11", "统计分析!$B$8:$B$11")
+    (points,) = scatter.series  # the three ranked units, the first rows of 汇总排名; the y axis fitted to 84.56–90.56
+    assert (points.xVal.numRef.f, points.yVal.numRef.f) == ("汇总排名!$N$2:$N$4", "汇总排名!$F$2:$F$4")
+    assert (scatter.y_axis.scaling.min, scatter.y_axis.scaling.max, scatter.y_axis.majorUnit) == (80, 95, 5)
+
+
+def test_analysis_prints_its_tables_whole_with_rule_names(with_unranked):
+    import re
+
+    ws = openpyxl.load_workbook(with_unranked.workbook)["统计分析"]
+    blocks = _blocks(ws)
+    rules_title = next(t for t in blocks if t.startswith("审核问题按规则统计"))
+    # The ranking tables start a page (below the first two charts), and so does the rules table.
+    assert [b.id for b in ws.row_breaks.brk] == [blocks["复核得分前十名"][0], blocks[rules_title][0]]
+    assert blocks["复核得分前十名"][0] >= 37
+    assert [c.value for c in ws[blocks[rules_title][0] + 2]][:6] == ["规则", "级别", "问题数", "涉及文件数", "占全部问题", None]
+    ids = [v for row in ws.iter_rows(values_only=True) for v in row if isinstance(v, str) and re.fullmatch(r"[a-z]+\.[a-z_]+", v)]
+    assert ids == []
+
+
+@pytest.mark.libreoffice
+def test_analysis_prints_on_three_pages(with_unranked, tmp_path):
+    from faults import have_libreoffice
+    from pdfpages import page_count, render_pdf, sheet_alone
+
+    if not have_libreoffice():
+        pytest.skip("LibreOffice (soffice) is not installed")
+    alone = sheet_alone(with_unranked.workbook, "统计分析", tmp_path / "统计分析.xlsx")
+    # distributions and two charts; 前十名 and 后十名 beside the scatter; the findings by rule
+    assert page_count(render_pdf(alone, tmp_path / "pdf")) == 3

@@ -449,7 +449,10 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
 
 def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None) -> None:
     """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10,
-    findings by rule, and with a roster the units by 报送状态."""
+    findings by rule, and with a roster the units by 报送状态.
+
+    Printed in three parts, each starting a page: the distributions beside two charts; the top
+    and bottom ten beside the scatter (a table never split from its header); the findings by rule."""
     ws = wb.add_worksheet("统计分析")
     _print_setup(ws, ANALYSIS_PRINT_WIDTHS)
     ws.set_column(0, 0, 30)
@@ -464,26 +467,34 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submiss
     anchors = {}
     for key, title, df, kinds in [
         ("grades", "评价等级分布（按单位类别）", grades, {"类别": "text"}),
-        ("hist", "复核得分分布（每 5 分一档）", hist, {"得分区间": "text"}),
+        ("hist", "复核得分分布（每 5 分一档，从有单位的最低一档起）", hist, {"得分区间": "text"}),
         ("level1", "一级指标平均得分（整体指标）", level1, {"一级指标": "text", "平均分值": "score", "平均得分": "score"}),
         ("exec", "预算执行率分布", execution, {"预算执行率": "text"}),
     ]:
         anchors[key] = (row + 2, len(df))  # first data row (0-based) and its length
         row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
+    # The ranking tables start a page, below the first two charts (rows 2–36), the scatter beside them.
+    anchors["ranked"] = row = max(row, SECOND_PART_ROW)
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    breaks = [anchors["ranked"], row]
     row = findings_by_rule(ws, fmt, row, result.findings)
     if submissions is not None:
         counts = analysis.status_counts(submissions[submissions["on_roster"].astype(bool)]["status"])
         write_block(ws, fmt, row, _cols_of(counts, {"报送状态": "text"}), counts, f"报送情况（名单 {int(counts['单位数'].iloc[-1])} 个单位）")
-    # Rated departments come first on 汇总排名 (ranked order); the scatter plots only those.
-    _charts(wb, ws, grades, anchors, rules, len(analysis.rated(d, rules)))
+    ws.set_h_pagebreaks(breaks)
+    # Ranked departments come first on 汇总排名 (ranked order); the scatter plots only those.
+    _charts(wb, ws, grades, anchors, rules, analysis.ranked(d))
 
 
+# Where 统计分析's second printed part (前十名, 后十名 and the scatter) starts at the earliest:
+# below the first two charts (anchored at rows 2 and 20, about 16 rows each).
+SECOND_PART_ROW = 37
 # 统计分析's columns (A 30, B–K 11) and its charts beside them (from L, 1.3 × 480 pixels wide).
 ANALYSIS_PRINT_WIDTHS = (30, *[11] * 10, 89)
+# The rule by its Chinese name: its id (score.exec_mismatch) is for looking up, in 审核问题's last column.
 BY_RULE = [Col("规则", "规则", "text", 30), Col("级别", "级别", "text", 11), Col("问题数", "问题数", "int", 11),
-           Col("涉及文件数", "涉及文件数", "int", 11), Col("占全部问题", "占全部问题", "rate", 11), Col("规则编号", "规则编号", "text", 11)]
+           Col("涉及文件数", "涉及文件数", "int", 11), Col("占全部问题", "占全部问题", "rate", 11)]
 
 
 def findings_by_rule(ws, fmt: Formats, row: int, findings: pd.DataFrame) -> int:
@@ -500,7 +511,7 @@ def findings_by_rule(ws, fmt: Formats, row: int, findings: pd.DataFrame) -> int:
     return row
 
 
-def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: int) -> None:
+def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, ranked: pd.DataFrame) -> None:
     first, n = anchors["grades"]
     cats = n - 1  # without the 合计 row
     if cats > 0:
@@ -513,24 +524,31 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
         bar.set_x_axis({"name": "单位数"})
         ws.insert_chart("L2", bar, {"x_scale": 1.3, "y_scale": 1.1})
     first, n = anchors["hist"]
-    col = wb.add_chart({"type": "column"})
-    col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
-                    "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
-    col.set_title({"name": "复核得分分布"})
-    col.set_legend({"none": True})
-    ws.insert_chart("L20", col, {"x_scale": 1.3, "y_scale": 1.1})
-    if n_rated:
-        summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
-        x = summary_col[RATE_COLUMNS["预算执行率"]]
-        y = summary_col["total"]
-        scatter = wb.add_chart({"type": "scatter"})
-        scatter.add_series({"name": "单位", "categories": ["汇总排名", 1, x, n_rated, x], "values": ["汇总排名", 1, y, n_rated, y],
-                            "marker": {"type": "circle", "size": 5, "fill": {"color": "#ED7D31"}, "border": {"none": True}}})
-        scatter.set_title({"name": "预算执行率与复核得分"})
-        scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
-        scatter.set_y_axis({"name": "复核得分", "min": 0, "max": 100})
-        scatter.set_legend({"none": True})
-        ws.insert_chart("L38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
+    if n:
+        col = wb.add_chart({"type": "column"})
+        col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
+                        "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
+        col.set_title({"name": "复核得分分布"})
+        col.set_legend({"none": True})
+        ws.insert_chart("L20", col, {"x_scale": 1.3, "y_scale": 1.1})
+    if len(ranked):
+        _scatter(wb, ws, ranked, anchors["ranked"])
+
+
+def _scatter(wb, ws, ranked: pd.DataFrame, row: int) -> None:
+    """预算执行率 against 复核得分 of the ranked departments (汇总排名's first rows), beside the
+    top and bottom ten; the score axis fitted to the scores (85–100, not 0–100)."""
+    summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
+    x, y, n = summary_col[RATE_COLUMNS["预算执行率"]], summary_col["total"], len(ranked)
+    low, high = analysis.axis_range(ranked["total"])
+    scatter = wb.add_chart({"type": "scatter"})
+    scatter.add_series({"name": "单位", "categories": ["汇总排名", 1, x, n, x], "values": ["汇总排名", 1, y, n, y],
+                        "marker": {"type": "circle", "size": 5, "fill": {"color": "#ED7D31"}, "border": {"none": True}}})
+    scatter.set_title({"name": "预算执行率与复核得分"})
+    scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
+    scatter.set_y_axis({"name": "复核得分", "min": low, "max": high, "major_unit": 5 if high - low <= 40 else 10})
+    scatter.set_legend({"none": True})
+    ws.insert_chart(row, 11, scatter, {"x_scale": 1.3, "y_scale": 1.1})
 
 
 CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score"}
