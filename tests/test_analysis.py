@@ -100,13 +100,15 @@ def test_native_charts_beside_the_tables(first):
         book = z.read("xl/workbook.xml").decode()
         sheet_no = re.findall(r'<sheet name="([^"]+)"', book).index("统计分析") + 1
         rels = z.read(f"xl/worksheets/_rels/sheet{sheet_no}.xml.rels").decode()
-    assert len(charts) == 3 and "drawing" in rels
+    assert len(charts) == 4 and "drawing" in rels
     kinds = sorted(("scatter" if "<c:scatterChart>" in x else re.search(r'<c:barDir val="(\w+)"', x).group(1)
                     + ("-stacked" if '<c:grouping val="stacked"' in x else "")) for x in xml.values())
-    assert kinds == ["bar-stacked", "col", "scatter"]
-    scatter = next(x for x in xml.values() if "<c:scatterChart>" in x)
+    assert kinds == ["bar-stacked", "col", "scatter", "scatter"]
+    scatter, projects = (x for x in xml.values() if "<c:scatterChart>" in x)
     # 预算执行率 is N: after 抽评得分, 最终得分 (issue 11) and 预算数, 执行数 (issue 14).
     assert "汇总排名!$N$2:$N$6" in scatter and "汇总排名!$F$2:$F$6" in scatter
+    # Issue 20: every project's 执行率 (G) against its 复核得分 (J), six projects
+    assert "项目汇总!$G$2:$G$7" in projects and "项目汇总!$J$2:$J$7" in projects
 
 
 def test_summary_formats_and_totals_row(first):

@@ -229,12 +229,17 @@ def test_analysis_lists_ranked_units_only_and_fits_its_charts(with_unranked):
     assert [(r[1], r[2], r[3]) for r in bottom] == [(3, "000002", 84.56), (2, "000003", 90), (1, "000001", 90.56)]
     _, hist = blocks["复核得分分布（每 5 分一档，从有单位的最低一档起）"]
     assert [r[:2] for r in hist] == [("80–85", 1), ("85–90", 0), ("90–95", 2), ("95–100", 0)]
-    bar, column, scatter = ws._charts
-    assert [(c.anchor._from.row, c.anchor._from.col) for c in ws._charts] == [(1, 11), (19, 11), (top_row, 11)]
+    bar, column, scatter, projects = ws._charts
+    assert [(c.anchor._from.row, c.anchor._from.col) for c in ws._charts] == [(1, 11), (19, 11), (top_row, 11), (top_row + 18, 11)]
     assert (column.series[0].cat.strRef.f, column.series[0].val.numRef.f) == ("统计分析!$A$8:$A$11", "统计分析!$B$8:$B$11")
     (points,) = scatter.series  # the three ranked units, the first rows of 汇总排名; the y axis fitted to 84.56–90.56
     assert (points.xVal.numRef.f, points.yVal.numRef.f) == ("汇总排名!$N$2:$N$4", "汇总排名!$F$2:$F$4")
     assert (scatter.y_axis.scaling.min, scatter.y_axis.scaling.max, scatter.y_axis.majorUnit) == (80, 95, 5)
+    # 14: every project's 执行率 against its 复核得分, below it: three at 76.80 % → 96.88 and 棠溪镇's 80 % → 96.64
+    (points,) = projects.series
+    assert (points.xVal.numRef.f, points.yVal.numRef.f) == ("项目汇总!$G$2:$G$5", "项目汇总!$J$2:$J$5")
+    assert (projects.y_axis.scaling.min, projects.y_axis.scaling.max, projects.x_axis.scaling.min) == (95, 100, 0)
+    assert projects.title.tx.rich.p[0].r[0].t == "项目执行率与复核得分"
 
 
 def test_analysis_prints_its_tables_whole_with_rule_names(with_unranked):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -350,7 +350,7 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     _summary_sheet(wb, fmt, result.depts, rules, _missing_units(submissions))
     if submissions is not None:
         _submissions_sheet(wb, fmt, submissions)
-    _analysis_sheet(wb, fmt, result, rules, submissions)
+    _analysis_sheet(wb, fmt, result, rules, submissions, max_rows)
     write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
     _projects_sheet(wb, fmt, result.projects, rules, max_rows)
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
@@ -447,7 +447,8 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
             for h in df.columns]
 
 
-def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None) -> None:
+def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None,
+                    max_rows: int = EXCEL_MAX_ROWS) -> None:
     """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10,
     findings by rule, and with a roster the units by 报送状态.
 
@@ -473,10 +474,12 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submiss
     ]:
         anchors[key] = (row + 2, len(df))  # first data row (0-based) and its length
         row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
-    # The ranking tables start a page, below the first two charts (rows 2–36), the scatter beside them.
+    # The ranking tables start a page, below the first two charts (rows 2–36), the two scatters
+    # beside them; the findings by rule start the next page, below both.
     anchors["ranked"] = row = max(row, SECOND_PART_ROW)
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    row = max(row, anchors["ranked"] + 2 * CHART_ROWS)
     breaks = [anchors["ranked"], row]
     row = findings_by_rule(ws, fmt, row, result.findings)
     if submissions is not None:
@@ -485,11 +488,14 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submiss
     ws.set_h_pagebreaks(breaks)
     # Ranked departments come first on 汇总排名 (ranked order); the scatter plots only those.
     _charts(wb, ws, grades, anchors, rules, analysis.ranked(d))
+    if len(result.projects):
+        _project_scatter(wb, ws, result.projects, anchors["ranked"] + CHART_ROWS, max_rows)
 
 
-# Where 统计分析's second printed part (前十名, 后十名 and the scatter) starts at the earliest:
-# below the first two charts (anchored at rows 2 and 20, about 16 rows each).
-SECOND_PART_ROW = 37
+# 统计分析's charts are 16 rows high (288 pixels × 1.1); each is given 18. The second printed
+# part (前十名, 后十名 and the scatters) starts below the first two charts at the earliest.
+CHART_ROWS = 18
+SECOND_PART_ROW = 1 + 2 * CHART_ROWS
 # 统计分析's columns (A 30, B–K 11) and its charts beside them (from L, 1.3 × 480 pixels wide).
 ANALYSIS_PRINT_WIDTHS = (30, *[11] * 10, 89)
 # The rule by its Chinese name: its id (score.exec_mismatch) is for looking up, in 审核问题's last column.
@@ -537,18 +543,46 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, ranked: p
 
 def _scatter(wb, ws, ranked: pd.DataFrame, row: int) -> None:
     """预算执行率 against 复核得分 of the ranked departments (汇总排名's first rows), beside the
-    top and bottom ten; the score axis fitted to the scores (85–100, not 0–100)."""
-    summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
-    x, y, n = summary_col[RATE_COLUMNS["预算执行率"]], summary_col["total"], len(ranked)
-    low, high = analysis.axis_range(ranked["total"])
-    scatter = wb.add_chart({"type": "scatter"})
-    scatter.add_series({"name": "单位", "categories": ["汇总排名", 1, x, n, x], "values": ["汇总排名", 1, y, n, y],
-                        "marker": {"type": "circle", "size": 5, "fill": {"color": "#ED7D31"}, "border": {"none": True}}})
-    scatter.set_title({"name": "预算执行率与复核得分"})
-    scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
-    scatter.set_y_axis({"name": "复核得分", "min": low, "max": high, "major_unit": 5 if high - low <= 40 else 10})
-    scatter.set_legend({"none": True})
-    ws.insert_chart(row, 11, scatter, {"x_scale": 1.3, "y_scale": 1.1})
+    top and bottom ten."""
+    col = {c.source: i for i, c in enumerate(SUMMARY)}
+    _rate_against_score(wb, ws, row, Plot("汇总排名", col[RATE_COLUMNS["预算执行率"]], col["total"], len(ranked), "单位",
+                                          "预算执行率", "复核得分", "#ED7D31", 5), ranked["total"])
+
+
+def _project_scatter(wb, ws, projects: pd.DataFrame, row: int, max_rows: int) -> None:
+    """Each project's 执行率 against its 复核得分 (项目汇总's columns; a project without
+    either is left out by the chart; the first 项目汇总 sheet of a longer list): a project
+    scoring high on little spending stands out at the left."""
+    col = {c.source: i for i, c in enumerate(PROJECTS)}
+    _rate_against_score(wb, ws, row, Plot("项目汇总", col["exec_rate"], col["total"], min(len(projects), max_rows - 1), "项目",
+                                          "项目执行率", "项目复核得分", "#5B9BD5", 4), projects["total"])
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A scatter of a table's rate column (x) against its score column (y), rows 1 to n."""
+    sheet: str
+    x: int
+    y: int
+    n: int
+    name: str
+    x_name: str
+    y_name: str
+    colour: str
+    size: int
+
+
+def _rate_against_score(wb, ws, row: int, p: Plot, scores: pd.Series) -> None:
+    """`p` on 统计分析 at `row` (column L), the score axis fitted to `scores` (85–100, not 0–100)."""
+    low, high = analysis.axis_range(scores)
+    chart = wb.add_chart({"type": "scatter"})
+    chart.add_series({"name": p.name, "categories": [p.sheet, 1, p.x, p.n, p.x], "values": [p.sheet, 1, p.y, p.n, p.y],
+                      "marker": {"type": "circle", "size": p.size, "fill": {"color": p.colour}, "border": {"none": True}}})
+    chart.set_title({"name": f"{p.x_name}与{p.y_name.removeprefix('项目')}"})
+    chart.set_x_axis({"name": p.x_name, "num_format": "0%", "min": 0})
+    chart.set_y_axis({"name": p.y_name, "min": low, "max": high, "major_unit": 5 if high - low <= 40 else 10})
+    chart.set_legend({"none": True})
+    ws.insert_chart(row, 11, chart, {"x_scale": 1.3, "y_scale": 1.1})
 
 
 CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score"}
