@@ -115,3 +115,48 @@ def test_counts_by_reason_group_kinds_of_reason():
     items = pd.DataFrame({"item_no": ["001", "002", "003"], "n_indicators": [3, 4, 5],
                           "reasons": ["必抽：有 1 个项目须抽评", "必抽：有 2 个项目须抽评；得分差异 +6.00 分，绝对值超过 5 分", "随机抽取"]})
     assert counts_by_reason(items) == [("有项目须抽评", 2, 7), ("得分差异过大", 1, 4), ("随机抽取", 1, 5)]
+
+
+# --- 17. project reviews seen at unit level ---------------------------------------------------
+
+def test_a_reviewed_project_shows_in_changes_and_in_the_ranking(demo, tmp_path):  # noqa: F811
+    import openpyxl
+    from test_review import copy_out, evalbatch, expected_project, grade_item, score_all, sheet
+
+    from evalbatch.review.draw import DrawParams, draw
+    from evalbatch.values import round_half_up
+
+    out = copy_out(demo, tmp_path)
+    book = out / "绩效自评汇总_2021.xlsx"
+    before = {p["项目编码"]: p for p in sheet(book, "项目汇总") if p["项目编码"]}
+    items = draw(out, DrawParams(2021, 0.05, seed=3), RULES).items
+    item = items[items["kind"] == "项目"].iloc[0]
+    path = out / "抽评" / item["workbook"]
+    wb = openpyxl.load_workbook(path)
+    given = score_all(wb["抽评指标"], item["item_no"], lambda w: float(round_half_up(w / 2, 2)))  # every indicator at half
+    grade_item(wb["抽评项目"], item["item_no"], [15, 15, 15, 15, 15, 15, 10])
+    wb.save(path)
+    was = before[item["project_code"]]
+    now = expected_project(was, given)
+    assert now < was["复核得分"] == was["最终得分"]
+    ran = evalbatch("run", demo.src, "--out", out, "--year", 2021, "--settle", 0)
+    assert ran.returncode == 0, ran.stderr
+
+    rows = list(openpyxl.load_workbook(book)["变动情况"].iter_rows(values_only=True))
+    assert rows[0][0] == "与上次运行相比的变动：没有单位的得分或文件发生变化（项目抽评的变动见下表）"
+    at = next(i for i, r in enumerate(rows) if r[0] == "项目抽评变动（1 个项目）")
+    head = rows[at + 1][:9]
+    assert head == ("单位编码", "单位名称", "项目编码", "项目名称", "复核得分", "原最终得分", "新最终得分", "差异", "说明")
+    assert rows[at + 2][:9] == (item["dept_code"], was["单位名称"], item["project_code"], was["项目名称"], was["复核得分"],
+                                was["最终得分"], now, float(round_half_up(now - was["最终得分"], 2)),
+                                f"首次抽评：复核得分 {was['复核得分']:.2f} → 抽评得分 {now:.2f}")
+    assert rows[at + 3][0] is None  # one project
+
+    ranking = sheet(book, "汇总排名")
+    unit = next(r for r in ranking if r["单位编码"] == item["dept_code"])
+    assert (unit["抽评项目数"], unit["项目抽评平均变化"]) == (1, float(round_half_up(now - was["复核得分"], 2)))
+    others = [r for r in ranking if r["单位编码"] and r["单位编码"] != item["dept_code"]]
+    assert others and all(r["抽评项目数"] is None and r["项目抽评平均变化"] is None for r in others)
+    total = next(r for r in ranking if str(r["单位名称"]).startswith("合计"))
+    assert total["抽评项目数"] == 1
+

@@ -29,12 +29,14 @@ from evalbatch.write import history as H
 from evalbatch.write.history import (
     CHANGES_COLUMNS,
     DEPT_HISTORY_COLUMNS,
+    PROJECT_CHANGES_COLUMNS,
     RUNS_COLUMNS,
     YOY_COLUMNS,
     HistoryError,
     changes,
     dept_history,
     list_runs,
+    project_review_changes,
     record_run,
     year_over_year,
 )
@@ -306,6 +308,41 @@ def test_a_score_change_with_the_same_file_names_the_rules(tmp_path, scenario):
     assert found[["变动", "变动原因", "单位编码", "原得分", "新得分", "差异", "文件是否变化"]].values.tolist() == [
         ["变化", "评分规则变化", "620103", 90.56, 88.5, -2.06, "否"]]
     assert found["说明"].tolist() == [f"文件未变化；得分 90.56 → 88.50；评分规则已变化（摘要 {before.result.meta['rules_digest']} → feedfacecafe）"]
+
+
+def test_project_review_changes_between_runs(tmp_path, scenario):
+    """Issue 20, point 17: 620101's project reviewed (96.88 → 70), reviewed again (→ 80), then not;
+    620102's project reviewed and gone in the next run. Units' scores do not move with them.
+    (Every unit is the reference case: their projects share one code, told apart by the unit.)"""
+    db = tmp_path / "evalbatch.sqlite"
+    base = scenario.outcomes[1].result  # 2021: a, b, c, one project each at 96.88
+    record_run(db, base, None, 0)
+
+    def reviewed(scores: dict[str, float], drop: str = "") -> int:
+        p = base.projects.copy()
+        p["review_total"] = p["dept_code"].map(scores).astype("float64")
+        p["final_total"] = p["review_total"].fillna(p["total"])
+        return record_run(db, dataclasses.replace(base, projects=p[p["dept_code"] != drop]), None, 0)
+
+    first = reviewed({"620101": 70.0, "620102": 75.5})
+    assert project_review_changes(db, first).values.tolist() == [
+        ["620101", "中共甘肃省委机构编制委员会办公室", "620101-2021-01", "业务费项目—机构改革及机构编制实名制升级改造", 96.88, 96.88,
+         70.0, -26.88, "首次抽评：复核得分 96.88 → 抽评得分 70.00"],
+        ["620102", "乙单位", "620101-2021-01", "业务费项目—机构改革及机构编制实名制升级改造", 96.88, 96.88, 75.5, -21.38,
+         "首次抽评：复核得分 96.88 → 抽评得分 75.50"],
+    ]
+    assert changes(db, first).empty  # no unit's own score changed
+    again = reviewed({"620101": 80.0}, drop="620102")
+    found = project_review_changes(db, again)
+    assert found.astype(object).where(found.notna(), None)[["单位编码", "原最终得分", "新最终得分", "差异", "说明"]].values.tolist() == [
+        ["620101", 70.0, 80.0, 10.0, "抽评得分 70.00 → 80.00"],
+        ["620102", 75.5, None, None, "本次运行没有该项目（原抽评得分 75.50）"],
+    ]
+    done = reviewed({})
+    found = project_review_changes(db, done)
+    assert found.astype(object).where(found.notna(), None)[["单位编码", "新最终得分", "差异", "说明"]].values.tolist() == [
+        ["620101", 96.88, 16.88, "不再有抽评得分（原 80.00），最终得分为复核得分 96.88"]]
+    assert project_review_changes(db, 1).columns.tolist() == PROJECT_CHANGES_COLUMNS and project_review_changes(db, 1).empty
 
 
 def test_year_over_year_compares_with_the_latest_run_of_the_year_before(scenario):

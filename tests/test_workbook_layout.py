@@ -147,7 +147,7 @@ def test_every_sheet_prints_one_page_wide_with_its_header(night):
     assert all(wb[s].print_title_rows == "$1:$1" for s in tables)
     assert all(wb[s].print_options.gridLines for s in tables)
     # Columns for looking up, not for paper: 文件 (汇总排名's last, 审核问题's first) and 规则编号.
-    assert wb["汇总排名"].print_area == "'汇总排名'!$A$1:$Y$9"  # Y: 表式 (issue 18), before 文件
+    assert wb["汇总排名"].print_area == "'汇总排名'!$A$1:$AA$9"  # AA: 表式 (issue 18), before 文件
     assert wb["审核问题"].print_area.startswith("'审核问题'!$B$1:$H$")
     # 运行信息: its labels and values, on one page; the list of input files below is not printed.
     pairs = [r for r in _rows(wb["运行信息"]) if r[0]]

@@ -103,7 +103,7 @@ def top_bottom(depts: pd.DataFrame, rules: Rules, n: int = 10) -> tuple[pd.DataF
 
 
 # 汇总排名's columns that add up (money and counts), and those that are averaged.
-SUMMED = ("dept_budget", "dept_spent", "project_count", "errors", "warnings")
+SUMMED = ("dept_budget", "dept_spent", "project_count", "reviewed_projects", "errors", "warnings")
 AVERAGED_SCORES = ("total", "self_total", "diff", "review_total", "final_total", "project_avg")
 AVERAGED_OTHER = ("dept_budget", "dept_spent", "project_count")
 

@@ -27,6 +27,8 @@ SUMMARY = [
     Col("预算数（万元）", "dept_budget", "money", 13), Col("执行数（万元）", "dept_spent", "money", 13),
     *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
     Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
+    # 抽评 of the unit's projects (review/apply.py): how many were reviewed, their mean 抽评得分 − 复核得分.
+    Col("抽评项目数", "reviewed_projects", "int", 9), Col("项目抽评平均变化", "review_change", "score", 12),
     Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
     Col("表式", "layout", "text", 22), Col("文件", "file", "text", 30),
 ]

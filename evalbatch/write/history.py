@@ -219,6 +219,8 @@ YOY_RANKS = ("上年排名", "本年排名", "排名变化")
 # 同比情况: how a unit in both years moved (by 最终得分), or that it is in only one of them.
 UP, DOWN, SAME, NEW_UNIT, GONE_UNIT = "上升", "下降", "持平", "本年新增", "本年没有"
 UNRATED_THIS, UNRATED_LAST = "本年未评级", "上年未评级"
+# 变动情况's projects a review (抽评) scored differently from the previous run of the year.
+PROJECT_CHANGES_COLUMNS = ["单位编码", "单位名称", "项目编码", "项目名称", "复核得分", "原最终得分", "新最终得分", "差异", "说明"]
 RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明", "主机", "进程"]
 STATUS_CHANGES_COLUMNS = ["单位编码", "单位名称", "原状态", "新状态"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
@@ -737,6 +739,55 @@ def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
     })
     out = out.assign(_k=out["变动"].map(_KIND_ORDER)).sort_values(["_k", "单位编码", "新文件", "原文件"], kind="stable")
     return out.drop(columns="_k").reset_index(drop=True)[CHANGES_COLUMNS]
+
+
+def _project_frame(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    """A run's projects with their unit's name: 复核得分 (`total`), 抽评得分 (`review`), 最终得分 (`final`)."""
+    df = pd.read_sql_query(
+        "SELECT p.dept_code, p.project_code, p.project_name, d.dept_name, p.total, p.review_total AS review,"
+        " COALESCE(p.final_total, p.total) AS final FROM project_scores p"
+        " LEFT JOIN dept_scores d ON d.run_id = p.run_id AND d.file = p.file WHERE p.run_id = ?", conn, params=(int(run_id),))
+    for c in ("total", "review", "final"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64").round(2)
+    for c in ("dept_code", "project_code", "project_name", "dept_name"):
+        df[c] = df[c].fillna("").astype(str)
+    return df.drop_duplicates(["dept_code", "project_code"])
+
+
+def project_review_changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Projects whose 抽评得分 differs from the previous run of the same year: reviewed for the
+    first time, reviewed again, no longer reviewed, or gone (`PROJECT_CHANGES_COLUMNS`, by
+    单位编码 and 项目编码). A unit's own score does not move with its projects' reviews: without
+    this, 变动情况 said 没有单位发生变化 after a project went from 90.28 to 69.81. Empty
+    without a previous run."""
+    with connect(db_path, create=False) as conn:
+        run = _run_row(conn, run_id)
+        prev_id = _latest_before(conn, run["year"], run_id)
+        if prev_id is None:
+            return _empty(PROJECT_CHANGES_COLUMNS, ("复核得分", "原最终得分", "新最终得分", "差异"))
+        old, new = _project_frame(conn, prev_id), _project_frame(conn, run_id)
+    m = old.merge(new, on=["dept_code", "project_code"], how="outer", suffixes=("_old", "_new"), indicator=True)
+    m = m[_differs(m["review_old"], m["review_new"])]
+    m = m.fillna({c: "" for c in _text_columns(m)})
+    ro, rn, total = _fmt_scores(m["review_old"]), _fmt_scores(m["review_new"]), m["total_new"].fillna(m["total_old"])
+    said = pd.Series(np.select(
+        [m["_merge"].eq("left_only"), m["review_old"].isna(), m["review_new"].isna()],
+        ["本次运行没有该项目（原抽评得分 " + ro + "）",
+         "首次抽评：复核得分 " + _fmt_scores(total) + " → 抽评得分 " + rn,
+         "不再有抽评得分（原 " + ro + "），最终得分为复核得分 " + _fmt_scores(total)],
+        "抽评得分 " + ro + " → " + rn), index=m.index)
+    out = pd.DataFrame({
+        "单位编码": m["dept_code"],
+        "单位名称": m["dept_name_new"].where(m["dept_name_new"].ne(""), m["dept_name_old"]),
+        "项目编码": m["project_code"],
+        "项目名称": m["project_name_new"].where(m["project_name_new"].ne(""), m["project_name_old"]),
+        "复核得分": total,
+        "原最终得分": m["final_old"],
+        "新最终得分": m["final_new"],
+        "差异": (m["final_new"] - m["final_old"]).round(2),
+        "说明": said,
+    })
+    return out.sort_values(["单位编码", "项目编码"], kind="stable").reset_index(drop=True)[PROJECT_CHANGES_COLUMNS]
 
 
 def year_over_year(db_path: str | Path, run_id: int) -> pd.DataFrame:

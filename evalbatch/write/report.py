@@ -331,13 +331,13 @@ CONSTANT_MEMORY_ROWS = 200_000
 def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None = None,
                    changes: pd.DataFrame | None = None, year_over_year: pd.DataFrame | None = None,
                    max_rows: int = EXCEL_MAX_ROWS, submissions: pd.DataFrame | None = None,
-                   status_changes: pd.DataFrame | None = None) -> Path:
+                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place).
 
-    `changes` and `status_changes` (from history.py) fill the 变动情况 sheet when given;
-    `year_over_year` (history.year_over_year) the 同比 sheet when it has rows. `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`'
-    columns and `on_roster`) adds 报送情况, and its units without a submission at the foot of
-    汇总排名.
+    `changes`, `project_changes` and `status_changes` (from history.py) fill the 变动情况 sheet
+    when given; `year_over_year` (history.year_over_year) the 同比 sheet when it has rows.
+    `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`' columns and
+    `on_roster`) adds 报送情况, and its units without a submission at the foot of 汇总排名.
     """
     rules = rules or load_rules()
     path = Path(path)
@@ -356,7 +356,7 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
     if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
         write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
-    _changes_sheet(wb, fmt, changes, year_over_year, status_changes)
+    _changes_sheet(wb, fmt, changes, year_over_year, status_changes, project_changes)
     if year_over_year is not None and len(year_over_year):
         _yoy_sheet(wb, fmt, year_over_year)
     _run_info(wb, fmt, result)
@@ -585,12 +585,13 @@ def _rate_against_score(wb, ws, row: int, p: Plot, scores: pd.Series) -> None:
     ws.insert_chart(row, 11, chart, {"x_scale": 1.3, "y_scale": 1.1})
 
 
-CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score"}
+CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "复核得分": "score", "原最终得分": "score", "新最终得分": "score"}
 
 
 def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None,
-                   status_changes: pd.DataFrame | None = None) -> None:
-    """变动情况: what changed since the previous run of the year, and against last year."""
+                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None) -> None:
+    """变动情况: what changed since the previous run of the year (units, projects a review scored
+    differently, roster statuses), and where the comparison with last year is."""
     ws = wb.add_worksheet("变动情况")
     ws.set_column(0, 0, 10)
     ws.set_column(1, 8, 14)
@@ -600,9 +601,14 @@ def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_yea
         ws.write_string(0, 0, "本年度尚无可比较的上次运行（首次运行，或运行历史数据库不可用）", fmt.title)
         row = 2
     else:
-        title = "与上次运行相比的变动" + ("：没有单位发生变化" if changes.empty else f"（{len(changes)} 个单位）")
+        projects = project_changes is not None and not project_changes.empty
+        none = "：没有单位的得分或文件发生变化" + ("（项目抽评的变动见下表）" if projects else "")
+        title = "与上次运行相比的变动" + (none if changes.empty else f"（{len(changes)} 个单位）")
         cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in changes.columns]
         row = write_block(ws, fmt, 0, cols, changes, title)
+        if projects:
+            cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in project_changes.columns]
+            row = write_block(ws, fmt, row, cols, project_changes, f"项目抽评变动（{len(project_changes)} 个项目）")
     if status_changes is not None and not status_changes.empty:
         cols = [Col(h, h, "wrap" if h == "说明" else "text", 14) for h in status_changes.columns]
         row = write_block(ws, fmt, row, cols, status_changes, f"报送状态变化（{len(status_changes)} 个单位）")
