@@ -113,6 +113,7 @@ RULES: dict[str, tuple[str, str]] = {
     "review.unreadable": (ERROR, "抽评表无法读取"),
     "review.score_invalid": (ERROR, "抽评得分无效"),
     "review.rubric_invalid": (ERROR, "质量评分无效"),
+    "review.date_invalid": (WARNING, "复核日期无效"),
     "review.unknown": (ERROR, "抽评对象不存在"),
     "review.changed": (ERROR, "抽评表锁定内容被修改"),
     "review.stale": (WARNING, "抽取后提交文件已变化"),

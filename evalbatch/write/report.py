@@ -56,6 +56,7 @@ class Formats:
             "rate": wb.add_format({**base, "num_format": "0.00%"}),
             "money": wb.add_format({**base, "num_format": "#,##0.00"}),
             "int": wb.add_format({**base, "num_format": "0"}),
+            "date": wb.add_format({**base, "num_format": "yyyy-mm-dd"}),  # a fill-in date (抽评表's 复核日期)
         }
         self.fills = {k: wb.add_format({"bg_color": v}) for k, v in {**GRADE_COLOURS, **LEVEL_COLOURS}.items()}
         self.status = {k: wb.add_format({"bg_color": v}) for k, v in STATUS_COLOURS.items()}
