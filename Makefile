@@ -91,7 +91,8 @@ pictures: install
 	$(PY) -m evalbatch sample -o output/pictures/in --count $(COUNT) --seed 1 --year $(YEAR) >/dev/null
 	$(PY) -m evalbatch run output/pictures/in --out output/pictures/out --year $(YEAR) --settle 0 --quiet --no-cache || test $$? -eq 1
 	soffice -env:UserInstallation=file://$(CURDIR)/output/pictures/profile --headless --convert-to pdf --outdir output/pictures output/pictures/out/绩效自评汇总_$(YEAR).xlsx >/dev/null
-	pdftoppm -r 200 -f 1 -l 1 -x 0 -y 150 -W 1500 -H 560 -png output/pictures/绩效自评汇总_$(YEAR).pdf output/pictures/a
-	pdftoppm -r 130 -f 2 -l 2 -x 0 -y 100 -W 1500 -H 900 -png output/pictures/绩效自评汇总_$(YEAR).pdf output/pictures/b
+	# 汇总排名 (A3 landscape) from its header row, the left half; 统计分析's first page with its two charts.
+	pdftoppm -r 200 -f 1 -l 1 -x 0 -y 90 -W 1500 -H 620 -png output/pictures/绩效自评汇总_$(YEAR).pdf output/pictures/a
+	pdftoppm -r 130 -f 2 -l 2 -x 0 -y 60 -W 2120 -H 700 -png output/pictures/绩效自评汇总_$(YEAR).pdf output/pictures/b
 	cp output/pictures/a-01.png docs/images/汇总排名.png
 	cp output/pictures/b-02.png docs/images/统计分析.png

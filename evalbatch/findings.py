@@ -114,6 +114,7 @@ RULES: dict[str, tuple[str, str]] = {
     "review.unreadable": (ERROR, "抽评表无法读取"),
     "review.score_invalid": (ERROR, "抽评得分无效"),
     "review.rubric_invalid": (ERROR, "质量评分无效"),
+    "review.date_invalid": (WARNING, "复核日期无效"),
     "review.unknown": (ERROR, "抽评对象不存在"),
     "review.changed": (ERROR, "抽评表锁定内容被修改"),
     "review.stale": (WARNING, "抽取后提交文件已变化"),
@@ -246,3 +247,75 @@ def sort(findings: pd.DataFrame) -> pd.DataFrame:
         .drop(columns=list(keys.columns))
         .reset_index(drop=True)
     )
+
+
+# Rules that say the same thing about one cell (an indicator's self-score is not what its
+# figures give): on the same cell they are one row. The first present in this order leads (it
+# says why); what the others add follows its statement, before its request. (A total's cap,
+# score.capped_by_execution, explains a figure rather than asking for a change: it stays apart.)
+SAME_POINT = {
+    "score.over_weight": "自评得分", "score.range": "自评得分", "score.full_below_target": "自评得分",
+    "score.deducted_met": "自评得分", "score.diff": "自评得分",
+}
+_LEAD = {rule: i for i, rule in enumerate(SAME_POINT)}
+# A message is 「name」statement；请… (the request): the name and the request are said once.
+_NAMED = re.compile(r"^(「[^」]*」)")
+_ASK = "；请"
+
+
+def merge_same(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings about one cell that say the same thing as one row: the same message twice, or
+    rules of one `SAME_POINT`. The row keeps the most severe level, the lead rule and its
+    request; an accountant reads one row per thing to fix. Rows without a cell stay apart."""
+    if findings.empty:
+        return findings
+    findings = findings.reset_index(drop=True)
+    cell = findings["cell"].fillna("").astype(str)
+    topic = findings["rule_id"].map(SAME_POINT).fillna("=" + findings["message"].astype(str))
+    key = pd.DataFrame({"f": findings["file"].fillna("").astype(str), "s": findings["sheet"].fillna("").astype(str),
+                        "c": cell, "t": topic})
+    shared = key.duplicated(keep=False) & cell.ne("")
+    if not shared.any():
+        return findings
+    rows = findings[shared].assign(
+        _g=key[shared].groupby(list(key.columns), sort=False).ngroup(),
+        _lead=findings["rule_id"].map(_LEAD).fillna(len(_LEAD)), _lv=findings["level"].map(LEVEL_ORDER).fillna(9))
+    rows = rows.sort_values(["_g", "_lead", "_lv"], kind="stable")  # stable: found order last
+    g = rows.groupby("_g", sort=True)
+    # The lead row, at the place of the group's first row, with the group's most severe level.
+    lead = g.head(1).set_index("_g").sort_index()
+    lead["message"] = g["message"].agg(lambda m: _joined(list(m)))
+    lead["level"] = g["_lv"].min().map({v: k for k, v in LEVEL_ORDER.items()}).fillna(lead["level"])
+    lead.index = pd.Series(rows.index, index=rows.index).groupby(rows["_g"]).min().sort_index().to_numpy()
+    return pd.concat([findings[~shared], lead[COLUMNS]]).sort_index().reset_index(drop=True).astype("object")
+
+
+def _joined(messages: list[str]) -> str:
+    """The lead message with what the others add: their clauses (without the repeated 「name」,
+    request, or anything the lead already says) before the lead's request."""
+    lead = str(messages[0])
+    name = _NAMED.match(lead)
+    statement, ask = (lead[: lead.rindex(_ASK)], lead[lead.rindex(_ASK):]) if _ASK in lead else (lead, "")
+    said = [statement]
+    for m in map(str, messages[1:]):
+        part = m[: m.rindex(_ASK)] if _ASK in m else m
+        if name and part.startswith(name.group(1)):
+            part = part[len(name.group(1)):]
+        new = "，".join(c for c in _clauses(part) if c and c not in statement)
+        if new and new not in said:
+            said.append(new)
+    return "；".join(said) + ask
+
+
+def _clauses(text: str) -> list[str]:
+    """`text` split at its commas outside brackets: "自评得分 3.5，复核得分 3.00（完成率 100%，…）"."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "（(“":
+            depth += 1
+        elif ch in "）)”":
+            depth -= 1
+        elif ch == "，" and depth <= 0:
+            out.append(text[start:i])
+            start = i + 1
+    return [*out, text[start:]]

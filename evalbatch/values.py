@@ -212,3 +212,11 @@ def number_text(x: pd.Series, fmt: str = "{:g}") -> pd.Series:
     """Numbers → text for messages: "" where missing, and text even when `x` is empty."""
     values = pd.to_numeric(x, errors="coerce").to_numpy(dtype="float64", na_value=np.nan).tolist()
     return pd.Series(["" if v != v else fmt.format(v) for v in values], index=x.index, dtype="string")
+
+
+
+def score_text(x: pd.Series) -> pd.Series:
+    """Scores → text for messages as the forms print them: two decimals at most, no trailing
+    zeros (9.5, 10, 2.68). Two scores that differ by a hundredth never read alike."""
+    text = number_text(round_half_up(pd.to_numeric(x, errors="coerce").astype("float64"), 2), "{:.2f}")
+    return text.str.replace(r"(\.\d*?)0+$", r"\1", regex=True).str.replace(r"\.$", "", regex=True)

@@ -69,9 +69,9 @@ def test_grade_counts_and_shares(first):
 
 def test_score_bands_execution_and_level1_averages(first):
     sheet = rows(first[2].workbook, "统计分析")
-    _, hist = block(sheet, "复核得分分布（每 5 分一档）")
-    assert len(hist) == 20 and sum(n for _, n in hist) == 5
-    assert {band: n for band, n in hist if n} == {"65–70": 1, "80–85": 1, "85–90": 1, "90–95": 2}
+    _, hist = block(sheet, "复核得分分布（每 5 分一档，从有单位的最低一档起）")
+    # From the lowest band that holds a department to 95–100 (issue 20): no empty bands below.
+    assert hist == [["65–70", 1], ["70–75", 0], ["75–80", 0], ["80–85", 1], ["85–90", 1], ["90–95", 2], ["95–100", 0]]
     _, execution = block(sheet, "预算执行率分布")
     assert {band: n for band, n in execution if n} == {"50%–60%": 5}
     head, level1 = block(sheet, "一级指标平均得分（整体指标）")
@@ -100,13 +100,15 @@ def test_native_charts_beside_the_tables(first):
         book = z.read("xl/workbook.xml").decode()
         sheet_no = re.findall(r'<sheet name="([^"]+)"', book).index("统计分析") + 1
         rels = z.read(f"xl/worksheets/_rels/sheet{sheet_no}.xml.rels").decode()
-    assert len(charts) == 3 and "drawing" in rels
+    assert len(charts) == 4 and "drawing" in rels
     kinds = sorted(("scatter" if "<c:scatterChart>" in x else re.search(r'<c:barDir val="(\w+)"', x).group(1)
                     + ("-stacked" if '<c:grouping val="stacked"' in x else "")) for x in xml.values())
-    assert kinds == ["bar-stacked", "col", "scatter"]
-    scatter = next(x for x in xml.values() if "<c:scatterChart>" in x)
+    assert kinds == ["bar-stacked", "col", "scatter", "scatter"]
+    scatter, projects = (x for x in xml.values() if "<c:scatterChart>" in x)
     # 预算执行率 is N: after 抽评得分, 最终得分 (issue 11) and 预算数, 执行数 (issue 14).
     assert "汇总排名!$N$2:$N$6" in scatter and "汇总排名!$F$2:$F$6" in scatter
+    # Issue 20: every project's 执行率 (G) against its 复核得分 (J), six projects
+    assert "项目汇总!$G$2:$G$7" in projects and "项目汇总!$J$2:$J$7" in projects
 
 
 def test_summary_formats_and_totals_row(first):

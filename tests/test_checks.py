@@ -69,7 +69,10 @@ def test_weights_and_self_score_range(tmp_path):
     assert messages(r, "weight.total") == ["整体指标的分值合计为 98，应为 100；请调整各指标分值"]
     # Deployed imports refuse a self score above the row's maximum: an 错误 (rules [levels] may lower it).
     assert found(r, "score.over_weight") == [("错误", "项目指标", "I2")]
-    assert messages(r, "score.over_weight") == ["自评得分 3.5 超过分值 3，得分不能高于分值；请更正"]
+    # One row for the cell: the recomputed score (score.diff) said inside it, not in a row of its own.
+    assert messages(r, "score.over_weight") == ["「第三方服务机构数」自评得分 3.5 超过分值 3，得分不能高于分值；复核得分 3.00"
+                                                "（完成率 100.00%，得分＝3×min(完成率,100%)＝3.00）；请更正"]
+    assert found(r, "score.diff") == []
 
 
 def test_project_weights_must_add_to_90(tmp_path):
@@ -174,7 +177,11 @@ def test_full_marks_below_target(tmp_path):
     data["projects"][0]["self_score"] = 97.68
     r = run(tmp_path, data)
     assert found(r, "score.full_below_target") == [("警告", "项目指标", "I8")]
-    assert messages(r, "score.diff") == ["「形成调研报告数量」自评得分 3，复核得分 2.20（完成率 73.33%，得分＝3×min(完成率,100%)＝2.20）；请核对"]
+    # score.diff says the same of the same cell: one row, led by the reason, with the figures.
+    assert messages(r, "score.full_below_target") == [
+        "「形成调研报告数量」实际值“11篇”未达到指标值“15篇”，自评却得满分；自评得分 3，复核得分 2.20"
+        "（完成率 73.33%，得分＝3×min(完成率,100%)＝2.20）；请按实际完成情况打分"]
+    assert found(r, "score.diff") == []
     assert found(r, "score.total_diff") == [("警告", "项目", "F2")]
 
 

@@ -145,6 +145,78 @@ def test_findings_without_a_cell_sort_first_whatever_marks_the_blank():
     assert F.sort(rows)["message"].tolist() == ["a", "b", "d", "e", "f", "g"]
 
 
+def test_messages_about_one_cell_that_say_the_same_thing_are_one_row():
+    from evalbatch import findings as F
+
+    rows = F.frame([
+        F.one("score.diff", "「甲」自评得分 2，复核得分 3.00（完成率 100.00%，得分＝3.00）；请核对", file="a.xlsx", sheet="整体指标", cell="H9"),
+        F.one("score.deducted_met", "「甲」实际值“5次”已达到指标值“5次”，自评却扣分（自评 2 / 分值 3），且未说明原因；请核对自评得分或说明扣分原因",
+              file="a.xlsx", sheet="整体指标", cell="H9"),
+        F.one("arith.rounding", "尾差", file="a.xlsx", sheet="基本信息", cell="B16"),
+        F.one("arith.rounding", "尾差", file="a.xlsx", sheet="基本信息", cell="B16"),  # the same message twice
+        F.one("arith.rounding", "尾差", file="a.xlsx", sheet="基本信息", cell="B17"),  # another cell
+        F.one("file.macro", "宏", file="a.xlsx"),
+        F.one("file.macro", "宏", file="a.xlsx"),  # no cell: not merged
+        F.one("score.diff", "「乙」自评得分 1，复核得分 3.00；请核对", file="b.xlsx", sheet="整体指标", cell="H9"),  # another file
+        F.one("value.unit", "「甲」单位", file="a.xlsx", sheet="整体指标", cell="H9"),  # says something else
+    ])
+    got = F.merge_same(rows)
+    assert list(zip(got["file"], got["cell"], got["level"], got["rule_id"], got["message"])) == [
+        # 达标却扣分 (a 提示) leads and says why; the row keeps score.diff's 警告 and its figures.
+        ("a.xlsx", "H9", "警告", "score.deducted_met", "「甲」实际值“5次”已达到指标值“5次”，自评却扣分（自评 2 / 分值 3），且未说明原因；"
+         "自评得分 2，复核得分 3.00（完成率 100.00%，得分＝3.00）；请核对自评得分或说明扣分原因"),
+        ("a.xlsx", "B16", "提示", "arith.rounding", "尾差"),
+        ("a.xlsx", "B17", "提示", "arith.rounding", "尾差"),
+        ("a.xlsx", "", "警告", "file.macro", "宏"),
+        ("a.xlsx", "", "警告", "file.macro", "宏"),
+        ("b.xlsx", "H9", "警告", "score.diff", "「乙」自评得分 1，复核得分 3.00；请核对"),
+        ("a.xlsx", "H9", "警告", "value.unit", "「甲」单位"),
+    ]
+    assert got["rule"].iloc[0] == "达标却扣分"
+
+
+def test_check_feedback_and_workbook_show_one_row_for_a_cell(tmp_path):
+    import openpyxl
+
+    from evalbatch.night.runner import run as run_night
+
+    data = reference()
+    row = next(x for x in data["project_indicators"] if x["l3"] == "形成调研报告数量")
+    row["self_score"] = 3  # 11 of 15 reports: 2.20 recomputed, full marks claimed
+    src = tmp_path / "in"
+    src.mkdir()
+    write(src, data, "620101.xlsx")
+    want = ("「形成调研报告数量」实际值“11篇”未达到指标值“15篇”，自评却得满分；自评得分 3，复核得分 2.20"
+            "（完成率 73.33%，得分＝3×min(完成率,100%)＝2.20）；请按实际完成情况打分")
+    r = run([src / "620101.xlsx"])
+    assert [(lv, c, m) for lv, s, c, m in found(r, "score.full_below_target")] == [("警告", "I8", want)]
+    assert found(r, "score.diff") == []
+    out = CliRunner().invoke(app, ["check", str(src / "620101.xlsx"), "--year", "2021"])
+    assert out.output.count("形成调研报告数量") == 1 and "自评得分 3，复核得分 2.20" in out.output
+    outcome = run_night(src, tmp_path / "out", 2021, RULES, settle=0, feedback=True)
+    sheet = openpyxl.load_workbook(outcome.workbook)["审核问题"]
+    cells = [(r[3], r[4], r[7]) for r in sheet.iter_rows(min_row=2, values_only=True) if r[4] == "I8"]
+    assert cells == [("项目指标", "I8", want)]
+    (feedback,) = (tmp_path / "out" / "feedback").glob("*.xlsx")
+    sheet = openpyxl.load_workbook(feedback)["审核问题"]
+    head = [c.value for c in sheet[1]]
+    rows = [dict(zip(head, r)) for r in sheet.iter_rows(min_row=2, values_only=True)]
+    assert [(x["工作表"], x["说明"]) for x in rows if x["单元格"] == "I8"] == [("项目指标", want)]
+
+
+def test_reason_missing_never_says_a_score_below_an_equal_weight(tmp_path):
+    data = reference()
+    row = next(x for x in data["indicators"] if x["l3"] == "考察调研次数")
+    row["actual"], row["self_score"] = "18次", 2.9999999  # target ≥20次; 3 as written to two decimals
+    r = run([write(tmp_path, data)])
+    (msg,) = [m for *_, m in found(r, "score.reason_missing") if "考察调研次数" in m]
+    assert msg == "「考察调研次数」未完成目标（实际值“18次”，指标值“≥20次”），但偏差原因为空；请说明偏差原因和改进措施"
+    row["self_score"] = 2.994  # 2.99 against 3: below, and said so with two decimals
+    r = run([write(tmp_path, data, "b.xlsx")])
+    (msg,) = [m for *_, m in found(r, "score.reason_missing") if "考察调研次数" in m]
+    assert msg == "「考察调研次数」得分低于分值（自评 2.99 / 分值 3），但偏差原因为空；请说明偏差原因和改进措施"
+
+
 def test_scoring_md_lists_every_level_word_and_its_share():
     from pathlib import Path
 

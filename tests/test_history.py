@@ -29,12 +29,14 @@ from evalbatch.write import history as H
 from evalbatch.write.history import (
     CHANGES_COLUMNS,
     DEPT_HISTORY_COLUMNS,
+    PROJECT_CHANGES_COLUMNS,
     RUNS_COLUMNS,
     YOY_COLUMNS,
     HistoryError,
     changes,
     dept_history,
     list_runs,
+    project_review_changes,
     record_run,
     year_over_year,
 )
@@ -126,7 +128,7 @@ def scenario(tmp_path_factory) -> Scenario:
 def test_schema_is_created_with_its_version(scenario):
     assert scenario.db == scenario.out / "evalbatch.sqlite"
     assert H.SCHEMA_VERSION == len(H.MIGRATIONS) == 5  # 3: re-review (抽评); 4: host, pid; 5: the roster (名单) and its statuses
-    assert user_version(scenario.db) == 5
+    assert user_version(scenario.db) == H.SCHEMA_VERSION
     assert TABLES <= tables(scenario.db)
     assert scenario.ids == [1, 2, 3, 4]
 
@@ -248,7 +250,8 @@ def test_department_and_project_scores_are_stored(scenario):
     assert query(scenario.db, "SELECT year, dept_code, dept_name, dept_category, total, self_total, grade, rank, errors, warnings"
                               " FROM dept_scores WHERE run_id = 3 ORDER BY dept_code") == [
         (2021, "620101", "中共甘肃省委机构编制委员会办公室", "党委部门", 90.56, 90.56, "优", 1, 0, 1),
-        (2021, "620102", "乙单位", "党委部门", 89.06, 90.56, "良", 3, 0, 5),
+        # 会议培训次数's full marks below target and its recomputed score: one warning (issue 20, point 6)
+        (2021, "620102", "乙单位", "党委部门", 89.06, 90.56, "良", 3, 0, 4),
         (2021, "620103", "丙单位", "党委部门", 90.56, 90.56, "优", 1, 0, 1),
     ]
     assert query(scenario.db, "SELECT year, file, dept_code, project_code, total, self_score, grade, exec_rate"
@@ -307,15 +310,52 @@ def test_a_score_change_with_the_same_file_names_the_rules(tmp_path, scenario):
     assert found["说明"].tolist() == [f"文件未变化；得分 90.56 → 88.50；评分规则已变化（摘要 {before.result.meta['rules_digest']} → feedfacecafe）"]
 
 
+def test_project_review_changes_between_runs(tmp_path, scenario):
+    """Issue 20, point 17: 620101's project reviewed (96.88 → 70), reviewed again (→ 80), then not;
+    620102's project reviewed and gone in the next run. Units' scores do not move with them.
+    (Every unit is the reference case: their projects share one code, told apart by the unit.)"""
+    db = tmp_path / "evalbatch.sqlite"
+    base = scenario.outcomes[1].result  # 2021: a, b, c, one project each at 96.88
+    record_run(db, base, None, 0)
+
+    def reviewed(scores: dict[str, float], drop: str = "") -> int:
+        p = base.projects.copy()
+        p["review_total"] = p["dept_code"].map(scores).astype("float64")
+        p["final_total"] = p["review_total"].fillna(p["total"])
+        return record_run(db, dataclasses.replace(base, projects=p[p["dept_code"] != drop]), None, 0)
+
+    first = reviewed({"620101": 70.0, "620102": 75.5})
+    assert project_review_changes(db, first).values.tolist() == [
+        ["620101", "中共甘肃省委机构编制委员会办公室", "620101-2021-01", "业务费项目—机构改革及机构编制实名制升级改造", 96.88, 96.88,
+         70.0, -26.88, "首次抽评：复核得分 96.88 → 抽评得分 70.00"],
+        ["620102", "乙单位", "620101-2021-01", "业务费项目—机构改革及机构编制实名制升级改造", 96.88, 96.88, 75.5, -21.38,
+         "首次抽评：复核得分 96.88 → 抽评得分 75.50"],
+    ]
+    assert changes(db, first).empty  # no unit's own score changed
+    again = reviewed({"620101": 80.0}, drop="620102")
+    found = project_review_changes(db, again)
+    assert found.astype(object).where(found.notna(), None)[["单位编码", "原最终得分", "新最终得分", "差异", "说明"]].values.tolist() == [
+        ["620101", 70.0, 80.0, 10.0, "抽评得分 70.00 → 80.00"],
+        ["620102", 75.5, None, None, "本次运行没有该项目（原抽评得分 75.50）"],
+    ]
+    done = reviewed({})
+    found = project_review_changes(db, done)
+    assert found.astype(object).where(found.notna(), None)[["单位编码", "新最终得分", "差异", "说明"]].values.tolist() == [
+        ["620101", 96.88, 16.88, "不再有抽评得分（原 80.00），最终得分为复核得分 96.88"]]
+    assert project_review_changes(db, 1).columns.tolist() == PROJECT_CHANGES_COLUMNS and project_review_changes(db, 1).empty
+
+
 def test_year_over_year_compares_with_the_latest_run_of_the_year_before(scenario):
     found = year_over_year(scenario.db, 4)
     assert found.columns.tolist() == YOY_COLUMNS
+    # This year's ranking (ties by code), then the unit gone; 排名变化 > 0 is a move up.
     assert found.astype(object).where(found.notna(), None).values.tolist() == [
-        ["620101", "中共甘肃省委机构编制委员会办公室", 90.56, 90.56, 0.0, "优", "优"],
-        ["620102", "乙单位", 90.26, 89.06, -1.2, "优", "良"],
-        ["620104", "丁单位", None, 90.56, None, "", "优"],
-        ["620109", "已撤并单位", 90.56, None, None, "优", ""],
+        ["620101", "中共甘肃省委机构编制委员会办公室", "党委部门", 90.56, 90.56, 0.0, "优", "优", 1, 1, 0, "持平"],
+        ["620104", "丁单位", "党委部门", None, 90.56, None, "", "优", None, 1, None, "本年新增"],
+        ["620102", "乙单位", "党委部门", 90.26, 89.06, -1.2, "优", "良", 3, 3, 0, "下降"],
+        ["620109", "已撤并单位", "党委部门", 90.56, None, None, "优", "", 1, None, None, "本年没有"],
     ]
+    assert found.attrs == {"last_year": 2020, "this_year": 2021, "last_run": 1, "this_run": 4}
     none = year_over_year(scenario.db, 1)  # no 2019 run
     assert none.columns.tolist() == YOY_COLUMNS and len(none) == 0
 

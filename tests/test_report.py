@@ -40,10 +40,12 @@ def test_sheets_and_headers(workbook):
     _, head, _ = _sheet(workbook.workbook, "汇总排名")
     # 抽评得分 and 最终得分 (issue 11): the ranking is by 最终得分, which is 复核得分 where nothing was re-reviewed.
     # 预算数 and 执行数 (issue 14): each department's money, before the rates computed from it.
-    assert list(head[:24]) == ["排名", "类别排名", "单位编码", "单位名称", "单位类别", "复核得分", "自评得分", "得分差异",
+    # 抽评项目数 and 项目抽评平均变化 (issue 20): the unit's projects a review scored, and by how much.
+    assert list(head[:26]) == ["排名", "类别排名", "单位编码", "单位名称", "单位类别", "复核得分", "自评得分", "得分差异",
                                "抽评得分", "最终得分", "评价等级", "预算数（万元）", "执行数（万元）",
                                "预算执行率", "基本支出执行率", "项目支出执行率", "三公经费控制率", "结转结余变动率",
-                               "在职人员控制率", "项目数", "项目平均得分", "错误数", "警告数", "主要扣分项"]
+                               "在职人员控制率", "项目数", "项目平均得分", "抽评项目数", "项目抽评平均变化", "错误数", "警告数",
+                               "主要扣分项"]
     _, head, _ = _sheet(workbook.workbook, "审核问题")
     assert list(head[:8]) == ["文件", "单位编码", "单位名称", "工作表", "单元格", "级别", "规则", "说明"]
     _, head, _ = _sheet(workbook.workbook, "项目汇总")

@@ -100,10 +100,12 @@ def test_inferred_method_noted(scored):
 
 def test_self_score_above_weight(scored):
     f = _findings(scored, "score.over_weight")
-    assert len(f) == 1 and "超出分值" not in f["message"].iloc[0] and f["level"].iloc[0] == "错误"
+    assert len(f) == 1 and f["level"].iloc[0] == "错误"
+    assert f["message"].iloc[0].startswith("「超出分值」自评得分 5 超过分值 4，得分不能高于分值；复核得分 4.00")
     assert f["cell"].iloc[0] == "H" + str(_row(scored, "超出分值")["row"])
+    # The difference is said in that one row for the cell, not in a score.diff row of its own.
     diff = _findings(scored, "score.diff")
-    assert diff["message"].str.contains("「超出分值」").sum() == 1
+    assert diff["message"].str.contains("「超出分值」").sum() == 0
 
 
 def test_strict_mode_scores_unverifiable_zero(tmp_path):

@@ -120,9 +120,9 @@ def test_a_unit_checks_corrects_submits_and_another_unit_sees_none_of_it(server,
     assert browser.find_element(By.TAG_NAME, "h1").text == "检查填报文件"
     upload(browser, bad)
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in browser.find_elements(By.CSS_SELECTOR, "#findings tr")[1:]]
-    assert [(r[0], r[2], r[3]) for r in rows] == [("提示", "基本信息", "B16"), ("错误", "整体指标", "H5"), ("警告", "整体指标", "H5"),
+    assert [(r[0], r[2], r[3]) for r in rows] == [("提示", "基本信息", "B16"), ("错误", "整体指标", "H5"),
                                                   ("警告", "项目", "E2"), ("提示", "项目", "E2")]
-    assert rows[1][5] == "自评得分 99 超过分值 3，得分不能高于分值；请更正"
+    assert rows[1][5] == "「“三公经费”控制率」自评得分 99 超过分值 3，得分不能高于分值；复核得分 3.00（比率 68.58% 不超过 100%，得 3.00）；请更正"
     shot(browser, tmp_path, "网页_检查结果")
     browser.find_element(By.CSS_SELECTOR, "a.feedback").click()
     WebDriverWait(browser, 120).until(lambda _: any(p.suffix == ".xlsx" for p in browser.downloads.iterdir()))

@@ -1,6 +1,7 @@
 """The figures of the 统计分析 sheet, computed from the ranked departments and indicators.
 
-Only rated departments (not 未评级) count, so a broken file never moves an average.
+Only ranked departments count (not 未评级, nor a unit that sent project forms only), so a
+broken file never moves an average.
 """
 
 from __future__ import annotations
@@ -21,10 +22,16 @@ def rated(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     return depts[depts["grade"] != rules.unrated]
 
 
+def ranked(depts: pd.DataFrame) -> pd.DataFrame:
+    """The departments with a rank (a 复核得分 and no 错误), in ranked order: not those that
+    sent project forms only (未评级（仅项目自评）) nor any other unranked one."""
+    return depts[depts["rank"].notna()] if "rank" in depts else depts.iloc[0:0]
+
+
 def grades_by_category(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Counts and shares of each grade per 单位类别, with a 合计 row."""
     grades = rules.grade_names
-    d = rated(depts, rules)
+    d = ranked(depts)
     counts = pd.crosstab(d["dept_category"].fillna("未填"), d["grade"]).reindex(columns=grades, fill_value=0)
     counts.loc["合计"] = counts.sum()
     counts = counts.astype(int)
@@ -39,16 +46,33 @@ def grades_by_category(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 
 
 def score_histogram(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Departments per 5-point band of 复核得分; the last band includes 100."""
-    scores = rated(depts, rules)["total"]
-    counts, _ = np.histogram(scores.clip(0, 100), bins=SCORE_BINS)
-    labels = [f"{a}–{b}" for a, b in zip(SCORE_BINS[:-1], SCORE_BINS[1:])]  # the last band includes 100
+    """Ranked departments per 5-point band of 复核得分, from the lowest band that holds one
+    (a batch of 85–100 is three bands, not sixteen empty ones before them); the last band
+    includes 100. Empty when no department is ranked."""
+    scores = pd.to_numeric(ranked(depts)["total"], errors="coerce").dropna().clip(0, 100)
+    if scores.empty:
+        return pd.DataFrame({"得分区间": pd.Series(dtype=object), "单位数": pd.Series(dtype=int)})
+    lowest = min(int(scores.min() // 5) * 5, SCORE_BINS[-2])  # 100 itself is in the band 95–100
+    bins = [b for b in SCORE_BINS if b >= lowest]
+    counts, _ = np.histogram(scores, bins=bins)
+    labels = [f"{a}–{b}" for a, b in zip(bins[:-1], bins[1:])]
     return pd.DataFrame({"得分区间": labels, "单位数": counts.astype(int)})
+
+
+def axis_range(values: pd.Series, step: float = 5, low: float = 0, high: float = 100) -> tuple[float, float]:
+    """A chart axis fitted to `values`: whole `step`s around them, within [low, high] (scores
+    of 85–100 on 85–100, not on 0–100)."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return low, high
+    bottom = max(low, np.floor(v.min() / step) * step)
+    top = min(high, np.ceil(v.max() / step) * step)
+    return float(bottom), float(top if top > bottom else min(high, bottom + step))
 
 
 def execution_distribution(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Departments per band of 预算执行率 (0–50 %, 50–60 %, … 90–100 %, 100 % 及以上)."""
-    rate = rated(depts, rules)[RATE_COLUMNS["预算执行率"]]
+    rate = ranked(depts)[RATE_COLUMNS["预算执行率"]]
     known = rate.dropna()
     edges = EXEC_BINS + [np.inf]
     counts, _ = np.histogram(known.clip(lower=0), bins=edges)
@@ -61,8 +85,8 @@ def execution_distribution(depts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 
 
 def level1_averages(depts: pd.DataFrame, indicators: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Average 分值, 复核得分 and 得分率 per 一级指标 of 整体指标, over rated departments."""
-    files = set(rated(depts, rules)["file"])
+    """Average 分值, 复核得分 and 得分率 per 一级指标 of 整体指标, over ranked departments."""
+    files = set(ranked(depts)["file"])
     own = indicators[(indicators["project_code"] == "") & indicators["file"].isin(files)]
     per_dept = own.groupby(["l1", "file"], sort=False)[["weight", "score"]].sum().reset_index()
     g = per_dept.groupby("l1", sort=False).agg(单位数=("file", "nunique"), 平均分值=("weight", "mean"), 平均得分=("score", "mean"))
@@ -72,13 +96,14 @@ def level1_averages(depts: pd.DataFrame, indicators: pd.DataFrame, rules: Rules)
 
 
 def top_bottom(depts: pd.DataFrame, rules: Rules, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The first and last `n` rated departments by rank (ties by 单位编码, as ranked)."""
-    d = rated(depts, rules)[["rank", "dept_code", "dept_name", "dept_category", "total", "grade"]]
+    """The first and last `n` ranked departments (ties by 单位编码, as ranked); unranked ones
+    (project forms only, errors) are in neither."""
+    d = ranked(depts)[["rank", "dept_code", "dept_name", "dept_category", "total", "grade"]]
     return d.head(n).reset_index(drop=True), d.tail(n).iloc[::-1].reset_index(drop=True)
 
 
 # 汇总排名's columns that add up (money and counts), and those that are averaged.
-SUMMED = ("dept_budget", "dept_spent", "project_count", "errors", "warnings")
+SUMMED = ("dept_budget", "dept_spent", "project_count", "reviewed_projects", "errors", "warnings")
 AVERAGED_SCORES = ("total", "self_total", "diff", "review_total", "final_total", "project_avg")
 AVERAGED_OTHER = ("dept_budget", "dept_spent", "project_count")
 

@@ -12,7 +12,7 @@ from .. import findings as F
 from .. import schema as S
 from ..read.assemble import INFO_FIELDS, Frames
 from ..rules import Rules
-from ..values import number_text, to_cents
+from ..values import number_text, score_text, to_cents
 from .scoring import APPROXIMATE, DENOMINATORS, NEGATED, TOTAL_FIELDS
 
 
@@ -158,9 +158,9 @@ def check_score_range(frames: Frames, rules: Rules) -> pd.DataFrame:
     below = ind["self_score"] < -rules.score_tolerance
     above = ind["self_score"] > ind["weight"] + rules.score_tolerance
     return F.concat([
-        F.where(ind, below, "score.range", lambda d: "自评得分 " + number_text(d["self_score"]) + " 为负数，应在 0 至分值 "
+        F.where(ind, below, "score.range", lambda d: _name(d) + "自评得分 " + number_text(d["self_score"]) + " 为负数，应在 0 至分值 "
                 + number_text(d["weight"]) + " 之间；请更正", sheet=ind["sheet"], cell=ind["cell_self_score"]),
-        F.where(ind, above, "score.over_weight", lambda d: "自评得分 " + number_text(d["self_score"]) + " 超过分值 "
+        F.where(ind, above, "score.over_weight", lambda d: _name(d) + "自评得分 " + number_text(d["self_score"]) + " 超过分值 "
                 + number_text(d["weight"]) + "，得分不能高于分值；请更正", sheet=ind["sheet"], cell=ind["cell_self_score"]),
     ])
 
@@ -266,8 +266,9 @@ def _actual(d: pd.DataFrame) -> pd.Series:
 
 def _reason_missing(d: pd.DataFrame) -> pd.Series:
     """What is short — the score (自评 4 / 分值 5) or, at full score, the target — then the ask."""
-    short = d["self_score"] < d["weight"]
-    what = ("得分低于分值（自评 " + number_text(d["self_score"]) + " / 分值 " + number_text(d["weight"]) + "）").where(
+    # Compared as written (two decimals): 9.9999999 against 10 is not "自评 10 / 分值 10".
+    short = to_cents(d["self_score"]).lt(to_cents(d["weight"])).fillna(False).astype(bool)
+    what = ("得分低于分值（自评 " + score_text(d["self_score"]) + " / 分值 " + score_text(d["weight"]) + "）").where(
         short, "未完成目标（" + _actual(d) + "，" + _target(d) + "）")
     return _name(d) + what + "，但偏差原因为空；请说明偏差原因和改进措施"
 
@@ -316,8 +317,8 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, (missed | (deducted & ~met)) & no_reason, "score.reason_missing", _reason_missing,
                 sheet=sheet, cell=ind["cell_reason"]),
         F.where(ind, deducted & met & no_reason, "score.deducted_met",
-                lambda d: _name(d) + _actual(d) + "已达到" + _target(d) + "，自评却扣分（自评 " + number_text(d["self_score"]) + " / 分值 "
-                + number_text(d["weight"]) + "），且未说明原因；请核对自评得分或说明扣分原因",
+                lambda d: _name(d) + _actual(d) + "已达到" + _target(d) + "，自评却扣分（自评 " + score_text(d["self_score"]) + " / 分值 "
+                + score_text(d["weight"]) + "），且未说明原因；请核对自评得分或说明扣分原因",
                 sheet=sheet, cell=ind["cell_self_score"]),
         F.where(ind, signed, "value.actual_sign",
                 lambda d: _name(d) + _actual(d) + "带有比较符；实际值应写实际达到的数值（如 85%），不写“≥”“≤”",

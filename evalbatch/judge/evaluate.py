@@ -208,7 +208,9 @@ def _check_and_score(frames: Frames, rules: Rules, year: int | None, members: di
     findings = F.relevel(F.concat([frames.findings, check_frames(frames, rules, year)]), rules.rule_levels)
     frames.depts["has_error"] = frames.depts["file"].isin(set(_unit(findings[findings["level"] == F.ERROR], members)))
     scored = score_all(frames, rules)
-    findings = F.sort(F.relevel(F.concat([findings, check_scores(scored, rules)]), rules.rule_levels))
+    # One row per thing to fix: findings about one cell that say the same thing merged (after
+    # the bureau's levels, so the merged row keeps the most severe of them).
+    findings = F.sort(F.merge_same(F.relevel(F.concat([findings, check_scores(scored, rules)]), rules.rule_levels)))
     findings = offer_computed(findings, scored.indicators, scored.depts)
     # 项目汇总 shows the flag beside the department's 原因说明 (analysts filter on it).
     scored.projects["mismatch"] = np.where(exec_mismatch(scored.projects, rules), MISMATCH_WORD, "")

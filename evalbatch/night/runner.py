@@ -552,7 +552,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
         log.info("文件 %s：%s（%s）", rec.name, rec.status, rec.sha256[:12])
     code = opts.findings_exit if _with_errors(result) else EXIT_OK
     result.meta["input_dir"] = str(input_dir)
-    run_id, changes, yoy, moved = _remember(out_dir, result, target, code, attempt, status)
+    run_id, changes, yoy, moved, reviewed = _remember(out_dir, result, target, code, attempt, status)
     t0 = time.perf_counter()
     result.meta["finished"] = _now()  # 运行信息's 完成时间: the results are complete; the outputs follow
     # Parquet and feedback before the workbook: its 运行信息 names any of them written beside.
@@ -562,7 +562,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     table = None if status is None else status.table
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy,
-                                                                submissions=table, status_changes=moved))
+                                                                submissions=table, status_changes=moved, project_changes=reviewed))
     outputs["workbook"] = [str(written)]
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)
@@ -668,7 +668,7 @@ def _not_in_place_notes(outcome: RunOutcome, placed: files.Outputs, target: Path
 
 def _remember(out_dir: Path, result: BatchResult, target: Path, code: int, attempt: _Attempt, status: RosterStatus | None = None):
     """Record the run's scores in its history row and read what changed since the last run
-    (departments, year over year, roster statuses).
+    (departments, year over year, roster statuses, projects a review scored differently).
 
     A damaged database is a record, not a gate: the run goes on, with a warning in the log and
     no 变动情况 sheet. One held by another program, or from a newer evalbatch, stops it.
@@ -677,11 +677,12 @@ def _remember(out_dir: Path, result: BatchResult, target: Path, code: int, attem
     run_id = attempt.loudly(history_db.record_run, db, result, target, code, run_id=attempt.run_id, roster=status)
     attempt.run_id = run_id if run_id is not None else attempt.run_id
     if run_id is None:
-        return None, None, None, None
+        return None, None, None, None, None
     first = _quietly(history_db.previous_run, db, run_id) is None
     changes = None if first else _quietly(history_db.changes, db, run_id)
+    reviewed = None if first else _quietly(history_db.project_review_changes, db, run_id)
     moved = None if status is None else _quietly(history_db.status_changes, db, run_id)
-    return run_id, changes, _quietly(history_db.year_over_year, db, run_id), moved
+    return run_id, changes, _quietly(history_db.year_over_year, db, run_id), moved, reviewed
 
 
 def _quietly(call, *args, **kwargs):

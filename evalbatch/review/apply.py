@@ -24,7 +24,7 @@ from .. import findings as F
 from ..judge.evaluate import BatchResult
 from ..judge.scoring import RATE_COLUMNS, Scored, rank, score_depts, score_indicators, score_projects
 from ..rules import Rules
-from ..values import number_text, parse_indicator, parse_text
+from ..values import number_text, parse_indicator, parse_text, round_half_up
 from ..write.columns import REVIEW_RESULTS
 from .collect import Collected
 from .identity import IDENTITY, identity, pair_mask, texts
@@ -91,6 +91,7 @@ def _applied(scored: Scored, ranked: pd.DataFrame, reviews: Collected, rules: Ru
     if len(applied):
         _final_projects(projects, ind, applied, rules)
         ranked = rank(_final_depts(ranked, scored, ind, applied, rules), rules, by="final_total")
+    ranked = _project_reviews(ranked, projects, rules)
     stale, stale_found = _stale(reviews, projects, ranked, sha_of)
     items = _results(reviews, missing, stale, projects, ranked, rules, moved)
     findings = F.relevel(F.concat([reviews.findings, _missing_findings(missing), stale_found, moved_found]), rules.rule_levels)
@@ -208,6 +209,17 @@ def _final_depts(ranked: pd.DataFrame, scored: Scored, ind: pd.DataFrame, applie
     out = ranked.assign(final_total=ranked["file"].map(final).astype("float64"),
                         project_avg=ranked["file"].map(average).astype("float64").fillna(ranked["project_avg"]))
     return out.assign(review_total=out["final_total"].where(reviewed))
+
+
+def _project_reviews(ranked: pd.DataFrame, projects: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Per unit, how many of its projects a review scored (抽评项目数) and their mean change
+    (抽评得分 − 复核得分, 项目抽评平均变化): a project reviewed from 90.28 to 69.81 shows on
+    汇总排名 though the unit's own score is unchanged. Blank for a unit with none."""
+    reviewed = projects[projects["review_total"].notna()]
+    change = (reviewed["review_total"] - reviewed["total"]).groupby(reviewed["file"])
+    count, mean = change.size(), change.mean()
+    return ranked.assign(reviewed_projects=ranked["file"].map(count).astype("Int64"),
+                         review_change=round_half_up(ranked["file"].map(mean).astype("float64"), rules.score_decimals))
 
 
 # --- checks that need this run ----------------------------------------------------------------

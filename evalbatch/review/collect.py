@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,6 +211,30 @@ def _numbers(s: pd.Series) -> pd.Series:
     return pd.to_numeric(_column_text(s).replace("", np.nan), errors="coerce").astype("float64")
 
 
+# Ways a date is typed where the cell did not take it as one: 2022-03-01, 2022/3/1, 2022.3.1,
+# 2022年3月1日, 20220301.
+_DATE = re.compile(r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?|(\d{2})(\d{2}))")
+
+
+def review_dates(values: pd.Series) -> pd.Series:
+    """复核日期 as ISO dates (2022-03-01): a date cell as it is, a date typed as text in the
+    usual ways; None where the value is blank or no date (下周, 2022-13-01, 44621)."""
+    return pd.Series([_date(v) for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
+
+
+def _date(v) -> str | None:
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.strftime("%Y-%m-%d")
+    m = _DATE.fullmatch(_text(v))
+    if not m:
+        return None
+    year, month, day = int(m.group(1)), int(m.group(2) or m.group(4)), int(m.group(3) or m.group(5))
+    try:
+        return dt.date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
 def _matched(df: pd.DataFrame, stored: pd.DataFrame, key: tuple[str, ...], fixed: list[Col]) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """The rows with what the draw stored for their key beside them (`*_drawn`), whether the
     key is the draw's, and the headers of the locked cells that differ from it ("" for none)."""
@@ -296,6 +321,12 @@ def _grades(df: pd.DataFrame, at: dict, stored: pd.DataFrame, rubric: list[tuple
     for key in ("reviewer_name", "review_date", "comment"):
         text = _column_text(m[key])
         out[key] = text.where(text.ne(""), None)
+    date = review_dates(m["review_date"])
+    wrong = _column_text(m["review_date"]).ne("") & date.isna()
+    found.append(F.where(_located(file, m), usable & wrong, "review.date_invalid",
+                         what + "的复核日期“" + _column_text(m["review_date"]) + "”不是日期；抽评内容照常采用，请改为如 2022-03-01 的日期",
+                         sheet=ITEMS, cell=_cell(m, at, "review_date")))
+    out["review_date"] = date.where(date.notna(), out["review_date"])  # as a date: 2022-03-01, whatever way it was typed
     # Workbooks drawn before the column existed have no 其余指标核实无误: every indicator is filled.
     rest = _column_text(m[REST_OK]) if REST_OK in m else pd.Series("", index=m.index)
     out[REST_OK] = rest.eq(REST_OK_WORDS[0]).where(rest.ne(""), None)

@@ -26,7 +26,7 @@ ITEM_FIXED = [
 # nobody types the department's values again for hundreds of unchanged indicators.
 REST_OK, REST_OK_WORDS = "rest_ok", ("是", "否")
 ITEM_FILL = [Col("其余指标核实无误", REST_OK, "text", 10), Col("复核人", "reviewer_name", "text", 10),
-             Col("复核日期", "review_date", "text", 12), Col("综合意见", "comment", "wrap", 32)]
+             Col("复核日期", "review_date", "date", 12), Col("综合意见", "comment", "wrap", 32)]
 MARK_FIXED = [
     Col("抽评编号", "item_no", "text", 9), Col("指标序号", "seq", "int", 7), Col("单位编码", "dept_code", "text", 12),
     Col("项目编码", "project_code", "text", 18), Col("一级指标", "l1", "text", 10), Col("二级指标", "l2", "text", 12),

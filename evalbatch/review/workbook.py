@@ -21,8 +21,9 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..files import atomic_write, remove_quietly
 from ..rules import Rules
+from ..write import printing
 from ..write.columns import Col
-from ..write.report import Formats, fit_widths, table_rows
+from ..write.report import Formats, fit_rows, fit_widths, table_rows
 from ..write.template import SAFE_OPTIONS
 from . import REVIEW_DIR
 from .layout import (
@@ -42,6 +43,8 @@ from .layout import (
 )
 
 FILL_COLOUR = "#FFF2CC"
+# 复核日期's data validation: any date a review can carry.
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 # Reviewers may filter and widen columns; nothing else on a protected sheet.
 PROTECTION = {"autofilter": True, "format_columns": True, "format_rows": True, "select_locked_cells": True,
               "select_unlocked_cells": True, "sort": False}
@@ -78,6 +81,7 @@ def write_workbook(path: Path, info: dict, label: str, items: pd.DataFrame, indi
                                  "num_format": "@" if kind in ("text", "wrap") else f.num_format})
             for kind, f in fmt.kind.items()}
     _instructions(wb, fmt, info, label, items, indicators, rubric)
+    title = f"预算绩效自评抽评表（{info['year']} 年度，复核组 {label}）"
     cols = item_columns(rubric)
     ws = _sheet(wb, fmt, fill, ITEMS, cols, items)
     for c, col in enumerate(cols):
@@ -87,10 +91,17 @@ def write_workbook(path: Path, info: dict, label: str, items: pd.DataFrame, indi
         if col.source == REST_OK and len(items):
             ws.data_validation(1, c, len(items), c, {"validate": "list", "source": list(REST_OK_WORDS),
                                                      "error_title": "请从列表中选择", "error_message": "只能填写“是”或“否”"})
+        if col.source == "review_date" and len(items):  # a date Excel and WPS take as one (collect.py checks it again)
+            ws.data_validation(1, c, len(items), c, {"validate": "date", "criteria": "between", "minimum": FIRST_DATE,
+                                                     "maximum": LAST_DATE, "input_title": "复核日期",
+                                                     "input_message": "填写日期，如 2022-03-01", "error_title": "复核日期无效",
+                                                     "error_message": "请填写日期，如 2022-03-01"})
     ws = _sheet(wb, fmt, fill, MARKS, MARK_COLUMNS, indicators)
     weight = xl_col_to_name(next(i for i, c in enumerate(MARK_COLUMNS) if c.source == "weight"))
     score = next(i for i, c in enumerate(MARK_COLUMNS) if c.source == "review_score")
     _between(ws, score, len(indicators), f"=${weight}2", "抽评得分应为 0 到本行“分值”之间的分数")
+    for sheet in wb.worksheets():  # every printed page says which workbook it is
+        sheet.set_header("&C&B" + title.replace("&", "&&"))
     wb.close()
     return path
 
@@ -103,16 +114,16 @@ def _sheet(wb, fmt: Formats, fill: dict, name: str, cols: Sequence[Col], df: pd.
     for c, col in enumerate(cols):
         ws.set_column(c, c, col.width)
         ws.write_string(0, c, col.header, fmt.header)
+    ws.set_row(0, 30)
+    fit_rows(ws, 1, cols, df)  # wrapped names, reasons and explanations shown whole, on screen and on paper
     for r, values in enumerate(table_rows(cols, df), start=1):
         for c, (value, col) in enumerate(zip(values, cols)):
             ws.write(r, c, value, (fill if col.source in editable else fmt.kind)[col.kind])
-    ws.set_row(0, 30)
     ws.freeze_panes(1, 1)
     ws.autofilter(0, 0, max(len(df), 1), len(cols) - 1)
-    ws.set_paper(9)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(0)
+    # As the other workbooks print: the page the columns need (抽评项目's 24 columns: A3 landscape),
+    # one page wide, the header row on every page, page numbers in the footer.
+    printing.set_print_layout(ws, [c.width for c in cols])
     ws.protect("", PROTECTION)
     return ws
 
@@ -123,11 +134,15 @@ def _between(ws, col: int, n: int, top, message: str) -> None:
                                             "error_title": "分数超出范围", "error_message": message})
 
 
+# 填写说明's text column: its long lines wrap in it.
+INSTRUCTION_WIDTH = 100
+
+
 def _instructions(wb, fmt: Formats, info: dict, label: str, items: pd.DataFrame, indicators: pd.DataFrame,
                   rubric: Sequence[tuple[str, float]]) -> None:
     ws = wb.add_worksheet(INSTRUCTIONS)
     ws.set_column(0, 0, 20)
-    ws.set_column(1, 1, 100)
+    ws.set_column(1, 1, INSTRUCTION_WIDTH)
     params = info["params"]
     how = "整个单位（整体支出及其全部项目）" if params["departments"] else f"各单位项目，每个单位至少 {params['min_per_dept']} 个"
     pairs = [
@@ -153,18 +168,21 @@ def _instructions(wb, fmt: Formats, info: dict, label: str, items: pd.DataFrame,
         f"填好后保存（文件名不变），放回输出文件夹的“{REVIEW_DIR}”子文件夹，下次运行 evalbatch run 时自动读取；"
         "有问题的单元格会列在汇总工作簿的“审核问题”中，其余内容照常采用。",
     ]
-    ws.write_string(0, 0, f"预算绩效自评抽评表（{info['year']} 年度，复核组 {label}）", fmt.title)
-    r = 2
-    for key, value in pairs:
+    rows = [(f"预算绩效自评抽评表（{info['year']} 年度，复核组 {label}）", None, fmt.title), None,
+            *[(key, value, fmt.kind["wrap"]) for key, value in pairs], None,
+            *[("填写方法" if i == 0 else "", f"{i + 1}. {line}", fmt.kind["wrap"]) for i, line in enumerate(lines)], None,
+            ("质量评分表", "；".join(f"{name} {m:g} 分" for name, m in rubric) + f"；合计 {top:g} 分", fmt.kind["wrap"])]
+    for r, row in enumerate(rows):
+        if row is None:
+            continue
+        key, value, style = row
+        if value is None:
+            ws.write_string(r, 0, key, style)
+            continue
+        if printing.text_lines(value, INSTRUCTION_WIDTH) > 1:  # the whole text shows (and prints), not one line of it
+            ws.set_row(r, printing.row_height(value, INSTRUCTION_WIDTH))
         ws.write_string(r, 0, key, fmt.key)
-        ws.write_string(r, 1, value, fmt.kind["text"])
-        r += 1
-    r += 1
-    for i, line in enumerate(lines):
-        ws.write_string(r, 0, "填写方法" if i == 0 else "", fmt.key)
-        ws.write_string(r, 1, f"{i + 1}. {line}", fmt.kind["wrap"])
-        r += 1
-    r += 1
-    ws.write_string(r, 0, "质量评分表", fmt.key)
-    ws.write_string(r, 1, "；".join(f"{name} {m:g} 分" for name, m in rubric) + f"；合计 {top:g} 分", fmt.kind["wrap"])
+        ws.write_string(r, 1, value, style)
+    # On one page, all of it: a reviewer reads the instructions whole before filling in.
+    printing.set_print_layout(ws, (20, INSTRUCTION_WIDTH), title_rows=0, pages_high=1, gridlines=False)
     ws.protect("", PROTECTION)

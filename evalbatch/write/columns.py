@@ -27,6 +27,8 @@ SUMMARY = [
     Col("预算数（万元）", "dept_budget", "money", 13), Col("执行数（万元）", "dept_spent", "money", 13),
     *[Col(m, RATE_COLUMNS[m], "rate", 12) for m in RATE_COLUMNS],
     Col("项目数", "project_count", "int", 8), Col("项目平均得分", "project_avg", "score", 12),
+    # 抽评 of the unit's projects (review/apply.py): how many were reviewed, their mean 抽评得分 − 复核得分.
+    Col("抽评项目数", "reviewed_projects", "int", 9), Col("项目抽评平均变化", "review_change", "score", 12),
     Col("错误数", "errors", "int", 8), Col("警告数", "warnings", "int", 8), Col("主要扣分项", "top_deductions", "wrap", 50),
     Col("表式", "layout", "text", 22), Col("文件", "file", "text", 30),
 ]
@@ -74,6 +76,13 @@ REVIEW_RESULTS = [
     Col("最终得分", "final_total", "score", 9), Col("偏差（自评−抽评）", "self_minus_review", "score", 10),
     Col("已抽评指标", "marked", "text", 10), Col("质量得分", "quality_score", "score", 9), Col("质量等级", "quality_grade", "text", 8),
     Col("是否完成", "complete", "text", 8), Col("综合意见", "comment", "wrap", 36), Col("说明", "note", "wrap", 50),
+]
+# 同比: history.year_over_year's frame (its Chinese headers) under the sources the writer maps them to.
+YEAR_OVER_YEAR = [
+    Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 30), Col("单位类别", "dept_category", "text", 14),
+    Col("上年最终得分", "last_total", "score", 12), Col("本年最终得分", "this_total", "score", 12), Col("得分变化", "change", "score", 10),
+    Col("上年等级", "last_grade", "text", 9), Col("本年等级", "this_grade", "text", 9), Col("上年排名", "last_rank", "int", 9),
+    Col("本年排名", "this_rank", "int", 9), Col("排名变化", "rank_change", "int", 9), Col("同比情况", "yoy_kind", "text", 11),
 ]
 FINDINGS = [
     Col("文件", "file", "text", 30), Col("单位编码", "dept_code", "text", 12), Col("单位名称", "dept_name", "text", 24),

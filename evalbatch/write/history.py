@@ -211,7 +211,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of the returned frames (the workbook's and the CLI's headers).
 CHANGES_COLUMNS = ["变动", "变动原因", "单位编码", "单位名称", "原得分", "新得分", "差异", "原文件", "新文件", "文件是否变化", "说明"]
-YOY_COLUMNS = ["单位编码", "单位名称", "上年得分", "本年得分", "差异", "上年等级", "本年等级"]
+# 同比: each unit's 最终得分, grade and rank beside last year's; 排名变化 > 0 is a move up.
+YOY_COLUMNS = ["单位编码", "单位名称", "单位类别", "上年最终得分", "本年最终得分", "得分变化", "上年等级", "本年等级",
+               "上年排名", "本年排名", "排名变化", "同比情况"]
+YOY_SCORES = ("上年最终得分", "本年最终得分", "得分变化")
+YOY_RANKS = ("上年排名", "本年排名", "排名变化")
+# 同比情况: how a unit in both years moved (by 最终得分), or that it is in only one of them.
+UP, DOWN, SAME, NEW_UNIT, GONE_UNIT = "上升", "下降", "持平", "本年新增", "本年没有"
+UNRATED_THIS, UNRATED_LAST = "本年未评级", "上年未评级"
+# 变动情况's projects a review (抽评) scored differently from the previous run of the year.
+PROJECT_CHANGES_COLUMNS = ["单位编码", "单位名称", "项目编码", "项目名称", "复核得分", "原最终得分", "新最终得分", "差异", "说明"]
 RUNS_COLUMNS = ["运行编号", "开始时间", "完成时间", "年度", "结果", "文件数", "单位数", "退出码", "工作簿", "说明", "主机", "进程"]
 STATUS_CHANGES_COLUMNS = ["单位编码", "单位名称", "原状态", "新状态"]
 DEPT_HISTORY_COLUMNS = ["运行编号", "开始时间", "年度", "单位名称", "复核得分", "自评得分", "评价等级", "排名", "文件", "SHA-256"]
@@ -603,11 +612,12 @@ def latest_scored(db_path: str | Path, year: int) -> dict | None:
 def _dept_frame(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
     # `total` is the score the department was ranked by: the final one where re-review (抽评) gave one.
     df = pd.read_sql_query(
-        "SELECT dept_code, dept_name, file, sha256, COALESCE(final_total, total) AS total, review_total AS review, grade"
-        " FROM dept_scores WHERE run_id = ?", conn, params=(int(run_id),))
+        "SELECT dept_code, dept_name, dept_category, file, sha256, COALESCE(final_total, total) AS total, review_total AS review,"
+        " grade, rank FROM dept_scores WHERE run_id = ?", conn, params=(int(run_id),))
     for c in ("total", "review"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64").round(2)
-    for c in ("dept_code", "dept_name", "file", "sha256", "grade"):
+    df["rank"] = pd.to_numeric(df["rank"], errors="coerce").astype("Int64")
+    for c in ("dept_code", "dept_name", "dept_category", "file", "sha256", "grade"):
         df[c] = df[c].fillna("").astype(str)
     # A department without a code can only be followed by its file name.
     df["key"] = df["dept_code"].where(df["dept_code"].ne(""), "\x00" + df["file"])
@@ -731,34 +741,104 @@ def changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
     return out.drop(columns="_k").reset_index(drop=True)[CHANGES_COLUMNS]
 
 
-def year_over_year(db_path: str | Path, run_id: int) -> pd.DataFrame:
-    """Each department's score against the latest run of the year before (`YOY_COLUMNS`).
+def _project_frame(conn: sqlite3.Connection, run_id: int) -> pd.DataFrame:
+    """A run's projects with their unit's name: 复核得分 (`total`), 抽评得分 (`review`), 最终得分 (`final`)."""
+    df = pd.read_sql_query(
+        "SELECT p.dept_code, p.project_code, p.project_name, d.dept_name, p.total, p.review_total AS review,"
+        " COALESCE(p.final_total, p.total) AS final FROM project_scores p"
+        " LEFT JOIN dept_scores d ON d.run_id = p.run_id AND d.file = p.file WHERE p.run_id = ?", conn, params=(int(run_id),))
+    for c in ("total", "review", "final"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64").round(2)
+    for c in ("dept_code", "project_code", "project_name", "dept_name"):
+        df[c] = df[c].fillna("").astype(str)
+    return df.drop_duplicates(["dept_code", "project_code"])
 
-    Departments found in only one of the two years are listed with the other year blank;
-    departments without a code cannot be matched and are left out. Empty when the database
-    holds no run of the year before.
+
+def project_review_changes(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Projects whose 抽评得分 differs from the previous run of the same year: reviewed for the
+    first time, reviewed again, no longer reviewed, or gone (`PROJECT_CHANGES_COLUMNS`, by
+    单位编码 and 项目编码). A unit's own score does not move with its projects' reviews: without
+    this, 变动情况 said 没有单位发生变化 after a project went from 90.28 to 69.81. Empty
+    without a previous run."""
+    with connect(db_path, create=False) as conn:
+        run = _run_row(conn, run_id)
+        prev_id = _latest_before(conn, run["year"], run_id)
+        if prev_id is None:
+            return _empty(PROJECT_CHANGES_COLUMNS, ("复核得分", "原最终得分", "新最终得分", "差异"))
+        old, new = _project_frame(conn, prev_id), _project_frame(conn, run_id)
+    m = old.merge(new, on=["dept_code", "project_code"], how="outer", suffixes=("_old", "_new"), indicator=True)
+    m = m[_differs(m["review_old"], m["review_new"])]
+    m = m.fillna({c: "" for c in _text_columns(m)})
+    ro, rn, total = _fmt_scores(m["review_old"]), _fmt_scores(m["review_new"]), m["total_new"].fillna(m["total_old"])
+    said = pd.Series(np.select(
+        [m["_merge"].eq("left_only"), m["review_old"].isna(), m["review_new"].isna()],
+        ["本次运行没有该项目（原抽评得分 " + ro + "）",
+         "首次抽评：复核得分 " + _fmt_scores(total) + " → 抽评得分 " + rn,
+         "不再有抽评得分（原 " + ro + "），最终得分为复核得分 " + _fmt_scores(total)],
+        "抽评得分 " + ro + " → " + rn), index=m.index)
+    out = pd.DataFrame({
+        "单位编码": m["dept_code"],
+        "单位名称": m["dept_name_new"].where(m["dept_name_new"].ne(""), m["dept_name_old"]),
+        "项目编码": m["project_code"],
+        "项目名称": m["project_name_new"].where(m["project_name_new"].ne(""), m["project_name_old"]),
+        "复核得分": total,
+        "原最终得分": m["final_old"],
+        "新最终得分": m["final_new"],
+        "差异": (m["final_new"] - m["final_old"]).round(2),
+        "说明": said,
+    })
+    return out.sort_values(["单位编码", "项目编码"], kind="stable").reset_index(drop=True)[PROJECT_CHANGES_COLUMNS]
+
+
+def year_over_year(db_path: str | Path, run_id: int) -> pd.DataFrame:
+    """Each unit's 最终得分, grade and rank against the latest scored run of the year before
+    (`YOY_COLUMNS`), with the changes; the frame's `attrs` hold both years and run ids.
+
+    Units found in only one of the two years are listed with the other year blank (本年新增,
+    本年没有); units without a code cannot be matched and are left out. Rows: this year's
+    ranking (unranked after the ranked, by code), then the units gone. Empty when the database
+    holds no scored run of the year before.
     """
     with connect(db_path, create=False) as conn:
         run = _run_row(conn, run_id)
-        if run["year"] is None:
-            return _empty(YOY_COLUMNS, ("上年得分", "本年得分", "差异"))
-        last_id = _latest_before(conn, int(run["year"]) - 1)
+        last_id = None if run["year"] is None else _latest_before(conn, int(run["year"]) - 1)
         if last_id is None:
-            return _empty(YOY_COLUMNS, ("上年得分", "本年得分", "差异"))
+            return _empty(YOY_COLUMNS, (*YOY_SCORES, *YOY_RANKS))
         last, this = _dept_frame(conn, last_id), _dept_frame(conn, run_id)
-    last, this = last[last["dept_code"].ne("")], this[this["dept_code"].ne("")]
-    m = last.merge(this, on="dept_code", how="outer", suffixes=("_last", "_this"))
+    # One row per code and year (a unit's project-only file beside its own is not a second unit).
+    last, this = (f[f["dept_code"].ne("")].sort_values(["rank", "file"], na_position="last").drop_duplicates("dept_code")
+                  for f in (last, this))
+    m = last.merge(this, on="dept_code", how="outer", suffixes=("_last", "_this"), indicator=True)
     m = m.fillna({c: "" for c in _text_columns(m)})
     out = pd.DataFrame({
         "单位编码": m["dept_code"],
         "单位名称": m["dept_name_this"].where(m["dept_name_this"].ne(""), m["dept_name_last"]),
-        "上年得分": m["total_last"],
-        "本年得分": m["total_this"],
-        "差异": (m["total_this"] - m["total_last"]).round(2),
+        "单位类别": m["dept_category_this"].where(m["dept_category_this"].ne(""), m["dept_category_last"]),
+        "上年最终得分": m["total_last"],
+        "本年最终得分": m["total_this"],
+        "得分变化": (m["total_this"] - m["total_last"]).round(2),
         "上年等级": m["grade_last"],
         "本年等级": m["grade_this"],
+        "上年排名": m["rank_last"].astype("Int64"),
+        "本年排名": m["rank_this"].astype("Int64"),
+        "排名变化": (m["rank_last"] - m["rank_this"]).astype("Int64"),  # positive: moved up
+        "同比情况": _yoy_kind(m),
     })
-    return out.sort_values("单位编码", kind="stable").reset_index(drop=True)[YOY_COLUMNS]
+    gone = m["_merge"].eq("left_only")
+    out = out.assign(_gone=gone, _unranked=out["本年排名"].isna()).sort_values(
+        ["_gone", "_unranked", "本年排名", "单位编码"], kind="stable", na_position="last")
+    out = out.drop(columns=["_gone", "_unranked"]).reset_index(drop=True)[YOY_COLUMNS]
+    out.attrs.update(last_year=int(run["year"]) - 1, this_year=int(run["year"]), last_run=last_id, this_run=int(run_id))
+    return out
+
+
+def _yoy_kind(m: pd.DataFrame) -> pd.Series:
+    """同比情况 of each merged row: 本年新增, 本年没有, 本年/上年未评级, else how 最终得分 moved."""
+    change = m["total_this"] - m["total_last"]
+    return pd.Series(np.select(
+        [m["_merge"].eq("right_only"), m["_merge"].eq("left_only"), m["total_this"].isna(), m["total_last"].isna(),
+         change.gt(_SCORE_TOLERANCE), change.lt(-_SCORE_TOLERANCE)],
+        [NEW_UNIT, GONE_UNIT, UNRATED_THIS, UNRATED_LAST, UP, DOWN], SAME), index=m.index, dtype=object)
 
 
 def list_runs(db_path: str | Path) -> pd.DataFrame:

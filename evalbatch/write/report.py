@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from ..judge.scoring import RATE_COLUMNS
 from ..read.discover import local_time
 from ..rules import Rules, load_rules
 from . import printing
-from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, Col
+from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, YEAR_OVER_YEAR, Col
 from .template import SAFE_OPTIONS
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -56,6 +56,7 @@ class Formats:
             "rate": wb.add_format({**base, "num_format": "0.00%"}),
             "money": wb.add_format({**base, "num_format": "#,##0.00"}),
             "int": wb.add_format({**base, "num_format": "0"}),
+            "date": wb.add_format({**base, "num_format": "yyyy-mm-dd"}),  # a fill-in date (抽评表's 复核日期)
         }
         self.fills = {k: wb.add_format({"bg_color": v}) for k, v in {**GRADE_COLOURS, **LEVEL_COLOURS}.items()}
         self.status = {k: wb.add_format({"bg_color": v}) for k, v in STATUS_COLOURS.items()}
@@ -117,15 +118,17 @@ def write_rows(ws, first_row: int, rows: Sequence[Sequence], cols: Sequence[Col]
     return first_row + len(rows)
 
 
-def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "") -> int:
-    """A titled table inside a sheet (统计分析, 变动情况, 运行信息); returns the next free row."""
+def write_block(ws, fmt: Formats, first_row: int, cols: Sequence[Col], df: pd.DataFrame, title: str = "",
+                first_col: int = 0) -> int:
+    """A titled table inside a sheet (统计分析, 变动情况, 运行信息, 同比's chart figures) from
+    `first_col`; returns the next free row."""
     if title:
-        ws.write_string(first_row, 0, title, fmt.title)
+        ws.write_string(first_row, first_col, title, fmt.title)
         first_row += 1
-    for c, col in enumerate(cols):
+    for c, col in enumerate(cols, start=first_col):
         ws.write_string(first_row, c, col.header, fmt.header)
     for r, values in enumerate(table_rows(cols, df), start=first_row + 1):
-        for c, (v, col) in enumerate(zip(values, cols)):
+        for c, (v, col) in enumerate(zip(values, cols), start=first_col):
             ws.write(r, c, v, fmt.column(col))
     return first_row + 1 + len(df) + 1
 
@@ -329,13 +332,13 @@ CONSTANT_MEMORY_ROWS = 200_000
 def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None = None,
                    changes: pd.DataFrame | None = None, year_over_year: pd.DataFrame | None = None,
                    max_rows: int = EXCEL_MAX_ROWS, submissions: pd.DataFrame | None = None,
-                   status_changes: pd.DataFrame | None = None) -> Path:
+                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place).
 
-    `changes`, `year_over_year` and `status_changes` (from history.py) fill the 变动情况 sheet
-    when given. `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`'
-    columns and `on_roster`) adds 报送情况, and its units without a submission at the foot of
-    汇总排名.
+    `changes`, `project_changes` and `status_changes` (from history.py) fill the 变动情况 sheet
+    when given; `year_over_year` (history.year_over_year) the 同比 sheet when it has rows.
+    `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`' columns and
+    `on_roster`) adds 报送情况, and its units without a submission at the foot of 汇总排名.
     """
     rules = rules or load_rules()
     path = Path(path)
@@ -348,13 +351,15 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     _summary_sheet(wb, fmt, result.depts, rules, _missing_units(submissions))
     if submissions is not None:
         _submissions_sheet(wb, fmt, submissions)
-    _analysis_sheet(wb, fmt, result, rules, submissions)
+    _analysis_sheet(wb, fmt, result, rules, submissions, max_rows)
     write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
     _projects_sheet(wb, fmt, result.projects, rules, max_rows)
     write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
     if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
         write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
-    _changes_sheet(wb, fmt, changes, year_over_year, status_changes)
+    _changes_sheet(wb, fmt, changes, year_over_year, status_changes, project_changes)
+    if year_over_year is not None and len(year_over_year):
+        _yoy_sheet(wb, fmt, year_over_year)
     _run_info(wb, fmt, result)
     print_headers(wb, result.meta)
     wb.close()
@@ -443,9 +448,13 @@ def _cols_of(df: pd.DataFrame, kinds: dict[str, str]) -> list[Col]:
             for h in df.columns]
 
 
-def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None) -> None:
+def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submissions: pd.DataFrame | None = None,
+                    max_rows: int = EXCEL_MAX_ROWS) -> None:
     """统计分析: grade counts, score bands, 一级指标 averages, execution bands, top and bottom 10,
-    findings by rule, and with a roster the units by 报送状态."""
+    findings by rule, and with a roster the units by 报送状态.
+
+    Printed in three parts, each starting a page: the distributions beside two charts; the top
+    and bottom ten beside the scatter (a table never split from its header); the findings by rule."""
     ws = wb.add_worksheet("统计分析")
     _print_setup(ws, ANALYSIS_PRINT_WIDTHS)
     ws.set_column(0, 0, 30)
@@ -460,26 +469,39 @@ def _analysis_sheet(wb, fmt: Formats, result: BatchResult, rules: Rules, submiss
     anchors = {}
     for key, title, df, kinds in [
         ("grades", "评价等级分布（按单位类别）", grades, {"类别": "text"}),
-        ("hist", "复核得分分布（每 5 分一档）", hist, {"得分区间": "text"}),
+        ("hist", "复核得分分布（每 5 分一档，从有单位的最低一档起）", hist, {"得分区间": "text"}),
         ("level1", "一级指标平均得分（整体指标）", level1, {"一级指标": "text", "平均分值": "score", "平均得分": "score"}),
         ("exec", "预算执行率分布", execution, {"预算执行率": "text"}),
     ]:
         anchors[key] = (row + 2, len(df))  # first data row (0-based) and its length
         row = write_block(ws, fmt, row, _cols_of(df, kinds), df, title)
+    # The ranking tables start a page, below the first two charts (rows 2–36), the two scatters
+    # beside them; the findings by rule start the next page, below both.
+    anchors["ranked"] = row = max(row, SECOND_PART_ROW)
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, top, "复核得分前十名")
     row = write_block(ws, fmt, row, SUMMARY_BRIEF, bottom, "复核得分后十名")
+    row = max(row, anchors["ranked"] + 2 * CHART_ROWS)
+    breaks = [anchors["ranked"], row]
     row = findings_by_rule(ws, fmt, row, result.findings)
     if submissions is not None:
         counts = analysis.status_counts(submissions[submissions["on_roster"].astype(bool)]["status"])
         write_block(ws, fmt, row, _cols_of(counts, {"报送状态": "text"}), counts, f"报送情况（名单 {int(counts['单位数'].iloc[-1])} 个单位）")
-    # Rated departments come first on 汇总排名 (ranked order); the scatter plots only those.
-    _charts(wb, ws, grades, anchors, rules, len(analysis.rated(d, rules)))
+    ws.set_h_pagebreaks(breaks)
+    # Ranked departments come first on 汇总排名 (ranked order); the scatter plots only those.
+    _charts(wb, ws, grades, anchors, rules, analysis.ranked(d))
+    if len(result.projects):
+        _project_scatter(wb, ws, result.projects, anchors["ranked"] + CHART_ROWS, max_rows)
 
 
+# 统计分析's charts are 16 rows high (288 pixels × 1.1); each is given 18. The second printed
+# part (前十名, 后十名 and the scatters) starts below the first two charts at the earliest.
+CHART_ROWS = 18
+SECOND_PART_ROW = 1 + 2 * CHART_ROWS
 # 统计分析's columns (A 30, B–K 11) and its charts beside them (from L, 1.3 × 480 pixels wide).
 ANALYSIS_PRINT_WIDTHS = (30, *[11] * 10, 89)
+# The rule by its Chinese name: its id (score.exec_mismatch) is for looking up, in 审核问题's last column.
 BY_RULE = [Col("规则", "规则", "text", 30), Col("级别", "级别", "text", 11), Col("问题数", "问题数", "int", 11),
-           Col("涉及文件数", "涉及文件数", "int", 11), Col("占全部问题", "占全部问题", "rate", 11), Col("规则编号", "规则编号", "text", 11)]
+           Col("涉及文件数", "涉及文件数", "int", 11), Col("占全部问题", "占全部问题", "rate", 11)]
 
 
 def findings_by_rule(ws, fmt: Formats, row: int, findings: pd.DataFrame) -> int:
@@ -496,7 +518,7 @@ def findings_by_rule(ws, fmt: Formats, row: int, findings: pd.DataFrame) -> int:
     return row
 
 
-def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: int) -> None:
+def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, ranked: pd.DataFrame) -> None:
     first, n = anchors["grades"]
     cats = n - 1  # without the 合计 row
     if cats > 0:
@@ -509,32 +531,68 @@ def _charts(wb, ws, grades: pd.DataFrame, anchors: dict, rules: Rules, n_rated: 
         bar.set_x_axis({"name": "单位数"})
         ws.insert_chart("L2", bar, {"x_scale": 1.3, "y_scale": 1.1})
     first, n = anchors["hist"]
-    col = wb.add_chart({"type": "column"})
-    col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
-                    "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
-    col.set_title({"name": "复核得分分布"})
-    col.set_legend({"none": True})
-    ws.insert_chart("L20", col, {"x_scale": 1.3, "y_scale": 1.1})
-    if n_rated:
-        summary_col = {c.source: i for i, c in enumerate(SUMMARY)}
-        x = summary_col[RATE_COLUMNS["预算执行率"]]
-        y = summary_col["total"]
-        scatter = wb.add_chart({"type": "scatter"})
-        scatter.add_series({"name": "单位", "categories": ["汇总排名", 1, x, n_rated, x], "values": ["汇总排名", 1, y, n_rated, y],
-                            "marker": {"type": "circle", "size": 5, "fill": {"color": "#ED7D31"}, "border": {"none": True}}})
-        scatter.set_title({"name": "预算执行率与复核得分"})
-        scatter.set_x_axis({"name": "预算执行率", "num_format": "0%", "min": 0})
-        scatter.set_y_axis({"name": "复核得分", "min": 0, "max": 100})
-        scatter.set_legend({"none": True})
-        ws.insert_chart("L38", scatter, {"x_scale": 1.3, "y_scale": 1.1})
+    if n:
+        col = wb.add_chart({"type": "column"})
+        col.add_series({"name": "单位数", "categories": ["统计分析", first, 0, first + n - 1, 0],
+                        "values": ["统计分析", first, 1, first + n - 1, 1], "fill": {"color": "#5B9BD5"}, "gap": 30})
+        col.set_title({"name": "复核得分分布"})
+        col.set_legend({"none": True})
+        ws.insert_chart("L20", col, {"x_scale": 1.3, "y_scale": 1.1})
+    if len(ranked):
+        _scatter(wb, ws, ranked, anchors["ranked"])
 
 
-CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "上年得分": "score", "本年得分": "score"}
+def _scatter(wb, ws, ranked: pd.DataFrame, row: int) -> None:
+    """预算执行率 against 复核得分 of the ranked departments (汇总排名's first rows), beside the
+    top and bottom ten."""
+    col = {c.source: i for i, c in enumerate(SUMMARY)}
+    _rate_against_score(wb, ws, row, Plot("汇总排名", col[RATE_COLUMNS["预算执行率"]], col["total"], len(ranked), "单位",
+                                          "预算执行率", "复核得分", "#ED7D31", 5), ranked["total"])
+
+
+def _project_scatter(wb, ws, projects: pd.DataFrame, row: int, max_rows: int) -> None:
+    """Each project's 执行率 against its 复核得分 (项目汇总's columns; a project without
+    either is left out by the chart; the first 项目汇总 sheet of a longer list): a project
+    scoring high on little spending stands out at the left."""
+    col = {c.source: i for i, c in enumerate(PROJECTS)}
+    _rate_against_score(wb, ws, row, Plot("项目汇总", col["exec_rate"], col["total"], min(len(projects), max_rows - 1), "项目",
+                                          "项目执行率", "项目复核得分", "#5B9BD5", 4), projects["total"])
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A scatter of a table's rate column (x) against its score column (y), rows 1 to n."""
+    sheet: str
+    x: int
+    y: int
+    n: int
+    name: str
+    x_name: str
+    y_name: str
+    colour: str
+    size: int
+
+
+def _rate_against_score(wb, ws, row: int, p: Plot, scores: pd.Series) -> None:
+    """`p` on 统计分析 at `row` (column L), the score axis fitted to `scores` (85–100, not 0–100)."""
+    low, high = analysis.axis_range(scores)
+    chart = wb.add_chart({"type": "scatter"})
+    chart.add_series({"name": p.name, "categories": [p.sheet, 1, p.x, p.n, p.x], "values": [p.sheet, 1, p.y, p.n, p.y],
+                      "marker": {"type": "circle", "size": p.size, "fill": {"color": p.colour}, "border": {"none": True}}})
+    chart.set_title({"name": f"{p.x_name}与{p.y_name.removeprefix('项目')}"})
+    chart.set_x_axis({"name": p.x_name, "num_format": "0%", "min": 0})
+    chart.set_y_axis({"name": p.y_name, "min": low, "max": high, "major_unit": 5 if high - low <= 40 else 10})
+    chart.set_legend({"none": True})
+    ws.insert_chart(row, 11, chart, {"x_scale": 1.3, "y_scale": 1.1})
+
+
+CHANGE_KINDS = {"原得分": "score", "新得分": "score", "差异": "score", "复核得分": "score", "原最终得分": "score", "新最终得分": "score"}
 
 
 def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_year: pd.DataFrame | None,
-                   status_changes: pd.DataFrame | None = None) -> None:
-    """变动情况: what changed since the previous run of the year, and against last year."""
+                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None) -> None:
+    """变动情况: what changed since the previous run of the year (units, projects a review scored
+    differently, roster statuses), and where the comparison with last year is."""
     ws = wb.add_worksheet("变动情况")
     ws.set_column(0, 0, 10)
     ws.set_column(1, 8, 14)
@@ -544,15 +602,95 @@ def _changes_sheet(wb, fmt: Formats, changes: pd.DataFrame | None, year_over_yea
         ws.write_string(0, 0, "本年度尚无可比较的上次运行（首次运行，或运行历史数据库不可用）", fmt.title)
         row = 2
     else:
-        title = "与上次运行相比的变动" + ("：没有单位发生变化" if changes.empty else f"（{len(changes)} 个单位）")
+        projects = project_changes is not None and not project_changes.empty
+        none = "：没有单位的得分或文件发生变化" + ("（项目抽评的变动见下表）" if projects else "")
+        title = "与上次运行相比的变动" + (none if changes.empty else f"（{len(changes)} 个单位）")
         cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in changes.columns]
         row = write_block(ws, fmt, 0, cols, changes, title)
+        if projects:
+            cols = [Col(h, h, CHANGE_KINDS.get(h, "wrap" if h == "说明" else "text"), 14) for h in project_changes.columns]
+            row = write_block(ws, fmt, row, cols, project_changes, f"项目抽评变动（{len(project_changes)} 个项目）")
     if status_changes is not None and not status_changes.empty:
         cols = [Col(h, h, "wrap" if h == "说明" else "text", 14) for h in status_changes.columns]
         row = write_block(ws, fmt, row, cols, status_changes, f"报送状态变化（{len(status_changes)} 个单位）")
-    if year_over_year is not None and not year_over_year.empty:
-        cols = [Col(h, h, CHANGE_KINDS.get(h, "text"), 14) for h in year_over_year.columns]
-        write_block(ws, fmt, row, cols, year_over_year, "与上年相比")
+    if year_over_year is not None:  # the history was read: say where last year's comparison is, or why there is none
+        ws.write_string(row, 0, "与上年同比：见“同比”工作表" if len(year_over_year) else
+                        "运行历史中没有上一年度的评分运行，因此没有“同比”工作表", fmt.key)
+
+
+# 同比's colours: a rise green, a fall red, a new unit blue, a unit gone grey.
+YOY_COLOURS = {"上升": "#C6EFCE", "下降": "#FFC7CE", "本年新增": "#DDEBF7", "本年没有": "#D9D9D9"}
+# The chart of the largest changes: this many units, of those whose 最终得分 moved.
+YOY_CHART_UNITS = 10
+
+
+def _yoy_sheet(wb, fmt: Formats, yoy: pd.DataFrame) -> None:
+    """同比: each unit's 最终得分, grade and rank beside last year's (history.year_over_year),
+    a line of counts, and a chart of the largest changes to the right of the table."""
+    frame = yoy.rename(columns={c.header: c.source for c in YEAR_OVER_YEAR})
+    (name,) = write_table(wb, fmt, "同比", YEAR_OVER_YEAR, frame)
+    ws = wb.get_worksheet_by_name(name)
+    n = len(frame)
+    col = {c.source: i for i, c in enumerate(YEAR_OVER_YEAR)}
+    for key in ("change", "rank_change"):  # up green, down red
+        ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": ">", "value": 0, "format": fmt.fills["优"]})
+        ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": "<", "value": 0, "format": fmt.fills["差"]})
+    for key in ("last_grade", "this_grade"):
+        for word, f in fmt.fills.items():
+            ws.conditional_format(1, col[key], n, col[key], {"type": "cell", "criteria": "==", "value": f'"{word}"', "format": f})
+    for word, colour in YOY_COLOURS.items():
+        ws.conditional_format(1, col["yoy_kind"], n, col["yoy_kind"], {"type": "cell", "criteria": "==", "value": f'"{word}"',
+                                                                       "format": wb.add_format({"bg_color": colour})})
+    # Paper gets the table only: the chart and its figures are for the screen, beside it.
+    ws.print_area(0, 0, n, len(YEAR_OVER_YEAR) - 1)
+    _yoy_chart(wb, ws, fmt, yoy, len(YEAR_OVER_YEAR) + 1)
+
+
+def yoy_summary(yoy: pd.DataFrame) -> str:
+    """One line of counts: units each year, how those in both moved, and the new and the gone."""
+    kind = yoy["同比情况"].value_counts()
+    last, this = yoy.attrs.get("last_year", "上"), yoy.attrs.get("this_year", "本")
+    new, gone = int(kind.get("本年新增", 0)), int(kind.get("本年没有", 0))
+    n_last, n_this, both = len(yoy) - new, len(yoy) - gone, len(yoy) - new - gone
+    moved = "、".join(f"{k} {int(kind.get(k, 0))} 个" for k in ("上升", "下降", "持平", "本年未评级", "上年未评级")
+                     if k in ("上升", "下降", "持平") or kind.get(k, 0))
+    return (f"{this} 年 {n_this} 个单位，{last} 年 {n_last} 个单位；两年都有 {both} 个（按最终得分：{moved}）；"
+            f"本年新增 {new} 个，上年有、本年没有 {gone} 个")
+
+
+def largest_changes(yoy: pd.DataFrame, n: int = YOY_CHART_UNITS) -> pd.DataFrame:
+    """The `n` units whose 最终得分 moved most (either way), the largest rise first."""
+    moved = yoy[yoy["得分变化"].abs().gt(0.005)]
+    top = moved.assign(_abs=moved["得分变化"].abs()).sort_values(["_abs", "单位编码"], ascending=[False, True], kind="stable").head(n)
+    return top.sort_values(["得分变化", "单位编码"], ascending=[False, True], kind="stable")[["单位名称", "得分变化"]].reset_index(drop=True)
+
+
+def _yoy_chart(wb, ws, fmt: Formats, yoy: pd.DataFrame, at: int) -> None:
+    """To the right of the table (column `at`): the year's line of counts, the chart of the
+    largest changes, and below it the figures it draws (a chart needs them in cells)."""
+    last, this = yoy.attrs.get("last_year", ""), yoy.attrs.get("this_year", "")
+    ws.set_column(at, at, 30)
+    ws.set_column(at + 1, at + 1, 10)
+    ws.write_string(0, at, f"{this} 年与 {last} 年同比", fmt.title)
+    ws.write_string(1, at, yoy_summary(yoy), fmt.key)
+    top = largest_changes(yoy)
+    first = 24  # the figures under the chart (rows 4–23)
+    if top.empty:
+        ws.write_string(3, at, "两年都有的单位最终得分均无变化", fmt.key)
+        return
+    write_block(ws, fmt, first - 1, [Col("单位名称", "单位名称", "text", 30), Col("得分变化", "得分变化", "score", 10)], top,
+                f"得分变化最大的 {len(top)} 个单位（图表数据）", first_col=at)
+    chart = wb.add_chart({"type": "bar"})
+    points = [{"fill": {"color": CHART_COLOURS["优"] if v > 0 else CHART_COLOURS["差"]}} for v in top["得分变化"]]
+    rows = (first + 1, first + len(top))  # data rows, below the block's title and header
+    chart.add_series({"name": "得分变化", "categories": ["同比", rows[0], at, rows[1], at],
+                      "values": ["同比", rows[0], at + 1, rows[1], at + 1], "points": points,
+                      "data_labels": {"value": True, "num_format": "+0.00;-0.00"}})
+    chart.set_title({"name": f"最终得分变化最大的 {len(top)} 个单位（{this} 年 − {last} 年）"})
+    chart.set_x_axis({"name": "得分变化", "num_format": "+0;-0;0"})
+    chart.set_y_axis({"reverse": True})  # the largest rise at the top, as listed
+    chart.set_legend({"none": True})
+    ws.insert_chart(3, at, chart, {"x_scale": 1.4, "y_scale": 1.3})
 
 
 # The long tables for BI tools: the same columns and headers as the workbook's sheets.
