@@ -3,7 +3,7 @@ and the bureau's page. A thin face over the library, like cli.py."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -40,7 +40,7 @@ from . import audit as A
 from . import codes as C
 from .inbox import place
 from .security import SESSION_COOKIE, Guard, Sessions, Throttle, csrf_ok, server_secret
-from .worker import CheckFailed, Limits, check_files, run_limited
+from .worker import Busy, CheckFailed, Checks, check_files
 
 HERE = Path(__file__).parent
 RECEIPTS_DIR = "receipts"
@@ -77,11 +77,7 @@ class Service:
         window = rules.web("signin_window_minutes") * 60
         self.by_unit = Throttle(int(rules.web("signin_attempts")), window)
         self.by_address = Throttle(int(rules.web("signin_attempts")), window)
-        self.limits = Limits.from_rules(rules)
-        self.spares = int(rules.web("concurrent_checks"))
-        self.running = asyncio.Semaphore(int(rules.web("concurrent_checks")))
-        self.capacity = int(rules.web("concurrent_checks") + rules.web("waiting_checks"))
-        self.in_flight = 0
+        self.checks = Checks(rules)
         self.pending: dict[str, Pending] = {}
         self._lock = threading.Lock()
         self._codes: tuple[float, dict[str, C.Entry]] = (-1.0, {})
@@ -313,20 +309,15 @@ async def check(request: Request) -> Response:
         shutil.rmtree(folder, ignore_errors=True)
         svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result="拒收", detail=refused)
         return _error(request, refused, 400, "/unit")
-    if svc.in_flight >= svc.capacity:
-        shutil.rmtree(folder, ignore_errors=True)
-        return _error(request, "检查的单位较多，服务器正忙，请一分钟后再试", 503, "/unit")
-    svc.in_flight += 1
     try:
-        async with svc.running:
-            result = await run_in_threadpool(run_limited, check_files, str(folder), [(f["made"], f["name"]) for f in files],
-                                             svc.config.rules, svc.config.year, limits=svc.limits, spares=svc.spares)
+        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year)
+    except Busy:
+        shutil.rmtree(folder, ignore_errors=True)
+        return _error(request, BUSY_MESSAGE, 503, "/unit")
     except CheckFailed as exc:
         shutil.rmtree(folder, ignore_errors=True)
         svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result="检查失败", detail=exc.message)
         return _error(request, f"文件未能检查：{exc.message}", 422, "/unit")
-    finally:
-        svc.in_flight -= 1
     for f, r in zip(files, result["files"]):
         f["sha256"] = r["sha256"]
     token = secrets.token_urlsafe(18)
@@ -335,6 +326,9 @@ async def check(request: Request) -> Response:
     svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result=_counts_text(result["counts"]),
                   sha256=",".join(f["sha256"] for f in files), detail="、".join(f["name"] for f in files))
     return _page(request, "result.html", s, token=token, result=result, others=_others(result, s["unit"]), unit=s["unit"])
+
+
+BUSY_MESSAGE = "检查的单位较多，服务器正忙，请一分钟后再试"
 
 
 def _counts_text(counts: dict) -> str:
@@ -534,6 +528,17 @@ def create_app(config: WebConfig) -> Starlette:
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     max_bytes = int(config.rules.web("max_upload_mb") * 1024 * 1024) + 64 * 1024  # the form's own fields
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, max_bytes=max_bytes, too_large_page=_too_large_page(config.rules))])
-    app.state.service = Service(config)
+    service = Service(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        service.checks.start()  # the workers import while the server starts, not at the first check
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.checks.close)
+
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, max_bytes=max_bytes, too_large_page=_too_large_page(config.rules))],
+                    lifespan=lifespan)
+    app.state.service = service
     return app
