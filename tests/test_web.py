@@ -387,6 +387,7 @@ def test_checks_run_at_most_concurrent_checks_at_once_in_the_same_workers_and_th
             done, _ = await asyncio.wait(requests, return_when=asyncio.FIRST_COMPLETED)
             busy = done.pop().result()
             assert app.state.service.checks.in_flight == 3 and held.holding == 2
+            assert (await ac.get("/unit")).status_code == 200  # the event loop answers while every worker is busy
             await held.release(first[0][1])
             third = await held.arrived.get()  # the waiting check's turn: in a freed worker
             for _, writer in (first[1], third):
