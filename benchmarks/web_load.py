@@ -38,6 +38,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -46,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -89,10 +91,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(out: Path, inbox: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(out: Path, inbox: Path, log: Path, root: Path) -> tuple[subprocess.Popen, str]:
+    """`evalbatch serve` from the checkout `root` (python -m puts its folder first on the path)."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "evalbatch", "serve", str(out), "--inbox", str(inbox), "--port", str(port)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+                              cwd=root, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and server.poll() is None:
@@ -103,6 +106,16 @@ def start_server(out: Path, inbox: Path, log: Path) -> tuple[subprocess.Popen, s
             time.sleep(0.3)
     server.kill()
     raise SystemExit(f"evalbatch serve did not start; see {log}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Ctrl+C's way (uvicorn finishes the requests in hand), then a kill after 30 seconds."""
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def process_tree(pid: int) -> list[int]:
@@ -219,21 +232,33 @@ class Browser:
         return self.post("/check", *multipart({"csrf": csrf}, files))
 
 
-def one_unit(url: str, unit: str, code: str, files: list[Path], at: float) -> dict:
-    """Sign in at `at` (perf_counter), check, submit: the times taken."""
+def one_unit(url: str, unit: str, code: str, files: list[Path], at: float, retry_after: float) -> dict:
+    """Sign in at `at` (perf_counter), check, submit: the times taken. Told the server is busy
+    (503, "请一分钟后再试"), the unit tries again `retry_after` seconds later, as a person would;
+    the check's time runs from its first try."""
     time.sleep(max(0.0, at - time.perf_counter()))  # the unit's arrival, not a synchronisation
     b = Browser(url)
     t0 = time.perf_counter()
     csrf = b.sign_in(unit, code)
     t1 = time.perf_counter()
-    page = b.check(csrf, files)
+    busy = 0
+    while True:
+        try:
+            page = b.check(csrf, files)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            busy += 1
+            time.sleep(retry_after)
     t2 = time.perf_counter()
     token = TOKEN.search(page)
     if token is None:
         raise RuntimeError("no results page: " + re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))[:200])
     page = b.post("/submit", urllib.parse.urlencode({"csrf": csrf, "token": token.group(1)}).encode())
     t3 = time.perf_counter()
-    return {"unit": unit, "signin_s": t1 - t0, "check_s": t2 - t1, "submit_s": t3 - t2, "receipt": "提交回执" in page, "done": t3}
+    return {"unit": unit, "signin_s": t1 - t0, "check_s": t2 - t1, "submit_s": t3 - t2, "receipt": "提交回执" in page, "done": t3,
+            "busy": busy}
 
 
 def warm_up(url: str, code: str, files: list[Path], workers: int) -> None:
@@ -252,29 +277,30 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def verify(out: Path, inbox: Path, units: dict[str, list[Path]]) -> dict:
-    """Each unit's files in its inbox folder exactly once, one receipt and one 提交 row per unit."""
-    exact, previous = 0, 0
-    for unit, files in units.items():
-        placed = [p for p in (inbox / unit).glob("*") if p.is_file() and not p.name.startswith(".")]
-        exact += sorted(sha256(p) for p in placed) == sorted(sha256(p) for p in files)
-        previous += (inbox / unit / ".previous").exists()
+def verify(out: Path, inbox: Path, units: dict[str, list[Path]], done: set[str]) -> dict:
+    """What the server kept: for each unit that got its receipt page in time, its files in its
+    inbox folder exactly once (by SHA-256), one receipt, one 提交 row; for every unit, no file
+    twice and none moved aside as a previous version; units not done in time but whose
+    submission landed before the server stopped are counted apart."""
+    placed = {u: sorted(sha256(p) for p in (inbox / u).glob("*") if p.is_file() and not p.name.startswith(".")) for u in units}
+    sent = {u: sorted(sha256(p) for p in files) for u, files in units.items()}
     receipts = {u: len(list((out / "web" / "receipts" / u).glob("*.json"))) for u in units}
     with sqlite3.connect(out / "web" / "audit.sqlite") as db:
         rows = db.execute("SELECT action, unit, COUNT(*) FROM audit WHERE unit != ? GROUP BY action, unit", (WARMUP_UNIT,)).fetchall()
-    audit = {action: {} for action, _, _ in rows}
+    audit: dict[str, dict[str, int]] = {}
     for action, unit, n in rows:
-        audit[action][unit] = n
-    submitted = audit.get("提交", {})
+        audit.setdefault(action, {})[unit] = n
+    submit_rows = audit.get("提交", {})
+    kept = [u for u in done if placed[u] == sent[u] and receipts[u] == 1 and submit_rows.get(u) == 1]
     return {
-        "files_uploaded": sum(len(f) for f in units.values()),
-        "inbox_files": sum(1 for p in inbox.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(inbox).parts)),
-        "units_with_their_files_exactly_once": exact,
-        "units_with_a_previous_version": previous,
-        "units_with_one_receipt": sum(n == 1 for n in receipts.values()),
+        "inbox_files": sum(len(v) for v in placed.values()),
+        "done_units_kept_exactly": len(kept),
+        "done_units_lost_or_doubled": len(done) - len(kept),
+        "units_with_a_file_twice_or_not_theirs": sum(bool(v) and v != sent[u] for u, v in placed.items()),
+        "units_with_a_previous_version": sum((inbox / u / ".previous").exists() for u in units),
+        "late_units_submitted_before_stop": sum(bool(placed[u]) for u in units if u not in done),
         "receipts": sum(receipts.values()),
-        "audit_submit_rows": sum(submitted.values()),
-        "units_with_one_submit_row": sum(submitted.get(u) == 1 for u in units),
+        "audit_submit_rows": sum(submit_rows.values()),
         "audit_rows_by_action": {a: sum(by.values()) for a, by in audit.items()},
     }
 
@@ -294,12 +320,11 @@ def seconds(values: list[float]) -> dict:
     return {"p50": r(statistics.median(values)) if values else None, "p95": r(percentile(values, 0.95)), "max": r(max(values, default=None))}
 
 
-def run(args) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="evalbatch-webload-"))
+def run(args, work: Path) -> dict:
     out, inbox = work / "out", work / "inbox"
     units = make_units(work / "samples", args.units, args.official, args.seed)
     issued = C.issue(out, {**{u: files[0].stem for u, files in units.items()}, WARMUP_UNIT: "预热"})
-    server, url = start_server(out, inbox, work / "server.log")
+    server, url = start_server(out, inbox, work / "server.log", args.server_root)
     workers = int(load_rules().web("concurrent_checks"))
     warm_up(url, issued[WARMUP_UNIT], next(iter(units.values())), workers)
     before = Path("/proc/loadavg").read_text().split()[:3]
@@ -309,24 +334,23 @@ def run(args) -> dict:
     start = time.perf_counter() + 0.5
     arrivals = sorted(start + rng.uniform(0, args.window) for _ in units)
     results, failures = [], []
-    with ThreadPoolExecutor(args.concurrency or len(units)) as pool:
-        futures = {pool.submit(one_unit, url, u, issued[u], files, at): u for (u, files), at in zip(units.items(), arrivals)}
-        done, late = wait(futures, timeout=args.limit + 0.5)
-        for f in done:
-            try:
-                results.append(f.result())
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                failures.append((futures[f], repr(exc)[:300]))
-        failures += [(futures[f], f"not done within {args.limit:g} s") for f in late]
-        for f in late:
-            f.cancel()
+    pool = ThreadPoolExecutor(args.concurrency or len(units))
+    futures = {pool.submit(one_unit, url, u, issued[u], files, at, args.retry_after): u for (u, files), at in zip(units.items(), arrivals)}
+    done, late = wait(futures, timeout=max(0.0, start + args.limit - time.perf_counter()))
+    for f in done:
+        try:
+            results.append(f.result())
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failures.append((futures[f], repr(exc)[:300]))
+    failures += [(futures[f], f"not done within {args.limit:g} s") for f in late]
+    pool.shutdown(wait=False, cancel_futures=True)  # the limit is the limit: the server stops below, and units still in it with it
     wall = max((r["done"] for r in results), default=start) - start
     watch.end()
     tree = process_tree(server.pid)
     cpu_server, cpu_workers = cpu_seconds(server.pid), sum(cpu_seconds(p) for p in tree if p != server.pid)
     after = Path("/proc/loadavg").read_text().split()[:3]
-    server.terminate()
-    server.wait(60)
+    stop_server(server)
+    pool.shutdown(wait=True)
     files_per_unit = [len(f) for f in units.values()]
     return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -336,6 +360,7 @@ def run(args) -> dict:
         "window_s": args.window, "limit_s": args.limit, "concurrency": args.concurrency or "unbounded",
         "check_workers": workers,
         "submitted": len(results), "receipt_pages": sum(r["receipt"] for r in results), "failed": len(failures), "failures": failures[:5],
+        "busy_replies": sum(r["busy"] for r in results), "units_told_busy": sum(r["busy"] > 0 for r in results),
         "wall_s": round(wall, 1),
         "check_s": seconds([r["check_s"] for r in results]),
         "signin_s": seconds([r["signin_s"] for r in results]),
@@ -344,8 +369,7 @@ def run(args) -> dict:
         "server_peak_rss_mb": round(watch.rss), "server_peak_pss_mb": round(watch.pss), "server_processes_max": watch.processes,
         "cpu_s": {"server": round(cpu_server, 1), "check_workers": round(cpu_workers, 1),
                   "this_client": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - client_cpu, 1)},
-        **verify(out, inbox, units),
-        "work": str(work),
+        **verify(out, inbox, units, {r["unit"] for r in results if r["receipt"]}),
     }
 
 
@@ -356,10 +380,20 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=120, help="seconds from the first arrival by which every unit must be done")
     ap.add_argument("--official", type=float, default=0.5, help="share of the units that send the official forms")
     ap.add_argument("--concurrency", type=int, default=0, help="at most this many units at a time (0: no cap)")
+    ap.add_argument("--retry-after", type=float, default=15, help="seconds a unit told the server is busy waits to try again")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (files, server log, inbox, output folder)")
+    ap.add_argument("--server-root", type=Path, default=ROOT, help="run the server from this checkout (e.g. an export of an older commit)")
     args = ap.parse_args()
-    report = run(args)
+    work = Path(tempfile.mkdtemp(prefix="evalbatch-webload-"))
+    try:
+        report = run(args, work)
+    finally:
+        if args.keep:
+            print(f"files, server log, inbox and output folder kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(report, ensure_ascii=False, indent=1)
     print(text)
     if args.json:
