@@ -543,3 +543,44 @@ def test_an_old_version_held_open_stays_and_the_new_one_is_placed(tmp_path, monk
     assert sorted(p.name for p in folder.glob("*.xlsx")) == sorted(first + second)
     marker = json.loads((folder / ".evalbatch-placed.json").read_text(encoding="utf-8"))
     assert list(marker["files"]) == second
+
+
+# --- Windows: the task that keeps the server running -----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
+
+
+def test_the_serve_task_starts_at_boot_and_again_within_5_minutes_without_a_time_limit():
+    import xml.etree.ElementTree as ET
+
+    raw = (ROOT / "deploy" / "evalbatch-serve.xml").read_bytes()
+    assert raw.startswith(b"\xff\xfe")  # UTF-16 with its mark, as schtasks /XML reads it
+    task = ET.fromstring(raw.decode("utf-16").replace('encoding="UTF-16"', ""))
+    assert task.tag == f"{TASK}Task" and task.get("version") == "1.4"
+    boot = task.find(f"{TASK}Triggers/{TASK}BootTrigger")
+    assert boot.find(f"{TASK}Enabled").text == "true" and boot.find(f"{TASK}Delay").text == "PT1M"
+    again = task.find(f"{TASK}Triggers/{TASK}TimeTrigger")
+    assert again.find(f"{TASK}Repetition/{TASK}Interval").text == "PT5M"
+    assert again.find(f"{TASK}Repetition/{TASK}Duration") is None  # indefinitely
+    settings = {e.tag.removeprefix(TASK): (e.text or "").strip() for e in task.find(f"{TASK}Settings")}
+    assert {k: settings.get(k) for k in ("MultipleInstancesPolicy", "ExecutionTimeLimit", "Priority", "StartWhenAvailable",
+                                         "DisallowStartIfOnBatteries", "StopIfGoingOnBatteries", "RunOnlyIfIdle", "RestartOnFailure")} == {
+        "MultipleInstancesPolicy": "IgnoreNew", "ExecutionTimeLimit": "PT0S", "Priority": "4", "StartWhenAvailable": "true",
+        "DisallowStartIfOnBatteries": "false", "StopIfGoingOnBatteries": "false", "RunOnlyIfIdle": "false", "RestartOnFailure": None}
+    assert task.find(f"{TASK}Principals/{TASK}Principal/{TASK}LogonType").text == "Password"
+    action = task.find(f"{TASK}Actions/{TASK}Exec")
+    command, arguments = action.find(f"{TASK}Command").text, action.find(f"{TASK}Arguments").text
+    assert command == "C:\\evalbatch\\run-serve.cmd" and action.find(f"{TASK}WorkingDirectory").text == "C:\\evalbatch"
+    assert arguments.startswith('"\\\\') and " --inbox " in arguments and arguments.endswith("--host 0.0.0.0 --port 8080")
+
+
+def test_the_serve_wrapper_writes_one_log_per_start_and_returns_the_exit_code():
+    raw = (ROOT / "run-serve.cmd").read_bytes()
+    text = raw.decode("ascii")  # cmd.exe reads it in the OEM code page
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    assert 'set "LOG=%~dp0logs\\serve-%STAMP%.log"' in text
+    assert '"%~dp0.venv\\Scripts\\evalbatch.exe" serve %* >> "%LOG%" 2>&1' in text
+    assert 'forfiles /p "%~dp0logs" /m serve-*.log /d -30' in text and text.rstrip().endswith("exit /b %CODE%")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "deploy\\evalbatch-serve.xml /RU" in readme and "RestartOnFailure" in readme
