@@ -363,6 +363,9 @@ def run(args, work: Path) -> dict:
         "busy_replies": sum(r["busy"] for r in results), "units_told_busy": sum(r["busy"] > 0 for r in results),
         "wall_s": round(wall, 1),
         "check_s": seconds([r["check_s"] for r in results]),
+        # By what the unit sent: the template (one file) or official forms (1-5 files, some SpreadsheetML or HTML).
+        "check_s_template": seconds([r["check_s"] for r in results if units[r["unit"]][0].parent.name == "format1"]),
+        "check_s_official": seconds([r["check_s"] for r in results if units[r["unit"]][0].parent.name == "official"]),
         "signin_s": seconds([r["signin_s"] for r in results]),
         "submit_s": seconds([r["submit_s"] for r in results]),
         "probe_s": seconds(watch.probes),
