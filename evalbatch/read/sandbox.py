@@ -322,8 +322,8 @@ class _Worker:
             os.truncate(self.stderr_path, 0)  # what it says next is about this call (written in append mode)
         try:
             self.conn.send((fn, args))
-        except (BrokenPipeError, ConnectionResetError, EOFError):
-            pass  # it died just now: its pipe reads as closed, and the call fails as a crash
+        except OSError:
+            pass  # it died just now (a broken pipe, on Windows too): its pipe reads as closed, and the call fails as a crash
         self.renew()
 
     def renew(self) -> None:
