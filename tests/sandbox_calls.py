@@ -51,3 +51,21 @@ def make_text() -> str:
     import pandas as pd
 
     return str(pd.Series(["单位", "名称"]).dtype)
+
+
+def beating(seconds: float) -> str:
+    """Work of `seconds` that says it is alive (a heartbeat) every tenth of a second."""
+    from evalbatch.read.sandbox import heartbeat
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        heartbeat()
+        time.sleep(0.1)
+    return "done"
+
+
+def reads_here() -> bool:
+    """Whether read/load.py would read in this process rather than start a pool."""
+    from evalbatch.read import load
+
+    return load._here()

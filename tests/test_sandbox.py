@@ -64,6 +64,41 @@ def test_a_spinning_worker_is_stopped_by_its_cpu_limit():
         "file.sandbox_time", "读取超过时间上限（CPU 1 秒），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")
 
 
+def test_heartbeats_renew_the_budget_unless_the_pool_keeps_one_per_call():
+    limits = Limits(memory_mb=700, cpu_seconds=30, wall_seconds=2)
+    renewing, per_call = Sandbox(1, limits, preload=()), Sandbox(1, limits, preload=(), renew=False)
+    try:
+        assert renewing.run(calls.beating, 4) == "done"
+        (failure,) = per_call.map(calls.beating, [(4,)])
+    finally:
+        renewing.close()
+        per_call.close()
+    assert (failure.rule_id, failure.message) == (
+        "file.sandbox_time", "读取超过时间上限（2 秒），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")
+
+
+@posix_only
+def test_a_started_pool_stays_full_a_worker_lost_idle_or_mid_call_is_replaced_at_once():
+    import signal
+
+    b = Sandbox(2, Limits(memory_mb=700, cpu_seconds=30, wall_seconds=3), preload=())
+    try:
+        b.start()
+        first = {w.proc.pid for w in b._idle}
+        gone = b._idle[-1]  # the next to be taken
+        os.kill(gone.proc.pid, signal.SIGKILL)  # killed while idle: no call is lost
+        gone.proc.join()
+        assert [b.run(calls.add, 1, 2), b.run(calls.add, 2, 2)] == [3, 4]
+        (failure,) = b.map(calls.sleep, [(60,)])
+        assert failure.rule_id == "file.sandbox_time"
+        now = {w.proc.pid for w in b._idle}
+        assert len(now) == 2 and gone.proc.pid not in now and now != first
+        assert b.run(calls.reads_here) is True  # a worker reads its files itself, with no pool of its own
+    finally:
+        b.close()
+    assert b._idle == []
+
+
 def test_the_default_message_names_1_5_gb():
     failure = SandboxFailure("memory", Limits.from_rules(load_rules()))
     assert failure.message == "读取时超出内存上限 1.5 GB，文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交"

@@ -3,19 +3,26 @@ refusals, limits and hostile uploads; the night taking what the server placed.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
+import os
 import re
-import time
+import signal
 from pathlib import Path
 
+import httpx2 as httpx
 import openpyxl
 import pytest
 from builders import dept, reference, write
 from starlette.testclient import TestClient
 from test_hostile_files import ods, shared_string_bomb, xls_bomb
+from test_hostile_prescan import xls_cells
 from typer.testing import CliRunner
 
 import faults
+import web_calls
 from evalbatch.cli import app as cli_app
 from evalbatch.rules import Rules, load_rules
 from evalbatch.web import audit as A
@@ -28,20 +35,26 @@ UNIT, OTHER = "620101", "620102"
 
 
 def web_rules(**web) -> Rules:
+    """The default rules with `web` changed; one check worker unless asked (one spawn a test)."""
     base = load_rules()
-    return Rules({**base.data, "web": {**base.data["web"], **web}}, "测试规则")
+    return Rules({**base.data, "web": {**base.data["web"], "concurrent_checks": 1, **web}}, "测试规则")
 
 
 @pytest.fixture
 def site(tmp_path):
-    """A served output folder with codes for two units and the bureau; (client maker, codes, out, inbox)."""
+    """A served output folder with codes for two units and the bureau; (client maker, codes, out, inbox).
+    Each client is its own app; its check workers start at its first check and stop with the test."""
     out, inbox = tmp_path / "out", tmp_path / "inbox"
     issued = C.issue(out, {UNIT: "省委编办", OTHER: "省委宣传部", C.BUREAU: "财政厅"})
+    apps = []
 
     def client(rules: Rules | None = None) -> TestClient:
-        return TestClient(create_app(WebConfig(out, inbox, rules or web_rules())), client=("10.0.0.7", 50000))
+        apps.append(create_app(WebConfig(out, inbox, rules or web_rules())))
+        return TestClient(apps[-1], client=("10.0.0.7", 50000))
 
-    return client, issued, out, inbox
+    yield client, issued, out, inbox
+    for app in apps:
+        app.state.service.checks.close()
 
 
 def csrf_of(page) -> str:
@@ -224,59 +237,172 @@ def test_not_a_spreadsheet_by_content_or_name_is_refused_unparsed(site, tmp_path
         assert "不是本工具读取的电子表格" in text(r)
 
 
-@pytest.mark.parametrize("make, rule", [
-    (lambda d: shared_string_bomb(d / "bomb.xlsx"), "file.suspicious"),
-    (lambda d: xls_bomb(d / "bomb.xls"), "file.suspicious"),
-    (lambda d: ods(d / "spaces.ods", '<text:p>a<text:s text:c="1000000000"/></text:p>'), "file.suspicious"),
-    (lambda d: faults.zip_bomb(d), "file.suspicious"),
-    (lambda d: faults.entity_bomb(d), None),
-    (lambda d: faults.truncated(d), None),
-])
-def test_hostile_uploads_are_one_error_and_the_server_answers(site, tmp_path, make, rule):
-    client, issued, _, _ = site
+HOSTILE = [  # (file, the finding's title and message): each refused by a pre-scan in the worker
+    (lambda d: shared_string_bomb(d / "bomb.xlsx"), "疑似恶意文件",
+     "文件中单元格文字合计至少 646,714,814 个字符，超过上限 20,000,000，远超正常填报表（常见于同一段文字被大量单元格重复引用），疑似恶意文件，不予读取"),
+    (lambda d: xls_bomb(d / "bomb.xls"), "疑似恶意文件",
+     "文件中单元格文字合计至少 20,032,000 个字符，超过上限 20,000,000，远超正常填报表（常见于同一段文字被大量单元格重复引用），疑似恶意文件，不予读取"),
+    (lambda d: ods(d / "spaces.ods", '<text:p>a<text:s text:c="1000000000"/></text:p>'), "疑似恶意文件",
+     "工作表「表1」中有单元格文字长达 1,000,000,001 个字符，超过上限 100,000（Excel 单元格最多 32,767 个字符），疑似异常文件，不予读取"),
+    (lambda d: faults.zip_bomb(d), "疑似恶意文件", "文件解压后达 500 MB，远超正常填报表，疑似压缩炸弹，不予读取"),
+    (lambda d: faults.far_cell_xlsx(d), "疑似恶意文件", "工作表「Sheet」范围达 1,048,576 行 × 16,384 列，远超正常填报表，疑似异常文件，不予读取"),
+    (lambda d: xls_cells(d / "far.xls", [(0, 0), (65535, 65535)], None), "疑似恶意文件",
+     "工作表「Sheet1」范围达 65,536 行 × 65,536 列，远超正常填报表，疑似异常文件，不予读取"),
+    (lambda d: faults.entity_bomb(d), "文件损坏", "文件不完整或已损坏，无法读取；请在 Excel/WPS 中打开检查并重新保存后提交"),
+    (lambda d: faults.truncated(d), "文件损坏", "文件不完整或已损坏（压缩包目录无法读取），可能复制中断，请重新保存后提交"),
+]
+
+
+def worker_pids(c: TestClient) -> list[int]:
+    """The pids of the app's idle check workers."""
+    return [w.proc.pid for w in c.app.state.service.checks.box._idle]
+
+
+def test_hostile_uploads_are_one_error_each_in_the_same_warm_worker_and_the_next_check_works(site, tmp_path):
+    client, issued, out, _ = site
     c = client()
     sign_in(c, UNIT, issued[UNIT])
-    path = make(tmp_path)
-    r = check(c, (path.name, path.read_bytes()))
-    assert r.status_code in (200, 400, 422)
-    page = text(r)
-    assert "错误 1 个" in page or "未能" in page
-    if rule:
-        assert "无法使用" in page
-    assert c.get("/unit").status_code == 200
-
-
-def sleeper(*_args):
-    time.sleep(600)
-
-
-def glutton(*_args):
-    return bytearray(8 * 1024**3)
+    assert "复核得分 90.56" in text(check(c, ("表.xlsx", with_error(tmp_path))))
+    pids = worker_pids(c)
+    for n, (make, title, message) in enumerate(HOSTILE):
+        folder = tmp_path / f"hostile{n}"
+        folder.mkdir()
+        path = make(folder)
+        r = check(c, (path.name, path.read_bytes()))
+        assert r.status_code == 200, path.name
+        page = text(r)
+        assert f"{path.name} 无法使用 错误 1 个，警告 0 个，提示 0 个。" in page, path.name
+        assert f"错误 {path.name} {title} {message}" in page, path.name
+    assert "复核得分 90.56" in text(check(c, ("表.xlsx", with_error(tmp_path))))
+    assert worker_pids(c) == pids and len(pids) == 1  # one process served every check, none was started per request
+    assert len(A.Audit(out).rows(action="检查")) == len(HOSTILE) + 2
 
 
 def test_a_check_over_its_time_is_stopped_and_the_next_works(site, tmp_path, monkeypatch):
     client, issued, out, _ = site
     c = client(web_rules(check_seconds=15))  # a real check here takes up to ~7 s on a busy machine
     sign_in(c, UNIT, issued[UNIT])
-    monkeypatch.setattr("evalbatch.web.app.check_files", sleeper)
-    started = time.monotonic()
+    monkeypatch.setattr("evalbatch.web.app.check_files", web_calls.sleeper)
     r = check(c, ("表.xlsx", with_error(tmp_path)))
-    assert time.monotonic() - started < 30
-    assert r.status_code == 422 and "检查超过 15 秒仍未完成" in text(r)
+    assert r.status_code == 422
+    assert "文件未能检查：检查超过时间上限（15 秒）仍未完成（文件可能过大或异常），已停止；请检查文件后重试" in text(r)
     monkeypatch.setattr("evalbatch.web.app.check_files", worker.check_files)
     assert "复核得分 90.56" in text(check(c, ("表.xlsx", with_error(tmp_path))))
     assert [a["result"] for a in A.Audit(out).rows(action="检查")] == ["检查失败", "错误 1，警告 1，提示 2"]
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="RLIMIT_AS is POSIX only; Windows relies on the time limit")
-def test_a_check_over_its_memory_fails_alone(site, tmp_path, monkeypatch):
-    client, issued, _, _ = site
-    c = client(web_rules(check_memory_mb=1500))
+@pytest.mark.skipif(os.name == "nt", reason="RLIMIT_AS is POSIX; on Windows the Job Object limits memory (tests/test_sandbox.py)")
+def test_a_check_over_its_memory_fails_alone_and_its_worker_is_replaced(site, tmp_path, monkeypatch):
+    client, issued, out, _ = site
+    c = client(web_rules(check_memory_mb=2048))
     sign_in(c, UNIT, issued[UNIT])
-    monkeypatch.setattr("evalbatch.web.app.check_files", glutton)
+    monkeypatch.setattr("evalbatch.web.app.check_files", web_calls.glutton)
     r = check(c, ("表.xlsx", with_error(tmp_path)))
-    assert r.status_code == 422 and "内存超过限度" in text(r)
-    assert c.get("/unit").status_code == 200
+    assert r.status_code == 422
+    assert "文件未能检查：检查时占用的内存超过上限（2 GB），已停止（文件可能异常或被构造）；请检查文件后重试" in text(r)
+    assert len(worker_pids(c)) == 1  # its replacement, started at once
+    monkeypatch.setattr("evalbatch.web.app.check_files", worker.check_files)
+    assert "复核得分 90.56" in text(check(c, ("表.xlsx", with_error(tmp_path))))
+
+
+# --- checks held in their workers: a worker killed mid-check, the bound on concurrent checks ----
+
+
+class Held:
+    """A listener for web_calls.held: each held check connects, says its worker's pid and waits
+    until `release`. On the test's event loop, so nothing here sleeps to wait."""
+
+    async def __aenter__(self):
+        self.arrived: asyncio.Queue = asyncio.Queue()
+        self.holding = 0
+        self.most = 0  # the most checks held at once
+
+        async def arrive(reader, writer):
+            pid = int(await reader.readline())
+            self.holding += 1
+            self.most = max(self.most, self.holding)
+            await self.arrived.put((pid, writer))
+
+        self.server = await asyncio.start_server(arrive, "127.0.0.1", 0)
+        self.address = self.server.sockets[0].getsockname()[:2]
+        return self
+
+    async def release(self, writer) -> None:
+        self.holding -= 1
+        writer.write(b"g")
+        await writer.drain()
+        writer.close()
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+
+@contextlib.asynccontextmanager
+async def served(app, unit: str, code: str):
+    """An async client on `app` (one event loop: its requests run concurrently), signed in; with its CSRF token."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.7", 50000)), base_url="http://testserver") as ac:
+        token = csrf_of(await ac.get("/signin"))
+        await ac.post("/signin", data={"csrf": token, "unit": unit, "code": code})
+        yield ac, csrf_of(await ac.get("/unit"))
+
+
+def post_check(ac, token: str, data: bytes):
+    return ac.post("/check", data={"csrf": token}, files=[("files", ("表.xlsx", data))])
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the message names the POSIX signal")
+def test_a_worker_killed_mid_check_fails_that_check_and_the_next_works(site, tmp_path, monkeypatch):
+    client, issued, out, _ = site
+    app = client().app
+    data = with_error(tmp_path)
+
+    async def scenario():
+        async with Held() as held, served(app, UNIT, issued[UNIT]) as (ac, token):
+            monkeypatch.setattr("evalbatch.web.app.check_files", functools.partial(web_calls.held, held.address))
+            request = asyncio.create_task(post_check(ac, token, data))
+            pid, _ = await held.arrived.get()
+            os.kill(pid, signal.SIGKILL)  # mid-check, as the kernel's OOM killer or an administrator would
+            killed = await request
+            monkeypatch.setattr("evalbatch.web.app.check_files", worker.check_files)
+            return pid, killed, await post_check(ac, token, data)
+
+    pid, killed, after = asyncio.run(scenario())
+    assert killed.status_code == 422
+    assert "文件未能检查：检查进程意外终止（被信号 SIGKILL 终止），已停止；请重试，如仍失败请检查文件" in text(killed)
+    assert after.status_code == 200 and "复核得分 90.56" in text(after)
+    replaced = app.state.service.checks.box._idle
+    assert len(replaced) == 1 and replaced[0].proc.pid != pid
+    assert [a["result"] for a in A.Audit(out).rows(action="检查")] == ["检查失败", "错误 1，警告 2，提示 2"]
+
+
+def test_checks_run_at_most_concurrent_checks_at_once_in_the_same_workers_and_the_queue_is_bounded(site, tmp_path, monkeypatch):
+    client, issued, out, _ = site
+    app = client(web_rules(concurrent_checks=2, waiting_checks=1)).app
+    data = with_error(tmp_path)
+
+    async def scenario():
+        async with Held() as held, served(app, UNIT, issued[UNIT]) as (ac, token):
+            monkeypatch.setattr("evalbatch.web.app.check_files", functools.partial(web_calls.held, held.address))
+            requests = [asyncio.create_task(post_check(ac, token, data)) for _ in range(4)]
+            first = [await held.arrived.get() for _ in range(2)]  # two running, one waiting, one turned away
+            done, _ = await asyncio.wait(requests, return_when=asyncio.FIRST_COMPLETED)
+            busy = done.pop().result()
+            assert app.state.service.checks.in_flight == 3 and held.holding == 2
+            assert (await ac.get("/unit")).status_code == 200  # the event loop answers while every worker is busy
+            await held.release(first[0][1])
+            third = await held.arrived.get()  # the waiting check's turn: in a freed worker
+            for _, writer in (first[1], third):
+                await held.release(writer)
+            pages = [await r for r in requests]
+            return busy, pages, [pid for pid, _ in (*first, third)]
+
+    busy, pages, pids = asyncio.run(scenario())
+    assert busy.status_code == 503 and "检查的单位较多，服务器正忙，请一分钟后再试" in text(busy)
+    assert sorted(p.status_code for p in pages) == [200, 200, 200, 503]
+    assert all("复核得分 90.56" in text(p) for p in pages if p.status_code == 200)
+    assert len(set(pids)) == 2 and pids[2] in pids[:2]  # no third process: the waiting check took a freed worker
+    assert sorted(w.proc.pid for w in app.state.service.checks.box._idle) == sorted(set(pids))
+    assert len(A.Audit(out).rows(action="检查")) == 3
 
 
 def test_reissued_code_signs_the_old_session_out(site):
@@ -418,3 +544,44 @@ def test_an_old_version_held_open_stays_and_the_new_one_is_placed(tmp_path, monk
     assert sorted(p.name for p in folder.glob("*.xlsx")) == sorted(first + second)
     marker = json.loads((folder / ".evalbatch-placed.json").read_text(encoding="utf-8"))
     assert list(marker["files"]) == second
+
+
+# --- Windows: the task that keeps the server running -----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
+
+
+def test_the_serve_task_starts_at_boot_and_again_within_5_minutes_without_a_time_limit():
+    import xml.etree.ElementTree as ET
+
+    raw = (ROOT / "deploy" / "evalbatch-serve.xml").read_bytes()
+    assert raw.startswith(b"\xff\xfe")  # UTF-16 with its mark, as schtasks /XML reads it
+    task = ET.fromstring(raw.decode("utf-16").replace('encoding="UTF-16"', ""))
+    assert task.tag == f"{TASK}Task" and task.get("version") == "1.4"
+    boot = task.find(f"{TASK}Triggers/{TASK}BootTrigger")
+    assert boot.find(f"{TASK}Enabled").text == "true" and boot.find(f"{TASK}Delay").text == "PT1M"
+    again = task.find(f"{TASK}Triggers/{TASK}TimeTrigger")
+    assert again.find(f"{TASK}Repetition/{TASK}Interval").text == "PT5M"
+    assert again.find(f"{TASK}Repetition/{TASK}Duration") is None  # indefinitely
+    settings = {e.tag.removeprefix(TASK): (e.text or "").strip() for e in task.find(f"{TASK}Settings")}
+    assert {k: settings.get(k) for k in ("MultipleInstancesPolicy", "ExecutionTimeLimit", "Priority", "StartWhenAvailable",
+                                         "DisallowStartIfOnBatteries", "StopIfGoingOnBatteries", "RunOnlyIfIdle", "RestartOnFailure")} == {
+        "MultipleInstancesPolicy": "IgnoreNew", "ExecutionTimeLimit": "PT0S", "Priority": "4", "StartWhenAvailable": "true",
+        "DisallowStartIfOnBatteries": "false", "StopIfGoingOnBatteries": "false", "RunOnlyIfIdle": "false", "RestartOnFailure": None}
+    assert task.find(f"{TASK}Principals/{TASK}Principal/{TASK}LogonType").text == "Password"
+    action = task.find(f"{TASK}Actions/{TASK}Exec")
+    command, arguments = action.find(f"{TASK}Command").text, action.find(f"{TASK}Arguments").text
+    assert command == "C:\\evalbatch\\run-serve.cmd" and action.find(f"{TASK}WorkingDirectory").text == "C:\\evalbatch"
+    assert arguments.startswith('"\\\\') and " --inbox " in arguments and arguments.endswith("--host 0.0.0.0 --port 8080")
+
+
+def test_the_serve_wrapper_writes_one_log_per_start_and_returns_the_exit_code():
+    raw = (ROOT / "run-serve.cmd").read_bytes()
+    text = raw.decode("ascii")  # cmd.exe reads it in the OEM code page
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    assert 'set "LOG=%~dp0logs\\serve-%STAMP%.log"' in text
+    assert '"%~dp0.venv\\Scripts\\evalbatch.exe" serve %* >> "%LOG%" 2>&1' in text
+    assert 'forfiles /p "%~dp0logs" /m serve-*.log /d -30' in text and text.rstrip().endswith("exit /b %CODE%")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "deploy\\evalbatch-serve.xml /RU" in readme and "RestartOnFailure" in readme

@@ -86,13 +86,25 @@ def shot(driver, tmp_path: Path, name: str) -> Path:
     return path
 
 
+def click_and_leave(driver, element_id: str) -> None:
+    """Click a button that submits its form, and wait until its page is gone: a click does not
+    wait for the next page, and an element found on the old one goes stale under the test."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.ID, element_id)
+    button.click()
+    WebDriverWait(driver, 120).until(EC.staleness_of(button))
+
+
 def sign_in(driver, url: str, unit: str, code: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(url + "/signin")
     driver.find_element(By.ID, "unit").send_keys(unit)
     driver.find_element(By.ID, "code").send_keys(code)
-    driver.find_element(By.ID, "signin").click()
+    click_and_leave(driver, "signin")
 
 
 def upload(driver, path: Path) -> None:
@@ -141,7 +153,7 @@ def test_a_unit_checks_corrects_submits_and_another_unit_sees_none_of_it(server,
     placed = list((inbox / UNIT).glob("*.xlsx"))
     assert len(placed) == 1 and placed[0].read_bytes() == good.read_bytes()
 
-    browser.find_element(By.ID, "signout").click()
+    click_and_leave(browser, "signout")
     sign_in(browser, url, OTHER, issued[OTHER])
     page = browser.find_element(By.TAG_NAME, "main").text
     assert "省委宣传部" in browser.find_element(By.TAG_NAME, "header").text

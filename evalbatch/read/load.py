@@ -36,6 +36,12 @@ CHUNK_MIN, CHUNK_MAX = 100, 500
 IN_PROCESS = False
 
 
+def _here() -> bool:
+    """Whether to read in this process: a test asked for it, or this process is a sandbox
+    worker already (the web's check), which is the files' sandbox and starts no pool of its own."""
+    return IN_PROCESS or sandbox.in_worker()
+
+
 def load_all(records: list[FileRecord], rules: Rules, jobs: int = 1, progress: Callable[[int, int], None] | None = None) -> Parsed:
     """Read every file, in `jobs` sandboxed processes, in batches; one `Parsed` in the order of `records`."""
     items = [(r.path, r.name, r.problem) for r in records]
@@ -46,7 +52,7 @@ def load_all(records: list[FileRecord], rules: Rules, jobs: int = 1, progress: C
     chunks = [items[i : i + size] for i in range(0, total, size)]
     done = iter(range(1, total + 1))
     tick = (lambda: progress(min(next(done), total), total)) if progress else None
-    if IN_PROCESS:
+    if _here():
         parts = _gather(load_chunk(chunk, rules, tick) for chunk in chunks)
     else:
         parts = _sandboxed(chunks, rules, jobs, tick)
@@ -86,7 +92,7 @@ def sandboxed(rules: Rules, fn, *args):
     """`fn(*args)` (top level, picklable) in a worker of the shared sandbox under the rules'
     limits: for any untrusted file read outside the batch's own pool (review workbooks, the
     roster). Raises what `fn` raised, or a `sandbox.SandboxFailure`."""
-    if IN_PROCESS:
+    if _here():
         return fn(*args)
     return sandbox.shared(1, sandbox.Limits.from_rules(rules)).run(fn, *args)
 

@@ -16,6 +16,11 @@ about a second: pandas is imported again), a dead worker replaced. Each worker r
 - wall clock: a deadline per call, renewed by each `heartbeat`, enforced by the parent,
   which kills the child when it passes (a read blocked on I/O uses no CPU).
 
+A pool made with `renew=False` keeps one budget per call whatever the heartbeats say: the web
+check (web/worker.py) limits a whole check, not each of its files. A pool may be shared by
+threads (the web server's requests): taking and returning a worker is under a lock, and each
+`map` waits only on the workers it took.
+
 A call that ends so raises nothing in the parent: `map` gives a `SandboxFailure` with the
 reason in its place. Chunks of files are split by the caller (read/load.py) to find which
 file it was.
@@ -43,7 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-__all__ = ["Limits", "Sandbox", "SandboxFailure", "heartbeat", "shared"]
+__all__ = ["Limits", "Sandbox", "SandboxFailure", "heartbeat", "in_worker", "shared"]
 
 # What the child imports before its memory limit applies: the readers, not load.py's cache
 # (pyarrow reserves a gigabyte of address space on import).
@@ -85,13 +90,13 @@ class SandboxFailure(Exception):
     def message(self) -> str:
         advice = "文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交"
         if self.kind == "memory":
-            return f"读取时超出内存上限 {_size(self.limits.memory_mb)}，{advice}"
+            return f"读取时超出内存上限 {size_text(self.limits.memory_mb)}，{advice}"
         if self.kind == "time":
             return f"读取超过时间上限（{self.detail}），{advice}"
         return f"读取时读取程序异常退出（{self.detail}），{advice}"
 
 
-def _size(mb: float) -> str:
+def size_text(mb: float) -> str:
     return f"{mb / 1024:.3g} GB" if mb >= 1024 else f"{mb:g} MB"
 
 
@@ -99,14 +104,22 @@ def _size(mb: float) -> str:
 
 _CONN = None  # the child's end of its pipe; None in any process that is not a sandbox worker
 _CPU_SECONDS = 0.0
+_RENEW = True  # whether a heartbeat renews the CPU budget (the pool's `renew`)
+
+
+def in_worker() -> bool:
+    """Whether this process is a sandbox worker (which reads files itself, never through a
+    pool of its own)."""
+    return _CONN is not None
 
 
 def heartbeat(next_name: str = "") -> None:
     """In a sandbox worker: one unit of work is done, another starts; the CPU and wall-clock
-    budgets begin again. Anywhere else: nothing."""
+    budgets begin again (in a pool made with `renew=False`, they run on). Anywhere else: nothing."""
     if _CONN is None:
         return
-    _budget_cpu(_CPU_SECONDS)
+    if _RENEW:
+        _budget_cpu(_CPU_SECONDS)
     _CONN.send(("tick", None))
     _test_fault(next_name)
 
@@ -119,13 +132,13 @@ def _test_fault(name: str) -> None:
         os.kill(os.getpid(), getattr(signal, how))
 
 
-def _child(conn, limits: Limits, stderr_path: str, preload: Sequence[str], parent: int) -> None:
-    global _CONN, _CPU_SECONDS
+def _child(conn, limits: Limits, stderr_path: str, preload: Sequence[str], parent: int, renew: bool = True) -> None:
+    global _CONN, _CPU_SECONDS, _RENEW
     _redirect_stderr(stderr_path)
     _die_with_parent(parent)
     for module in preload:
         importlib.import_module(module)
-    _CONN, _CPU_SECONDS = conn, limits.cpu_seconds
+    _CONN, _CPU_SECONDS, _RENEW = conn, limits.cpu_seconds, renew
     limit_memory(limits.memory_mb)
     while True:
         try:
@@ -288,14 +301,14 @@ _OUT_OF_MEMORY = ("memory allocation of", "MemoryError", "Cannot allocate memory
 
 
 class _Worker:
-    def __init__(self, ctx, limits: Limits, preload: Sequence[str]):
-        self.limits = limits
+    def __init__(self, ctx, limits: Limits, preload: Sequence[str], renew: bool = True):
+        self.limits, self.renews = limits, renew
         fd, self.stderr_path = tempfile.mkstemp(prefix="evalbatch-sandbox-", suffix=".log")
         os.close(fd)
         self.conn, child_end = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload), os.getpid()),
+        self.proc = ctx.Process(target=_child, args=(child_end, limits, self.stderr_path, tuple(preload), os.getpid(), renew),
                                 daemon=True)
-        with _child_environment():
+        with _SPAWNING, _child_environment():  # one spawn at a time: the environment is the process's
             self.proc.start()
         child_end.close()
         self.job = _job_for(self.proc.pid, limits.memory_mb) if ON_WINDOWS else None
@@ -307,7 +320,10 @@ class _Worker:
         self.task, self.timed_out = task, False
         with contextlib.suppress(OSError):
             os.truncate(self.stderr_path, 0)  # what it says next is about this call (written in append mode)
-        self.conn.send((fn, args))
+        try:
+            self.conn.send((fn, args))
+        except OSError:
+            pass  # it died just now (a broken pipe, on Windows too): its pipe reads as closed, and the call fails as a crash
         self.renew()
 
     def renew(self) -> None:
@@ -360,6 +376,9 @@ class _Worker:
             os.unlink(self.stderr_path)
 
 
+_SPAWNING = threading.Lock()
+
+
 # pandas 3 keeps text in pyarrow, whose default allocator (mimalloc) reserves a gigabyte of
 # address space on first use: under an address-space limit that gigabyte is gone before a file
 # is read. The C library's allocator reserves nothing. Set before the child starts: spawning may
@@ -391,12 +410,32 @@ def _how_it_ended(code: int | None) -> str:
 
 
 class Sandbox:
-    """A pool of `workers` sandboxed processes under `limits`, reused until `close`."""
+    """A pool of `workers` sandboxed processes under `limits`, reused until `close`; `renew`:
+    whether a heartbeat starts the call's budgets again (see the module's docstring)."""
 
-    def __init__(self, workers: int, limits: Limits, preload: Sequence[str] = PRELOAD):
-        self.size, self.limits, self.preload = max(workers, 1), limits, tuple(preload)
+    def __init__(self, workers: int, limits: Limits, preload: Sequence[str] = PRELOAD, renew: bool = True):
+        self.size, self.limits, self.preload, self.renew = max(workers, 1), limits, tuple(preload), renew
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._kept_full = False
+
+    def start(self) -> None:
+        """Start all `workers` now and keep the pool full from now on: a worker that dies or is
+        killed is replaced at once. Workers import while nothing waits for them (a spawn costs a
+        second or more), so a call finds one ready. For a server; a batch starts them as it needs."""
+        with self._lock:
+            if not self._kept_full:
+                self._kept_full = True
+                self._idle += [self._new() for _ in range(self.size)]
+
+    def _ended(self) -> None:
+        """A worker was lost (died, killed, or stopped with its heap spent)."""
+        if self._kept_full:
+            self._rest(self._new())
+
+    def _new(self) -> _Worker:
+        return _Worker(self._ctx, self.limits, self.preload, self.renew)
 
     def run(self, fn: Callable, *args):
         """`fn(*args)` in a worker: its result, its exception, or a `SandboxFailure`."""
@@ -429,10 +468,23 @@ class Sandbox:
         finally:
             for worker in busy:  # an interrupted map leaves no worker behind mid-call
                 worker.kill()
+                self._ended()
         return results
 
     def _worker(self) -> _Worker:
-        return self._idle.pop() if self._idle else _Worker(self._ctx, self.limits, self.preload)
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.proc.is_alive():
+                    return worker
+                worker.close()  # killed while idle (from outside): no call is lost, a fresh one serves
+                if self._kept_full:
+                    self._idle.append(self._new())
+            return self._new()
+
+    def _rest(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
 
     def _wait(self, busy: list[_Worker], on_tick) -> list[tuple[_Worker, object]]:
         """The workers whose call ended, with the result, once any has (or a deadline passed)."""
@@ -454,32 +506,38 @@ class Sandbox:
                 ready.discard(worker.conn)
                 kind, value = worker.conn.recv()
                 if kind == "tick":
-                    worker.renew()
+                    if worker.renews:
+                        worker.renew()
                     if on_tick:
                         on_tick()
                     continue
                 if kind == "memory":
                     worker.stop()  # its heap is spent: the files it held are read again in fresh workers
+                    self._ended()
                     return (SandboxFailure("memory", self.limits),)
-                self._idle.append(worker)
+                self._rest(worker)
                 return (value,)
         except (EOFError, OSError):
             dead = True  # the child died: its reason below
         if dead or not worker.proc.is_alive():
-            failure = worker.failure()
-            worker.close()
-            return (failure,)
+            return (self._lost(worker),)
         if time.monotonic() >= worker.deadline:
             worker.timed_out = True
             worker.proc.kill()
-            failure = worker.failure()
-            worker.close()
-            return (failure,)
+            return (self._lost(worker),)
         return None
 
+    def _lost(self, worker: _Worker) -> SandboxFailure:
+        failure = worker.failure()
+        worker.close()
+        self._ended()
+        return failure
+
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop().stop()
+        with self._lock:
+            idle, self._idle, self._kept_full = self._idle, [], False
+        for worker in idle:
+            worker.stop()
 
 
 _SHARED: Sandbox | None = None

@@ -3,7 +3,8 @@ and the bureau's page. A thin face over the library, like cli.py."""
 
 from __future__ import annotations
 
-import asyncio
+import bisect
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -40,7 +41,7 @@ from . import audit as A
 from . import codes as C
 from .inbox import place
 from .security import SESSION_COOKIE, Guard, Sessions, Throttle, csrf_ok, server_secret
-from .worker import CheckFailed, Limits, check_files, run_limited
+from .worker import Busy, CheckFailed, Checks, check_files
 
 HERE = Path(__file__).parent
 RECEIPTS_DIR = "receipts"
@@ -77,11 +78,7 @@ class Service:
         window = rules.web("signin_window_minutes") * 60
         self.by_unit = Throttle(int(rules.web("signin_attempts")), window)
         self.by_address = Throttle(int(rules.web("signin_attempts")), window)
-        self.limits = Limits.from_rules(rules)
-        self.spares = int(rules.web("concurrent_checks"))
-        self.running = asyncio.Semaphore(int(rules.web("concurrent_checks")))
-        self.capacity = int(rules.web("concurrent_checks") + rules.web("waiting_checks"))
-        self.in_flight = 0
+        self.checks = Checks(rules)
         self.pending: dict[str, Pending] = {}
         self._lock = threading.Lock()
         self._codes: tuple[float, dict[str, C.Entry]] = (-1.0, {})
@@ -152,6 +149,15 @@ def _set_cookie(request: Request, response: Response, value: str) -> None:
     response.set_cookie(SESSION_COOKIE, value, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
 
 
+async def _audit(request: Request, unit: str, action: str, result: str, **more) -> None:
+    """An audit row, written in a thread: SQLite commits to disk, which the event loop never waits for."""
+    await run_in_threadpool(_service(request).audit.add, unit=unit, address=_address(request), action=action, result=result, **more)
+
+
+async def _discard(folder: Path) -> None:
+    await run_in_threadpool(shutil.rmtree, folder, True)
+
+
 def _error(request: Request, message: str, status: int, back: str = "/") -> Response:
     return _page(request, "error.html", _session(request), status=status, message=message, back=back)
 
@@ -197,7 +203,7 @@ async def signin(request: Request) -> Response:
     unit = C.BUREAU if bureau else (one_code(form.get("unit")) or "")
     address = _address(request)
     if svc.by_unit.blocked(unit) or svc.by_address.blocked(address):
-        svc.audit.add(unit=unit, address=address, action=A.SIGNIN_LIMITED, result="拒绝")
+        await _audit(request, unit, A.SIGNIN_LIMITED, "拒绝")
         minutes = svc.config.rules.web("signin_window_minutes")
         return _page(request, "signin.html", _session(request), status=429, bureau=bureau,
                      message=f"登录失败次数过多，请 {minutes:g} 分钟后再试；如忘记访问码，请联系财政厅重新发放")
@@ -205,11 +211,11 @@ async def signin(request: Request) -> Response:
     if entry is None:
         svc.by_unit.fail(unit)
         svc.by_address.fail(address)
-        svc.audit.add(unit=unit, address=address, action=A.SIGNIN_FAILED, result="失败")
+        await _audit(request, unit, A.SIGNIN_FAILED, "失败")
         return _page(request, "signin.html", _session(request), status=401, bureau=bureau,
                      message="单位编码或访问码不正确，请核对后重试（访问码不区分大小写，可不输入短横线）")
     svc.by_unit.clear(unit)
-    svc.audit.add(unit=unit, address=address, action=A.SIGNIN, result="成功")
+    await _audit(request, unit, A.SIGNIN, "成功")
     session = svc.sessions.new(unit, "bureau" if bureau else "unit", entry.issued)
     response = RedirectResponse("/bureau" if bureau else "/unit", 303)
     _set_cookie(request, response, svc.sessions.dump(session))
@@ -238,24 +244,48 @@ def _receipts(out_dir: Path, unit: str) -> list[dict]:
     return found
 
 
-def _night_result(out_dir: Path, unit: str) -> dict | None:
-    """The last night's word on the unit: its files' status in run.json and its feedback file."""
-    try:
-        run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    files = [f for f in run.get("files", []) if isinstance(f, dict) and str(f.get("dept_code", "")) == unit]
-    feedback = sorted((out_dir / FEEDBACK_DIR).glob(f"{unit}_*.xlsx"))
-    return {"started": run.get("started", ""), "files": files, "feedback": feedback[0].name if feedback else ""}
+@dataclass
+class LastNight:
+    """The last run as the pages show it: run.json (None before the first run), each unit's
+    files' status in it, and the feedback workbooks' names, sorted. Read once a page: run.json
+    lists every file of the run, and the bureau's page asks about every unit."""
+
+    run: dict | None
+    files: dict[str, list[dict]]
+    feedback: list[str]
+
+    @classmethod
+    def read(cls, out_dir: Path) -> LastNight:
+        try:
+            run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls(None, {}, [])
+        files: dict[str, list[dict]] = {}
+        for f in run.get("files", []):
+            if isinstance(f, dict):
+                files.setdefault(str(f.get("dept_code", "")), []).append(f)
+        return cls(run, files, sorted(p.name for p in (out_dir / FEEDBACK_DIR).glob("*.xlsx")))
+
+    def of(self, unit: str) -> dict | None:
+        """The night's word on the unit: its files' status and its feedback file (the first
+        `<unit>_*.xlsx` by name)."""
+        if self.run is None:
+            return None
+        i = bisect.bisect_left(self.feedback, f"{unit}_")
+        found = i < len(self.feedback) and self.feedback[i].startswith(f"{unit}_")
+        return {"started": self.run.get("started", ""), "files": self.files.get(unit, []), "feedback": self.feedback[i] if found else ""}
+
+
+def _unit_history(out_dir: Path, unit: str) -> tuple[list[dict], dict | None]:
+    return _receipts(out_dir, unit), LastNight.read(out_dir).of(unit)
 
 
 async def unit_page(request: Request) -> Response:
     s = _signed_in(request, "unit")
     if not s:
         return RedirectResponse("/signin", 303)
-    out_dir = _service(request).config.out_dir
-    return _page(request, "unit.html", s, receipts=_receipts(out_dir, s["unit"]), night=_night_result(out_dir, s["unit"]),
-                 rules=_service(request).config.rules)
+    receipts, night = await run_in_threadpool(_unit_history, _service(request).config.out_dir, s["unit"])
+    return _page(request, "unit.html", s, receipts=receipts, night=night, rules=_service(request).config.rules)
 
 
 def _shown_name(raw: str, taken: set[str]) -> str:
@@ -270,22 +300,34 @@ def _shown_name(raw: str, taken: set[str]) -> str:
     return shown
 
 
-async def _save_uploads(uploads: list[UploadFile], folder: Path) -> tuple[list[dict], str]:
-    """Each upload saved as upload-N.<ext> in the private folder; a refusal message instead
-    when one is not a spreadsheet by name or by content."""
+def _receive(svc: Service, uploads: list[UploadFile]) -> tuple[Path, list[dict], str]:
+    """In a thread: old checked uploads swept, then these saved in a new private folder; its
+    path, the files, and a refusal message instead (the folder then removed) when one is not a
+    spreadsheet by name or by content."""
+    svc.sweep()
+    folder = Path(tempfile.mkdtemp(prefix="evalbatch-web-"))
+    files, refused = _save_uploads(uploads, folder)
+    if refused:
+        shutil.rmtree(folder, ignore_errors=True)
+    return folder, files, refused
+
+
+def _save_uploads(uploads: list[UploadFile], folder: Path) -> tuple[list[dict], str]:
+    """Each upload saved as upload-N.<ext> in the folder (read from its spooled file: this runs
+    in a thread); a refusal message instead when one is not a spreadsheet by name or by content."""
     files, taken = [], set()
     for i, up in enumerate(uploads, start=1):
         shown = _shown_name(up.filename or "", taken)
         suffix = Path(shown).suffix.lower()
-        head = await up.read(8192)
+        up.file.seek(0)
+        head = up.file.read(8192)
         if suffix not in SUBMISSION_SUFFIXES or sniff(head) == "other":
             return [], (f"文件“{shown}”不是本工具读取的电子表格（{'、'.join(SUBMISSION_SUFFIXES)}），或内容与扩展名不符；"
                         "请上传填好的模板或自评表（Excel 或 WPS 工作簿）")
         made = f"upload-{i}{suffix}"
         with open(folder / made, "wb") as out:
             out.write(head)
-            while chunk := await up.read(1 << 20):
-                out.write(chunk)
+            shutil.copyfileobj(up.file, out, 1 << 20)
         files.append({"name": shown, "made": made, "suffix": suffix})
     return files, ""
 
@@ -306,35 +348,30 @@ async def check(request: Request) -> Response:
     uploads = [u for u in form.getlist("files") if isinstance(u, UploadFile) and (u.filename or u.size)]
     if not uploads:
         return _error(request, "没有选择文件，请选择要检查的填报文件后再点“检查”", 400, "/unit")
-    svc.sweep()
-    folder = Path(tempfile.mkdtemp(prefix="evalbatch-web-"))
-    files, refused = await _save_uploads(uploads, folder)
+    folder, files, refused = await run_in_threadpool(_receive, svc, uploads)
     if refused:
-        shutil.rmtree(folder, ignore_errors=True)
-        svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result="拒收", detail=refused)
+        await _audit(request, s["unit"], A.CHECK, "拒收", detail=refused)
         return _error(request, refused, 400, "/unit")
-    if svc.in_flight >= svc.capacity:
-        shutil.rmtree(folder, ignore_errors=True)
-        return _error(request, "检查的单位较多，服务器正忙，请一分钟后再试", 503, "/unit")
-    svc.in_flight += 1
     try:
-        async with svc.running:
-            result = await run_in_threadpool(run_limited, check_files, str(folder), [(f["made"], f["name"]) for f in files],
-                                             svc.config.rules, svc.config.year, limits=svc.limits, spares=svc.spares)
+        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year)
+    except Busy:
+        await _discard(folder)
+        return _error(request, BUSY_MESSAGE, 503, "/unit")
     except CheckFailed as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result="检查失败", detail=exc.message)
+        await _discard(folder)
+        await _audit(request, s["unit"], A.CHECK, "检查失败", detail=exc.message)
         return _error(request, f"文件未能检查：{exc.message}", 422, "/unit")
-    finally:
-        svc.in_flight -= 1
     for f, r in zip(files, result["files"]):
         f["sha256"] = r["sha256"]
     token = secrets.token_urlsafe(18)
     with svc._lock:
         svc.pending[token] = Pending(s["unit"], folder, files, result)
-    svc.audit.add(unit=s["unit"], address=_address(request), action=A.CHECK, result=_counts_text(result["counts"]),
-                  sha256=",".join(f["sha256"] for f in files), detail="、".join(f["name"] for f in files))
+    await _audit(request, s["unit"], A.CHECK, _counts_text(result["counts"]), sha256=",".join(f["sha256"] for f in files),
+                 detail="、".join(f["name"] for f in files))
     return _page(request, "result.html", s, token=token, result=result, others=_others(result, s["unit"]), unit=s["unit"])
+
+
+BUSY_MESSAGE = "检查的单位较多，服务器正忙，请一分钟后再试"
 
 
 def _counts_text(counts: dict) -> str:
@@ -374,12 +411,11 @@ async def submit(request: Request) -> Response:
         others = _others(p.result, s["unit"])
         if others:
             reason = "；".join(f"文件“{f['name']}”的单位编码是 {f['dept_code']}，不是本单位（{s['unit']}）" for f in others)
-            svc.audit.add(unit=s["unit"], address=_address(request), action=A.REFUSED, result="拒收", detail=reason,
-                          sha256=",".join(f["sha256"] for f in p.files))
+            await _audit(request, s["unit"], A.REFUSED, "拒收", detail=reason, sha256=",".join(f["sha256"] for f in p.files))
             return _error(request, f"未提交：{reason}。每个单位只能提交本单位的文件", 403, "/unit")
         receipt = await run_in_threadpool(_place_and_receipt, svc, s, p, _address(request))
     finally:
-        shutil.rmtree(p.folder, ignore_errors=True)
+        await _discard(p.folder)
     return RedirectResponse(f"/receipt/{receipt['id']}", 303)
 
 
@@ -412,14 +448,15 @@ def _place_and_receipt(svc: Service, s: dict, p: Pending, address: str) -> dict:
     return receipt
 
 
-def _receipt_of(request: Request, s: dict) -> dict | None:
+async def _receipt_of(request: Request, s: dict) -> dict | None:
     rid = request.path_params["rid"]
-    return next((r for r in _receipts(_service(request).config.out_dir, s["unit"]) if r.get("id") == rid), None)
+    receipts = await run_in_threadpool(_receipts, _service(request).config.out_dir, s["unit"])
+    return next((r for r in receipts if r.get("id") == rid), None)
 
 
 async def receipt_page(request: Request) -> Response:
     s = _signed_in(request, "unit")
-    r = _receipt_of(request, s) if s else None
+    r = await _receipt_of(request, s) if s else None
     if r is None:
         return _error(request, "找不到这份回执", 404, "/unit")
     return _page(request, "receipt.html", s, receipt=r)
@@ -435,7 +472,7 @@ def receipt_text(r: dict) -> str:
 
 async def receipt_download(request: Request) -> Response:
     s = _signed_in(request, "unit")
-    r = _receipt_of(request, s) if s else None
+    r = await _receipt_of(request, s) if s else None
     if r is None:
         return _error(request, "找不到这份回执", 404, "/unit")
     return Response(receipt_text(r).encode("utf-8-sig"), media_type="text/plain; charset=utf-8",
@@ -465,23 +502,25 @@ async def bureau_page(request: Request) -> Response:
     s = _signed_in(request, "bureau")
     if not s:
         return RedirectResponse("/bureau/signin", 303)
-    svc = _service(request)
+    run, rows, has_workbook = await run_in_threadpool(_bureau_rows, _service(request))
+    return _page(request, "bureau.html", s, rows=rows, run=run, missing=[r for r in rows if r["status"] == "未提交"], has_workbook=has_workbook)
+
+
+def _bureau_rows(svc: Service) -> tuple[dict | None, list[dict], bool]:
+    """In a thread: the last run, a row per unit with its status, whether the run's workbook is there."""
     out_dir = svc.config.out_dir
-    try:
-        run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        run = None
+    night = LastNight.read(out_dir)
+    run = night.run
     rows = []
-    for code, name, contact in await run_in_threadpool(_units, svc):
+    for code, name, contact in _units(svc):
         receipts = _receipts(out_dir, code)
-        night = _night_result(out_dir, code) if run else None
+        mine = night.of(code)
         last = receipts[0] if receipts else None
         since_run = last is not None and (not run or last["time"] > str(run.get("started", "")))
-        status = ("已提交，待今晚复核" if since_run else "已复核" if night and night["files"] else "已提交" if last else "未提交")
-        rows.append({"code": code, "name": name, "contact": contact, "status": status, "last": last, "night": night})
+        status = ("已提交，待今晚复核" if since_run else "已复核" if mine and mine["files"] else "已提交" if last else "未提交")
+        rows.append({"code": code, "name": name, "contact": contact, "status": status, "last": last, "night": mine})
     workbook = Path(str((run or {}).get("outputs", {}).get("workbook", "")))
-    return _page(request, "bureau.html", s, rows=rows, run=run, missing=[r for r in rows if r["status"] == "未提交"],
-                 has_workbook=bool(run) and workbook.name != "" and (out_dir / workbook.name).is_file())
+    return run, rows, bool(run) and workbook.name != "" and (out_dir / workbook.name).is_file()
 
 
 def _units(svc: Service) -> list[tuple[str, str, str]]:
@@ -534,6 +573,17 @@ def create_app(config: WebConfig) -> Starlette:
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     max_bytes = int(config.rules.web("max_upload_mb") * 1024 * 1024) + 64 * 1024  # the form's own fields
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, max_bytes=max_bytes, too_large_page=_too_large_page(config.rules))])
-    app.state.service = Service(config)
+    service = Service(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        service.checks.start()  # the workers import while the server starts, not at the first check
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.checks.close)
+
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, max_bytes=max_bytes, too_large_page=_too_large_page(config.rules))],
+                    lifespan=lifespan)
+    app.state.service = service
     return app

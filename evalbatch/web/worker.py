@@ -1,29 +1,39 @@
-"""The check of an upload, in a child process under a time and memory limit.
+"""The check of an upload, in a warm sandboxed worker under a time and memory limit.
 
-`run_limited` is the one place the server runs untrusted parsing: a fresh spawned child per
-upload, used for that upload only (started ahead of need, so its start-up is off the
-request), RLIMIT_AS and RLIMIT_CPU on POSIX, a wall-clock limit enforced by the parent
-everywhere (Windows has no rlimits: there the clock is the guard). The child is the upload's
-sandbox: it reads the files itself (read.load.IN_PROCESS) rather than through a further pool.
-The shape is that of read/sandbox.py's calls, for which the lead may swap it.
+`Checks` is the one place the server runs untrusted parsing: a pool of `concurrent_checks`
+worker processes, the batch's own sandbox (read/sandbox.py: RLIMIT_AS and RLIMIT_CPU on POSIX,
+a Job Object with a memory limit on Windows, a wall-clock deadline everywhere), started with
+the server and reused from check to check, so a check never waits for Python and pandas to
+start. The limits are per check, not per file (`renew=False`). A worker that dies, is killed or
+runs out of memory fails its own check only and is replaced at once. The worker is the
+upload's sandbox: it reads the files itself, not through a further pool (read/load.py).
+
+At most `concurrent_checks` checks run; `waiting_checks` more wait their turn; beyond that a
+request is turned away with `Busy` rather than queued without bound. The event loop never
+waits on a worker: a thread of the server's thread pool does, one per running check.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
-import multiprocessing
 import re
-import threading
-from dataclasses import dataclass
 from pathlib import Path
+
+from anyio import to_thread
 
 from .. import findings as F
 from ..judge.evaluate import evaluate
-from ..read import load
+from ..read import sandbox
 from ..read.discover import records_for
 from ..rules import Rules
 from ..values import one_code
 from ..write.feedback import FEEDBACK_DIR, write_feedback
+
+log = logging.getLogger("evalbatch")
+# What a worker imports before its first check (and before its memory limit): the check itself.
+PRELOAD = ("evalbatch.web.worker",)
 
 
 class CheckFailed(Exception):
@@ -34,108 +44,71 @@ class CheckFailed(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Limits:
-    seconds: float
-    memory_mb: float
-
-    @classmethod
-    def from_rules(cls, rules: Rules) -> Limits:
-        return cls(rules.web("check_seconds"), rules.web("check_memory_mb"))
+class Busy(Exception):
+    """Every worker is checking and the queue is full."""
 
 
-def _limit(limits: Limits, cpu_used: float) -> None:
-    try:
-        import resource  # POSIX only; on Windows the parent's clock is the limit
-
-        memory = int(limits.memory_mb * 1024 * 1024)
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        cpu = math.ceil(cpu_used + limits.seconds)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    except (ImportError, ValueError, OSError):
-        pass
+def limits_from(rules: Rules) -> sandbox.Limits:
+    seconds = rules.web("check_seconds")
+    return sandbox.Limits(memory_mb=rules.web("check_memory_mb"), cpu_seconds=seconds, wall_seconds=seconds)
 
 
-def _cpu_used() -> float:
-    try:
-        import resource
-
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    except ImportError:
-        return 0.0
-
-
-def _child(conn, limits: Limits) -> None:
-    """A spare: imports done, it waits for its one call, runs it under the limits and exits."""
-    # This process is the upload's sandbox: its files are read here, not in a further pool.
-    load.IN_PROCESS = True
-    try:
-        fn, args = conn.recv()
-    except (EOFError, OSError):
-        return  # the server went away before using this spare
-    _limit(limits, _cpu_used())
-    try:
-        conn.send(("ok", fn(*args)))
-    except MemoryError:
-        conn.send(("error", "文件读取时占用的内存超过限度（可能是异常或被构造的文件），已停止检查"))
-    except Exception as exc:  # one upload's failure is its own page, never the server's
-        conn.send(("error", f"检查时出现意外错误（{type(exc).__name__}），请把文件另存为 .xlsx 后重试"))
-    finally:
-        conn.close()
+def failure_message(failure: sandbox.SandboxFailure) -> str:
+    """What the unit reads when its check's worker ran out of time or memory, or died."""
+    if failure.kind == "time":
+        return f"检查超过时间上限（{failure.detail}）仍未完成（文件可能过大或异常），已停止；请检查文件后重试"
+    if failure.kind == "memory":
+        return f"检查时占用的内存超过上限（{sandbox.size_text(failure.limits.memory_mb)}），已停止（文件可能异常或被构造）；请检查文件后重试"
+    return f"检查进程意外终止（{failure.detail}），已停止；请重试，如仍失败请检查文件"
 
 
-_spares: dict[Limits, list] = {}
-_spares_lock = threading.Lock()
+class Checks:
+    """The server's check workers and their queue."""
 
+    def __init__(self, rules: Rules):
+        self.limits = limits_from(rules)
+        self.width = int(rules.web("concurrent_checks"))
+        self.capacity = self.width + int(rules.web("waiting_checks"))
+        self.box = sandbox.Sandbox(self.width, self.limits, preload=PRELOAD, renew=False)
+        self.in_flight = 0  # running or waiting; changed only on the event loop
+        self._turns: asyncio.Semaphore | None = None
 
-def _start(limits: Limits):
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=_child, args=(child, limits), daemon=True)  # daemon: gone with the server
-    proc.start()
-    child.close()
-    return proc, parent
+    def start(self) -> None:
+        """Start the workers now (the server's start-up), not at the first check."""
+        self.box.start()
 
+    def close(self) -> None:
+        self.box.close()
 
-def _take(limits: Limits, spares: int):
-    """A started child for one call; `spares` more are started ahead for the next calls, so
-    a request does not wait for Python and pandas to start (about a second or more)."""
-    with _spares_lock:
-        ready = _spares.setdefault(limits, [])
-        taken = None
-        while ready and taken is None:
-            proc, conn = ready.pop(0)
-            taken = (proc, conn) if proc.is_alive() else None
-        while len(ready) < spares:
-            ready.append(_start(limits))
-    return taken or _start(limits)
-
-
-def run_limited(fn, *args, limits: Limits, spares: int = 0):
-    """`fn(*args)` in a fresh child process, used for this call only; its result, or
-    CheckFailed when it overran its time or memory, or died. `fn` must be a picklable
-    top-level function."""
-    proc, conn = _take(limits, spares)
-    try:
+    async def run(self, fn, *args):
+        """`fn(*args)` in a worker, in turn: its result; `Busy` when the queue is full,
+        `CheckFailed` when it overran its limits, its worker died, or it raised."""
+        if self.in_flight >= self.capacity:
+            raise Busy()
+        self.in_flight += 1
         try:
-            conn.send((fn, args))
-        except (OSError, ValueError):
-            raise CheckFailed("检查进程未能启动，请稍后重试") from None
-        if not conn.poll(limits.seconds):
-            raise CheckFailed(f"检查超过 {limits.seconds:g} 秒仍未完成（文件可能过大或异常），已停止；请检查文件后重试")
+            async with self._semaphore():
+                return await to_thread.run_sync(self._call, fn, args)
+        finally:
+            self.in_flight -= 1
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # Made on the serving loop at first use: a semaphore belongs to the loop that waits on it.
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(self.width)
+        return self._turns
+
+    def _call(self, fn, args):
+        """In a thread of the server's pool: the call in a worker, its failure as CheckFailed."""
+        self.box.start()
         try:
-            status, value = conn.recv()
-        except (EOFError, OSError):
-            raise CheckFailed("检查进程意外终止（文件可能异常，或占用内存超过限度），已停止；请检查文件后重试") from None
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        conn.close()
-    if status != "ok":
-        raise CheckFailed(value)
-    return value
+            return self.box.run(fn, *args)
+        except sandbox.SandboxFailure as failure:
+            log.warning("网页检查的工作进程失败：%s", failure.message)
+            raise CheckFailed(failure_message(failure)) from None
+        except Exception as exc:  # one upload's failure is its own page, never the server's
+            log.exception("网页检查时出现意外错误")
+            raise CheckFailed(f"检查时出现意外错误（{type(exc).__name__}），请把文件另存为 .xlsx 后重试") from None
 
 
 # --- what the child does ---------------------------------------------------------------------
