@@ -372,7 +372,7 @@ def test_a_worker_killed_mid_check_fails_that_check_and_the_next_works(site, tmp
     assert after.status_code == 200 and "复核得分 90.56" in text(after)
     replaced = app.state.service.checks.box._idle
     assert len(replaced) == 1 and replaced[0].proc.pid != pid
-    assert [a["result"] for a in A.Audit(out).rows(action="检查")] == ["检查失败", "错误 1，警告 2，提示 2"]
+    assert [a["result"] for a in A.Audit(out).rows(action="检查")] == ["检查失败", "错误 1，警告 1，提示 2"]
 
 
 def test_checks_run_at_most_concurrent_checks_at_once_in_the_same_workers_and_the_queue_is_bounded(site, tmp_path, monkeypatch):
