@@ -337,12 +337,19 @@ def _others(result: dict, unit: str) -> list[dict]:
     return [f for f in result["files"] if f["dept_code"] and f["dept_code"] != unit]
 
 
-async def check(request: Request) -> Response:
-    svc = _service(request)
+async def _unit_post(request: Request):
+    """(session, form, None) of a signed-in unit's POST with a valid CSRF token, else
+    (None, None, the response that refuses it)."""
     s = _signed_in(request, "unit")
     if not s:
-        return _error(request, "登录已过期，请重新登录", 401, "/signin")
+        return None, None, _error(request, "登录已过期，请重新登录", 401, "/signin")
     form, refused = await _form(request, "/unit")
+    return s, form, refused
+
+
+async def check(request: Request) -> Response:
+    svc = _service(request)
+    s, form, refused = await _unit_post(request)
     if refused:
         return refused
     uploads = [u for u in form.getlist("files") if isinstance(u, UploadFile) and (u.filename or u.size)]
@@ -395,10 +402,7 @@ async def check_feedback(request: Request) -> Response:
 
 async def submit(request: Request) -> Response:
     svc = _service(request)
-    s = _signed_in(request, "unit")
-    if not s:
-        return _error(request, "登录已过期，请重新登录", 401, "/signin")
-    form, refused = await _form(request, "/unit")
+    s, form, refused = await _unit_post(request)
     if refused:
         return refused
     with svc._lock:
