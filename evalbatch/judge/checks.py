@@ -106,7 +106,8 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
         return F.frame()
     # Rows with points other than the execution row a funds block gives: none means 不计分.
     printed = ind["weight"].where(ind["method"].ne("预算执行率") | ind["project_code"].ne("")) if "method" in ind else ind["weight"]
-    g = ind.assign(_printed=printed).groupby(["file", "project_code"], as_index=False).agg(
+    narrow = ind[["file", "project_code", "weight", "row", "sheet", "cell_weight", "dept_code", "dept_name"]]
+    g = narrow.assign(_printed=printed).groupby(["file", "project_code"], as_index=False).agg(
         total=("weight", "sum"), weighted=("_printed", "count"), first=("row", "min"), last=("row", "max"), sheet=("sheet", "first"),
         col=("cell_weight", "first"), dept_code=("dept_code", "first"), dept_name=("dept_name", "first"))
     is_dept = g["project_code"].eq("")
@@ -136,7 +137,7 @@ def check_weights(frames: Frames, rules: Rules) -> pd.DataFrame:
 
 def _declared_l1(ind: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """`产出指标(50分)`: the points a 一级 label declares against the sum of its rows."""
-    declared = ind[ind["l1_points"].notna()]
+    declared = ind.loc[ind["l1_points"].notna(), ["file", "project_code", "l1", "l1_points", "weight", "sheet", "cell_l1", "dept_code", "dept_name"]]
     if declared.empty:
         return F.frame()
     g = declared.groupby(["file", "project_code", "l1"], as_index=False, observed=True).agg(
@@ -173,13 +174,16 @@ def check_projects(frames: Frames) -> pd.DataFrame:
         msg = "项目编码 " + p["project_code"].astype(str) + " 重复出现；只采用第一行，请删除或更正重复的项目"
         parts.append(F.where(p, dup, "project.duplicate", msg, sheet=p["sheet"], cell=p["cell_project_code"]))
     known = p[["file", "project_code"]].drop_duplicates().assign(_known=True)
-    for df in (ind[ind["project_code"] != ""], det):
+    # Only the columns a finding needs: the indicators are a country's rows, never copied whole.
+    wanted = ["file", "source", "dept_code", "dept_name", "project_code", "sheet", "cell_project_code"]
+    for df in (ind.loc[ind["project_code"] != "", [c for c in wanted if c in ind]], det):
         if df.empty:
             continue
         found = df[["file", "project_code"]].merge(known, on=["file", "project_code"], how="left")["_known"]
         orphan = pd.Series(found.isna().to_numpy(), index=df.index) & df["project_code"].notna()
-        msg = "项目编码 " + df["project_code"].astype(str) + f" 不在「{S.PROJECT_SHEET}」表中；请先在「{S.PROJECT_SHEET}」表登记该项目，或更正编码"
-        parts.append(F.where(df, orphan, "project.unknown", msg, sheet=df["sheet"], cell=df["cell_project_code"]))
+        parts.append(F.where(df, orphan, "project.unknown", lambda d: "项目编码 " + d["project_code"].astype(str)
+                             + f" 不在「{S.PROJECT_SHEET}」表中；请先在「{S.PROJECT_SHEET}」表登记该项目，或更正编码",
+                             sheet=df["sheet"], cell=df["cell_project_code"]))
     return F.concat(parts)
 
 

@@ -309,7 +309,9 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
         (method.eq("反向比例"), lambda d: "指标值÷实际值 " + d.rate + "，得 " + d.sc),
         (method.eq("定性"), lambda d: "实际值“" + d.actual + "”按等级计 " + d.rate + "，得 " + d.sc),
     ]
-    text = pd.Series("", index=ind.index, dtype=object)
+    # Arrow text throughout, never a million Python strings: each branch's sentences are
+    # put together once, in the rows' order.
+    pieces = []
     left = pd.Series(True, index=ind.index)
     for cond, build in branches:
         rows = cond & left
@@ -317,8 +319,9 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
             part = pd.DataFrame({"w": number_text(w[rows]), "sc": number_text(ind["score"][rows], "{:.2f}"),
                                  "rate": _pct(ind["rate"][rows]), "actual": ind["actual_text"][rows].fillna("").astype(str),
                                  "method": method[rows].astype(str)})
-            text[rows] = build(part).astype(object)
+            pieces.append(build(part).astype("str"))
             left &= ~rows
+    text = pd.concat(pieces).reindex(ind.index).fillna("") if pieces else pd.Series("", index=ind.index, dtype="str")
     threshold, points = rules.deviation
     dev = ind["deviating"]
     if dev.any():
@@ -374,7 +377,8 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     # No amounts: execution cannot be computed (NaN, 无法计算), never 0; a zero budget scores 0.
     p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1 if rules.execution_cap else None))
                                     .where(~p["exec_zero"], 0.0), rules.score_decimals)
-    own = ind[ind["project_code"] != ""].groupby(["file", "project_code"])
+    # Only the columns summed: the indicators are a country's rows, never copied whole.
+    own = ind.loc[ind["project_code"] != "", [c for c in ("file", "project_code", "score", "weight") if c in ind]].groupby(["file", "project_code"])
     sums = own["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
     if "weight" in ind:  # a rescoring from final scores only (抽评) keeps the status found when read

@@ -177,6 +177,7 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
     """
     opts = RunOptions(**options)
     opts.jobs = worker_count(opts.jobs)
+    _plain_allocator()
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +206,15 @@ def run(input_dir: str | Path, out_dir: str | Path, year: int, rules: Rules, *,
         raise
     finally:
         lock.release()
+
+
+def _plain_allocator() -> None:
+    """Arrow's memory (pandas' text columns) from the C library's allocator. Arrow's default,
+    mimalloc, keeps freed pages for reuse, and a country's run holds its peak of evaluation
+    for longer: on 3,000 departments the evaluation peak was 582 MB with it, 512 MB without."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 # What evalbatch keeps in an output folder: each must be a plain file or folder (or absent).

@@ -189,7 +189,7 @@ def _final_projects(projects: pd.DataFrame, ind: pd.DataFrame, applied: pd.DataF
     projects["final_total"] = again["total"].to_numpy(dtype="float64")
     for column in ("grade", "rank", "dept_rank"):
         projects[column] = again[column].to_numpy()
-    touched = pd.MultiIndex.from_arrays([ind["file"].to_numpy()[applied["pos"]], ind["project_code"].to_numpy()[applied["pos"]]])
+    touched = pd.MultiIndex.from_arrays([_at(ind["file"], applied["pos"]), _at(ind["project_code"], applied["pos"])])
     reviewed = pd.MultiIndex.from_arrays([projects["file"], projects["project_code"]]).isin(touched) & projects["project_code"].ne("")
     projects["review_total"] = projects["final_total"].where(reviewed)
 
@@ -203,8 +203,8 @@ def _final_depts(ranked: pd.DataFrame, scored: Scored, ind: pd.DataFrame, applie
     again = score_depts(d.drop(columns=RATES), d[RATES], light, projects, rules)
     final = pd.Series(again["total"].to_numpy(dtype="float64"), index=d["file"].to_numpy())
     average = pd.Series(again["project_avg"].to_numpy(dtype="float64"), index=d["file"].to_numpy())
-    own = applied["pos"][ind["project_code"].to_numpy()[applied["pos"]] == ""]
-    reviewed = ranked["file"].isin(set(ind["file"].to_numpy()[own]))
+    own = applied["pos"][_at(ind["project_code"], applied["pos"]) == ""]
+    reviewed = ranked["file"].isin(set(_at(ind["file"], own)))
     # Mapped through file names (pyarrow text): the scores come back as pyarrow numbers unless said otherwise.
     out = ranked.assign(final_total=ranked["file"].map(final).astype("float64"),
                         project_avg=ranked["file"].map(average).astype("float64").fillna(ranked["project_avg"]))
@@ -324,14 +324,20 @@ def _per_item(df: pd.DataFrame, name: str, how, column: str = "item_no") -> pd.D
     return (grouped.size() if how == "size" else grouped[column].agg(how)).rename(name).reset_index()
 
 
+def _at(column: pd.Series, pos) -> np.ndarray:
+    """The values of `column` at positions `pos`: only those become Python objects, never a
+    country's million file names (Arrow text turned whole into an object array)."""
+    return column.iloc[np.asarray(pos, dtype="int64")].to_numpy()
+
+
 def _adjustments(applied: pd.DataFrame, ind: pd.DataFrame) -> pd.DataFrame:
     """One row per indicator a review changed the score of (old = 复核得分, new = 最终得分)."""
     pos = applied["pos"].to_numpy(dtype="int64")
     return pd.DataFrame({
         "draw_id": applied["draw_id"].astype("int64"), "item_no": applied["item_no"], "seq": applied["seq"].astype("int64"),
         "reviewer": applied["reviewer"], "review_file": applied["review_file"], "dept_code": applied["dept_code"],
-        "file": ind["file"].to_numpy()[pos], "project_code": applied["project_code"], "indicator": applied["l3"],
-        "old_score": ind["score"].to_numpy(dtype="float64")[pos], "new_score": applied["new_score"].astype("float64"),
+        "file": _at(ind["file"], pos), "project_code": applied["project_code"], "indicator": applied["l3"],
+        "old_score": _at(ind["score"], pos).astype("float64"), "new_score": applied["new_score"].astype("float64"),
         "how": applied["how"], "verified": applied["verified"], "comment": applied["comment"],
     }).reset_index(drop=True)[ADJUSTMENT_COLUMNS]
 
