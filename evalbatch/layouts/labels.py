@@ -70,6 +70,8 @@ CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     # coefficient): known, not read, never reported as unknown.
     "ignored_columns": ((), ("标准", "规则", "佐证", "核心指标", "系数", "解释", "依据", "备注", "计算方法"), ()),
 }
+# `Labels.rank` of a header matched by core words alone (below it: a synonym or a synonym's core).
+CORE_RANK = 1000
 # A label longer than this is a sentence, not a header (no core-word guess for it).
 _CORE_LIMIT = 16
 
@@ -78,7 +80,7 @@ LABEL_KEYS = (
     "title_project", "title_department", "project_name", "project_code", "supervisor", "implementer",
     "department_name", "initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score", "total_row",
     "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
-    "weight", "score", "reason", "total_score", "footer", "ignored_columns",
+    "weight", "score", "reason", "total_score", "footer", "ignored_columns", "ignored_fields",
 )
 # Fields written as "label | value" at the head of a form.
 HEAD_FIELDS = ("project_name", "project_code", "supervisor", "implementer", "department_name")
@@ -130,7 +132,7 @@ class Labels:
 
     def _rank(self, text: str, key: str) -> int | None:
         """How well header `text` (as written, not normalised) names `key`: 0… for the
-        position of an exact synonym, 100… for a synonym's core, 1000 for core words; None
+        position of an exact synonym, 100… for a synonym's core, CORE_RANK for core words; None
         when it does not."""
         n = norm(text)
         if n in self.words[key]:
@@ -145,7 +147,7 @@ class Labels:
             return None
         every, some, none = rule
         if all(w in c for w in every) and (not some or any(w in c for w in some)) and not any(w in c for w in none):
-            return 1000
+            return CORE_RANK
         return None
 
     def place(self, row: list, keys: tuple[str, ...]) -> dict[str, int]:

@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import Labels, canon, labels_for, points_in
+from .labels import CORE_RANK, LABEL_KEYS, Labels, canon, labels_for, points_in
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -95,6 +95,7 @@ class Form:
     sources: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     indicators: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     score: tuple[object, str] | None = None  # printed 总分
+    funds_rows: tuple[int, int] | None = None  # first and last row of the funds block (its header to its last amounts)
     unscored: bool = False  # indicators read, but the form gives them no points (目标自评表)
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (rule id, message, cell)
 
@@ -216,6 +217,7 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
         _read_indicators(grid, form, labels, *ind_header)
     if form.score is None:
         form.score = _head_total(grid, form, labels, ind_header[0] if ind_header else form.end)
+    _unplaced_rows(grid, form, labels, ind_header[0] if ind_header else form.end)
     if form.kind == FORM_B and form.total is None and any("执行率" in canon(row["level3"][0]) for _, row in form.indicators):
         # 预算执行率 printed as an indicator row is the execution: no funds block is needed.
         form.notes = [n for n in form.notes if n[0] != "form.no_funds"]
@@ -337,6 +339,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
     _unplaced(grid, form, labels, h, placed, lists[0].money, "budget、spent、exec_weight、exec_rate、exec_score")
     form.unit = _unit(grid, form.start, h + 1, labels)
     seen_money = False
+    form.funds_rows = (h, h)
     for r in range(h + 1, stop):
         read = [_fund_row(grid, r, fl, labels) for fl in lists]
         if not any(read):
@@ -344,6 +347,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                 break
             continue
         seen_money = True
+        form.funds_rows = (h, r)
         for fl, row in zip(lists, read):
             if row is None:
                 continue
@@ -561,6 +565,51 @@ def _known_column(text, labels: Labels) -> bool:
 
 
 _IND_UNPLACED = "level1、level2、level3、target、actual、weight、score、reason"
+# The goal block's labels (项目年度目标, 年度目标完成情况 in 四川's forms): from there to the indicator table, goals.
+_GOAL_ROWS = (*_GOAL_LABELS, "年度目标", "目标完成情况")
+_HEAD_UNPLACED = "project_name、project_code、supervisor、implementer、department_name"
+
+
+def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
+    """A 提示 for each row label between the title and the indicator table, outside the funds
+    block, that the reader could not place: the first cell of a row that holds a short label
+    and something else (项目属性 | 持续性项目). Titles, notes on a row of their own (单位：万元,
+    说明：…), block headings with points (预算执行情况(20分)), the goal block and everything
+    below its label, footers and the labels [forms] names are known; values are never labels."""
+    seen = set()
+    for r in range(form.start, min(stop, len(grid.rows))):
+        if form.funds_rows and form.funds_rows[0] <= r <= form.funds_rows[1]:
+            continue
+        row = grid.norms[r]
+        filled = [c for c, t in enumerate(row) if t]
+        if any(g in t for t in row for g in _GOAL_ROWS):
+            return  # the goal block runs to the indicator table: its rows are goals, not labels
+        if len({row[c] for c in filled}) < 2:
+            continue  # a title, a note or a heading alone on its row (merged cells repeat one text)
+        c = filled[0]
+        v = grid.rows[r][c]
+        if not isinstance(v, str) or _numeric(v):
+            continue
+        label = re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()  # 填报单位：某某局 names its label before the colon
+        if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or _known_row_label(label, labels):
+            continue
+        seen.add(norm(label))
+        form.notes.append(("form.unplaced", f"{form.title}的行标签“{label}”未能识别，该行未读取；如它是表头项目（单位、项目等），"
+                           f"请在规则 [forms] 的对应项（{_HEAD_UNPLACED}）中加上这一写法，如无需读取，请加入 ignored_fields", cell(r, c)))
+
+
+def _known_row_label(text: str, labels: Labels) -> bool:
+    """A row label the reader knows: any [forms] label (head fields, funds rows, titles, totals,
+    footers, ignored fields), `其中：` before a source, or a heading carrying points."""
+    t = _WHERE_ONLY.sub("", norm(text))
+    if points_in(t) is not None or _title_kind(t, labels) is not None:
+        return True
+    if any(t.startswith(f) for f in labels["footer"]):
+        return True
+    # A synonym or its core only: the core words (a header holding 说明 is a reason column) place
+    # the columns of a block, never a row (资金来源说明 is no reason).
+    ranks = (labels.rank(t, k) for k in LABEL_KEYS)
+    return any(r is not None and r < CORE_RANK for r in ranks)
 
 
 def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
