@@ -79,7 +79,7 @@ _CORE_LIMIT = 16
 LABEL_KEYS = (
     "title_project", "title_department", "project_name", "project_code", "supervisor", "implementer",
     "department_name", "initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score", "total_row",
-    "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
+    "income_lists", "spending_lists", "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
     "weight", "score", "reason", "total_score", "footer", "ignored_columns", "ignored_fields",
 )
 # Fields written as "label | value" at the head of a form.

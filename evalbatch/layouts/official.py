@@ -359,6 +359,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                 values["kind"] = (fl.total if total and fl.total != "合计" else fl.part, "")
                 form.sources.append((r, values))
     _single_row_total(form, next(fl for fl in lists if fl.total == "合计"))
+    _nature_lists(grid, form, labels, form.funds_rows[1] + 1, stop)
     if form.total is not None and "exec_weight" not in cols:
         heading = _execution_heading(grid, form.start, h + 1)
         if heading:
@@ -410,6 +411,70 @@ def _fund_lists(grid: Grid, h: int, cols: dict[str, int], labels: Labels) -> lis
     income, spending = (left, right) if kinds[0] == "收入" else (right, left)
     income.total, income.part, spending.part = "收入合计", "收入", "支出"
     return [income, spending]
+
+
+_LABEL_AMOUNT = re.compile(r"^(.*?)[:：]\s*([+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+))?$")
+
+
+def _nature_lists(grid: Grid, form: Form, labels: Labels, first: int, stop: int) -> None:
+    """The central form's breakdowns of its 年度预算申请 under the total row: `按收入性质分：X`
+    beside `按支出性质分：Y`, then a line per kind on each side (其中：一般公共预算：X | 其中：基本支出：Y,
+    政府性基金拨款：X | 项目支出：Y …), each printing one amount after its colon or in the next
+    cell. They are read as the income and spending lists of a block printing both: the
+    income parts ("收入") add up to their heading ("收入合计"), the spending parts ("支出") to
+    theirs ("支出合计"). The amounts are the 年度预算申请's: 全年预算数."""
+    r = next((r for r in range(first, min(first + 2, stop, len(grid.rows))) if _nature_heads(grid, r, labels)), None)
+    if r is None:
+        return
+    heads = sorted(_nature_heads(grid, r, labels).items(), key=lambda kc: kc[1])
+    spans = [(kind, c, heads[i + 1][1] if i + 1 < len(heads) else len(grid.rows[r])) for i, (kind, c) in enumerate(heads)]
+    last = r
+    for rr in range(r, min(stop, len(grid.rows))):
+        if rr > r and any(g in t for t in grid.norms[rr] for g in _GOAL_LABELS):
+            break
+        lines = [(kind, _nature_line(grid, rr, lo, hi)) for kind, lo, hi in spans]
+        if rr > r and not any(line for _, line in lines):
+            break
+        for kind, line in lines:
+            if line:
+                label, amount = line
+                total = rr == r
+                form.sources.append((rr, {"label": label, "budget": amount, "kind": (f"{kind}合计" if total else kind, "")}))
+        last = rr
+    form.funds_rows = (form.funds_rows[0], last)
+
+
+def _nature_heads(grid: Grid, r: int, labels: Labels) -> dict[str, int]:
+    """收入 / 支出 → the column of a row's `按收入性质分` / `按支出性质分` cell ([forms] income_lists,
+    spending_lists)."""
+    heads: dict[str, int] = {}
+    for c, v in enumerate(grid.rows[r]):
+        label = _LABEL_AMOUNT.match(norm(v))
+        for kind, key in (("收入", "income_lists"), ("支出", "spending_lists")):
+            name = label.group(1) if label else norm(v)
+            rank = labels.rank(name, key) if name and kind not in heads else None
+            if rank is not None and rank < CORE_RANK:
+                heads[kind] = c
+    return heads
+
+
+def _nature_line(grid: Grid, r: int, lo: int, hi: int) -> tuple[tuple[str, str], tuple[object, str]] | None:
+    """((label, cell), (amount, cell)) of the first label in columns [lo, hi) of row `r`: the
+    amount after its colon, else the next number in the span (a merged label repeats itself
+    first); None when the span holds no short label."""
+    for c in range(lo, min(hi, len(grid.rows[r]))):
+        text = _WHERE_ONLY.sub("", grid.norms[r][c])
+        if not text or _numeric(grid.rows[r][c]):
+            continue
+        m = _LABEL_AMOUNT.match(text)
+        label = (m.group(1) if m else text).strip()
+        if not label or len(canon(label)) > _TITLE_SLACK:
+            return None
+        if m and m.group(2):
+            return (label, cell(r, c)), (m.group(2).replace(",", ""), cell(r, c))
+        nxt = next((cc for cc in range(c + 1, min(hi, len(grid.rows[r]))) if _numeric(grid.rows[r][cc])), None)
+        return (label, cell(r, c)), ((grid.rows[r][nxt], cell(r, nxt)) if nxt is not None else (None, ""))
+    return None
 
 
 def _list_heading(grid: Grid, h: int, lo: int, hi: int) -> int | None:
