@@ -32,6 +32,18 @@ _POINTS = re.compile(r"\((\d+(?:\.\d+)?)分\)|(\d+(?:\.\d+)?)分$")
 _LETTER_TAIL = re.compile(r"(?<=[\u4e00-\u9fff])[A-Z]$")  # 全年预算数A: a letter glued on
 
 
+# An indicator row printing the budget's execution (预算执行率, or 执行率 under 预算执行 / 资金使用)
+# on a 部门整体 form without a funds block: 执行率 beside one of these words in its 二级 or 三级
+# label. Another rate named 执行率 (政府采购管理 | 执行率) is an ordinary indicator.
+EXECUTION_WORDS = ("预算", "资金", "支出")
+
+
+def budget_execution_row(l2: object, l3: object) -> bool:
+    """Whether an indicator row (二级, 三级 labels) is the budget's execution."""
+    core = canon(l3)
+    return "执行率" in core and any(w in canon(l2) + core for w in EXECUTION_WORDS)
+
+
 @functools.lru_cache(maxsize=65536)
 def canon(text: object) -> str:
     """A label's core: `norm`, traditional → simplified, decorations stripped."""

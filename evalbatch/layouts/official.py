@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import CORE_RANK, LABEL_KEYS, Labels, canon, labels_for, points_in
+from .labels import CORE_RANK, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -218,7 +218,7 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
     if form.score is None:
         form.score = _head_total(grid, form, labels, ind_header[0] if ind_header else form.end)
     _unplaced_rows(grid, form, labels, ind_header[0] if ind_header else form.end)
-    if form.kind == FORM_B and form.total is None and any("执行率" in canon(row["level3"][0]) for _, row in form.indicators):
+    if form.kind == FORM_B and form.total is None and any(budget_execution_row(row["level2"][0], row["level3"][0]) for _, row in form.indicators):
         # 预算执行率 printed as an indicator row is the execution: no funds block is needed.
         form.notes = [n for n in form.notes if n[0] != "form.no_funds"]
     return form
@@ -580,11 +580,25 @@ def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tupl
     for r in range(start, min(stop, len(grid.norms))):
         if sum(1 for t in grid.norms[r] if t) < 3 or not any(("级" in t or "指标" in t) for t in grid.norms[r] if t):
             continue
-        cols = labels.place(grid.rows[r], _IND_KEYS)
+        cols = _points_right_of_names(grid.rows[r], labels.place(grid.rows[r], _IND_KEYS), labels)
         values = sum(k in cols for k in ("target", "actual", "weight", "score"))
         if "level3" in cols and ("level1" in cols or "level2" in cols or values >= 2):
             return r, _with_row_above(grid, labels, r, start, cols)
     return None
+
+
+_POINT_KEYS = ("weight", "score")
+
+
+def _points_right_of_names(row: list, cols: dict[str, int], labels: Labels) -> dict[str, int]:
+    """An indicator's 分值 and 得分 come after its 三级 name: a points column left of it belongs to
+    the level it stands beside (江西's 分解目标 | 自评权重 | 二级 | 三级 … | 分值 | 得分 prints each
+    一级 group's points there). Points are placed among the columns right of the names only."""
+    if "level3" not in cols or all(cols.get(k, len(row)) > cols["level3"] for k in _POINT_KEYS):
+        return cols
+    kept = {k: c for k, c in cols.items() if k not in _POINT_KEYS}
+    free = [v if c > cols["level3"] and c not in kept.values() else None for c, v in enumerate(row)]
+    return {**kept, **labels.place(free, _POINT_KEYS)}
 
 
 def _with_row_above(grid: Grid, labels: Labels, r: int, start: int, cols: dict[str, int]) -> dict[str, int]:
@@ -633,6 +647,7 @@ _IND_UNPLACED = "level1、level2、level3、target、actual、weight、score、r
 # The goal block's labels (项目年度目标, 年度目标完成情况 in 四川's forms): from there to the indicator table, goals.
 _GOAL_ROWS = (*_GOAL_LABELS, "年度目标", "目标完成情况")
 _HEAD_UNPLACED = "project_name、project_code、supervisor、implementer、department_name"
+_FUNDS_ROW_UNPLACED = "total_row、source_rows"
 
 
 def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
@@ -655,12 +670,16 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
         v = grid.rows[r][c]
         if not isinstance(v, str) or _numeric(v):
             continue
-        label = re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()  # 填报单位：某某局 names its label before the colon
+        # Below the funds header a row the funds reader left is a funds row it could not name; above
+        # it, a head field (填报单位：某某局 names its label before the colon).
+        in_funds = form.funds_rows is not None and r > form.funds_rows[0]
+        label = v.strip() if in_funds else re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()
         if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or _known_row_label(label, labels):
             continue
         seen.add(norm(label))
-        form.notes.append(("form.unplaced", f"{form.title}的行标签“{label}”未能识别，该行未读取；如它是表头项目（单位、项目等），"
-                           f"请在规则 [forms] 的对应项（{_HEAD_UNPLACED}）中加上这一写法，如无需读取，请加入 ignored_fields", cell(r, c)))
+        what = ("资金表的行", _FUNDS_ROW_UNPLACED) if in_funds else ("表头项目（单位、项目等）", _HEAD_UNPLACED)
+        form.notes.append(("form.unplaced", f"{form.title}的行标签“{label}”未能识别，该行未读取；如它是{what[0]}，"
+                           f"请在规则 [forms] 的对应项（{what[1]}）中加上这一写法，如无需读取，请加入 ignored_fields", cell(r, c)))
 
 
 def _known_row_label(text: str, labels: Labels) -> bool:
