@@ -165,6 +165,21 @@ def test_forms_without_points_are_not_graded_but_read(read_xlsx):
         assert not f[(f["file"] == row["file"]) & f["rule_id"].str.startswith("weight.")].size, stem
 
 
+def test_a_scored_form_without_amounts_is_not_graded(read_xlsx):
+    """蚕茶 prints points but no amount at all: 未能复核, its reason the amounts, on the unit's
+    cell. Its 政府采购管理 | 执行率 row is an indicator, not the budget's execution (were it taken
+    for one, the form would be graded 良 on its indicators alone)."""
+    blank = [s for s in NAMED if None in (expected(s)["funds"]["budget"], expected(s)["funds"]["spent"])
+             and any(row[5] is not None for row in expected(s)["indicators"])]
+    assert blank == ["19_cancha_bm"]
+    row = _graded_row(read_xlsx, "19_cancha_bm")
+    assert (row["read_status"], row["grade"]) == ("未能复核", "未能复核（资金块未读取或金额空白，预算执行率无法计算）")
+    assert math.isnan(row["total"]) and pd.isna(row["rank"])
+    f = read_xlsx.findings
+    hit = f[f["file"].str.startswith("19_cancha_bm.") & (f["rule_id"] == "result.unreviewed")]
+    assert list(zip(hit["level"], hit["cell"])) == [("警告", "B2")]
+
+
 # --- the mutation test ------------------------------------------------------------------
 
 # Header words as other provinces print them; every one must read as the field it names.
@@ -299,6 +314,8 @@ def test_a_form_read_alone_reads_as_in_the_batch(read_xlsx, stem, tmp_path, monk
 
 _ROW_NOTE = ("{kind}（「{sheet}」第 {start} 行起）的行标签“{label}”未能识别，该行未读取；如它是表头项目（单位、项目等），请在规则 [forms] 的对应项"
              "（project_name、project_code、supervisor、implementer、department_name）中加上这一写法，如无需读取，请加入 ignored_fields")
+_FUNDS_ROW_NOTE = ("{kind}（「{sheet}」第 {start} 行起）的行标签“{label}”未能识别，该行未读取；如它是资金表的行，请在规则 [forms] 的对应项"
+                   "（total_row、source_rows）中加上这一写法，如无需读取，请加入 ignored_fields")
 
 
 def _row_notes(result, stem: str) -> list[tuple[str, str]]:
@@ -308,21 +325,27 @@ def _row_notes(result, stem: str) -> list[tuple[str, str]]:
 
 
 def test_unknown_row_labels_of_real_forms_are_named_with_their_cell(read_xlsx):
-    """The head rows of 湖北-style forms (项目类别 / 项目属性 / 项目类型 with their checkboxes) and
-    通城's 基本支出总额 are rows the reader does not read: one 提示 each, on the label's cell.
-    Known head fields, titles, `label：value` cells, notes alone on a row and the goal block are not."""
+    """The head rows of 湖北-style forms (项目类别 / 项目属性 / 项目类型 with their checkboxes),
+    通城's 基本支出总额 and 蚕茶's funds rows without amounts (资金来源:(1)财政拨款) are rows the
+    reader does not read: one 提示 each, on the label's cell, naming head-field keys above the
+    funds header and funds-row keys below it. Known head fields, titles, `label：value` cells,
+    notes alone on a row and the goal block are not."""
     got = {stem: _row_notes(read_xlsx, stem) for stem in IDS if _row_notes(read_xlsx, stem)}
     assert got == {
         "08_longyang_xm": [("提示", "A5"), ("提示", "A6")],
         "09_huangshi_xm": [("提示", "A7"), ("提示", "A8"), ("提示", "A9")],
         "15_baoshan_xm": [("提示", "A6"), ("提示", "A7")],
         "17_tongcheng_bm": [("提示", "A3")],
+        "19_cancha_bm": [("提示", "B4"), ("提示", "B5")],
     }
     f = read_xlsx.findings
     note = f[f["file"].str.startswith("09_huangshi_xm.") & (f["cell"] == "A8")]
     assert note["message"].tolist() == [_ROW_NOTE.format(kind="项目支出绩效自评表", sheet="附表2", start=2, label="项目属性")]
     note = f[f["file"].str.startswith("17_tongcheng_bm.") & (f["cell"] == "A3") & (f["rule_id"] == "form.unplaced")]
     assert note["message"].tolist() == [_ROW_NOTE.format(kind="部门整体支出绩效自评表", sheet="部门整体支出绩效自评表", start=1, label="基本支出总额")]
+    note = f[f["file"].str.startswith("19_cancha_bm.") & (f["cell"] == "B4")]
+    assert note["message"].tolist() == [_FUNDS_ROW_NOTE.format(kind="部门整体支出绩效自评表", sheet="整体支出绩效自评表", start=1,
+                                                               label="资金来源:(1)财政拨款")]
 
 
 def insert_rows(spec: dict, at: int, rows: list[list]) -> dict:
