@@ -98,7 +98,7 @@ RULES: dict[str, tuple[str, str]] = {
     "form.extra_dept": (WARNING, "部门整体表重复"),
     "form.weight_by_content": (NOTE, "分值列按内容识别"),
     "form.exec_weight": (ERROR, "执行率分值超出规则"),
-    "form.unplaced": (NOTE, "表头未识别"),
+    "form.unplaced": (NOTE, "表头或行标签未识别"),
     "result.unreviewed": (WARNING, "未能复核"),
     "result.unscored": (NOTE, "不计分"),
     "project.code_derived": (NOTE, "项目编码自动生成"),

@@ -298,3 +298,58 @@ def test_unit_written_only_in_the_title(tmp_path, title, unit):
         assert r.depts.empty and _found(r, "form.no_unit") == [("form.no_unit", "错误", "A1")]
     else:
         assert (r.depts.iloc[0]["dept_name"], r.depts.iloc[0]["total"]) == (unit, 98.89)
+
+
+# --- the central form: 年度预算申请 split by income and by spending nature -------------------------
+
+def central(project_spending=1129.65) -> Grid:
+    """部门整体支出绩效自评表 as the central template prints it (docs/official-forms.md, after 衡山县
+    贯塘乡 2023): execution 2030.12 / 2030.12 = 100 % → 10 of 10 from 年度资金总额; under it the
+    request by income nature (1325.68 + 118.82 + 585.62 = 2030.12, 纳入专户 blank) beside the
+    request by spending nature (900.47 + 1129.65 = 2030.12), one amount a line after its colon."""
+    rows = [
+        ["2023年度部门整体支出绩效自评表"] + [None] * 6,
+        ["预算部门、单位名称", "411001-衡山县贯塘乡人民政府"] + [None] * 5,
+        ["年度预算申请（万元）", "年初预算数", "全年预算数", "全年执行数", "分值", "执行率", "自评得分"],
+        ["年度资金总额", 861.10, 2030.12, 2030.12, 10, "100%", 10],
+        ["按收入性质分：2030.12", None, None, "按支出性质分：2030.12", None, None, None],
+        ["其中：一般公共预算：1325.68", None, None, "其中：基本支出：900.47", None, None, None],
+        ["政府性基金拨款：118.82", None, None, f"项目支出：{project_spending:.2f}", None, None, None],
+        ["纳入专户管理的非税收入拨款：", None, None, None, None, None, None],
+        ["其他资金：585.62", None, None, None, None, None, None],
+        ["年度总体目标", "预期目标", None, None, "实际完成情况", None, None],
+        [None, "完成乡镇各项工作任务", None, None, "已完成", None, None],
+        ["一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分"],
+        ["产出指标", "数量指标", "村级组织运转保障村数", "≥10个", "12个", 45, 45],
+        ["满意度指标", "服务对象满意度指标", "群众满意度", "≥90%", "95%", 45, 45],
+        ["总分", None, None, None, None, 100, 100],
+    ]
+    halves = [m for r in range(4, 9) for m in ((r, 0, r, 2), (r, 3, r, 6))]
+    return Grid(rows, [(0, 0, 0, 6), (1, 1, 1, 6), *halves, (9, 0, 10, 0), (9, 1, 9, 3), (9, 4, 9, 6), (10, 1, 10, 3), (10, 4, 10, 6)])
+
+
+def test_central_form_reads_both_breakdowns_of_the_request(tmp_path):
+    loc = _located(central(), tmp_path)
+    funds = [(row[0], row[2], row[3], row[5], cells.get("budget", "")) for row, (_, cells) in zip(loc.rows["资金来源"], loc.where["资金来源"])]
+    assert funds == [(4, "年度资金总额", "合计", 2030.12, "C4"),
+                     (5, "按收入性质分", "收入合计", "2030.12", "A5"), (5, "按支出性质分", "支出合计", "2030.12", "D5"),
+                     (6, "一般公共预算", "收入", "1325.68", "A6"), (6, "基本支出", "支出", "900.47", "D6"),
+                     (7, "政府性基金拨款", "收入", "118.82", "A7"), (7, "项目支出", "支出", "1129.65", "D7"),
+                     (8, "纳入专户管理的非税收入拨款", "收入", None, ""), (9, "其他资金", "收入", "585.62", "A9")]
+    r = _read(central(), tmp_path, year=2023)
+    d = r.depts.iloc[0]
+    assert (d["dept_code"], d["dept_name"], d["dept_budget"], d["dept_spent"], d["rate_0"]) == ("411001", "衡山县贯塘乡人民政府", 2030.12, 2030.12, 1.0)
+    assert _indicators(r) == [("预算执行率", 10, 10, 10), ("村级组织运转保障村数", 45, 45, 45), ("群众满意度", 45, 45, 45)]
+    assert (d["read_status"], d["total"], d["grade"]) == ("", 100.0, "优")
+    # Each list adds up to its heading: nothing to report, and no row left unplaced.
+    assert _found(r, "funds.mismatch", "funds.from_sources", "form.unplaced", "form.no_funds") == []
+
+
+def test_central_form_spending_parts_that_miss_their_heading_are_reported(tmp_path):
+    """900.47 + 1025.20 = 1925.67 under 按支出性质分：2030.12 (贯塘乡's copy prints 1925.67 in the
+    heading too; here the heading is the total): a 警告 on the heading's cell; execution unchanged."""
+    r = _read(central(project_spending=1025.20), tmp_path, year=2023)
+    f = r.findings[r.findings["rule_id"] == "funds.mismatch"]
+    assert list(zip(f["level"], f["cell"], f["message"])) == [("警告", "D5", "部门整体各支出项目全年预算数合计＝1,925.67 万元，按支出性质分全年预算数为 "
+                                                              "2,030.12 万元，相差 104.45 万元，超过容差 0.01 万元；请核对并更正相关数字")]
+    assert (r.depts.iloc[0]["rate_0"], r.depts.iloc[0]["total"]) == (1.0, 100.0)

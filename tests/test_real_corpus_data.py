@@ -106,7 +106,7 @@ def test_expect_is_what_the_grid_prints(path):
         assert INDICATOR_KEYS <= set(item), item
         for key in ("l1", "l2", "l3"):
             assert item[key] in texts, (key, item[key])
-        row = _row_of(spec, item["l3"])
+        row = _row_of(spec, item["l3"], [item[k] for k in ("actual", "weight", "score")])
         for key in ("actual", "weight", "score"):
             if item[key] is not None:
                 assert item[key] in row, (item["l3"], key, item[key])
@@ -121,10 +121,11 @@ def test_expect_is_what_the_grid_prints(path):
             assert expect[key] in _row_of(spec, "总分") + _row_of(spec, "合计"), key
 
 
-def _row_of(spec: dict, label: str) -> list:
-    """The cells of the first row holding `label` (the rows of 三级 names are unique in each form)."""
+def _row_of(spec: dict, label: str, values: list = ()) -> list:
+    """The cells of the first row holding `label` and every value of `values` that is not None
+    (a 三级 name may also be a header elsewhere: 19_cancha_bm's 执行率)."""
     for row in spec["rows"]:
-        if label in row:
+        if label in row and all(v in row for v in values if v is not None):
             return row
     return []
 

@@ -165,6 +165,21 @@ def test_forms_without_points_are_not_graded_but_read(read_xlsx):
         assert not f[(f["file"] == row["file"]) & f["rule_id"].str.startswith("weight.")].size, stem
 
 
+def test_a_scored_form_without_amounts_is_not_graded(read_xlsx):
+    """蚕茶 prints points but no amount at all: 未能复核, its reason the amounts, on the unit's
+    cell. Its 政府采购管理 | 执行率 row is an indicator, not the budget's execution (were it taken
+    for one, the form would be graded 良 on its indicators alone)."""
+    blank = [s for s in NAMED if None in (expected(s)["funds"]["budget"], expected(s)["funds"]["spent"])
+             and any(row[5] is not None for row in expected(s)["indicators"])]
+    assert blank == ["19_cancha_bm"]
+    row = _graded_row(read_xlsx, "19_cancha_bm")
+    assert (row["read_status"], row["grade"]) == ("未能复核", "未能复核（资金块未读取或金额空白，预算执行率无法计算）")
+    assert math.isnan(row["total"]) and pd.isna(row["rank"])
+    f = read_xlsx.findings
+    hit = f[f["file"].str.startswith("19_cancha_bm.") & (f["rule_id"] == "result.unreviewed")]
+    assert list(zip(hit["level"], hit["cell"])) == [("警告", "B2")]
+
+
 # --- the mutation test ------------------------------------------------------------------
 
 # Header words as other provinces print them; every one must read as the field it names.
@@ -293,3 +308,79 @@ def test_a_form_read_alone_reads_as_in_the_batch(read_xlsx, stem, tmp_path, monk
     alone = check_paths([R.build_xlsx(R.load(R.DATA / f"{stem}.json"), tmp_path / f"{stem}.xlsx")], RULES)
     assert "file.internal" not in set(alone.findings["rule_id"])
     assert reading(alone, stem) == reading(read_xlsx, stem)
+
+
+# --- row labels the reader could not place (issue 17, point 4) ------------------------------
+
+_ROW_NOTE = ("{kind}（「{sheet}」第 {start} 行起）的行标签“{label}”未能识别，该行未读取；如它是表头项目（单位、项目等），请在规则 [forms] 的对应项"
+             "（project_name、project_code、supervisor、implementer、department_name）中加上这一写法，如无需读取，请加入 ignored_fields")
+_FUNDS_ROW_NOTE = ("{kind}（「{sheet}」第 {start} 行起）的行标签“{label}”未能识别，该行未读取；如它是资金表的行，请在规则 [forms] 的对应项"
+                   "（total_row、source_rows）中加上这一写法，如无需读取，请加入 ignored_fields")
+
+
+def _row_notes(result, stem: str) -> list[tuple[str, str]]:
+    f = result.findings
+    mine = f[f["file"].str.startswith(stem + ".") & (f["rule_id"] == "form.unplaced") & f["message"].str.contains("行标签")]
+    return list(zip(mine["level"], mine["cell"]))
+
+
+def test_unknown_row_labels_of_real_forms_are_named_with_their_cell(read_xlsx):
+    """通城's 基本支出总额 and 蚕茶's funds rows without amounts (资金来源:(1)财政拨款) are rows the
+    reader does not read: one 提示 each, on the label's cell, naming head-field keys above the
+    funds header and funds-row keys below it. Known head fields, titles, `label：value` cells,
+    notes alone on a row, the goal block, and the rows the default ignored_fields names (the
+    项目类别 / 项目属性 / 项目类型 checkbox rows of 湖北-style forms: 08, 09, 15) are not."""
+    got = {stem: _row_notes(read_xlsx, stem) for stem in IDS if _row_notes(read_xlsx, stem)}
+    assert got == {
+        "17_tongcheng_bm": [("提示", "A3")],
+        "19_cancha_bm": [("提示", "B4"), ("提示", "B5")],
+    }
+    f = read_xlsx.findings
+    note = f[f["file"].str.startswith("17_tongcheng_bm.") & (f["cell"] == "A3") & (f["rule_id"] == "form.unplaced")]
+    assert note["message"].tolist() == [_ROW_NOTE.format(kind="部门整体支出绩效自评表", sheet="部门整体支出绩效自评表", start=1, label="基本支出总额")]
+    note = f[f["file"].str.startswith("19_cancha_bm.") & (f["cell"] == "B4")]
+    assert note["message"].tolist() == [_FUNDS_ROW_NOTE.format(kind="部门整体支出绩效自评表", sheet="整体支出绩效自评表", start=1,
+                                                               label="资金来源:(1)财政拨款")]
+
+
+def insert_rows(spec: dict, at: int, rows: list[list]) -> dict:
+    """`rows` inserted before row index `at` (0-based), the merges below moved down."""
+    s = copy.deepcopy(spec)
+    s["rows"][at:at] = [list(r) for r in rows]
+    boxes = [R.merge_box(m) for m in s["merges"]]
+    n = len(rows)
+    s["merges"] = [_a1((r0 + n if r0 >= at else r0, c0, r1 + n if r1 >= at else r1, c1)) for r0, c0, r1, c1 in boxes]
+    return s
+
+
+def _jishan_with_head_rows() -> dict:
+    """稷山's form with four rows between its head and its funds block: an unknown label with
+    its value, a known field the reader leaves (项目负责人), and two notes alone on their rows."""
+    spec = R.load(R.DATA / "14_jishan_xm.json")
+    width = len(spec["rows"][0])
+    return insert_rows(spec, 4, [
+        ["资金来源说明", "县级财政配套资金"] + [None] * (width - 2),
+        ["项目负责人", "王某"] + [None] * (width - 2),
+        ["单位:万元"] + [None] * (width - 1),
+        ["说明:本表由实施单位填写"] + [None] * (width - 1),
+    ])
+
+
+def test_an_unknown_head_row_is_one_note_and_changes_no_reading(read_xlsx, tmp_path, monkeypatch):
+    monkeypatch.setattr(load, "IN_PROCESS", True)
+    got = check_paths([R.build_xlsx(_jishan_with_head_rows(), tmp_path / "14_jishan_xm.xlsx")], RULES)
+    f = got.findings
+    hit = f[f["rule_id"] == "form.unplaced"]
+    assert list(zip(hit["level"], hit["cell"], hit["message"])) == [
+        ("提示", "A5", _ROW_NOTE.format(kind="项目支出绩效自评表", sheet="项目支出绩效自评表", start=1, label="资金来源说明"))]
+    assert reading(got, "14_jishan_xm") == reading(read_xlsx, "14_jishan_xm")
+
+
+def test_a_bureau_teaches_a_head_row_in_forms(tmp_path, monkeypatch):
+    """The row named in [forms] ignored_fields is known: no 提示 any more."""
+    monkeypatch.setattr(load, "IN_PROCESS", True)
+    words = [*RULES.data["forms"]["ignored_fields"], "资金来源说明"]
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text("[forms]\nignored_fields = [" + ", ".join(f'"{w}"' for w in words) + "]\n", encoding="utf-8")
+    got = check_paths([R.build_xlsx(_jishan_with_head_rows(), tmp_path / "14_jishan_xm.xlsx")], load_rules(rules_file))
+    assert "form.unplaced" not in set(got.findings["rule_id"])

@@ -20,10 +20,11 @@ _MONEY = ("initial_budget", "budget", "spent")
 _KEYS = ["file", "project_code"]
 
 
-# Each breakdown of a funds block adds up to its own total: the sources (or Form B's tasks) and
-# the spending list of a block printing income and spending side by side to the form's total
-# (合计), the income list to its own (收入合计). The kinds are those the reader writes.
-_LISTS = {"来源": ("合计", "各资金来源"), "支出": ("合计", "各支出项目"), "收入": ("收入合计", "各收入项目")}
+# Each breakdown of a funds block adds up to its own total: the sources (or Form B's tasks) to
+# the form's total (合计); the spending list to its own heading where it prints one (支出合计: the
+# central form's 按支出性质分), else — a block printing income and spending side by side — to the
+# form's total; the income list to its own (收入合计). The kinds are those the reader writes.
+_LISTS = (("来源", ("合计",), "各资金来源"), ("支出", ("支出合计", "合计"), "各支出项目"), ("收入", ("收入合计",), "各收入项目"))
 
 
 def reconcile(frames: Frames, rules: Rules) -> pd.DataFrame:
@@ -34,9 +35,11 @@ def reconcile(frames: Frames, rules: Rules) -> pd.DataFrame:
     # A department's own rows carry no project code: blank, not missing, or grouping drops them.
     f = f.assign(project_code=f["project_code"].astype(object).where(f["project_code"].notna(), ""))
     out, filled = [], set()
-    for part, (total_kind, word) in _LISTS.items():
+    for part, total_kinds, word in _LISTS:
         sources = f[f["kind"] == part].groupby(_KEYS)[list(_MONEY)].sum(min_count=1).add_prefix("src_")
-        totals = f[f["kind"] == total_kind].drop_duplicates(_KEYS).set_index(_KEYS)
+        candidates = f[f["kind"].isin(total_kinds)]
+        first = candidates["kind"].map({k: i for i, k in enumerate(total_kinds)}).sort_values(kind="stable").index
+        totals = candidates.loc[first].drop_duplicates(_KEYS).set_index(_KEYS)
         both = totals.join(sources, how="inner").reset_index()
         if both.empty:
             continue
@@ -44,7 +47,7 @@ def reconcile(frames: Frames, rules: Rules) -> pd.DataFrame:
         both = both[~keys.isin(filled)]  # a total already taken from one breakdown is not re-checked against another
         empty_total = both[["budget", "spent"]].fillna(0).eq(0).all(axis=1)
         # Only the total execution is computed from may be taken from its parts.
-        from_sources = empty_total & both[["src_budget", "src_spent"]].fillna(0).gt(0).any(axis=1) & (total_kind == "合计")
+        from_sources = empty_total & both[["src_budget", "src_spent"]].fillna(0).gt(0).any(axis=1) & both["kind"].eq("合计")
         _fill(frames, both[from_sources])
         filled |= set(zip(both.loc[from_sources, "file"], both.loc[from_sources, "project_code"]))
         out += [_from_sources_findings(both, from_sources, word), *_mismatch_findings(both[~from_sources], rules, word)]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..layouts import FORMAT1
+from ..layouts.labels import budget_execution_row
 from ..read.assemble import Frames
 from ..rules import Rules
 from ..values import number_text, round_half_up
@@ -435,7 +436,8 @@ def _dept_status(d: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.Series, pd.Seri
     official = form & ~d["layout"].fillna("").eq(FORMAT1)
     # Some 部门整体 forms print 预算执行率 as an indicator row (target and actual rate) instead
     # of a funds block: that row is the execution, scored like any indicator.
-    rate_row = d["file"].isin(set(mine.loc[mine["l3"].fillna("").astype(str).str.contains("执行率"), "file"]))
+    is_rate = [budget_execution_row(l2, l3) for l2, l3 in zip(mine["l2"], mine["l3"])]
+    rate_row = d["file"].isin(set(mine.loc[is_rate, "file"]))
     no_amounts = official & (d["dept_budget"].isna() | d["dept_spent"].isna()) & ~rate_row
     return read_status(no_amounts, form & count.eq(0), form & weighted.eq(0))
 

@@ -32,6 +32,18 @@ _POINTS = re.compile(r"\((\d+(?:\.\d+)?)分\)|(\d+(?:\.\d+)?)分$")
 _LETTER_TAIL = re.compile(r"(?<=[\u4e00-\u9fff])[A-Z]$")  # 全年预算数A: a letter glued on
 
 
+# An indicator row printing the budget's execution (预算执行率, or 执行率 under 预算执行 / 资金使用)
+# on a 部门整体 form without a funds block: 执行率 beside one of these words in its 二级 or 三级
+# label. Another rate named 执行率 (政府采购管理 | 执行率) is an ordinary indicator.
+EXECUTION_WORDS = ("预算", "资金", "支出")
+
+
+def budget_execution_row(l2: object, l3: object) -> bool:
+    """Whether an indicator row (二级, 三级 labels) is the budget's execution."""
+    core = canon(l3)
+    return "执行率" in core and any(w in canon(l2) + core for w in EXECUTION_WORDS)
+
+
 @functools.lru_cache(maxsize=65536)
 def canon(text: object) -> str:
     """A label's core: `norm`, traditional → simplified, decorations stripped."""
@@ -70,6 +82,8 @@ CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     # coefficient): known, not read, never reported as unknown.
     "ignored_columns": ((), ("标准", "规则", "佐证", "核心指标", "系数", "解释", "依据", "备注", "计算方法"), ()),
 }
+# `Labels.rank` of a header matched by core words alone (below it: a synonym or a synonym's core).
+CORE_RANK = 1000
 # A label longer than this is a sentence, not a header (no core-word guess for it).
 _CORE_LIMIT = 16
 
@@ -77,8 +91,8 @@ _CORE_LIMIT = 16
 LABEL_KEYS = (
     "title_project", "title_department", "project_name", "project_code", "supervisor", "implementer",
     "department_name", "initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score", "total_row",
-    "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
-    "weight", "score", "reason", "total_score", "footer", "ignored_columns",
+    "income_lists", "spending_lists", "source_rows", "level1", "level2", "level3", "target", "target_kind", "target_value", "target_unit", "actual",
+    "weight", "score", "reason", "total_score", "footer", "ignored_columns", "ignored_fields",
 )
 # Fields written as "label | value" at the head of a form.
 HEAD_FIELDS = ("project_name", "project_code", "supervisor", "implementer", "department_name")
@@ -130,7 +144,7 @@ class Labels:
 
     def _rank(self, text: str, key: str) -> int | None:
         """How well header `text` (as written, not normalised) names `key`: 0… for the
-        position of an exact synonym, 100… for a synonym's core, 1000 for core words; None
+        position of an exact synonym, 100… for a synonym's core, CORE_RANK for core words; None
         when it does not."""
         n = norm(text)
         if n in self.words[key]:
@@ -145,7 +159,7 @@ class Labels:
             return None
         every, some, none = rule
         if all(w in c for w in every) and (not some or any(w in c for w in some)) and not any(w in c for w in none):
-            return 1000
+            return CORE_RANK
         return None
 
     def place(self, row: list, keys: tuple[str, ...]) -> dict[str, int]:

@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import Labels, canon, labels_for, points_in
+from .labels import CORE_RANK, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -95,6 +95,7 @@ class Form:
     sources: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     indicators: list[tuple[int, dict[str, tuple[object, str]]]] = field(default_factory=list)
     score: tuple[object, str] | None = None  # printed 总分
+    funds_rows: tuple[int, int] | None = None  # first and last row of the funds block (its header to its last amounts)
     unscored: bool = False  # indicators read, but the form gives them no points (目标自评表)
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (rule id, message, cell)
 
@@ -216,7 +217,8 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
         _read_indicators(grid, form, labels, *ind_header)
     if form.score is None:
         form.score = _head_total(grid, form, labels, ind_header[0] if ind_header else form.end)
-    if form.kind == FORM_B and form.total is None and any("执行率" in canon(row["level3"][0]) for _, row in form.indicators):
+    _unplaced_rows(grid, form, labels, ind_header[0] if ind_header else form.end)
+    if form.kind == FORM_B and form.total is None and any(budget_execution_row(row["level2"][0], row["level3"][0]) for _, row in form.indicators):
         # 预算执行率 printed as an indicator row is the execution: no funds block is needed.
         form.notes = [n for n in form.notes if n[0] != "form.no_funds"]
     return form
@@ -337,6 +339,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
     _unplaced(grid, form, labels, h, placed, lists[0].money, "budget、spent、exec_weight、exec_rate、exec_score")
     form.unit = _unit(grid, form.start, h + 1, labels)
     seen_money = False
+    form.funds_rows = (h, h)
     for r in range(h + 1, stop):
         read = [_fund_row(grid, r, fl, labels) for fl in lists]
         if not any(read):
@@ -344,6 +347,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                 break
             continue
         seen_money = True
+        form.funds_rows = (h, r)
         for fl, row in zip(lists, read):
             if row is None:
                 continue
@@ -355,6 +359,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
                 values["kind"] = (fl.total if total and fl.total != "合计" else fl.part, "")
                 form.sources.append((r, values))
     _single_row_total(form, next(fl for fl in lists if fl.total == "合计"))
+    _nature_lists(grid, form, labels, form.funds_rows[1] + 1, stop)
     if form.total is not None and "exec_weight" not in cols:
         heading = _execution_heading(grid, form.start, h + 1)
         if heading:
@@ -406,6 +411,70 @@ def _fund_lists(grid: Grid, h: int, cols: dict[str, int], labels: Labels) -> lis
     income, spending = (left, right) if kinds[0] == "收入" else (right, left)
     income.total, income.part, spending.part = "收入合计", "收入", "支出"
     return [income, spending]
+
+
+_LABEL_AMOUNT = re.compile(r"^(.*?)[:：]\s*([+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+))?$")
+
+
+def _nature_lists(grid: Grid, form: Form, labels: Labels, first: int, stop: int) -> None:
+    """The central form's breakdowns of its 年度预算申请 under the total row: `按收入性质分：X`
+    beside `按支出性质分：Y`, then a line per kind on each side (其中：一般公共预算：X | 其中：基本支出：Y,
+    政府性基金拨款：X | 项目支出：Y …), each printing one amount after its colon or in the next
+    cell. They are read as the income and spending lists of a block printing both: the
+    income parts ("收入") add up to their heading ("收入合计"), the spending parts ("支出") to
+    theirs ("支出合计"). The amounts are the 年度预算申请's: 全年预算数."""
+    r = next((r for r in range(first, min(first + 2, stop, len(grid.rows))) if _nature_heads(grid, r, labels)), None)
+    if r is None:
+        return
+    heads = sorted(_nature_heads(grid, r, labels).items(), key=lambda kc: kc[1])
+    spans = [(kind, c, heads[i + 1][1] if i + 1 < len(heads) else len(grid.rows[r])) for i, (kind, c) in enumerate(heads)]
+    last = r
+    for rr in range(r, min(stop, len(grid.rows))):
+        if rr > r and any(g in t for t in grid.norms[rr] for g in _GOAL_LABELS):
+            break
+        lines = [(kind, _nature_line(grid, rr, lo, hi)) for kind, lo, hi in spans]
+        if rr > r and not any(line for _, line in lines):
+            break
+        for kind, line in lines:
+            if line:
+                label, amount = line
+                total = rr == r
+                form.sources.append((rr, {"label": label, "budget": amount, "kind": (f"{kind}合计" if total else kind, "")}))
+        last = rr
+    form.funds_rows = (form.funds_rows[0], last)
+
+
+def _nature_heads(grid: Grid, r: int, labels: Labels) -> dict[str, int]:
+    """收入 / 支出 → the column of a row's `按收入性质分` / `按支出性质分` cell ([forms] income_lists,
+    spending_lists)."""
+    heads: dict[str, int] = {}
+    for c, v in enumerate(grid.rows[r]):
+        label = _LABEL_AMOUNT.match(norm(v))
+        for kind, key in (("收入", "income_lists"), ("支出", "spending_lists")):
+            name = label.group(1) if label else norm(v)
+            rank = labels.rank(name, key) if name and kind not in heads else None
+            if rank is not None and rank < CORE_RANK:
+                heads[kind] = c
+    return heads
+
+
+def _nature_line(grid: Grid, r: int, lo: int, hi: int) -> tuple[tuple[str, str], tuple[object, str]] | None:
+    """((label, cell), (amount, cell)) of the first label in columns [lo, hi) of row `r`: the
+    amount after its colon, else the next number in the span (a merged label repeats itself
+    first); None when the span holds no short label."""
+    for c in range(lo, min(hi, len(grid.rows[r]))):
+        text = _WHERE_ONLY.sub("", grid.norms[r][c])
+        if not text or _numeric(grid.rows[r][c]):
+            continue
+        m = _LABEL_AMOUNT.match(text)
+        label = (m.group(1) if m else text).strip()
+        if not label or len(canon(label)) > _TITLE_SLACK:
+            return None
+        if m and m.group(2):
+            return (label, cell(r, c)), (m.group(2).replace(",", ""), cell(r, c))
+        nxt = next((cc for cc in range(c + 1, min(hi, len(grid.rows[r]))) if _numeric(grid.rows[r][cc])), None)
+        return (label, cell(r, c)), ((grid.rows[r][nxt], cell(r, nxt)) if nxt is not None else (None, ""))
+    return None
 
 
 def _list_heading(grid: Grid, h: int, lo: int, hi: int) -> int | None:
@@ -511,11 +580,25 @@ def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tupl
     for r in range(start, min(stop, len(grid.norms))):
         if sum(1 for t in grid.norms[r] if t) < 3 or not any(("级" in t or "指标" in t) for t in grid.norms[r] if t):
             continue
-        cols = labels.place(grid.rows[r], _IND_KEYS)
+        cols = _points_right_of_names(grid.rows[r], labels.place(grid.rows[r], _IND_KEYS), labels)
         values = sum(k in cols for k in ("target", "actual", "weight", "score"))
         if "level3" in cols and ("level1" in cols or "level2" in cols or values >= 2):
             return r, _with_row_above(grid, labels, r, start, cols)
     return None
+
+
+_POINT_KEYS = ("weight", "score")
+
+
+def _points_right_of_names(row: list, cols: dict[str, int], labels: Labels) -> dict[str, int]:
+    """An indicator's 分值 and 得分 come after its 三级 name: a points column left of it belongs to
+    the level it stands beside (江西's 分解目标 | 自评权重 | 二级 | 三级 … | 分值 | 得分 prints each
+    一级 group's points there). Points are placed among the columns right of the names only."""
+    if "level3" not in cols or all(cols.get(k, len(row)) > cols["level3"] for k in _POINT_KEYS):
+        return cols
+    kept = {k: c for k, c in cols.items() if k not in _POINT_KEYS}
+    free = [v if c > cols["level3"] and c not in kept.values() else None for c, v in enumerate(row)]
+    return {**kept, **labels.place(free, _POINT_KEYS)}
 
 
 def _with_row_above(grid: Grid, labels: Labels, r: int, start: int, cols: dict[str, int]) -> dict[str, int]:
@@ -561,6 +644,56 @@ def _known_column(text, labels: Labels) -> bool:
 
 
 _IND_UNPLACED = "level1、level2、level3、target、actual、weight、score、reason"
+# The goal block's labels (项目年度目标, 年度目标完成情况 in 四川's forms): from there to the indicator table, goals.
+_GOAL_ROWS = (*_GOAL_LABELS, "年度目标", "目标完成情况")
+_HEAD_UNPLACED = "project_name、project_code、supervisor、implementer、department_name"
+_FUNDS_ROW_UNPLACED = "total_row、source_rows"
+
+
+def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
+    """A 提示 for each row label between the title and the indicator table, outside the funds
+    block, that the reader could not place: the first cell of a row that holds a short label
+    and something else (项目属性 | 持续性项目). Titles, notes on a row of their own (单位：万元,
+    说明：…), block headings with points (预算执行情况(20分)), the goal block and everything
+    below its label, footers and the labels [forms] names are known; values are never labels."""
+    seen = set()
+    for r in range(form.start, min(stop, len(grid.rows))):
+        if form.funds_rows and form.funds_rows[0] <= r <= form.funds_rows[1]:
+            continue
+        row = grid.norms[r]
+        filled = [c for c, t in enumerate(row) if t]
+        if any(g in t for t in row for g in _GOAL_ROWS):
+            return  # the goal block runs to the indicator table: its rows are goals, not labels
+        if len({row[c] for c in filled}) < 2:
+            continue  # a title, a note or a heading alone on its row (merged cells repeat one text)
+        c = filled[0]
+        v = grid.rows[r][c]
+        if not isinstance(v, str) or _numeric(v):
+            continue
+        # Below the funds header a row the funds reader left is a funds row it could not name; above
+        # it, a head field (填报单位：某某局 names its label before the colon).
+        in_funds = form.funds_rows is not None and r > form.funds_rows[0]
+        label = v.strip() if in_funds else re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()
+        if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or _known_row_label(label, labels):
+            continue
+        seen.add(norm(label))
+        what = ("资金表的行", _FUNDS_ROW_UNPLACED) if in_funds else ("表头项目（单位、项目等）", _HEAD_UNPLACED)
+        form.notes.append(("form.unplaced", f"{form.title}的行标签“{label}”未能识别，该行未读取；如它是{what[0]}，"
+                           f"请在规则 [forms] 的对应项（{what[1]}）中加上这一写法，如无需读取，请加入 ignored_fields", cell(r, c)))
+
+
+def _known_row_label(text: str, labels: Labels) -> bool:
+    """A row label the reader knows: any [forms] label (head fields, funds rows, titles, totals,
+    footers, ignored fields), `其中：` before a source, or a heading carrying points."""
+    t = _WHERE_ONLY.sub("", norm(text))
+    if points_in(t) is not None or _title_kind(t, labels) is not None:
+        return True
+    if any(t.startswith(f) for f in labels["footer"]):
+        return True
+    # A synonym or its core only: the core words (a header holding 说明 is a reason column) place
+    # the columns of a block, never a row (资金来源说明 is no reason).
+    ranks = (labels.rank(t, k) for k in LABEL_KEYS)
+    return any(r is not None and r < CORE_RANK for r in ranks)
 
 
 def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
