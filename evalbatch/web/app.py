@@ -328,7 +328,8 @@ def _save_uploads(uploads: list[UploadFile], folder: Path) -> tuple[list[dict], 
         with open(folder / made, "wb") as out:
             out.write(head)
             shutil.copyfileobj(up.file, out, 1 << 20)
-        files.append({"name": shown, "made": made, "suffix": suffix})
+            size = out.tell()
+        files.append({"name": shown, "made": made, "suffix": suffix, "size": size})
     return files, ""
 
 
@@ -360,7 +361,8 @@ async def check(request: Request) -> Response:
         await _audit(request, s["unit"], A.CHECK, "拒收", detail=refused)
         return _error(request, refused, 400, "/unit")
     try:
-        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year)
+        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year,
+                                      size=sum(f["size"] for f in files))
     except Busy:
         await _discard(folder)
         return _error(request, BUSY_MESSAGE, 503, "/unit")
