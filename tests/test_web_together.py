@@ -83,12 +83,15 @@ def test_checks_together_give_each_unit_what_its_check_alone_gives(tmp_path, her
     # Two batches (a file name in two uploads parts them); the two uploads of one department checked again alone.
     assert worker._groups(calls) == [list(range(8)), [8, 9]]
     assert sorted(evaluated) == [1, 1, 3, 10]
+    kept = [(r.pop("kept"), a.pop("kept")) for r, a in zip(together, alone)]  # the results the workbooks are written from
     assert together == alone
-    for call, result in zip(calls, together):
+    for call, result, (mine, single) in zip(calls, together, kept):
         names = {shown for _, shown in call[1]}
         assert {f["file"] for f in result["findings"]} <= names and {d["file"] for d in result["depts"]} <= names  # nothing of another unit's
+        folder = tmp_path / "alone" / Path(call[0]).name
+        assert worker.write_kept(call[0], mine, rules) == worker.write_kept(str(folder), single, rules) == result["feedback"]
         for rel in result["feedback"]:
-            assert workbook(Path(call[0]) / rel) == workbook(tmp_path / "alone" / Path(call[0]).name / rel)
+            assert workbook(Path(call[0]) / rel) == workbook(folder / rel)
     assert any(d["total"] is not None for r in together for d in r["depts"])  # ranked departments: ranks among their own only
 
 

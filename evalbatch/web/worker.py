@@ -24,6 +24,7 @@ import asyncio
 import collections
 import logging
 import math
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from ..read.discover import FileRecord, records_for
 from ..read.fileids import ids_from_name
 from ..rules import Rules
 from ..values import one_code
-from ..write.feedback import FEEDBACK_DIR, write_feedback
+from ..write.feedback import FEEDBACK_DIR, feedback_paths, write_feedback
 
 log = logging.getLogger("evalbatch")
 # What a worker imports before its first check (and before its memory limit): the check itself.
@@ -106,17 +107,19 @@ class Checks:
     def close(self) -> None:
         self.box.close()
 
-    async def run(self, fn, *args, size: int = 0):
+    async def run(self, fn, *args, size: int = 0, urgent: bool = False):
         """`fn(*args)` in a worker, in turn: its result; `Busy` when the queue is full,
         `CheckFailed` when it overran its limits, its worker died, or it raised. Calls of a
         function with a form for several (`fn.together`) that wait together run together;
-        `size` is what the call reads, in bytes."""
-        if self.in_flight >= self.capacity:
+        `size` is what the call reads, in bytes. An `urgent` call (a submission's feedback
+        workbook: a unit waits on it, and refusing it would lose the submission) goes before
+        every waiting check and is never turned away."""
+        if self.in_flight >= self.capacity and not urgent:
             raise Busy()
         self.in_flight += 1
         try:
             call = _Call(fn, args, size, asyncio.get_running_loop().create_future())
-            self._waiting.append(call)
+            (self._waiting.appendleft if urgent else self._waiting.append)(call)
             self._dispatch()
             return await call.result
         finally:
@@ -300,9 +303,10 @@ def _whole(result: BatchResult, parts: list[BatchResult]) -> bool:
 
 
 def _shown(result: BatchResult, records: list[FileRecord], folder: str, rules: Rules) -> dict:
-    """What the unit's page shows of a check's result, as plain data, and its feedback
-    workbooks written in folder/feedback/."""
-    written = write_feedback(result, folder, rules)
+    """What the unit's page shows of a check's result, as plain data; the feedback workbooks'
+    paths in folder/feedback/, and under "kept" the result they are written from when first
+    needed (`write_kept`): a workbook costs about 0.08 CPU-s, not shared by checks made
+    together, and a unit that checks again before submitting never needs the first ones."""
     order = {rec.name: i for i, rec in enumerate(records)}
     found = result.findings
     found = found.assign(_f=found["file"].map(order).fillna(len(order)), _s=found["sheet"].fillna(""),
@@ -315,6 +319,18 @@ def _shown(result: BatchResult, records: list[FileRecord], folder: str, rules: R
         "depts": _rows(result.depts, ["file", "dept_code", "dept_name", "total", "grade", "self_total", "errors", "warnings", "notes"]),
         "findings": _rows(found, ["file", "sheet", "cell", "level", "rule_id", "rule", "message"]),
         "counts": {level: int(counts.get(level, 0)) for level in F.LEVELS},
-        "feedback": [str(Path(p).relative_to(folder).as_posix()) for p in written],
+        "feedback": _relative(feedback_paths(result, folder), folder),
         "feedback_dir": FEEDBACK_DIR,
+        # Pickled here, read back only by a check worker (write_kept): to the server it is bytes.
+        "kept": pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
     }
+
+
+def write_kept(folder: str, kept: bytes, rules: Rules) -> list[str]:
+    """The feedback workbooks of a check, written in folder/feedback/ from its kept result (on
+    the unit's download or submission); their paths, relative to `folder`."""
+    return _relative(write_feedback(pickle.loads(kept), folder, rules), folder)
+
+
+def _relative(paths: list[Path], folder: str) -> list[str]:
+    return [str(Path(p).relative_to(folder).as_posix()) for p in paths]

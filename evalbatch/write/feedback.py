@@ -379,12 +379,9 @@ def _own_findings(findings: pd.DataFrame, file: str, code: str, by_file: dict, b
 def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> list[Path]:
     """Write `out_dir/feedback/<单位编码>_<单位名称>_复核结果.xlsx` for every department, and for
     every department whose files could not be read (`unread_units`); the paths written."""
-    folder = Path(out_dir) / FEEDBACK_DIR
+    folder, depts, unread, names = _planned(result, out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    depts = result.depts.reset_index(drop=True)
     ranked = depts[depts["rank"].notna()] if "rank" in depts else depts.iloc[0:0]
-    unread = unread_units(result)
-    names = feedback_names(pd.concat([depts, unread], ignore_index=True) if len(unread) else depts)
     indicators, projects = _by_file(result.indicators), _by_file(result.projects)
     findings = result.findings
     by_file = _by_file(findings)
@@ -412,6 +409,20 @@ def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> li
         found = F.sort(pd.concat([by_file[f] for f in unit["files"] if f in by_file])) if unit["files"] else F.frame()
         written.append(atomic_write(_inside(folder, name), lambda p, u=unit, f=found: write_unread(p, u, f, result)))
     return written
+
+
+def feedback_paths(result: BatchResult, out_dir: str | Path) -> list[Path]:
+    """The paths `write_feedback` writes, in its order, without writing them."""
+    folder, _, _, names = _planned(result, out_dir)
+    return [folder / name for name in names]
+
+
+def _planned(result: BatchResult, out_dir: str | Path) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[str]]:
+    """The feedback folder, the departments, the units whose files could not be read, and
+    the workbooks' names (the departments', then those units')."""
+    depts = result.depts.reset_index(drop=True)
+    unread = unread_units(result)
+    return Path(out_dir) / FEEDBACK_DIR, depts, unread, feedback_names(pd.concat([depts, unread], ignore_index=True) if len(unread) else depts)
 
 
 # --- departments whose files could not be read ---------------------------------------------
