@@ -135,6 +135,33 @@ def test_waiting_checks_run_together_in_one_call_and_a_failed_batch_is_retried_o
     assert isinstance(outcomes[3], CheckFailed)  # the one that fails alone fails alone
 
 
+def test_checks_wait_for_the_running_batch_rather_than_start_beside_it_and_other_calls_do_not():
+    box = checks(width=2)
+
+    async def scenario():
+        await asyncio.gather(*(box.run(web_calls.quick, "warm") for _ in range(2)))  # both workers up
+        ended = []
+
+        async def run(fn, x):
+            result = await box.run(fn, x)
+            ended.append(x)
+            return result
+
+        first = asyncio.create_task(run(web_calls.slow_echo, "first"))
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(run(web_calls.slow_echo, x)) for x in ("a", "b")]
+        other = asyncio.create_task(run(web_calls.quick, "workbook"))
+        return await asyncio.gather(first, *waiting, other), ended
+
+    try:
+        results, ended = asyncio.run(scenario())
+    finally:
+        box.close()
+    # The free worker did not take "a" alone: "a" and "b" went together after "first"; the workbook went at once.
+    assert results == [("alone", "first"), ("together", 2, "a"), ("together", 2, "b"), "workbook"]
+    assert ended[0] == "workbook"
+
+
 def test_a_batch_is_never_more_than_one_upload_may_be():
     box = checks()
 

@@ -86,6 +86,11 @@ class _Call:
     result: asyncio.Future
 
 
+def _joins(call: _Call) -> bool:
+    """Whether the call is one of several that may run together (`fn.together`)."""
+    return getattr(call.fn, "together", None) is not None
+
+
 class Checks:
     """The server's check workers and their queue."""
 
@@ -98,6 +103,7 @@ class Checks:
         self.in_flight = 0  # running or waiting; changed only on the event loop
         self._waiting: collections.deque[_Call] = collections.deque()  # on the event loop only
         self._free = self.width
+        self._batching = 0  # running calls that checks could have joined
         self._serving: set[asyncio.Task] = set()
 
     def start(self) -> None:
@@ -132,19 +138,28 @@ class Checks:
             if not calls:
                 return
             self._free -= 1
+            self._batching += _joins(calls[0])
             task = asyncio.get_running_loop().create_task(self._serve(calls))
             self._serving.add(task)  # held: the loop keeps only a weak reference to a task
             task.add_done_callback(self._serving.discard)
 
     def _take(self) -> list[_Call]:
-        """The first waiting call and the waiting calls that may run with it (in their order)."""
-        while self._waiting and self._waiting[0].result.done():  # its request went away
-            self._waiting.popleft()
-        if not self._waiting:
+        """The first waiting call that may start now and the waiting calls that may run with
+        it (in their order). While checks are being evaluated together, the checks that
+        arrive wait for that call to end and go together in the next, unless a whole batch
+        waits: started beside it in a free worker, each would cost a check's whole fixed
+        cost again. (At two checks a second, two workers that take one check each keep 1.5
+        cores busy; one that takes what waited, under one, and no check waits longer than
+        one batch.) Calls that cannot join (a feedback workbook) start in any free worker."""
+        for call in [c for c in self._waiting if c.result.done()]:  # their requests went away
+            self._waiting.remove(call)
+        hold = self._batching and sum(map(_joins, self._waiting)) < MAX_TOGETHER
+        first = next((c for c in self._waiting if not (hold and _joins(c))), None)
+        if first is None:
             return []
-        first = self._waiting.popleft()
+        self._waiting.remove(first)
         taken, size = [first], first.size
-        if getattr(first.fn, "together", None) is None:
+        if not _joins(first):
             return taken
         for call in list(self._waiting):
             if len(taken) == MAX_TOGETHER:
@@ -161,6 +176,7 @@ class Checks:
             outcomes = await to_thread.run_sync(self._call_all, calls)
         finally:  # every waiting request gets an answer, even when the server stops meanwhile
             self._free += 1
+            self._batching -= _joins(calls[0])
             for call, outcome in zip(calls, outcomes):
                 if call.result.done():  # its request went away
                     continue
