@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import os
 import re
@@ -178,6 +179,21 @@ def test_resubmission_keeps_the_previous_version_out_of_the_night(site, tmp_path
     kept = list((inbox / UNIT / ".previous").rglob("*.xlsx"))
     assert len(current) == 1 and len(kept) == 1
     assert current[0].read_bytes() == (tmp_path / "good.xlsx").read_bytes()
+
+
+def test_feedback_workbook_is_written_when_needed_and_the_receipt_carries_it(site, tmp_path):
+    client, issued, out, _ = site
+    c = client()
+    sign_in(c, UNIT, issued[UNIT])
+    r = check(c, ("表.xlsx", with_error(tmp_path)))
+    token = re.search(r'name="token" value="([^"]+)"', r.text).group(1)
+    pending = c.app.state.service.pending[token]
+    assert not (pending.folder / "feedback").exists()  # a check writes no workbook: most units never download it
+    receipt = c.post("/submit", data={"csrf": csrf_of(r), "token": token})
+    stored = json.loads(next((out / "web" / "receipts" / UNIT).glob("*.json")).read_text(encoding="utf-8"))
+    assert stored["feedback"] == [f"{stored['id']}_0.xlsx"]
+    workbook = c.get(re.search(r'href="(/files/receipt/[^"]+)"', receipt.text).group(1))
+    assert workbook.status_code == 200 and openpyxl.load_workbook(io.BytesIO(workbook.content))["审核问题"]["A2"].value == "表.xlsx"
 
 
 def test_another_units_file_is_refused_with_the_reason(site, tmp_path):

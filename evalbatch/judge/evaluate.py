@@ -30,7 +30,7 @@ from ..read.load import load_all, load_cached
 from ..rules import Rules
 from .checks import MISMATCH_WORD, check_frames, check_scores, exec_mismatch, offer_computed
 from .funds import reconcile
-from .scoring import rank, score_all
+from .scoring import dept_ranks, project_rank, rank, score_all
 
 log = logging.getLogger("evalbatch")
 
@@ -62,6 +62,23 @@ class BatchResult:
         for column in [c for c in self.indicators.columns if c not in keep]:
             del self.indicators[column]  # in place: a copy of a million-row frame is what this avoids
         self.scored_depts = None
+
+    def part(self, records: list[FileRecord]) -> BatchResult:
+        """The result of `records` alone, cut from this result of a batch that holds them and
+        shares no department with them (no 单位编码 in both, by content or by file name): their
+        files' rows and findings, and the ranks among their departments and projects only (the
+        one figure that depends on the rest of a batch). The web check evaluates waiting checks
+        together this way; it is what evaluating `records` alone gives."""
+        names = {r.name for r in records}
+
+        def own(df: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if df is None else df[df["file"].isin(names)].reset_index(drop=True)
+
+        depts, projects = own(self.depts), own(self.projects)
+        depts["rank"], depts["cat_rank"] = dept_ranks(depts)
+        projects["rank"] = project_rank(projects)
+        return BatchResult(list(records), depts, own(self.indicators), projects, own(self.findings), dict(self.meta),
+                           timings=dict(self.timings), scored_depts=own(self.scored_depts))
 
 
 def supersede(records: list[FileRecord], parsed: Parsed) -> tuple[Parsed, pd.DataFrame, dict[str, str]]:

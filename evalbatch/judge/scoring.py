@@ -398,9 +398,14 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     p["uncapped_total"] = total.where(graded_ok)
     p["grade"] = _status_grade(grade(p["total"], rules), p["read_status"], p["read_reason"])
     p["diff"] = round_half_up(p["self_score"] - p["total"], rules.score_decimals)
-    p["rank"] = p["total"].rank(method="min", ascending=False).astype("Int64")
+    p["rank"] = project_rank(p)
     p["dept_rank"] = p.groupby("file")["total"].rank(method="min", ascending=False).astype("Int64")
     return p
+
+
+def project_rank(projects: pd.DataFrame) -> pd.Series:
+    """Each project's rank among all the batch's projects (1, 2, 2, 4)."""
+    return projects["total"].rank(method="min", ascending=False).astype("Int64")
 
 
 def score_depts(depts: pd.DataFrame, rates: pd.DataFrame, ind: pd.DataFrame, projects: pd.DataFrame, rules: Rules) -> pd.DataFrame:
@@ -449,15 +454,28 @@ def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:
     return label.groupby(top["file"]).agg("；".join)
 
 
+def _rankable(d: pd.DataFrame, by: str) -> pd.Series:
+    """The score `by` of the departments that take part in ranking, missing for the others."""
+    status = d["read_status"].fillna("") if "read_status" in d else pd.Series("", index=d.index)
+    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool) & status.eq("")
+    return d[by].where(eligible)
+
+
+def dept_ranks(depts: pd.DataFrame, by: str = "total") -> tuple[pd.Series, pd.Series]:
+    """Overall and in-category ranks (1, 2, 2, 4) among `depts`: the only figures of a
+    department that depend on the other departments of its batch."""
+    score = _rankable(depts, by)
+    overall = score.rank(method="min", ascending=False).astype("Int64")
+    return overall, score.groupby(depts["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
+
+
 def rank(depts: pd.DataFrame, rules: Rules, by: str = "total") -> pd.DataFrame:
     """Overall and in-category ranks (1, 2, 2, 4) and grades by column `by`; departments with an 错误 are unranked."""
     d = depts.copy()
     status = d["read_status"].fillna("") if "read_status" in d else pd.Series("", index=d.index)
     reason = d["read_reason"].fillna("") if "read_reason" in d else status
-    eligible = ~d["has_error"].astype(bool) & ~d["superseded"].astype(bool) & d["has_dept_form"].astype(bool) & status.eq("")
-    score = d[by].where(eligible)
-    d["rank"] = score.rank(method="min", ascending=False).astype("Int64")
-    d["cat_rank"] = score.groupby(d["dept_category"].fillna("")).rank(method="min", ascending=False).astype("Int64")
+    score = _rankable(d, by)
+    d["rank"], d["cat_rank"] = dept_ranks(d, by)
     d["grade"] = _status_grade(grade(score, rules).where(d["has_dept_form"].astype(bool), rules.project_only), status, reason)
     order = d.assign(_r=d["rank"].astype("float64").fillna(np.inf)).sort_values(["_r", "dept_code"], kind="stable")
     return order.drop(columns="_r").reset_index(drop=True)

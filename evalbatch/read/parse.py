@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .. import findings as F
@@ -60,10 +61,11 @@ def _parse_fields(usable: list[Located], found: list, rules: Rules) -> pd.DataFr
     sheet = pd.Series([x.info_sheet for x in usable], index=raw.index, dtype=object)
     out = pd.DataFrame({"file": raw["file"], "layout": [x.layout for x in usable], "info_sheet": sheet,
                         "has_dept_form": [bool(x.layouts.get(FORMAT1) or x.layouts.get(FORM_B)) for x in usable]})
+    yuan = in_yuan(raw["money_unit"])
     for f in INFO_FIELDS:
         cell = cells[f.key]
         present = cell.ne("")
-        value = _read(raw, raw[f.key], f, found, rules, sheet, cell, asked=present, unit=raw["money_unit"])
+        value = _read(raw, raw[f.key], f, found, rules, sheet, cell, asked=present, yuan=yuan)
         if f.type == S.CODE:
             changed = V.code_normalised(raw[f.key], value)
             found.append(F.where(raw, changed, "value.code_normalised", lambda d, f=f, value=value: f"「{f.label}」“" + _shown(raw.loc[d.index, f.key])
@@ -74,9 +76,13 @@ def _parse_fields(usable: list[Located], found: list, rules: Rules) -> pd.DataFr
     return typed_info(out)
 
 
-def to_wan(money: pd.Series, unit: pd.Series) -> pd.Series:
-    """Amounts written in 元 → 万元, exactly: rounded to whole 分 first, then divided."""
-    yuan = unit.astype("string").fillna("").str.strip().eq("元").to_numpy()
+def in_yuan(unit: pd.Series) -> np.ndarray:
+    """The rows whose amounts are written in 元 (their money unit), once for all their amounts."""
+    return unit.astype("string").fillna("").str.strip().eq("元").to_numpy(dtype=bool)
+
+
+def to_wan(money: pd.Series, yuan: np.ndarray) -> pd.Series:
+    """Amounts written in 元 (rows `yuan`) → 万元, exactly: rounded to whole 分 first, then divided."""
     if not yuan.any():
         return money
     fen = V.round_half_up(money.astype("float64") * 100, 0)
@@ -106,18 +112,19 @@ _NUMERIC = (S.MONEY, S.SCORE, S.INTEGER)
 
 
 def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, sheet, cell, asked: pd.Series,
-          unit: pd.Series | None = None) -> pd.Series:
+          yuan: np.ndarray | None = None) -> pd.Series:
     """One column of many files read as its type, with every finding about its cells: blank
     where required, unreadable, TRUE/FALSE for a number, negative, beyond what such a value
     can be (rules' limits; the value is then dropped, never scored), text cut at Excel's limit.
 
     `col` is a schema Field or Column (label/header, type, enum, required); `asked` marks
-    the rows whose layout has the cell at all (a blank there is the department's); `unit`
-    the rows' money unit (元 or 万元): amounts are in 万元 before any limit is judged."""
+    the rows whose layout has the cell at all (a blank there is the department's); `yuan`
+    the rows whose money unit is 元 (`in_yuan`): amounts are in 万元 before any limit is judged."""
     label = getattr(col, "label", None) or col.header
     where = dict(sheet=sheet, cell=cell)
     raw, issues = _cell_issues(df, raw, label, found, where)
-    asked = asked & ~issues
+    if issues is not None:
+        asked = asked & ~issues
     if col.type in (S.TEXT, S.INDICATOR):
         raw = _cut(df, raw, label, found, where)
     value, bad = (V.parse_year if col.key == "year" else _parser(col.type, col.enum))(raw)
@@ -133,8 +140,8 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     if col.type not in _NUMERIC:
         return value if col.type != S.INDICATOR else raw
     value = value.where(~bad)
-    if col.type == S.MONEY and unit is not None:
-        value = to_wan(value, unit)
+    if col.type == S.MONEY and yuan is not None:
+        value = to_wan(value, yuan)
     what = {S.MONEY: "金额", S.INTEGER: "人数", S.SCORE: "分值和得分"}[col.type]
     negative = value < 0
     found.append(F.where(df, negative, "value.negative", lambda d: f"「{label}」为负数（" + _as_typed(raw.loc[d.index]) + f"），{what}应不小于 0", **where))
@@ -148,13 +155,15 @@ def _read(df: pd.DataFrame, raw: pd.Series, col, found: list, rules: Rules, shee
     return value.where(~beyond)
 
 
-def _cell_issues(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict) -> tuple[pd.Series, pd.Series]:
+def _cell_issues(df: pd.DataFrame, raw: pd.Series, label: str, found: list, where: dict) -> tuple[pd.Series, pd.Series | None]:
     """Error values (#DIV/0!) and formulas saved without a result, each with what to do; the
-    cells then count as holding nothing (never "为空": the department did fill them in)."""
-    kinds = pd.Series([getattr(v, "kind", "") if isinstance(v, CellIssue) else "" for v in raw.to_numpy(dtype=object)], index=raw.index)
+    cells then count as holding nothing (never "为空": the department did fill them in).
+    Returns the column and its cells with an issue (None when there is none)."""
+    kinds = [getattr(v, "kind", "") if isinstance(v, CellIssue) else "" for v in raw.to_numpy(dtype=object)]
+    if not any(kinds):
+        return raw, None  # the usual case, without building the masks below
+    kinds = pd.Series(kinds, index=raw.index)
     issues = kinds.ne("")
-    if not issues.any():
-        return raw, issues
     found.append(F.where(df, kinds.eq("error"), "value.error_cell", lambda d: f"「{label}」是错误值“" + _shown(raw.loc[d.index])
                          + "”（公式计算出错），不是数值；请改正公式或直接填写数值", **where))
     found.append(F.where(df, kinds.eq("formula"), "value.formula_no_result",
@@ -229,18 +238,18 @@ def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) ->
     where = [w for x in usable for w in (x.where.get(name) or [None] * len(x.rows.get(name, ())))]
     out = pd.DataFrame({"file": data["file"], "sheet": [w[0] if w else name for w in where],
                         "row": pd.to_numeric(data["row"]).astype("Int64")})
-    row_text = out["row"].astype("string")
+    files, sheet = data["file"].tolist(), out["sheet"]
+    row_text = [None if v is pd.NA else str(v) for v in out["row"].tolist()]
+    yuan = in_yuan(data["money_unit"]) if "money_unit" in data else None
     for col in (S.with_grades(c, rules.grade_names) for c in columns):
         letters = {x.file: x.letters[name].get(col.key, "?") for x in usable if name in x.letters}
-        cell = data["file"].map(letters).astype("string") + row_text
-        if any(where):  # official forms: each row says where its values are ("" where it has none)
-            own = pd.Series([w[1].get(col.key, "") if w else pd.NA for w in where], index=data.index, dtype="string")
-            cell = own.fillna(cell)
+        cells = _cells(col.key, files, row_text, where, letters)
+        cell = pd.Series(cells, index=data.index, dtype="string")
         if col.key in _CELL_KEYS:
             out[f"cell_{col.key}"] = cell
         # A column a layout does not have (no cell address) cannot be asked for.
-        raw = _read(out, data[col.key], col, found, rules, out["sheet"], cell, asked=cell.fillna("").ne(""),
-                    unit=data["money_unit"] if "money_unit" in data else None)
+        asked = pd.Series([bool(c) for c in cells], index=data.index, dtype=bool)
+        raw = _read(out, data[col.key], col, found, rules, sheet, cell, asked=asked, yuan=yuan)
         if col.type == S.INDICATOR:
             parsed = V.parse_indicator(raw)
             out[col.key] = V.parse_text(raw)[0]
@@ -249,6 +258,20 @@ def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) ->
             continue
         out[col.key] = raw
     return typed_table(name, out)
+
+
+def _cells(key: str, files: list, row_text: list, where: list, letters: dict) -> list[str | None]:
+    """Each row's cell address of column `key`: where an official form's row says it is ("" where
+    it has none), else the column's letter in the file's sheet and the row; None when neither
+    is known. In plain Python, once per column: a check's rows are few, its columns many."""
+    cells = []
+    for file, row, w in zip(files, row_text, where):
+        cell = w[1].get(key, "") if w else None
+        if cell is None:
+            letter = letters.get(file)
+            cell = None if letter is None or row is None else letter + row
+        cells.append(cell)
+    return cells
 
 
 # --- one file, for `check`-like callers and tests ---------------------------------------------

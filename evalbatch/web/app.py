@@ -41,7 +41,7 @@ from . import audit as A
 from . import codes as C
 from .inbox import place
 from .security import SESSION_COOKIE, Guard, Sessions, Throttle, csrf_ok, server_secret
-from .worker import Busy, CheckFailed, Checks, check_files
+from .worker import Busy, CheckFailed, Checks, check_files, write_kept
 
 HERE = Path(__file__).parent
 RECEIPTS_DIR = "receipts"
@@ -56,6 +56,7 @@ class Pending:
     folder: Path
     files: list[dict]  # name, made, suffix, sha256
     result: dict
+    kept: bytes | None  # what its feedback workbooks are written from, until they are
     created: float = field(default_factory=time.monotonic)
 
 
@@ -328,7 +329,8 @@ def _save_uploads(uploads: list[UploadFile], folder: Path) -> tuple[list[dict], 
         with open(folder / made, "wb") as out:
             out.write(head)
             shutil.copyfileobj(up.file, out, 1 << 20)
-        files.append({"name": shown, "made": made, "suffix": suffix})
+            size = out.tell()
+        files.append({"name": shown, "made": made, "suffix": suffix, "size": size})
     return files, ""
 
 
@@ -360,7 +362,8 @@ async def check(request: Request) -> Response:
         await _audit(request, s["unit"], A.CHECK, "拒收", detail=refused)
         return _error(request, refused, 400, "/unit")
     try:
-        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year)
+        result = await svc.checks.run(check_files, str(folder), [(f["made"], f["name"]) for f in files], svc.config.rules, svc.config.year,
+                                      size=sum(f["size"] for f in files))
     except Busy:
         await _discard(folder)
         return _error(request, BUSY_MESSAGE, 503, "/unit")
@@ -372,7 +375,7 @@ async def check(request: Request) -> Response:
         f["sha256"] = r["sha256"]
     token = secrets.token_urlsafe(18)
     with svc._lock:
-        svc.pending[token] = Pending(s["unit"], folder, files, result)
+        svc.pending[token] = Pending(s["unit"], folder, files, result, result.pop("kept"))
     await _audit(request, s["unit"], A.CHECK, _counts_text(result["counts"]), sha256=",".join(f["sha256"] for f in files),
                  detail="、".join(f["name"] for f in files))
     return _page(request, "result.html", s, token=token, result=result, others=_others(result, s["unit"]), unit=s["unit"])
@@ -390,12 +393,29 @@ def _own_pending(request: Request, s: dict, token: object) -> Pending | None:
     return p if p is not None and p.unit == s["unit"] else None
 
 
+async def _feedback_written(svc: Service, p: Pending) -> str:
+    """The check's feedback workbooks written (in a check worker, at the first download or the
+    submission); "" when they are, else why not, for the unit."""
+    kept = p.kept
+    if kept is None:
+        return ""
+    try:
+        p.result["feedback"] = await svc.checks.run(write_kept, str(p.folder), kept, svc.config.rules, urgent=True)
+    except CheckFailed as exc:
+        return exc.message
+    p.kept = None
+    return ""
+
+
 async def check_feedback(request: Request) -> Response:
     s = _signed_in(request, "unit")
     p = _own_pending(request, s, request.path_params["token"]) if s else None
     n = request.path_params["n"]
     if p is None or not 0 <= n < len(p.result["feedback"]):
         return _error(request, "找不到这份检查结果（可能已过期），请重新检查", 404, "/unit")
+    failed = await _feedback_written(_service(request), p)
+    if failed:
+        return _error(request, f"结果反馈工作簿未能生成：{failed}", 500, "/unit")
     path = p.folder / p.result["feedback"][n]
     return FileResponse(path, filename=path.name, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -405,6 +425,11 @@ async def submit(request: Request) -> Response:
     s, form, refused = await _unit_post(request)
     if refused:
         return refused
+    p = _own_pending(request, s, form.get("token"))
+    # The receipt carries the feedback workbooks: written first, while the check can still be submitted again.
+    failed = await _feedback_written(svc, p) if p is not None else ""
+    if failed:
+        return _error(request, f"未提交：结果反馈工作簿未能生成（{failed}）", 500, "/unit")
     with svc._lock:
         p = _own_pending(request, s, form.get("token"))
         if p is not None:

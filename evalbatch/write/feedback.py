@@ -58,6 +58,9 @@ SHEET_REVIEWS = "抽评结果"
 
 SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果", "指标复核", "项目", "审核问题"
 SHEET_PLACES = "读取位置"
+# A feedback workbook is small: built in memory, not through a temporary file per part (a
+# dozen files made and deleted per workbook, most of its time on a busy disk).
+WORKBOOK_OPTIONS = {**SAFE_OPTIONS, "nan_inf_to_errors": False, "in_memory": True}
 DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
 
 # --- file names -------------------------------------------------------------------------
@@ -338,7 +341,7 @@ def _indicator_order(ind: pd.DataFrame) -> pd.DataFrame:
 def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str, pd.DataFrame],
               ranked: pd.DataFrame, rules: Rules) -> Path:
     """One department's feedback workbook at `path` (the caller moves it into place)."""
-    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "nan_inf_to_errors": False})
+    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     wb.set_properties({"title": "预算绩效自评复核结果反馈", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     _write_summary(wb, fmt, _summary_rows(dept, result, ranked, rules))
@@ -348,7 +351,7 @@ def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str
     write_table(wb, fmt, SHEET_PROJECTS, PROJECT_COLUMNS, parts["projects"])
     write_table(wb, fmt, SHEET_FINDINGS, FINDING_COLUMNS, parts["findings"])
     if places.shown(dept.get("layout")):
-        write_table(wb, fmt, SHEET_PLACES, PLACES, places.read_places(dept, parts["projects"], _indicator_order(parts["indicators"])))
+        write_table(wb, fmt, SHEET_PLACES, PLACES, places.read_places(dept, parts["projects"], ind))
     if len(parts.get("reviews", ())):
         write_table(wb, fmt, SHEET_REVIEWS, REVIEW_COLUMNS, parts["reviews"])
     wb.close()
@@ -376,12 +379,9 @@ def _own_findings(findings: pd.DataFrame, file: str, code: str, by_file: dict, b
 def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> list[Path]:
     """Write `out_dir/feedback/<单位编码>_<单位名称>_复核结果.xlsx` for every department, and for
     every department whose files could not be read (`unread_units`); the paths written."""
-    folder = Path(out_dir) / FEEDBACK_DIR
+    folder, depts, unread, names = _planned(result, out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    depts = result.depts.reset_index(drop=True)
     ranked = depts[depts["rank"].notna()] if "rank" in depts else depts.iloc[0:0]
-    unread = unread_units(result)
-    names = feedback_names(pd.concat([depts, unread], ignore_index=True) if len(unread) else depts)
     indicators, projects = _by_file(result.indicators), _by_file(result.projects)
     findings = result.findings
     by_file = _by_file(findings)
@@ -409,6 +409,20 @@ def write_feedback(result: BatchResult, out_dir: str | Path, rules: Rules) -> li
         found = F.sort(pd.concat([by_file[f] for f in unit["files"] if f in by_file])) if unit["files"] else F.frame()
         written.append(atomic_write(_inside(folder, name), lambda p, u=unit, f=found: write_unread(p, u, f, result)))
     return written
+
+
+def feedback_paths(result: BatchResult, out_dir: str | Path) -> list[Path]:
+    """The paths `write_feedback` writes, in its order, without writing them."""
+    folder, _, _, names = _planned(result, out_dir)
+    return [folder / name for name in names]
+
+
+def _planned(result: BatchResult, out_dir: str | Path) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[str]]:
+    """The feedback folder, the departments, the units whose files could not be read, and
+    the workbooks' names (the departments', then those units')."""
+    depts = result.depts.reset_index(drop=True)
+    unread = unread_units(result)
+    return Path(out_dir) / FEEDBACK_DIR, depts, unread, feedback_names(pd.concat([depts, unread], ignore_index=True) if len(unread) else depts)
 
 
 # --- departments whose files could not be read ---------------------------------------------
@@ -466,7 +480,7 @@ def _unread_rows(unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> 
 def write_unread(path: Path, unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> Path:
     """The feedback workbook of a department whose files could not be read: 评价结果 (what went
     wrong, how to resubmit) and 审核问题 (every finding of its files)."""
-    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "nan_inf_to_errors": False})
+    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     wb.set_properties({"title": "预算绩效自评复核结果反馈（文件无法读取）", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     _write_summary(wb, fmt, _unread_rows(unit, findings, result))
