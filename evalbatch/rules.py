@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+# The module of the google-re2 distribution (declared in pyproject.toml as google-re2).
 import re2
 
 from .schema import AUTO_METHODS, METHODS, VALUE_METHODS
