@@ -477,7 +477,7 @@ def _export(table, path: Path, sheet: str) -> None:
     from .files import atomic_write
     from .write.columns import Col
     from .write.report import Formats, write_table
-    from .write.template import SAFE_OPTIONS
+    from .write.book import Workbook
 
     if path.suffix.lower() == ".csv":
         from .write.csvsafe import write_csv
@@ -486,9 +486,8 @@ def _export(table, path: Path, sheet: str) -> None:
         return
 
     def write(p: Path) -> None:
-        import xlsxwriter
 
-        wb = xlsxwriter.Workbook(str(p), SAFE_OPTIONS)
+        wb = Workbook(str(p))
         kinds = {"复核得分": "score", "自评得分": "score", "排名": "int", "运行编号": "int", "文件数": "int", "单位数": "int",
                  "原得分": "score", "新得分": "score", "抽取编号": "int"}  # the last three: the review trail (--reviews)
         write_table(wb, Formats(wb), sheet, [Col(str(c), str(c), kinds.get(str(c), "text"), 16) for c in table.columns], table)

@@ -302,3 +302,37 @@ def test_error_cells_and_formulas_without_a_result_are_not_blank(tmp_path, cell,
     msg = r.findings.loc[r.findings["rule_id"] == rule_id, "message"].iloc[0]
     assert all(w in msg for w in words)
     assert found(r, "value.required") == []
+
+
+# --- text that xlsxwriter would take for its own rich-string XML -------------------------------
+
+RICH_LOOKALIKE = "<r><t>甲</t></r></si><si><t>乙</t></r>"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_text_shaped_like_rich_string_xml_is_written_as_text(tmp_path, monkeypatch, streamed):
+    """xlsxwriter copies a text "<r>…</r>" into the file unescaped (it takes it for a rich
+    string of its own): as 单位名称 or 三级指标 it would break the shared strings of the whole
+    workbook. Written by evalbatch it is one cell holding exactly that text, in the
+    consolidated workbook (shared strings, and streamed: inline strings) and the feedback file."""
+    from python_calamine import CalamineWorkbook
+
+    from evalbatch.night.runner import run
+    from evalbatch.write import report
+
+    monkeypatch.setattr(report, "CONSTANT_MEMORY_ROWS", 0 if streamed else report.CONSTANT_MEMORY_ROWS)
+    d = dept("730101", RICH_LOOKALIKE)
+    d["indicators"][0]["l3"] = "<r>预算执行率</r>"
+    src = tmp_path / "in"
+    src.mkdir()
+    write(src, d, "x.xlsx")
+    out = run(src, tmp_path / "out", 2021, load_rules(), settle=0, feedback=True)
+    book = openpyxl.load_workbook(out.workbook)  # a broken shared-string table fails here
+    (row,) = book["汇总排名"].iter_rows(min_row=2, max_row=2, values_only=True)
+    assert RICH_LOOKALIKE in row
+    assert RICH_LOOKALIKE in CalamineWorkbook.from_path(str(out.workbook)).get_sheet_by_name("汇总排名").to_python()[1]
+    indicators = [c for row in book["指标得分"].iter_rows(values_only=True) for c in row]
+    assert "<r>预算执行率</r>" in indicators and RICH_LOOKALIKE in indicators
+    (feedback,) = (tmp_path / "out" / "feedback").rglob("*.xlsx")
+    cells = [c for ws in openpyxl.load_workbook(feedback) for row in ws.iter_rows(values_only=True) for c in row]
+    assert "<r>预算执行率</r>" in cells

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from ..files import atomic_write, remove_quietly
@@ -24,7 +23,7 @@ from ..rules import Rules
 from ..write import printing
 from ..write.columns import Col
 from ..write.report import Formats, fit_rows, fit_widths, table_rows
-from ..write.template import SAFE_OPTIONS
+from ..write.book import Workbook
 from . import REVIEW_DIR
 from .layout import (
     DRAW_LABEL,
@@ -73,7 +72,7 @@ def write_workbooks(folder: Path, info: dict, items: pd.DataFrame, indicators: p
 
 def write_workbook(path: Path, info: dict, label: str, items: pd.DataFrame, indicators: pd.DataFrame,
                    rubric: Sequence[tuple[str, float]]) -> Path:
-    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "in_memory": True})
+    wb = Workbook(str(path), {"in_memory": True})
     wb.set_properties({"title": f"预算绩效自评抽评表（{info['year']} 年度）", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     fill = {kind: wb.add_format({"font_name": "等线", "font_size": 10, "valign": "top", "locked": False, "bg_color": FILL_COLOUR,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import xlsxwriter
 
 from ..schema import DEPT_CATEGORIES
-from ..write.template import SAFE_OPTIONS, _list_validation
+from ..write.book import Workbook
+from ..write.template import _list_validation
 from .read import HEADERS, REQUIRED
 
 SHEET = "名单"
@@ -31,7 +31,7 @@ _NOTES = [
 
 def write_roster_template(path: str | Path) -> Path:
     path = Path(path)
-    wb = xlsxwriter.Workbook(str(path), SAFE_OPTIONS)
+    wb = Workbook(str(path))
     base = {"font_name": "等线", "font_size": 11, "valign": "vcenter"}
     header = wb.add_format({**base, "bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1, "align": "center"})
     required = wb.add_format({**base, "bold": True, "bg_color": "#C00000", "font_color": "#FFFFFF", "border": 1, "align": "center"})

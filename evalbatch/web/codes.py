@@ -98,12 +98,11 @@ CODES_HEADERS = ["单位编码", "单位名称", "联系人", "访问码"]
 def write_codes_workbook(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
     """The workbook the bureau hands out: one row per unit (code, name, contact, access code),
     all text. The codes are in it in clear, so it is to be handed out and deleted."""
-    import xlsxwriter
 
-    from ..write.template import SAFE_OPTIONS
+    from ..write.book import Workbook
 
     def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(str(tmp), SAFE_OPTIONS)
+        wb = Workbook(str(tmp))
         ws = wb.add_worksheet("访问码")
         head = wb.add_format({"bold": True, "bg_color": "#DDDDDD", "border": 1})
         text = wb.add_format({"num_format": "@", "border": 1})

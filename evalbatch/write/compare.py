@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import xlsxwriter
 
 from ..files import atomic_write
 from ..judge.evaluate import evaluate
@@ -21,7 +20,7 @@ from ..rules import Rules
 from ..values import round_half_up
 from .columns import Col
 from .report import Formats, write_block, write_table
-from .template import SAFE_OPTIONS
+from .book import Workbook
 
 A, B = "甲", "乙"  # the two rule sets, as the workbook names them
 
@@ -71,7 +70,7 @@ def write_comparison(comparison: Comparison, path: str | Path) -> Path:
     path = Path(path)
 
     def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(str(tmp), SAFE_OPTIONS)
+        wb = Workbook(str(tmp))
         fmt = Formats(wb)
         write_table(wb, fmt, "单位对比", _columns(_DEPT_COLUMNS), comparison.depts)
         write_table(wb, fmt, "项目对比", _columns(_PROJECT_COLUMNS), comparison.projects)

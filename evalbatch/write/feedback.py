@@ -34,7 +34,8 @@ from ..read.fileids import FROM_NAME, ids_from_name, marked_name
 from ..rules import Rules
 from . import places, printing
 from .columns import FINDINGS, INDICATORS, PLACES, PROJECTS, REVIEW_RESULTS
-from .report import SAFE_OPTIONS, Formats, cell_values, write_table
+from .book import Workbook
+from .report import Formats, cell_values, write_table
 
 FEEDBACK_DIR = "feedback"
 # The names of the feedback files the last run wrote (in the output folder): pruning deletes only those.
@@ -60,7 +61,7 @@ SHEET_RESULT, SHEET_INDICATORS, SHEET_PROJECTS, SHEET_FINDINGS = "评价结果",
 SHEET_PLACES = "读取位置"
 # A feedback workbook is small: built in memory, not through a temporary file per part (a
 # dozen files made and deleted per workbook, most of its time on a busy disk).
-WORKBOOK_OPTIONS = {**SAFE_OPTIONS, "nan_inf_to_errors": False, "in_memory": True}
+WORKBOOK_OPTIONS = {"nan_inf_to_errors": False, "in_memory": True}
 DIFF_FILL = "#FCE4D6"  # rows whose 自评得分 differs from the 复核得分
 
 # --- file names -------------------------------------------------------------------------
@@ -341,7 +342,7 @@ def _indicator_order(ind: pd.DataFrame) -> pd.DataFrame:
 def write_one(path: Path, dept: Mapping, result: BatchResult, parts: Mapping[str, pd.DataFrame],
               ranked: pd.DataFrame, rules: Rules) -> Path:
     """One department's feedback workbook at `path` (the caller moves it into place)."""
-    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    wb = Workbook(str(path), WORKBOOK_OPTIONS)
     wb.set_properties({"title": "预算绩效自评复核结果反馈", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     _write_summary(wb, fmt, _summary_rows(dept, result, ranked, rules))
@@ -480,7 +481,7 @@ def _unread_rows(unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> 
 def write_unread(path: Path, unit: Mapping, findings: pd.DataFrame, result: BatchResult) -> Path:
     """The feedback workbook of a department whose files could not be read: 评价结果 (what went
     wrong, how to resubmit) and 审核问题 (every finding of its files)."""
-    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    wb = Workbook(str(path), WORKBOOK_OPTIONS)
     wb.set_properties({"title": "预算绩效自评复核结果反馈（文件无法读取）", "author": "evalbatch", "created": dt.datetime.now()})
     fmt = Formats(wb)
     _write_summary(wb, fmt, _unread_rows(unit, findings, result))

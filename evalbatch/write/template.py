@@ -18,6 +18,7 @@ from .. import schema as S
 from ..judge.scoring import AUTO_PARTS, CEILING_METHODS, EXECUTION_METHODS
 from ..rules import Rules, load_rules
 from . import printing
+from .book import Workbook
 
 TEMPLATE_FILE_NAME = "绩效自评填报模板.xlsx"
 # Data validation and formats reach this far down each table sheet.
@@ -26,8 +27,6 @@ TABLE_ROWS = 2000
 # changes only when the template really changes.
 _FIXED_TIME = dt.datetime(2024, 1, 1)
 
-# Workbook options: text from anyone is written as text, never as a formula, link or number.
-SAFE_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
 FONT_SIZE = 11
@@ -73,7 +72,7 @@ def write_submission(path: str | Path, data: Mapping | None = None, *, year: int
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Small workbooks: building them in memory halves the time against xlsxwriter's temp files.
-    wb = xlsxwriter.Workbook(str(path), {**SAFE_OPTIONS, "in_memory": True})
+    wb = Workbook(str(path), {"in_memory": True})
     wb.set_properties({"title": "预算绩效自评填报表", "created": _FIXED_TIME, "author": "evalbatch"})
     fmt = _Formats(wb)
     data = data or {}
