@@ -35,7 +35,7 @@ from ..judge.evaluate import BatchResult, evaluate
 from ..lock import Locked, RunLock
 from ..read.cache import CACHE_DIR, ParseCache, sweep_staged
 from ..read.discover import REJECTED, Discovery, FileRecord, discover
-from ..read.load import hash_files, worker_count
+from ..read.load import hash_files, helpers, worker_count
 from ..review import REVIEW_DIR
 from ..review.apply import apply_to
 from ..review.collect import Collected, collect
@@ -572,7 +572,8 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     table = None if status is None else status.table
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy,
-                                                                submissions=table, status_changes=moved, project_changes=reviewed))
+                                                                submissions=table, status_changes=moved, project_changes=reviewed,
+                                                                helpers=helpers(rules, opts.jobs)))
     outputs["workbook"] = [str(written)]
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)

@@ -6,6 +6,7 @@ worker to find it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -25,7 +26,7 @@ from .discover import FileRecord
 from .parse import parse_chunk
 from .reader import RawWorkbook, sha256_of_file
 
-__all__ = ["INTERNAL", "load_all", "load_cached", "load_one", "open_sandboxed", "sandboxed", "worker_count"]
+__all__ = ["INTERNAL", "helpers", "load_all", "load_cached", "load_one", "open_sandboxed", "sandboxed", "worker_count"]
 
 log = logging.getLogger("evalbatch")
 
@@ -105,6 +106,16 @@ def _culprit(item: Item, failure: BaseException, rules: Rules) -> tuple[Parsed, 
         return parse_chunk([failed(name, failure.rule_id, failure.message)], [sha256_of_file(Path(path))], rules), []
     tb = "".join(traceback.format_exception(failure))
     return parse_chunk([failed(name, "file.internal", INTERNAL)], [sha256_of_file(Path(path))], rules), [(name, tb)]
+
+
+def helpers(rules: Rules, jobs: int) -> Callable[[Callable, list], list] | None:
+    """A map over the batch's own sandboxed workers, for work the next stages can hand out
+    (the workbook's long sheets, write/parts.py); None with fewer than two, or when this
+    process is a worker itself. Workers start only when a call needs them."""
+    workers = worker_count(jobs)
+    if workers < 2 or _here():
+        return None
+    return functools.partial(sandbox.shared(workers, sandbox.Limits.from_rules(rules)).map, workers=workers)
 
 
 # Windows waits on at most 63 handles at once (the sandbox waits on one pipe per worker).

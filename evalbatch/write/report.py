@@ -26,6 +26,7 @@ from ..rules import Rules, load_rules
 from . import printing
 from .book import Workbook
 from .cells import MISSING, Formats, WriteError, cell_values, row_heights, table_rows, write_rows
+from .parts import Helpers, Parts
 from .columns import FINDINGS, INDICATORS, PROJECTS, RECORDS, REVIEW_RESULTS, SUBMISSIONS, SUMMARY, YEAR_OVER_YEAR, Col
 
 # Excel's limit is 1,048,576 rows, header included; longer tables go on to 指标得分_2, …
@@ -76,8 +77,9 @@ def fit_widths(cols: Sequence[Col], df: pd.DataFrame) -> list[Col]:
 
 
 def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence[Col], df: pd.DataFrame,
-                max_rows: int = EXCEL_MAX_ROWS) -> list[str]:
-    """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows."""
+                max_rows: int = EXCEL_MAX_ROWS, parts: Parts | None = None) -> list[str]:
+    """Write `df` as a table sheet, continued on name_2, name_3, … past `max_rows` rows; the
+    rows of a long one by helper processes when `parts` lends them (parts.py)."""
     cols = fit_widths(cols, df)
     per_sheet = max_rows - 1
     names = []
@@ -87,8 +89,9 @@ def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence
         ws = wb.add_worksheet(sheet_name)
         fitted = len(rows) <= FITTED_ROWS
         _lay_out(ws, fmt, cols, len(rows), fitted)
-        for start in range(0, len(rows), ROW_BLOCK):
-            block = rows.iloc[start : start + ROW_BLOCK]
+        here = rows.iloc[:0] if parts is not None and parts.take(ws, cols, rows, fitted) else rows
+        for start in range(0, len(here), ROW_BLOCK):
+            block = here.iloc[start : start + ROW_BLOCK]
             if fitted:
                 fit_rows(ws, 1 + start, cols, block)
             write_rows(ws, 1 + start, table_rows(cols, block), cols)
@@ -248,16 +251,30 @@ CONSTANT_MEMORY_ROWS = 200_000
 def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None = None,
                    changes: pd.DataFrame | None = None, year_over_year: pd.DataFrame | None = None,
                    max_rows: int = EXCEL_MAX_ROWS, submissions: pd.DataFrame | None = None,
-                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None) -> Path:
+                   status_changes: pd.DataFrame | None = None, project_changes: pd.DataFrame | None = None,
+                   helpers: Helpers | None = None) -> Path:
     """Write the consolidated workbook to `path` (the caller moves it into place).
 
     `changes`, `project_changes` and `status_changes` (from history.py) fill the 变动情况 sheet
     when given; `year_over_year` (history.year_over_year) the 同比 sheet when it has rows.
     `submissions` (a roster's status table, roster/status.py, with `SUBMISSIONS`' columns and
     `on_roster`) adds 报送情况, and its units without a submission at the foot of 汇总排名.
+    `helpers` (processes lent by the caller) write the rows of the long tables (parts.py).
     """
-    rules = rules or load_rules()
-    path = Path(path)
+    parts = Parts(helpers, Path(path)) if helpers is not None else None
+    try:
+        _write_workbook(result, Path(path), rules or load_rules(), changes, year_over_year, max_rows, submissions,
+                        status_changes, project_changes, parts)
+        if parts is not None:
+            parts.finish()
+    finally:
+        if parts is not None:
+            parts.discard()
+    return Path(path)
+
+
+def _write_workbook(result: BatchResult, path: Path, rules: Rules, changes, year_over_year, max_rows: int, submissions,
+                    status_changes, project_changes, parts: Parts | None) -> None:
     rows = len(result.depts) + len(result.indicators) + len(result.projects) + len(result.findings)
     # Every sheet is written row by row, top to bottom, which is what constant_memory needs.
     wb = Workbook(str(path), {"constant_memory": rows > CONSTANT_MEMORY_ROWS})
@@ -268,18 +285,17 @@ def write_workbook(result: BatchResult, path: str | Path, *, rules: Rules | None
     if submissions is not None:
         _submissions_sheet(wb, fmt, submissions)
     _analysis_sheet(wb, fmt, result, rules, submissions, max_rows)
-    write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows)
-    _projects_sheet(wb, fmt, result.projects, rules, max_rows)
-    write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows)
+    write_table(wb, fmt, "指标得分", INDICATORS, result.indicators, max_rows, parts)
+    _projects_sheet(wb, fmt, result.projects, rules, max_rows, parts)
+    write_table(wb, fmt, "审核问题", FINDINGS, findings, max_rows, parts)
     if result.review is not None and len(result.review.items):  # once a draw exists (evalbatch review draw)
-        write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows)
+        write_table(wb, fmt, "抽评结果", REVIEW_RESULTS, result.review.items, max_rows, parts)
     _changes_sheet(wb, fmt, changes, year_over_year, status_changes, project_changes)
     if year_over_year is not None and len(year_over_year):
         _yoy_sheet(wb, fmt, year_over_year)
     _run_info(wb, fmt, result)
     print_headers(wb, result.meta)
     wb.close()
-    return path
 
 
 def _missing_units(submissions: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -347,9 +363,9 @@ def _fractional(value) -> bool:
     return isinstance(value, (int, float, np.number)) and math.isfinite(value) and not float(value).is_integer()
 
 
-def _projects_sheet(wb, fmt: Formats, projects: pd.DataFrame, rules: Rules, max_rows: int) -> None:
+def _projects_sheet(wb, fmt: Formats, projects: pd.DataFrame, rules: Rules, max_rows: int, parts: Parts | None = None) -> None:
     """项目汇总, with a 合计 row under the last part: projects, money, and their execution rate together."""
-    names = write_table(wb, fmt, "项目汇总", PROJECTS, projects, max_rows)
+    names = write_table(wb, fmt, "项目汇总", PROJECTS, projects, max_rows, parts)
     in_last = len(projects) - (max_rows - 1) * (len(names) - 1)
     write_foot(wb.get_worksheet_by_name(names[-1]), fmt, PROJECTS, in_last + 2, [analysis.project_total(projects, rules)])
 

@@ -1,0 +1,194 @@
+"""A large sheet's rows written by helper processes while this one writes the rest.
+
+Turning cells into worksheet XML is most of a country's write time, and it runs on one core.
+When the caller lends helpers (the run lends its reading workers), a sheet of many rows is
+laid out here (columns, header, filter, print settings) and its rows are cut into parts; each
+part is written by a helper as a streamed sheet with the same column formats (cells.Formats
+numbers them alike in every workbook) into a file of its own. Once this process has closed the
+workbook, the parts are put into their sheet in order (`splice`). A part a helper could not
+write is written here, so the workbook is the same whoever wrote which rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import shutil
+import threading
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
+
+from .book import Workbook
+from .cells import Formats, row_heights, table_rows, write_rows
+from .columns import Col
+
+log = logging.getLogger("evalbatch")
+
+# Rows per part: a helper's call holds one part as Python values (about 20 MB for the
+# indicators' 22 columns). A sheet is cut only when it has at least two parts' worth: below
+# that, sending the rows costs about what writing them here would.
+PART_ROWS = 20_000
+PARALLEL_ROWS = 2 * PART_ROWS
+
+# fn, calls → per call its result or the exception it ended with (read/sandbox.Sandbox.map).
+Helpers = Callable[[Callable, Sequence[tuple]], list]
+
+
+def write_part(cols: list[Col], rows: list[tuple], first_row: int, wrap: bool, heights: dict[int, float], out: str) -> str:
+    """Rows `first_row`… of a sheet with columns `cols`, as the `<row>` elements of its XML, in
+    the file `out` (in a helper). Written by xlsxwriter, streamed, into a scratch workbook."""
+    scratch = out + ".xlsx"
+    try:
+        wb = Workbook(scratch, {"constant_memory": True, "tmpdir": str(Path(out).parent)})
+        fmt = Formats(wb)
+        ws = wb.add_worksheet()
+        for c, col in enumerate(cols):
+            ws.set_column(c, c, col.width, fmt.column(col, wrap))
+        write_rows(ws, first_row, rows, cols, heights)
+        wb.close()
+        with zipfile.ZipFile(scratch) as z:
+            xml = z.read("xl/worksheets/sheet1.xml")
+        start, end = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
+        with open(out, "wb") as f:
+            f.write(xml[start + len(b"<sheetData>") : end] if start >= 0 else b"")
+        return out
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+
+
+class _Calls(Sequence):
+    """One sheet's parts as `write_part` calls, each built when a helper takes it: a country's
+    rows are never all Python values at once."""
+
+    def __init__(self, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str):
+        self.cols, self.df, self.wrap = list(cols), df, wrap
+        self.paths = [f"{stem}.{i}" for i in range(-(-len(df) // PART_ROWS))]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple:
+        block = self.df.iloc[i * PART_ROWS : (i + 1) * PART_ROWS]
+        first = 1 + i * PART_ROWS
+        return (self.cols, table_rows(self.cols, block), first, self.wrap, row_heights(self.cols, block, first) if self.wrap else {},
+                self.paths[i])
+
+
+class Parts:
+    """The sheets whose rows helpers write, for one workbook at `path`."""
+
+    def __init__(self, helpers: Helpers, path: Path):
+        self.helpers, self.path = helpers, Path(path)
+        self.sheets: list[tuple[str, str, _Calls]] = []  # name, dimension, calls
+        self.results: dict[int, list] = {}
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def take(self, ws, cols: Sequence[Col], df: pd.DataFrame, wrap: bool) -> bool:
+        """Whether the rows of `df` (below the header of `ws`) are left to the helpers."""
+        if len(df) < PARALLEL_ROWS:
+            return False
+        calls = _Calls(cols, df, wrap, f"{self.path}.rows{len(self.sheets)}")
+        self.sheets.append((ws.get_name(), "A1:" + xl_rowcol_to_cell(len(df), len(cols) - 1), calls))
+        self._queue.put(calls)
+        if self._thread is None:
+            # Helpers are waited on from a thread, so that this one goes on writing meanwhile.
+            self._thread = threading.Thread(target=self._lend, name="evalbatch-parts", daemon=True)
+            self._thread.start()
+        return True
+
+    def _lend(self) -> None:
+        while (calls := self._queue.get()) is not None:
+            try:
+                self.results[id(calls)] = self.helpers(write_part, calls)
+            except Exception as exc:  # the helpers themselves failed: every part is written here
+                self.results[id(calls)] = [exc] * len(calls)
+
+    def finish(self) -> None:
+        """Once the workbook is closed: every part in its sheet (a failed one written here)."""
+        self._wait()
+        for name, _, calls in self.sheets:
+            for i, result in enumerate(self.results.get(id(calls), [None] * len(calls))):
+                if result != calls.paths[i] or not Path(calls.paths[i]).is_file():
+                    log.warning("辅助进程未能写出工作表“%s”的第 %d 部分（%s），改由主进程写出", name, i + 1, result)
+                    write_part(*calls[i])
+        splice(self.path, {name: (rows, calls.paths) for name, rows, calls in self.sheets})
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def discard(self) -> None:
+        """Remove the parts' files (after `finish`, or when the workbook was not written)."""
+        self._wait()
+        for _, _, calls in self.sheets:
+            for p in calls.paths:
+                Path(p).unlink(missing_ok=True)
+                Path(p + ".xlsx").unlink(missing_ok=True)
+
+
+_DIMENSION = re.compile(rb'<dimension ref="([^"]*)"/>')
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def sheet_members(z: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → its XML's name inside the workbook `z` (from workbook.xml and its rels)."""
+    targets = {r.get("Id"): r.get("Target") for r in ET.fromstring(z.read("xl/_rels/workbook.xml.rels")).iter(f"{_RELS}Relationship")}
+    sheets = ET.fromstring(z.read("xl/workbook.xml")).iter(f"{_MAIN}sheet")
+    return {s.get("name"): "xl/" + targets[s.get(_REL_ID)].lstrip("/").removeprefix("xl/") for s in sheets}
+
+
+def splice(path: Path, parts: dict[str, tuple[str, list[str]]]) -> None:
+    """Put each sheet's parts (name → (dimension, files of `<row>` elements in order)) after
+    the rows the workbook at `path` already has in that sheet (its header)."""
+    spliced = path.with_name(path.name + ".spliced")
+    try:
+        with zipfile.ZipFile(path) as zin, zipfile.ZipFile(spliced, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
+            wanted = {member: parts[name] for name, member in sheet_members(zin).items() if name in parts}
+            for info in zin.infolist():
+                if info.filename in wanted:
+                    _spliced_sheet(zin.read(info), zout, info, *wanted[info.filename])
+                else:
+                    zout.writestr(info, zin.read(info))
+        os.replace(spliced, path)
+    finally:
+        spliced.unlink(missing_ok=True)
+
+
+def _spliced_sheet(xml: bytes, zout: zipfile.ZipFile, info: zipfile.ZipInfo, rows: str, files: list[str]) -> None:
+    """The sheet `xml` with the rows in `files` (covering the range `rows`) after its header row,
+    before any row this process wrote below them (a 合计 foot)."""
+    found = _DIMENSION.search(xml)
+    dimension = _union(found.group(1).decode(), rows) if found else rows
+    if b"<sheetData/>" in xml:
+        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
+    data = xml.index(b"<sheetData>") + len(b"<sheetData>")
+    header_end = xml.find(b"</row>", data)
+    at = header_end + len(b"</row>") if 0 <= header_end < xml.index(b"</sheetData>") else data
+    head = _DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), xml[:at], count=1)
+    member = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    member.compress_type = zipfile.ZIP_DEFLATED
+    with zout.open(member, "w", force_zip64=True) as out:
+        out.write(head)
+        for name in files:
+            with open(name, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+        out.write(xml[at:])
+
+
+def _union(a: str, b: str) -> str:
+    """The smallest range holding the ranges `a` and `b` ("A1:V9", or one cell "A1")."""
+    corners = [xl_cell_to_rowcol(c) for ref in (a, b) for c in ref.split(":")]
+    rows, cols = [r for r, _ in corners], [c for _, c in corners]
+    return xl_rowcol_to_cell(min(rows), min(cols)) + ":" + xl_rowcol_to_cell(max(rows), max(cols))
