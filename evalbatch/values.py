@@ -59,9 +59,27 @@ def is_bool(s: pd.Series) -> pd.Series:
 
 def clean_text(s: pd.Series) -> pd.Series:
     """Full-width → half-width, no spaces, no thousands separators between digits."""
-    t = s.astype("string").str.normalize("NFKC")
-    t = t.str.replace(r"\s+", "", regex=True)
+    return per_distinct(s.astype("string"), _clean)
+
+
+def _clean(t: pd.Series) -> pd.Series:
+    t = t.str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
     return t.str.replace(r"(?<=\d),(?=\d{3}(?!\d))", "", regex=True)
+
+
+def per_distinct(text: pd.Series, fn):
+    """`fn(text)` (a Series or a frame like `text`) computed once per distinct string: a
+    country's forms write the same targets, units and words over and over ("100%", "≥95%",
+    "达成"), and the regular expressions cost per value. `text` is of the string dtype, so
+    no two different cells meet as one value (1, 1.0 and True would)."""
+    codes, uniques = pd.factorize(text)
+    out = fn(pd.Series(uniques, dtype=text.dtype))
+    if (codes < 0).any():  # missing cells: what fn makes of a missing value, once
+        out = pd.concat([out, fn(pd.Series([pd.NA], dtype=text.dtype))], ignore_index=True)
+        codes = np.where(codes < 0, len(out) - 1, codes)
+    taken = out.take(codes)
+    taken.index = text.index
+    return taken
 
 
 def _numbers(s: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
@@ -69,7 +87,7 @@ def _numbers(s: pd.Series, pattern: str) -> tuple[pd.Series, pd.Series]:
     text_mask = _is_text(s)
     value = pd.to_numeric(s.where(~text_mask & ~is_bool(s)), errors="coerce").astype("float64")
     if text_mask.any():  # only text needs the regular expression
-        found = clean_text(s[text_mask]).str.extract(pattern)["num"]
+        found = per_distinct(clean_text(s[text_mask]), lambda t: t.str.extract(pattern)["num"])
         value = value.fillna(pd.to_numeric(found, errors="coerce").astype("float64").reindex(s.index))
     value = value.where(np.isfinite(value))
     bad = value.isna() & ~is_blank(s)
@@ -159,8 +177,7 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
     blank = is_blank(s)
     plain = pd.to_numeric(s.where(~text_mask), errors="coerce").astype("float64")
     text = clean_text(s.where(~blank))
-    # "≥100百分比" is how some forms spell a percentage.
-    m = text[text_mask & ~blank].str.replace("百分比", "%", regex=False).str.extract(_INDICATOR_RE).reindex(s.index)
+    m = per_distinct(text[text_mask & ~blank], _indicator_parts).reindex(s.index)
     num = pd.to_numeric(m["num"], errors="coerce").astype("float64")
     num = num * m["mult"].map(_MULTIPLIERS).astype("float64").fillna(1.0)
     pct = m["pct"].notna()
@@ -183,6 +200,11 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
         },
         index=s.index,
     )
+
+
+def _indicator_parts(text: pd.Series) -> pd.DataFrame:
+    # "≥100百分比" is how some forms spell a percentage.
+    return text.str.replace("百分比", "%", regex=False).str.extract(_INDICATOR_RE)
 
 
 def round_half_up(x, decimals: int = 2):

@@ -143,3 +143,27 @@ def test_money_roundtrip_through_text_property(d):
 def test_round_half_up_is_within_half_a_unit(x):
     r = V.round_half_up(x, 2)
     assert abs(r - x) <= 0.005 + 1e-9
+
+
+CELLS = ["≥95%", "≥ 95%", "１００%", None, 1, True, 1.0, "1", "达成", "大于95%", float("nan"), "  ", "1,000人次", "TRUE"]
+
+
+@pytest.mark.parametrize("parse", [V.parse_indicator, V.parse_money, V.parse_score, V.clean_text])
+def test_parsing_once_per_distinct_text_gives_what_each_cell_gives_alone(parse):
+    """Texts are parsed once per distinct value (values.per_distinct); 1, 1.0, True and "1"
+    stay four different cells, and a missing one stays missing."""
+    column = pd.Series(CELLS * 3, dtype=object, index=range(100, 100 + 3 * len(CELLS)))
+
+    def frame(x):
+        x = x if isinstance(x, tuple) else (x,)
+        return pd.concat([pd.DataFrame(p) if isinstance(p, pd.DataFrame) else p.rename(i).to_frame() for i, p in enumerate(x)], axis=1)
+
+    whole = frame(parse(column))
+    alone = pd.concat([frame(parse(column.loc[[i]])) for i in column.index])
+    pd.testing.assert_frame_equal(whole, alone)
+
+
+@given(st.lists(st.sampled_from(CELLS) | st.text(max_size=6), max_size=30))
+def test_per_distinct_is_the_function_itself(cells):
+    text = pd.Series(cells, dtype=object).astype("string")
+    pd.testing.assert_series_equal(V.per_distinct(text, V._clean), V._clean(text))
