@@ -277,3 +277,24 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_closing_asks_every_worker_to_stop_before_waiting_for_any():
+    """A worker takes a moment to end: the pool asks them all, then waits, so closing costs one
+    worker's ending, not the sum (a run's exit waits for it)."""
+    events = []
+
+    class Worker:
+        def __init__(self, i):
+            self.i = i
+
+        def ask_to_stop(self):
+            events.append(("ask", self.i))
+
+        def stop(self):
+            events.append(("wait", self.i))
+
+    box = sandbox.Sandbox(3, sandbox.Limits())
+    box._idle = [Worker(0), Worker(1), Worker(2)]
+    box.close()
+    assert events == [("ask", 0), ("ask", 1), ("ask", 2), ("wait", 0), ("wait", 1), ("wait", 2)]

@@ -315,6 +315,7 @@ class _Worker:
         self.task: int | None = None
         self.deadline = math.inf
         self.timed_out = False
+        self.asked_to_stop = False
 
     def give(self, task: int, fn, args) -> None:
         self.task, self.timed_out = task, False
@@ -357,9 +358,14 @@ class _Worker:
         self.proc.join(5)
         self.close()
 
+    def ask_to_stop(self) -> None:
+        if not self.asked_to_stop:
+            self.asked_to_stop = True
+            with contextlib.suppress(Exception):
+                self.conn.send(None)
+
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.send(None)
+        self.ask_to_stop()
         self.proc.join(2)
         if self.proc.is_alive():
             self.proc.kill()
@@ -536,6 +542,8 @@ class Sandbox:
     def close(self) -> None:
         with self._lock:
             idle, self._idle, self._kept_full = self._idle, [], False
+        for worker in idle:  # all at once: each takes a moment to end, and the last run waits for them
+            worker.ask_to_stop()
         for worker in idle:
             worker.stop()
 
