@@ -46,8 +46,14 @@ def small_parts(monkeypatch):
     monkeypatch.setattr(P, "PARALLEL_ROWS", 4)
 
 
-def here(fn, calls):
-    return [fn(*calls[i]) for i in range(len(calls))]
+def here(fn, calls, on_done=None):
+    """Helpers in this process, as a sandbox's map calls them."""
+    results = []
+    for i in range(len(calls)):
+        results.append(fn(*calls[i]))
+        if on_done:
+            on_done(i, results[-1])
+    return results
 
 
 def styles(cell) -> tuple:
@@ -123,15 +129,20 @@ def test_a_sheet_too_short_to_cut_is_written_here(outcome, tmp_path, monkeypatch
     assert not inline_rows(helped, "指标得分")
 
 
-def failing_every_other(fn, calls):
+def failing_every_other(fn, calls, on_done=None):
     return [RuntimeError("辅助进程异常") if i % 2 else fn(*calls[i]) for i in range(len(calls))]
 
 
-def helpers_that_fail(fn, calls):
+def helpers_that_fail(fn, calls, on_done=None):
     raise OSError("无法启动辅助进程")
 
 
-@pytest.mark.parametrize("helpers", [failing_every_other, helpers_that_fail])
+def helpers_that_fail_half_way(fn, calls, on_done=None):
+    here(fn, [calls[i] for i in range(len(calls) // 2)], on_done)
+    raise OSError("辅助进程中途退出")
+
+
+@pytest.mark.parametrize("helpers", [failing_every_other, helpers_that_fail, helpers_that_fail_half_way])
 def test_a_part_a_helper_did_not_write_is_written_here(outcome, tmp_path, small_parts, helpers, caplog):
     alone = report.write_workbook(outcome, tmp_path / "alone.xlsx")
     helped = report.write_workbook(outcome, tmp_path / "helped.xlsx", helpers=helpers)

@@ -37,8 +37,9 @@ log = logging.getLogger("evalbatch")
 PART_ROWS = 20_000
 PARALLEL_ROWS = 2 * PART_ROWS
 
-# fn, calls → per call its result or the exception it ended with (read/sandbox.Sandbox.map).
-Helpers = Callable[[Callable, Sequence[tuple]], list]
+# (fn, calls, on_done) → per call its result or the exception it ended with, `on_done(i, result)`
+# called as each call ends (read/sandbox.Sandbox.map).
+Helpers = Callable[..., list]
 
 
 def write_part(cols: list[Col], rows: list[tuple], first_row: int, wrap: bool, heights: dict[int, float], out: str) -> str:
@@ -65,11 +66,14 @@ def write_part(cols: list[Col], rows: list[tuple], first_row: int, wrap: bool, h
 
 class _Calls(Sequence):
     """One sheet's parts as `write_part` calls, each built when a helper takes it: a country's
-    rows are never all Python values at once."""
+    rows are never all Python values at once. Each part's end is kept as it comes, so the
+    parts can be put into the sheet while later ones are still being written."""
 
-    def __init__(self, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str):
-        self.cols, self.df, self.wrap = list(cols), df, wrap
+    def __init__(self, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str, alive: Callable[[], bool]):
+        self.cols, self.df, self.wrap, self.alive = list(cols), df, wrap, alive
         self.paths = [f"{stem}.{i}" for i in range(-(-len(df) // PART_ROWS))]
+        self.results: list = [None] * len(self.paths)
+        self.ended = [threading.Event() for _ in self.paths]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -80,6 +84,20 @@ class _Calls(Sequence):
         return (self.cols, table_rows(self.cols, block), first, self.wrap, row_heights(self.cols, block, first) if self.wrap else {},
                 self.paths[i])
 
+    def end(self, i: int, result) -> None:
+        if not self.ended[i].is_set():
+            self.results[i] = result
+            self.ended[i].set()
+
+    def written(self, i: int) -> str:
+        """Part `i`'s file once its helper has ended; written here if the helper did not write it."""
+        while not self.ended[i].wait(1.0) and self.alive():
+            pass
+        if self.results[i] != self.paths[i] or not Path(self.paths[i]).is_file():
+            log.warning("辅助进程未能写出第 %d 部分（%s），改由主进程写出", i + 1, self.results[i])
+            write_part(*self[i])
+        return self.paths[i]
+
 
 class Parts:
     """The sheets whose rows helpers write, for one workbook at `path`."""
@@ -87,7 +105,6 @@ class Parts:
     def __init__(self, helpers: Helpers, path: Path):
         self.helpers, self.path = helpers, Path(path)
         self.sheets: list[tuple[str, str, _Calls]] = []  # name, dimension, calls
-        self.results: dict[int, list] = {}
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -95,7 +112,7 @@ class Parts:
         """Whether the rows of `df` (below the header of `ws`) are left to the helpers."""
         if len(df) < PARALLEL_ROWS:
             return False
-        calls = _Calls(cols, df, wrap, f"{self.path}.rows{len(self.sheets)}")
+        calls = _Calls(cols, df, wrap, f"{self.path}.rows{len(self.sheets)}", self._lending)
         self.sheets.append((ws.get_name(), "A1:" + xl_rowcol_to_cell(len(df), len(cols) - 1), calls))
         self._queue.put(calls)
         if self._thread is None:
@@ -104,22 +121,24 @@ class Parts:
             self._thread.start()
         return True
 
+    def _lending(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _lend(self) -> None:
         while (calls := self._queue.get()) is not None:
             try:
-                self.results[id(calls)] = self.helpers(write_part, calls)
-            except Exception as exc:  # the helpers themselves failed: every part is written here
-                self.results[id(calls)] = [exc] * len(calls)
+                results = self.helpers(write_part, calls, on_done=calls.end)
+            except Exception as exc:  # the helpers themselves failed: the parts not done are written here
+                results = [exc] * len(calls)
+            for i, result in enumerate(results):
+                calls.end(i, result)
 
     def finish(self) -> None:
-        """Once the workbook is closed: every part in its sheet (a failed one written here)."""
+        """Once the workbook is closed: every part in its sheet, in order, each as soon as it
+        is written (a failed one written here)."""
+        self._queue.put(None)  # no more sheets
+        splice(self.path, {name: (rows, len(calls), calls.written) for name, rows, calls in self.sheets})
         self._wait()
-        for name, _, calls in self.sheets:
-            for i, result in enumerate(self.results.get(id(calls), [None] * len(calls))):
-                if result != calls.paths[i] or not Path(calls.paths[i]).is_file():
-                    log.warning("辅助进程未能写出工作表“%s”的第 %d 部分（%s），改由主进程写出", name, i + 1, result)
-                    write_part(*calls[i])
-        splice(self.path, {name: (rows, calls.paths) for name, rows, calls in self.sheets})
 
     def _wait(self) -> None:
         if self._thread is not None:
@@ -149,9 +168,10 @@ def sheet_members(z: zipfile.ZipFile) -> dict[str, str]:
     return {s.get("name"): "xl/" + targets[s.get(_REL_ID)].lstrip("/").removeprefix("xl/") for s in sheets}
 
 
-def splice(path: Path, parts: dict[str, tuple[str, list[str]]]) -> None:
-    """Put each sheet's parts (name → (dimension, files of `<row>` elements in order)) after
-    the rows the workbook at `path` already has in that sheet (its header)."""
+def splice(path: Path, parts: dict[str, tuple[str, int, Callable[[int], str]]]) -> None:
+    """Put each sheet's parts (name → (the range they cover, how many, part number → its file
+    of `<row>` elements)) after the rows the workbook at `path` already has in that sheet
+    (its header)."""
     spliced = path.with_name(path.name + ".spliced")
     try:
         with zipfile.ZipFile(path) as zin, zipfile.ZipFile(spliced, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
@@ -166,7 +186,7 @@ def splice(path: Path, parts: dict[str, tuple[str, list[str]]]) -> None:
         spliced.unlink(missing_ok=True)
 
 
-def _spliced_sheet(xml: bytes, zout: zipfile.ZipFile, info: zipfile.ZipInfo, rows: str, files: list[str]) -> None:
+def _spliced_sheet(xml: bytes, zout: zipfile.ZipFile, info: zipfile.ZipInfo, rows: str, count: int, part: Callable[[int], str]) -> None:
     """The sheet `xml` with the rows in `files` (covering the range `rows`) after its header row,
     before any row this process wrote below them (a 合计 foot)."""
     found = _DIMENSION.search(xml)
@@ -181,8 +201,8 @@ def _spliced_sheet(xml: bytes, zout: zipfile.ZipFile, info: zipfile.ZipInfo, row
     member.compress_type = zipfile.ZIP_DEFLATED
     with zout.open(member, "w", force_zip64=True) as out:
         out.write(head)
-        for name in files:
-            with open(name, "rb") as f:
+        for i in range(count):
+            with open(part(i), "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
         out.write(xml[at:])
 
