@@ -184,3 +184,25 @@ def test_libreoffice_reads_the_spliced_workbook_as_the_one_written_here(outcome,
     for name in ("指标得分", "项目汇总"):
         assert values(theirs["helped"], name) == values(theirs["alone"], name), name
         assert len(values(theirs["helped"], name)) == len(values(alone, name))
+
+
+def test_part_files_carry_the_temporary_name_the_next_run_sweeps(outcome, tmp_path, small_parts):
+    """A run killed while parts are written leaves them in the output folder: they are named
+    after the workbook's temporary file, which the next run removes (files.sweep_temporary)."""
+    from evalbatch.files import TMP_PREFIX, atomic_write, sweep_temporary
+
+    written = []
+
+    def keeping(fn, calls, on_done=None):
+        written.extend(calls.paths)
+        for p in calls.paths:  # what a killed run leaves: the parts, and a helper's scratch workbook
+            Path(p + ".xlsx").write_bytes(b"")
+        return here(fn, calls, on_done)
+
+    target = tmp_path / "绩效自评汇总_2021.xlsx"
+    atomic_write(target, lambda p: report.write_workbook(outcome, p, helpers=keeping))
+    assert written and all(Path(p).name.startswith(TMP_PREFIX) for p in written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    for p in written:
+        Path(p).write_bytes(b"<row/>")
+    assert sweep_temporary(tmp_path) == len(written) and sorted(p.name for p in tmp_path.iterdir()) == [target.name]

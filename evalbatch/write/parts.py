@@ -47,7 +47,10 @@ def write_part(cols: list[Col], rows: list[tuple], first_row: int, wrap: bool, h
     the file `out` (in a helper). Written by xlsxwriter, streamed, into a scratch workbook."""
     scratch = out + ".xlsx"
     try:
-        wb = Workbook(scratch, {"constant_memory": True, "tmpdir": str(Path(out).parent)})
+        # xlsxwriter's own temporary row file goes where the main workbook's goes (the system's
+        # temporary folder); the scratch workbook and the part carry the output's temporary
+        # name, so a run killed meanwhile leaves nothing the next run does not sweep away.
+        wb = Workbook(scratch, {"constant_memory": True})
         fmt = Formats(wb)
         ws = wb.add_worksheet()
         for c, col in enumerate(cols):
