@@ -108,7 +108,7 @@ def _culprit(item: Item, failure: BaseException, rules: Rules) -> tuple[Parsed, 
     return parse_chunk([failed(name, "file.internal", INTERNAL)], [sha256_of_file(Path(path))], rules), [(name, tb)]
 
 
-def helpers(rules: Rules, jobs: int) -> Callable[[Callable, list], list] | None:
+def helpers(rules: Rules, jobs: int) -> Callable[..., list] | None:
     """A map over the batch's own sandboxed workers, for work the next stages can hand out
     (the workbook's long sheets, write/parts.py); None with fewer than two, or when this
     process is a worker itself. Workers start only when a call needs them."""

@@ -190,8 +190,9 @@ def splice(path: Path, parts: dict[str, tuple[str, int, Callable[[int], str]]]) 
 
 
 def _spliced_sheet(xml: bytes, zout: zipfile.ZipFile, info: zipfile.ZipInfo, rows: str, count: int, part: Callable[[int], str]) -> None:
-    """The sheet `xml` with the rows in `files` (covering the range `rows`) after its header row,
-    before any row this process wrote below them (a 合计 foot)."""
+    """The sheet `xml` with its `count` parts (`part(i)`: the file of part i, covering with the
+    others the range `rows`) after its header row, before any row this process wrote below
+    them (a 合计 foot)."""
     found = _DIMENSION.search(xml)
     dimension = _union(found.group(1).decode(), rows) if found else rows
     if b"<sheetData/>" in xml:
