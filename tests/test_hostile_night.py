@@ -209,7 +209,7 @@ def test_every_hostile_file_has_its_own_finding(nights):
 def test_the_file_whose_reader_died_is_exactly_one_error(nights):
     _, _, _, out_mixed, _ = nights
     errors = [(r["规则编号"], r["说明"]) for r in _sheet(out_mixed, "审核问题") if r["文件"] == CRASH and r["级别"] == "错误"]
-    assert errors == [("file.sandbox_crash", "读取时读取程序异常退出（被信号 SIGABRT 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")]
+    assert errors == [("file.sandbox_crash", "读取该文件的进程意外退出（被信号 SIGABRT 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交")]
 
 
 def test_values_refused_before_are_now_read_without_an_error(nights):

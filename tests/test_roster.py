@@ -126,7 +126,7 @@ def test_a_roster_that_kills_its_reader_is_one_error_and_no_roster(tmp_path, rul
         sandbox._close_shared()
     assert roster.units.empty
     assert found(roster) == [("roster.unreadable", "错误", "", "",
-                              f"名单 {ROSTER_NAME} 无法读取：读取时读取程序异常退出（被信号 SIGKILL 终止），文件可能损坏或包含异常内容；"
+                              f"名单 {ROSTER_NAME} 无法读取：读取该文件的进程意外退出（被信号 SIGKILL 终止），文件可能损坏或包含异常内容；"
                               "请重新保存为 .xlsx 后提交")]
     monkeypatch.delenv(sandbox.TEST_FAULT)
     assert read_roster(path, rules).units["code"].tolist() == ["620101"]  # the next read works

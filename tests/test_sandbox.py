@@ -124,7 +124,7 @@ def test_a_reader_killed_by_a_signal_is_one_error_for_its_file(tmp_path, monkeyp
     sandbox._close_shared()
     errors = result.findings[result.findings["level"] == "错误"]
     assert errors[["file", "rule_id", "message"]].values.tolist() == [
-        ["b.xlsx", "file.sandbox_crash", f"读取时读取程序异常退出（被信号 {sig} 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交"]]
+        ["b.xlsx", "file.sandbox_crash", f"读取该文件的进程意外退出（被信号 {sig} 终止），文件可能损坏或包含异常内容；请重新保存为 .xlsx 后提交"]]
     kept = alone.depts[alone.depts["file"] != "b.xlsx"][["file", "total", "grade"]].values.tolist()
     assert result.depts[["file", "total", "grade"]].values.tolist() == kept
 

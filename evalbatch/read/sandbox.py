@@ -93,7 +93,7 @@ class SandboxFailure(Exception):
             return f"读取时超出内存上限 {size_text(self.limits.memory_mb)}，{advice}"
         if self.kind == "time":
             return f"读取超过时间上限（{self.detail}），{advice}"
-        return f"读取时读取程序异常退出（{self.detail}），{advice}"
+        return f"读取该文件的进程意外退出（{self.detail}），{advice}"
 
 
 def size_text(mb: float) -> str:
