@@ -206,3 +206,20 @@ def test_part_files_carry_the_temporary_name_the_next_run_sweeps(outcome, tmp_pa
     for p in written:
         Path(p).write_bytes(b"<row/>")
     assert sweep_temporary(tmp_path) == len(written) and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_a_workbook_held_a_moment_by_a_scanner_is_still_spliced(outcome, tmp_path, small_parts, monkeypatch):
+    """Windows refuses to replace a file another program holds (an antivirus scanning the share
+    just after it was written): the splice tries again, as every output does (files.retrying)."""
+    real, refused = P.os.replace, []
+
+    def held_once(src, dst):
+        if not refused:
+            refused.append(dst)
+            raise PermissionError(13, "另一个程序正在使用此文件")
+        return real(src, dst)
+
+    monkeypatch.setattr(P.os, "replace", held_once)
+    helped = report.write_workbook(outcome, tmp_path / "helped.xlsx", helpers=here)
+    assert refused and inline_rows(helped, "指标得分")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["helped.xlsx"]

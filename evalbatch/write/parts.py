@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
+from ..files import retrying
 from .book import Workbook
 from .cells import Formats, row_heights, table_rows, write_rows
 from .columns import Col
@@ -184,7 +185,7 @@ def splice(path: Path, parts: dict[str, tuple[str, int, Callable[[int], str]]]) 
                     _spliced_sheet(zin.read(info), zout, info, *wanted[info.filename])
                 else:
                     zout.writestr(info, zin.read(info))
-        os.replace(spliced, path)
+        retrying(lambda: os.replace(spliced, path))  # a scanner on the share may hold the file a moment
     finally:
         spliced.unlink(missing_ok=True)
 
