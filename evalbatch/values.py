@@ -139,10 +139,12 @@ def one_code(v) -> str | None:
 
 
 def parse_code(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Codes are text (`one_code`), converted once per distinct value."""
-    values = s.to_numpy(dtype=object)
-    codes = {v: one_code(v) for v in pd.unique(values)}
-    return pd.Series([codes[v] for v in values], index=s.index, dtype="string"), pd.Series(False, index=s.index)
+    """Codes are text (`one_code`), converted once per distinct value. A value is keyed with its
+    type: 1, 1.0 and True are equal in Python, and one file's TRUE must not become another
+    file's code 1 (nor the other way round) because they were read in one chunk."""
+    keys = [(type(v), v) for v in s.to_numpy(dtype=object)]
+    codes = {k: one_code(k[1]) for k in dict.fromkeys(keys)}
+    return pd.Series([codes[k] for k in keys], index=s.index, dtype="string"), pd.Series(False, index=s.index)
 
 
 def code_normalised(raw: pd.Series, code: pd.Series) -> pd.Series:

@@ -148,10 +148,10 @@ def test_round_half_up_is_within_half_a_unit(x):
 CELLS = ["≥95%", "≥ 95%", "１００%", None, 1, True, 1.0, "1", "达成", "大于95%", float("nan"), "  ", "1,000人次", "TRUE"]
 
 
-@pytest.mark.parametrize("parse", [V.parse_indicator, V.parse_money, V.parse_score, V.clean_text])
+@pytest.mark.parametrize("parse", [V.parse_indicator, V.parse_money, V.parse_score, V.clean_text, V.parse_code])
 def test_parsing_once_per_distinct_text_gives_what_each_cell_gives_alone(parse):
-    """Texts are parsed once per distinct value (values.per_distinct); 1, 1.0, True and "1"
-    stay four different cells, and a missing one stays missing."""
+    """Texts (and codes) are parsed once per distinct value (values.per_distinct, parse_code);
+    1, 1.0, True and "1" stay four different cells, and a missing one stays missing."""
     column = pd.Series(CELLS * 3, dtype=object, index=range(100, 100 + 3 * len(CELLS)))
 
     def frame(x):
