@@ -280,3 +280,22 @@ def test_progress_lines_when_not_on_a_terminal_and_quiet(tmp_path):
     assert proc.returncode == 0
     proc, _ = evalbatch("run", src, "--out", tmp_path / "o2", "--year", "2021", "--settle", "0", "--quiet")
     assert proc.stdout == "" and "已读取" not in proc.stderr
+
+
+def test_history_keeps_the_newest_copy_when_two_runs_share_a_second(tmp_path):
+    """unique_path names a second copy of the same second …-2.xlsx, which sorts before ….xlsx:
+    pruning by name alone removed tonight's copy and kept the older one."""
+    from evalbatch.night.runner import _keep_history
+
+    target, hist = tmp_path / "绩效自评汇总_2021.xlsx", tmp_path / "history"
+    hist.mkdir()
+    (hist / "20261203-120000_绩效自评汇总_2021.xlsx").write_bytes(b"first")
+    (hist / "20261203-115959_绩效自评汇总_2021.xlsx").write_bytes(b"older")
+    for content, expected in ((b"second", "-2"), (b"third", "")):  # the name freed by the first prune is used again
+        target.write_bytes(content)
+        copy = _keep_history(target, target, hist, "20261203-120000", keep=1)
+        assert copy.name == f"20261203-120000_绩效自评汇总_2021{expected}.xlsx"
+        assert [p.name for p in hist.iterdir()] == [copy.name] and copy.read_bytes() == content
+    target.write_bytes(b"fourth")
+    copy = _keep_history(target, target, hist, "20261203-120001", keep=2)
+    assert sorted(p.read_bytes() for p in hist.iterdir()) == [b"fourth", b"third"]

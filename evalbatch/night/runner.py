@@ -96,7 +96,8 @@ def workbook_name(year: int) -> str:
 
 def _history_copies(target: Path) -> re.Pattern:
     """Names of history/ copies of `target` or of a workbook written beside it (unique_path may add -2)."""
-    return re.compile(r"\d{8}-\d{6}_" + re.escape(target.stem) + f"({_STAMP})?" + r"(-\d+)?" + re.escape(target.suffix))
+    return re.compile(r"(?P<stamp>\d{8}-\d{6})_" + re.escape(target.stem) + f"({_STAMP})?" + r"(?:-(?P<again>\d+))?"
+                      + re.escape(target.suffix))
 
 
 def _now() -> str:
@@ -630,7 +631,12 @@ def _keep_history(written: Path, target: Path, hist: Path, stamp: str, keep: int
     copy = unique_path(hist / f"{stamp}_{written.name}")
     atomic_write(copy, lambda p: shutil.copyfile(written, p))
     ours = _history_copies(target)
-    for p in sorted(p for p in hist.iterdir() if ours.fullmatch(p.name) and plain_file(p))[:-keep]:
+    # Tonight's copy stays whatever its name: a second copy from the same second is …-2.xlsx
+    # (unique_path), which sorts before ….xlsx by name although it is the newer one. The others
+    # go oldest first, by time and then by that number.
+    found = [(m, p) for p in hist.iterdir() if (m := ours.fullmatch(p.name)) and plain_file(p) and p != copy]
+    found.sort(key=lambda mp: (mp[0]["stamp"], int(mp[0]["again"] or 1), mp[1].name))
+    for _, p in found[: max(len(found) - (keep - 1), 0)]:
         remove_quietly(p)
     return copy
 
