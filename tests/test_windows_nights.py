@@ -214,8 +214,13 @@ def test_a_held_run_json_makes_the_next_night_write_again(tmp_path, monkeypatch)
     night = run(src, out, 2021, load_rules(), settle=0)
     beside = next(p for p in out.iterdir() if p.name.startswith("run_"))
     assert night.notes[-1] == f"运行摘要 run.json 正被占用（可能正被打开），无法替换，本次结果已另存为 {beside.name}；下次运行将重试"
-    first_finished = json.loads(summary.read_text(encoding="utf-8"))["finished"]
-    assert json.loads(beside.read_text(encoding="utf-8"))["finished"] == night.result.meta["finished"] != first_finished
+    # Tonight's summary is the one beside, the first night's still under the name: told apart by
+    # what they read (two runs can finish within the same second, so not by their times).
+    first, tonight = (json.loads(f.read_text(encoding="utf-8")) for f in (summary, beside))
+    assert tonight["finished"] == night.result.meta["finished"]
+    sha = {r.name: r.sha256 for r in night.result.records}["a.xlsx"]
+    assert [f["sha256"] for f in tonight["files"] if f["name"] == "a.xlsx"] == [sha]
+    assert [f["sha256"] for f in first["files"] if f["name"] == "a.xlsx"] != [sha]
     monkeypatch.undo()
     again = run(src, out, 2021, load_rules(), settle=0)
     assert not again.unchanged and not beside.exists()
