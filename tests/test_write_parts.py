@@ -147,7 +147,8 @@ def test_a_part_a_helper_did_not_write_is_written_here(outcome, tmp_path, small_
     alone = report.write_workbook(outcome, tmp_path / "alone.xlsx")
     helped = report.write_workbook(outcome, tmp_path / "helped.xlsx", helpers=helpers)
     assert_same_workbook(alone, helped)
-    assert "改由主进程写出" in caplog.text
+    said = re.findall(r"辅助进程未能写出工作表“指标得分”第 (\d+) 部分（第 (\d+) 行起；[^）]*），改由主进程写出", caplog.text)
+    assert said and all(int(row) == 2 + (int(part) - 1) * P.PART_ROWS for part, row in said)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.xlsx", "helped.xlsx"]
 
 

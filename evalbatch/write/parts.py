@@ -73,8 +73,8 @@ class _Calls(Sequence):
     rows are never all Python values at once. Each part's end is kept as it comes, so the
     parts can be put into the sheet while later ones are still being written."""
 
-    def __init__(self, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str, alive: Callable[[], bool]):
-        self.cols, self.df, self.wrap, self.alive = list(cols), df, wrap, alive
+    def __init__(self, sheet: str, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str, alive: Callable[[], bool]):
+        self.sheet, self.cols, self.df, self.wrap, self.alive = sheet, list(cols), df, wrap, alive
         self.paths = [f"{stem}.{i}" for i in range(-(-len(df) // PART_ROWS))]
         self.results: list = [None] * len(self.paths)
         self.ended = [threading.Event() for _ in self.paths]
@@ -98,7 +98,8 @@ class _Calls(Sequence):
         while not self.ended[i].wait(1.0) and self.alive():
             pass
         if self.results[i] != self.paths[i] or not Path(self.paths[i]).is_file():
-            log.warning("辅助进程未能写出第 %d 部分（%s），改由主进程写出", i + 1, self.results[i])
+            log.warning("辅助进程未能写出工作表“%s”第 %d 部分（第 %d 行起；%s），改由主进程写出", self.sheet, i + 1,
+                        2 + i * PART_ROWS, self.results[i])
             write_part(*self[i])
         return self.paths[i]
 
@@ -116,8 +117,8 @@ class Parts:
         """Whether the rows of `df` (below the header of `ws`) are left to the helpers."""
         if len(df) < PARALLEL_ROWS:
             return False
-        calls = _Calls(cols, df, wrap, f"{self.path}.rows{len(self.sheets)}", self._lending)
-        self.sheets.append((ws.get_name(), "A1:" + xl_rowcol_to_cell(len(df), len(cols) - 1), calls))
+        calls = _Calls(ws.get_name(), cols, df, wrap, f"{self.path}.rows{len(self.sheets)}", self._lending)
+        self.sheets.append((calls.sheet, "A1:" + xl_rowcol_to_cell(len(df), len(cols) - 1), calls))
         self._queue.put(calls)
         if self._thread is None:
             # Helpers are waited on from a thread, so that this one goes on writing meanwhile.
