@@ -44,6 +44,7 @@ from ..rules import Rules
 from ..write import history as history_db
 from ..write.columns import KEPT_INDICATOR_COLUMNS
 from ..write.feedback import FEEDBACK_DIR, FEEDBACK_RECORD, write_feedback
+from ..write.parts import in_process
 from ..write.report import write_parquet, write_workbook
 
 log = logging.getLogger("evalbatch")
@@ -574,7 +575,7 @@ def _evaluate_and_write(input_dir, out_dir, year, rules, opts, progress, stamp, 
     with _writing(target):
         written = atomic_write(target, lambda p: write_workbook(result, p, rules=rules, changes=changes, year_over_year=yoy,
                                                                 submissions=table, status_changes=moved, project_changes=reviewed,
-                                                                helpers=helpers(rules, opts.jobs)))
+                                                                helpers=helpers(rules, opts.jobs) or in_process))
     outputs["workbook"] = [str(written)]
     with _writing(out_dir / HISTORY_DIR):
         history = _keep_history(written, target, out_dir / HISTORY_DIR, stamp, opts.keep)

@@ -86,10 +86,14 @@ def cell_values(series: pd.Series, kind: str) -> list:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else str(v) for v in series.tolist()]
 
 
+def cell_columns(cols: Sequence[Col], df: pd.DataFrame) -> list[list]:
+    """`df` as one list of plain Python values per column of `cols` (missing columns blank)."""
+    return [cell_values(df[c.source] if c.source in df else pd.Series([None] * len(df)), c.kind) for c in cols]
+
+
 def table_rows(cols: Sequence[Col], df: pd.DataFrame) -> list[tuple]:
     """`df` as rows of plain Python values in the order of `cols` (missing columns blank)."""
-    columns = [cell_values(df[c.source] if c.source in df else pd.Series([None] * len(df)), c.kind) for c in cols]
-    return list(zip(*columns)) if len(df) else []
+    return list(zip(*cell_columns(cols, df))) if len(df) else []
 
 
 def row_heights(cols: Sequence[Col], df: pd.DataFrame, first_row: int) -> dict[int, float]:

@@ -1,12 +1,12 @@
 """A large sheet's rows written by helper processes while this one writes the rest.
 
-Turning cells into worksheet XML is most of a country's write time, and it runs on one core.
-When the caller lends helpers (the run lends its reading workers), a sheet of many rows is
-laid out here (columns, header, filter, print settings) and its rows are cut into parts; each
-part is written by a helper as a streamed sheet with the same column formats (cells.Formats
-numbers them alike in every workbook) into a file of its own. Once this process has closed the
-workbook, the parts are put into their sheet in order (`splice`). A part a helper could not
-write is written here, so the workbook is the same whoever wrote which rows.
+Turning cells into worksheet XML is most of a country's write time. When the caller lends
+helpers (the run lends its reading workers), a sheet of many rows is laid out here (columns,
+header, filter, print settings) and its rows are cut into parts; each part's `<row>` elements
+are built by a helper (rowxml.py: the XML xlsxwriter would write for them, in the column
+formats of this workbook) into a file of its own. Once this process has closed the workbook,
+the parts are put into their sheet in order (`splice`). A part a helper could not write is
+written here, so the workbook is the same whoever wrote which rows.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ import pandas as pd
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
 from ..files import retrying
-from .book import Workbook
-from .cells import Formats, row_heights, table_rows, write_rows
+from .cells import Formats, cell_columns, row_heights
 from .columns import Col
+from .rowxml import rows_xml
 
 log = logging.getLogger("evalbatch")
 
-# Rows per part: a helper's call holds one part as Python values (about 20 MB for the
-# indicators' 22 columns). A sheet is cut only when it has at least two parts' worth: below
-# that, sending the rows costs about what writing them here would.
+# Rows per part: a helper holds one part as Python values while it builds its XML (about
+# 20 MB for the indicators' 22 columns). A sheet is cut only when it has at least two parts'
+# worth: below that, sending the rows costs about what writing them here would.
 PART_ROWS = 20_000
 PARALLEL_ROWS = 2 * PART_ROWS
 
@@ -43,29 +43,31 @@ PARALLEL_ROWS = 2 * PART_ROWS
 Helpers = Callable[..., list]
 
 
-def write_part(cols: list[Col], rows: list[tuple], first_row: int, wrap: bool, heights: dict[int, float], out: str) -> str:
-    """Rows `first_row`… of a sheet with columns `cols`, as the `<row>` elements of its XML, in
-    the file `out` (in a helper). Written by xlsxwriter, streamed, into a scratch workbook."""
-    scratch = out + ".xlsx"
-    try:
-        # xlsxwriter's own temporary row file goes where the main workbook's goes (the system's
-        # temporary folder); the scratch workbook and the part carry the output's temporary
-        # name, so a run killed meanwhile leaves nothing the next run does not sweep away.
-        wb = Workbook(scratch, {"constant_memory": True})
-        fmt = Formats(wb)
-        ws = wb.add_worksheet()
-        for c, col in enumerate(cols):
-            ws.set_column(c, c, col.width, fmt.column(col, wrap))
-        write_rows(ws, first_row, rows, cols, heights)
-        wb.close()
-        with zipfile.ZipFile(scratch) as z:
-            xml = z.read("xl/worksheets/sheet1.xml")
-        start, end = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
-        with open(out, "wb") as f:
-            f.write(xml[start + len(b"<sheetData>") : end] if start >= 0 else b"")
-        return out
-    finally:
-        Path(scratch).unlink(missing_ok=True)
+def in_process(fn: Callable, calls: Sequence[tuple], on_done: Callable[[int, object], None] | None = None) -> list:
+    """Helpers that are this process (one core, or a worker itself): the parts are built on
+    the lending thread while the rest of the workbook is written, still far faster than
+    xlsxwriter would write their cells."""
+    results = []
+    for i in range(len(calls)):
+        try:
+            results.append(fn(*calls[i]))
+        except Exception as exc:  # as a sandbox's map reports it: the part is written again in `written`
+            results.append(exc)
+        if on_done:
+            on_done(i, results[-1])
+    return results
+
+
+def write_part(cols: list[Col], styles: list[int], block: pd.DataFrame, first_row: int, wrap: bool, out: str) -> str:
+    """Rows `first_row`… of a sheet with columns `cols` (in the cell formats numbered `styles`,
+    wrapped text given its height when `wrap`), holding `block`, as the `<row>` elements of its
+    XML in the file `out` (in a helper). The file carries the output's temporary name, so a run
+    killed meanwhile leaves nothing the next run does not sweep away."""
+    heights = row_heights(cols, block, first_row) if wrap else {}
+    xml = rows_xml(cell_columns(cols, block), [c.kind for c in cols], styles, first_row, heights)
+    with open(out, "wb") as f:
+        f.write(xml.encode("utf-8"))
+    return out
 
 
 class _Calls(Sequence):
@@ -73,8 +75,10 @@ class _Calls(Sequence):
     rows are never all Python values at once. Each part's end is kept as it comes, so the
     parts can be put into the sheet while later ones are still being written."""
 
-    def __init__(self, sheet: str, cols: Sequence[Col], df: pd.DataFrame, wrap: bool, stem: str, alive: Callable[[], bool]):
-        self.sheet, self.cols, self.df, self.wrap, self.alive = sheet, list(cols), df, wrap, alive
+    def __init__(self, sheet: str, cols: Sequence[Col], styles: list[int], df: pd.DataFrame, wrap: bool, stem: str,
+                 alive: Callable[[], bool]):
+        self.sheet, self.cols, self.styles, self.df, self.wrap, self.alive = sheet, list(cols), styles, df, wrap, alive
+        self.sources = list(dict.fromkeys(c.source for c in cols if c.source in df))
         self.paths = [f"{stem}.{i}" for i in range(-(-len(df) // PART_ROWS))]
         self.results: list = [None] * len(self.paths)
         self.ended = [threading.Event() for _ in self.paths]
@@ -83,10 +87,10 @@ class _Calls(Sequence):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple:
-        block = self.df.iloc[i * PART_ROWS : (i + 1) * PART_ROWS]
-        first = 1 + i * PART_ROWS
-        return (self.cols, table_rows(self.cols, block), first, self.wrap, row_heights(self.cols, block, first) if self.wrap else {},
-                self.paths[i])
+        # The block goes as a frame of the columns written: pickled as whole arrays, it costs
+        # this process a fifth of what its cells as Python values would.
+        block = self.df.iloc[i * PART_ROWS : (i + 1) * PART_ROWS][self.sources]
+        return self.cols, self.styles, block, 1 + i * PART_ROWS, self.wrap, self.paths[i]
 
     def end(self, i: int, result) -> None:
         if not self.ended[i].is_set():
@@ -113,11 +117,13 @@ class Parts:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def take(self, ws, cols: Sequence[Col], df: pd.DataFrame, wrap: bool) -> bool:
-        """Whether the rows of `df` (below the header of `ws`) are left to the helpers."""
+    def take(self, ws, fmt: Formats, cols: Sequence[Col], df: pd.DataFrame, wrap: bool) -> bool:
+        """Whether the rows of `df` (below the header of `ws`, in the column formats `fmt`
+        gives with `wrap`) are left to the helpers."""
         if len(df) < PARALLEL_ROWS:
             return False
-        calls = _Calls(ws.get_name(), cols, df, wrap, f"{self.path}.rows{len(self.sheets)}", self._lending)
+        styles = [fmt.column(c, wrap)._get_xf_index() for c in cols]
+        calls = _Calls(ws.get_name(), cols, styles, df, wrap, f"{self.path}.rows{len(self.sheets)}", self._lending)
         self.sheets.append((calls.sheet, "A1:" + xl_rowcol_to_cell(len(df), len(cols) - 1), calls))
         self._queue.put(calls)
         if self._thread is None:
@@ -157,7 +163,6 @@ class Parts:
         for _, _, calls in self.sheets:
             for p in calls.paths:
                 Path(p).unlink(missing_ok=True)
-                Path(p + ".xlsx").unlink(missing_ok=True)
 
 
 _DIMENSION = re.compile(rb'<dimension ref="([^"]*)"/>')

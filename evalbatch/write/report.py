@@ -89,7 +89,7 @@ def write_table(wb: xlsxwriter.Workbook, fmt: Formats, name: str, cols: Sequence
         ws = wb.add_worksheet(sheet_name)
         fitted = len(rows) <= FITTED_ROWS
         _lay_out(ws, fmt, cols, len(rows), fitted)
-        here = rows.iloc[:0] if parts is not None and parts.take(ws, cols, rows, fitted) else rows
+        here = rows.iloc[:0] if parts is not None and parts.take(ws, fmt, cols, rows, fitted) else rows
         for start in range(0, len(here), ROW_BLOCK):
             block = here.iloc[start : start + ROW_BLOCK]
             if fitted:
