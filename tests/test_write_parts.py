@@ -16,6 +16,7 @@ import pytest
 from builders import dept, write
 from python_calamine import CalamineWorkbook
 
+from evalbatch.night import runner
 from evalbatch.night.runner import run
 from evalbatch.read import sandbox
 from evalbatch.rules import load_rules
@@ -162,14 +163,21 @@ def test_sandboxed_workers_write_the_parts(outcome, tmp_path, small_parts):
     assert_same_workbook(report.write_workbook(outcome, tmp_path / "alone.xlsx"), helped)
 
 
-def test_the_run_lends_its_workers_to_the_workbook(tmp_path, small_parts):
+def test_the_run_lends_its_workers_to_the_workbook(tmp_path, small_parts, monkeypatch, caplog):
+    """With two workers the run's sandbox builds the parts; with one, this process does
+    (parts.in_process): the same workbook either way."""
     src = tmp_path / "in"
     src.mkdir()
     for i in range(3):
         write(src, dept(f"{i:06d}", f"单位{i}"), f"{i}.xlsx")
+    lent_here = []
+    monkeypatch.setattr(runner, "in_process", lambda fn, calls, on_done=None: lent_here.append(len(calls)) or P.in_process(fn, calls, on_done))
     one = run(src, tmp_path / "one", 2021, load_rules(), settle=0, jobs=1)
+    assert lent_here, "one worker: the parts are built in this process"
+    lent_here.clear()
     two = run(src, tmp_path / "two", 2021, load_rules(), settle=0, jobs=2)
-    assert not inline_rows(one.workbook, "指标得分") and inline_rows(two.workbook, "指标得分")
+    assert not lent_here and "辅助进程未能写出" not in caplog.text, "two workers: the sandbox's workers build every part"
+    assert inline_rows(one.workbook, "指标得分") and inline_rows(two.workbook, "指标得分")
     for name in ("汇总排名", "指标得分", "项目汇总", "审核问题"):
         assert values(one.workbook, name) == values(two.workbook, name), name
     assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_file()) == sorted(
