@@ -133,6 +133,23 @@ def test_form_a_findings_name_file_sheet_and_cell(form_a_xlsx):
     assert _found(r, "score.method_inferred") == []
 
 
+def test_a_note_merged_across_the_indicator_table_is_not_an_indicator(tmp_path):
+    """说明 | 无 merged from the 一级 column across the target and the actual (衡山县's form closes
+    so): a note, not a 三级 indicator named by the note with the note as target and actual. A
+    三级 name merged down two rows is still its indicator."""
+    g = form_a()
+    g.rows.insert(19, ["说明", "本表数据以决算为准"] + [None] * 7)
+    g.merges[:] = [(r0 + (r0 >= 19), c0, r1 + (r1 >= 19), c1) for r0, c0, r1, c1 in g.merges] + [(19, 1, 19, 5)]
+    g.rows[13][3] = None  # 指标2's row: now covered by 整治自然村数量 merged down over it
+    g.merges.append((12, 3, 13, 3))
+    r = _run([write_xlsx({"表": g}, tmp_path / "note.xlsx")])
+    scored = r.indicators.dropna(subset=["score"]).sort_values("row")
+    assert list(zip(scored["l3"], scored["score"])) == [("整治自然村数量", 19.2), ("验收合格率", 20), ("完成及时性", 10),
+                                                        ("人居环境改善", 30), ("群众满意度", 9.44)]
+    assert "本表数据以决算为准" not in set(r.indicators["l3"])
+    assert r.projects.iloc[0]["total"] == 96.64
+
+
 def test_zero_total_row_is_computed_from_its_sources(tmp_path):
     """The published 池州 slip: 0 / 0 / 0 over 90 / 89.974 / 89.974 → 100.00 %, 10.00 points."""
     path = write_xlsx({"表": form_a(total=(0, 0, 0), source=(90, 89.974, 89.974))}, tmp_path / "池州.xlsx")

@@ -268,7 +268,20 @@ def points_in_labels(spec: dict) -> dict:
     return s
 
 
-MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column,
+# Head labels as other forms print them: no synonym in the rules names them, their core words do.
+_HEAD_RENAMES = {"项目名称": "专项资金名称", "主管部门": "县级主管部门", "实施单位": "项目实施机构"}
+
+
+def rename_head_fields(spec: dict) -> dict:
+    """项目名称, 主管部门 and 实施单位 above the form's tables written as other forms write them."""
+    s = copy.deepcopy(spec)
+    first_table = min(_header_rows(s), default=len(s["rows"]))
+    for row in s["rows"][:first_table]:
+        row[:] = [_HEAD_RENAMES.get(norm(c), c) if isinstance(c, str) else c for c in row]
+    return s
+
+
+MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column, "head_words": rename_head_fields,
              "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels,
              "reordered_columns": swap_target_and_actual}
 

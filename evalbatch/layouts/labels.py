@@ -70,6 +70,10 @@ CORE: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "exec_rate": (("率",), ("执行", "支出"), ("得分", "分值")),
     "exec_weight": ((), ("分值", "权重", "满分"), ("得分", "规则", "标准")),
     "exec_score": (("得分",), (), ("系数", "说明", "规则", "标准", "依据")),
+    # Head fields: 专项资金名称 names the project as 项目名称 does, 县级主管部门 the supervisor.
+    "project_name": (("名称",), ("项目", "资金", "专项"), ("单位", "部门", "指标", "主管", "实施")),
+    "supervisor": (("主管",), ("部门", "单位"), ("名称",)),
+    "implementer": (("实施",), ("单位", "部门", "机构"), ("名称", "方案", "计划", "情况")),
     "level1": (("一级",), (), ()),
     "level2": (("二级",), (), ()),
     "level3": ((), ("三级", "指标名称", "指标内容"), ()),
@@ -110,13 +114,10 @@ class Labels:
     def is_(self, key: str, text: str) -> bool:
         return text in self.words[key]
 
-    @functools.cached_property
-    def head_labels(self) -> frozenset[str]:
-        return frozenset(w for k in HEAD_FIELDS for w in self.words[k])
-
-    @functools.cached_property
-    def head_cores(self) -> frozenset[str]:
-        return frozenset(w for k in HEAD_FIELDS for w in self.cores[k])
+    def head_label(self, text) -> bool:
+        """Whether `text` names a head field (项目名称, 主管部门, …): a synonym, its core, or the
+        field's core words (专项资金名称, 县级主管部门)."""
+        return isinstance(text, str) and any(self.rank(text, k) is not None for k in HEAD_FIELDS)
 
     @functools.cached_property
     def longest_title(self) -> int:

@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import CORE_RANK, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in
+from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -52,6 +52,13 @@ class Grid:
     # Cells a merged range covers below or right of its top-left one: a score merged over two
     # indicator rows is the group's, not each row's.
     covered: frozenset = frozenset()
+    # Every merged range, (first_row, first_col, last_row, last_col): a note merged across the
+    # indicator table's columns (说明 | 无 …) is no indicator.
+    merges: tuple = ()
+
+    def one_merge(self, r: int, first: int, last: int) -> bool:
+        """Whether one merged range covers columns `first`…`last` of row `r`."""
+        return any(r0 <= r <= r1 and c0 <= first and last <= c1 for r0, c0, r1, c1 in self.merges)
 
     def __post_init__(self):
         width = max((len(row) for row in self.rows), default=0)  # ragged rows (HTML) padded: lookups never fall off
@@ -110,7 +117,8 @@ class Form:
 def find_forms(sheets: dict[str, list[list]], labels: Labels, merges: dict | None = None) -> list[Form]:
     forms = []
     for name, rows in sheets.items():
-        grid = Grid(name, rows, covered=_covered((merges or {}).get(name, ())))
+        spans = tuple((merges or {}).get(name, ()))
+        grid = Grid(name, rows, covered=_covered(spans), merges=spans)
         forms += [_read_form(grid, f, labels) for f in _forms_in(grid, labels)]
     return forms
 
@@ -185,9 +193,11 @@ def _content_kind(grid: Grid, start: int, end: int, labels: Labels) -> str | Non
     return FORM_A
 
 
-def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int) -> tuple[int, int] | None:
+def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int, head_end: int | None = None) -> tuple[int, int] | None:
     """The first cell in rows [start, end) that names head field `key`: a synonym as written
-    (in priority order), else a synonym's core (全年预算数(万元), 項目名稱)."""
+    (in priority order), else a synonym's core (全年预算数(万元), 項目名稱), else, in the head
+    (rows before `head_end`, when given), the field's core words (专项资金名称): below it an
+    indicator's name may hold them too."""
     hit = grid.find(labels[key], start, end)
     if hit:
         return hit
@@ -196,19 +206,24 @@ def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int) -> t
         for c, t in enumerate(grid.norms[r]):
             if t and len(t) <= _TITLE_SLACK and canon(grid.rows[r][c]) in cores:
                 return r, c
+    for r in range(start, min(end, head_end if head_end is not None else start, len(grid.rows))):
+        for c, v in enumerate(grid.rows[r]):
+            if grid.norms[r][c] and isinstance(v, str) and labels.rank(v, key) == CORE_RANK:
+                return r, c
     return None
 
 
 def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
     form.year = _year(grid, form)
+    ind_header = _indicator_header(grid, form.start, form.end, labels)
+    head_end = min(h[0] for h in (ind_header, _funds_header(grid, form.start, form.end, labels), (form.end,)) if h)
     for key in ("project_name", "project_code", "supervisor", "implementer", "department_name"):
-        found = _head_value(grid, form, labels, key)
+        found = _head_value(grid, form, labels, key, head_end)
         if found:
             form.head[key] = found
     title_unit = _title_unit(grid, form)
     if title_unit and not any(_named(form.head.get(k, (None,))[0]) for k in ("department_name", "implementer", "supervisor")):
         form.head["department_name"] = title_unit
-    ind_header = _indicator_header(grid, form.start, form.end, labels)
     _read_funds(grid, form, labels, ind_header[0] if ind_header else form.end)
     if ind_header is None:
         form.notes.append(("form.no_indicators", f"{form.title}中没有找到绩效指标表（表头应含“一级指标”“三级指标”等）；该表的指标未读取",
@@ -271,12 +286,12 @@ def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
     return None
 
 
-def _head_value(grid: Grid, form: Form, labels: Labels, key: str) -> tuple[object, str] | None:
-    """The value right of a head label: the first non-blank cell that is not the label again
-    (a merged label fills several cells) nor another head label (then the value is blank);
-    or the rest of the label's own cell (`填报单位：某某局`)."""
+def _head_value(grid: Grid, form: Form, labels: Labels, key: str, head_end: int) -> tuple[object, str] | None:
+    """The value right of a head label (rows before `head_end` are the head): the first
+    non-blank cell that is not the label again (a merged label fills several cells) nor another
+    head label (then the value is blank); or the rest of the label's own cell (`填报单位：某某局`)."""
     end = form.end if form.total_row < 0 else form.total_row
-    hit = _find_label(grid, labels, key, form.start, end)
+    hit = _find_label(grid, labels, key, form.start, end, head_end)
     if hit is None:
         return _inline_value(grid, form, labels, key, end)
     r, c = hit
@@ -285,7 +300,7 @@ def _head_value(grid: Grid, form: Form, labels: Labels, key: str) -> tuple[objec
         t = grid.norms[r][cc]
         if t == grid.norms[r][c] or blank(row[cc]):
             continue
-        if t in labels.head_labels or canon(row[cc]) in labels.head_cores:
+        if labels.head_label(row[cc]):
             break
         return row[cc], cell(r, cc)
     return None, cell(r, min(c + 1, max(len(row) - 1, 0)))
@@ -692,8 +707,8 @@ def _known_row_label(text: str, labels: Labels) -> bool:
         return True
     # A synonym or its core only: the core words (a header holding 说明 is a reason column) place
     # the columns of a block, never a row (资金来源说明 is no reason).
-    ranks = (labels.rank(t, k) for k in LABEL_KEYS)
-    return any(r is not None and r < CORE_RANK for r in ranks)
+    # Head fields are the exception: their core words (专项资金名称) are how the head is read.
+    return any(r is not None and (r < CORE_RANK or k in HEAD_FIELDS) for k, r in ((k, labels.rank(t, k)) for k in LABEL_KEYS))
 
 
 def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
@@ -727,6 +742,9 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         if len(set(norms)) == 1 and points_in(norms[0]) is not None:
             l1 = l2 = None  # a block heading (年度绩效目标2(40分)): the next goal's indicators follow
             continue
+        values_end = max(cols.get(k, -1) for k in ("target", "actual"))
+        if values_end > cols["level3"] and grid.one_merge(r, cols["level3"], values_end):
+            continue  # a note merged across the name and its values (说明 | 无 …), not an indicator
         row = {k: (None if k in ("weight", "score") and (r, c) in grid.covered else grid.value(r, c), cell(r, c)) for k, c in cols.items()}
         l1 = _text(row.get("level1", (None,))[0]) or l1
         l2 = _text(row.get("level2", (None,))[0]) or l2
