@@ -42,9 +42,11 @@ def outcome(tmp_path_factory):
 
 @pytest.fixture
 def small_parts(monkeypatch):
-    """Parts of 2 rows, and every table of 4 rows or more cut (项目汇总 too): many parts from a few departments."""
+    """Parts of 2 rows, each built a row at a time, and every table of 4 rows or more cut (项目汇总
+    too): many parts from a few departments."""
     monkeypatch.setattr(P, "PART_ROWS", 2)
     monkeypatch.setattr(P, "PARALLEL_ROWS", 4)
+    monkeypatch.setattr(P, "XML_ROWS", 1)
 
 
 def here(fn, calls, on_done=None):

@@ -33,10 +33,13 @@ from .rowxml import rows_xml
 log = logging.getLogger("evalbatch")
 
 # Rows per part: a helper holds one part as Python values while it builds its XML (about
-# 20 MB for the indicators' 22 columns). A sheet is cut only when it has at least two parts'
-# worth: below that, sending the rows costs about what writing them here would.
+# 20 MB for the indicators' 22 columns). A sheet of fewer rows than PARALLEL_ROWS is written
+# here by xlsxwriter: it costs little there, and a spliced sheet's texts are inline strings,
+# which make a larger file than xlsxwriter's shared ones.
 PART_ROWS = 20_000
-PARALLEL_ROWS = 2 * PART_ROWS
+PARALLEL_ROWS = 10_000
+# Rows whose XML is built and written at a time (about 2 MB of text).
+XML_ROWS = 2_000
 
 # (fn, calls, on_done) → per call its result or the exception it ended with, `on_done(i, result)`
 # called as each call ends (read/sandbox.Sandbox.map).
@@ -64,9 +67,12 @@ def write_part(cols: list[Col], styles: list[int], block: pd.DataFrame, first_ro
     XML in the file `out` (in a helper). The file carries the output's temporary name, so a run
     killed meanwhile leaves nothing the next run does not sweep away."""
     heights = row_heights(cols, block, first_row) if wrap else {}
-    xml = rows_xml(cell_columns(cols, block), [c.kind for c in cols], styles, first_row, heights)
+    columns, kinds = cell_columns(cols, block), [c.kind for c in cols]
     with open(out, "wb") as f:
-        f.write(xml.encode("utf-8"))
+        # A few thousand rows' XML at a time: the part's text is never all in memory at once.
+        for start in range(0, len(block), XML_ROWS):
+            piece = [values[start : start + XML_ROWS] for values in columns]
+            f.write(rows_xml(piece, kinds, styles, first_row + start, heights).encode("utf-8"))
     return out
 
 
