@@ -3,6 +3,8 @@ cell each came from. The parse stage reads only this, never a layout."""
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, field
 
@@ -60,4 +62,14 @@ def norm(text: object) -> str:
     kind of quote) plus one kind of bracket and no trailing colon."""
     if not isinstance(text, str):
         return ""
+    return _norm(text) if len(text) <= _REMEMBERED else _norm.__wrapped__(text)
+
+
+# Every cell of every official form is compared so, and labels repeat form after form: short
+# texts are remembered (a long one, a sentence, rarely repeats and would only fill memory).
+_REMEMBERED = 64
+
+
+@functools.lru_cache(maxsize=65536)
+def _norm(text: str) -> str:
     return _TRAILING_COLON.sub("", S.norm_label(text).translate(_BRACKETS))
