@@ -4,7 +4,6 @@ cell each came from. The parse stage reads only this, never a layout."""
 from __future__ import annotations
 
 import functools
-
 import re
 from dataclasses import dataclass, field
 

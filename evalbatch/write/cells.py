@@ -57,8 +57,9 @@ class Formats:
         self.rank = wb.add_format({**base, "num_format": "0", "align": "center"})
         self.code = wb.add_format({**base, "num_format": "@", "align": "left", "indent": 1})
         # xlsxwriter numbers a format when a cell first uses it. Numbering the column formats
-        # now, in this order, gives them the same numbers in every workbook made this way, so
-        # rows written by a helper process (parts.py) point at the same styles as this one's.
+        # now, in this order, gives them the same numbers in every workbook made this way
+        # (parts.py hands a workbook's own numbers to its helpers, so it no longer needs this;
+        # it keeps the workbooks' styles in one order).
         for f in (*self.kind.values(), self.rank, self.code):
             f._get_xf_index()
 
