@@ -52,13 +52,14 @@ class Grid:
     # Cells a merged range covers below or right of its top-left one: a score merged over two
     # indicator rows is the group's, not each row's.
     covered: frozenset = frozenset()
-    # Every merged range, (first_row, first_col, last_row, last_col): a note merged across the
-    # indicator table's columns (说明 | 无 …) is no indicator.
-    merges: tuple = ()
+    # Each cell of a range merged across columns → the range's last column: a note merged
+    # across the indicator table's columns (说明 | 无 …) is no indicator. A lookup per row, not
+    # a pass over every merge (a hostile sheet may hold tens of thousands).
+    across: dict = field(default_factory=dict)
 
     def one_merge(self, r: int, first: int, last: int) -> bool:
         """Whether one merged range covers columns `first`…`last` of row `r`."""
-        return any(r0 <= r <= r1 and c0 <= first and last <= c1 for r0, c0, r1, c1 in self.merges)
+        return self.across.get((r, first), -1) >= last
 
     def __post_init__(self):
         width = max((len(row) for row in self.rows), default=0)  # ragged rows (HTML) padded: lookups never fall off
@@ -117,14 +118,18 @@ class Form:
 def find_forms(sheets: dict[str, list[list]], labels: Labels, merges: dict | None = None) -> list[Form]:
     forms = []
     for name, rows in sheets.items():
-        spans = tuple((merges or {}).get(name, ()))
-        grid = Grid(name, rows, covered=_covered(spans), merges=spans)
+        spans = (merges or {}).get(name, ())
+        grid = Grid(name, rows, covered=_covered(spans), across=_across(spans))
         forms += [_read_form(grid, f, labels) for f in _forms_in(grid, labels)]
     return forms
 
 
 def _covered(merges) -> frozenset:
     return frozenset((r, c) for r0, c0, r1, c1 in merges if r1 > r0 for r in range(r0 + 1, r1 + 1) for c in range(c0, c1 + 1))
+
+
+def _across(merges) -> dict:
+    return {(r, c): c1 for r0, c0, r1, c1 in merges if c1 > c0 for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)}
 
 
 # A title cell holds the title and at most a year, an issuer or a project name around it; a
@@ -708,7 +713,7 @@ def _known_row_label(text: str, labels: Labels) -> bool:
     # A synonym or its core only: the core words (a header holding 说明 is a reason column) place
     # the columns of a block, never a row (资金来源说明 is no reason).
     # Head fields are the exception: their core words (专项资金名称) are how the head is read.
-    return any(r is not None and (r < CORE_RANK or k in HEAD_FIELDS) for k, r in ((k, labels.rank(t, k)) for k in LABEL_KEYS))
+    return any((r := labels.rank(t, k)) is not None and (r < CORE_RANK or k in HEAD_FIELDS) for k in LABEL_KEYS)
 
 
 def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[str, int]) -> None:
