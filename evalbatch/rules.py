@@ -8,6 +8,7 @@ names the key, so a typo never silently leaves a default in force.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -260,9 +261,10 @@ class Rules:
     def version(self) -> str:
         return str(self.data["meta"]["version"])
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """A short hash of the rules in force; it changes whenever any figure could change."""
+        """A short hash of the rules in force; it changes whenever any figure could change.
+        Computed once: every file's reading asks for it, and the rules do not change once loaded."""
         canon = json.dumps(self.data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
 
