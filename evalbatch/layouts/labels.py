@@ -91,6 +91,18 @@ CORE_RANK = 1000
 # A label longer than this is a sentence, not a header (no core-word guess for it).
 _CORE_LIMIT = 16
 
+# Answers a memo of `Labels.memo` holds at most.
+MEMO_LIMIT = 65536
+
+
+def remember(memo: dict, key, value):
+    """`memo[key] = value`, returned. The same few hundred texts come form after form; a hostile
+    file's distinct texts must not fill a worker's memory, so a full memo starts again."""
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
 # Keys of [forms] that are lists of labels (the rest are patterns or notes).
 LABEL_KEYS = (
     "title_project", "title_department", "project_name", "project_code", "supervisor", "implementer",
@@ -124,7 +136,9 @@ class Labels:
         return max(len(t) for k in ("title_project", "title_department") for t in self.words[k])
 
     def placeholder(self, text: str) -> bool:
-        return any(p.search(text) for p in self.placeholders)
+        memo = self.memo("placeholder")
+        hit = memo.get(text)
+        return remember(memo, text, any(p.search(text) for p in self.placeholders)) if hit is None else hit
 
     @functools.cached_property
     def cores(self) -> dict[str, tuple[str, ...]]:
@@ -133,15 +147,24 @@ class Labels:
 
     def rank(self, text: str, key: str) -> int | None:
         """`_rank`, remembered: the same few hundred headers, form after form."""
-        memo = self._memo
+        memo = self._ranks
         hit = memo.get((text, key), memo)
         if hit is memo:
-            hit = memo[(text, key)] = self._rank(text, key)
+            hit = remember(memo, (text, key), self._rank(text, key))
         return hit
 
+    def memo(self, purpose: str) -> dict:
+        """A memo for answers about texts under these labels (`purpose` names the question);
+        fill it with `remember`."""
+        return self._memos.setdefault(purpose, {})
+
     @functools.cached_property
-    def _memo(self) -> dict:
+    def _memos(self) -> dict[str, dict]:
         return {}
+
+    @functools.cached_property
+    def _ranks(self) -> dict:
+        return self.memo("rank")  # asked most of all: kept at hand
 
     def _rank(self, text: str, key: str) -> int | None:
         """How well header `text` (as written, not normalised) names `key`: 0… for the
@@ -166,7 +189,17 @@ class Labels:
     def place(self, row: list, keys: tuple[str, ...]) -> dict[str, int]:
         """Columns of a header row for `keys`: each column names at most one field (the
         best-ranked; exact synonyms before cores before core words, left before right), each
-        field one column (its best)."""
+        field one column (its best). Remembered per row: header rows repeat form after form."""
+        try:
+            memo, known = self.memo("place"), (tuple(row), keys)
+            hit = memo.get(known)
+        except TypeError:  # a value that cannot be a key: placed afresh
+            return self._place(row, keys)
+        if hit is None:
+            hit = remember(memo, known, self._place(row, keys))
+        return dict(hit)
+
+    def _place(self, row: list, keys: tuple[str, ...]) -> dict[str, int]:
         options = []
         for c, v in enumerate(row):
             if not isinstance(v, str) or not v.strip():

@@ -13,6 +13,7 @@ stage turns them into numbers for all files at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm
-from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in
+from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in, remember
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -38,6 +39,7 @@ _SAME_AS = frozenset({"本单位", "同上", "同左", "本部门", "同主管�
 _FUNDS_HEADER = ("initial_budget", "budget", "spent", "exec_weight", "exec_rate", "exec_score")
 
 
+@functools.lru_cache(maxsize=16384)
 def cell(r: int, c: int) -> str:
     return f"{xl_col_to_name(c)}{r + 1}"
 
@@ -66,6 +68,20 @@ class Grid:
         self.rows = [list(row) + [None] * (width - len(row)) for row in self.rows]
         self.norms = [[norm(v) for v in row] for row in self.rows]
 
+    @functools.cached_property
+    def texts(self) -> frozenset[str]:
+        """Every normalised text of the sheet: a label that is not there is not searched for."""
+        return frozenset(t for row in self.norms for t in row)
+
+    @functools.cached_property
+    def cores(self) -> list[list[str]]:
+        """Each short label's core (`canon`; "" for other cells), computed once for the lookups of every head field."""
+        return [[canon(v) if t and len(t) <= _TITLE_SLACK else "" for v, t in zip(row, norms)] for row, norms in zip(self.rows, self.norms)]
+
+    @functools.cached_property
+    def core_texts(self) -> frozenset[str]:
+        return frozenset(t for row in self.cores for t in row)
+
     def value(self, r: int, c: int | None):
         if c is None or r >= len(self.rows) or c >= len(self.rows[r]):
             return None
@@ -74,6 +90,8 @@ class Grid:
     def find(self, words: tuple[str, ...], start: int, end: int) -> tuple[int, int] | None:
         """The first cell in rows [start, end) whose label is one of `words` (in their order of priority)."""
         for w in words:
+            if w not in self.texts:
+                continue
             for r in range(start, min(end, len(self.norms))):
                 if w in self.norms[r]:
                     return r, self.norms[r].index(w)
@@ -140,10 +158,17 @@ _TITLE_MAX = 60
 
 def _title_kind(text: str, labels: Labels) -> str | None:
     """FORM_A / FORM_B for a title row, "" for a title that does not say which (content
-    decides), None for no title. A known title wins; otherwise any short text naming a
-    self-evaluation table (…自评表, …绩效评价表) is one, its kind from 整体 or 项目 in it."""
+    decides), None for no title. Asked of every cell: remembered per text."""
     if len(text) > _TITLE_MAX:
-        return None  # most cells: long text is never a title, and this test is cheap
+        return None  # long text is never a title, and this test is cheap
+    memo = labels.memo("title")
+    kind = memo.get(text, memo)
+    return remember(memo, text, _title_kind_of(text, labels)) if kind is memo else kind
+
+
+def _title_kind_of(text: str, labels: Labels) -> str | None:
+    """A known title wins; otherwise any short text naming a self-evaluation table (…自评表,
+    …绩效评价表) is one, its kind from 整体 or 项目 in it."""
     for kind, key in ((FORM_A, "title_project"), (FORM_B, "title_department")):
         if any(t in text and len(text) <= len(t) + _TITLE_SLACK for t in labels[key]):
             return kind
@@ -207,10 +232,11 @@ def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int, head
     if hit:
         return hit
     cores = labels.cores[key]
-    for r in range(start, min(end, len(grid.rows))):
-        for c, t in enumerate(grid.norms[r]):
-            if t and len(t) <= _TITLE_SLACK and canon(grid.rows[r][c]) in cores:
-                return r, c
+    if not grid.core_texts.isdisjoint(cores):
+        for r in range(start, min(end, len(grid.rows))):
+            for c, t in enumerate(grid.cores[r]):
+                if t and t in cores:
+                    return r, c
     for r in range(start, min(end, head_end if head_end is not None else start, len(grid.rows))):
         for c, v in enumerate(grid.rows[r]):
             if grid.norms[r][c] and isinstance(v, str) and labels.rank(v, key) == CORE_RANK:
