@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,19 @@ def test_a_ten_million_character_cell_is_refused(tmp_path, kind):
 
 
 _TOO_DEEP = "文件内部元素层层嵌套超过 100 层，正常表格不会如此，疑似恶意文件，不予读取"
+
+
+def test_a_cells_value_is_its_own_data_not_its_notes_nor_a_second_one(tmp_path):
+    # The reader keeps no tree: which <Data> is the value is decided as the tags come.
+    data = spreadsheetml('<Row><Cell><Comment><Data>批注：请复核</Data></Comment><Data ss:Type="Number">97.5</Data>'
+                         '<Data ss:Type="String">又一个</Data></Cell>'
+                         '<Cell ss:MergeAcross="1"><Data ss:Type="String">产出<B>指标</B>（50分）</Data></Cell>'
+                         '<Cell><Data ss:Type="Boolean">1</Data></Cell></Row>'
+                         '<Row ss:Span="2"/><Row><Cell ss:Index="2"><Data ss:Type="DateTime">2022-03-10T00:00:00</Data></Cell></Row>')
+    wb = open_workbook(read_bytes(_write(tmp_path / "v.xls", data), RULES), RULES)
+    blank = ["", "", "", ""]  # ss:Span="2": the empty row stands for two more like it
+    assert wb.sheets["基本信息"] == [[97.5, "产出指标（50分）", "产出指标（50分）", True], blank, blank, blank, ["", datetime(2022, 3, 10), "", ""]]
+    assert wb.merges["基本信息"] == [(0, 1, 0, 2)]
 
 
 def test_one_and_a_half_million_nested_tags_are_refused_at_depth_100(tmp_path):

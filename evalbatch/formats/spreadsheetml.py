@@ -1,21 +1,21 @@
 """Excel 2003 XML Spreadsheet ("SpreadsheetML"): what budget systems export under a .xls
 name. Excel and WPS open it silently; calamine does not read it.
 
-Parsed with defusedxml, DTDs forbidden: a DOCTYPE, an entity or an external reference is
-refused at once, never expanded or fetched. The document is read as a stream (iterparse)
-and each row is dropped once read, so memory follows the cells, not the file.
+Parsed with defusedxml's parser, DTDs forbidden: a DOCTYPE, an entity or an external
+reference is refused at once, never expanded or fetched. The parser calls the reader for
+each tag and text (a parser target): no element tree is built, so memory follows the cells,
+not the file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Callable
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
+from defusedxml.ElementTree import DefusedXMLParser
 
 from .base import (EXCEL_COLS, EXCEL_ROWS, FileProblem, Limits, Merge, SheetData, beyond_excel, cell_too_long, check_extent, dense,
                    text_codec, too_deep, too_many_elements, too_much_text)
@@ -31,9 +31,10 @@ _DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-
 
 def read_spreadsheetml(data: bytes, wanted: Callable[[str], bool], limits: Limits) -> dict[str, SheetData]:
     reader = _Reader(wanted, limits)
+    parser = DefusedXMLParser(target=reader, forbid_dtd=True)
     try:
-        for event, elem in iterparse(io.BytesIO(_expat_ready(data)), events=("start", "end"), forbid_dtd=True):
-            reader.on(event, elem)
+        parser.feed(_expat_ready(data))
+        parser.close()
     except DefusedXmlException:
         raise FileProblem(
             "file.suspicious", "文件内含 XML 文档类型声明或实体定义（DOCTYPE/ENTITY），正常导出的表格不会有，疑似恶意文件，不予读取"
@@ -64,19 +65,20 @@ def _redeclare(text: str, decl: str) -> str:
     return text.replace(decl, head, 1)
 
 
-def _attr(elem: Element, name: str) -> str | None:
+def _attr(attrib: dict, name: str) -> str | None:
     # Exporters write ss:Index; a few write a bare Index, which is in no namespace.
-    value = elem.get(f"{{{NS}}}{name}")
-    return elem.get(name) if value is None else value
+    value = attrib.get(f"{{{NS}}}{name}")
+    return attrib.get(name) if value is None else value
 
 
-def _int_attr(elem: Element, name: str, default: int = 0) -> int:
-    value = _attr(elem, name)
+def _int_attr(attrib: dict, name: str, default: int = 0) -> int:
+    value = _attr(attrib, name)
     return default if value is None or not value.strip() else int(value)
 
 
 class _Reader:
-    """The iterparse events of one document → the wanted worksheets as grids."""
+    """The parser's target: start tags, text and end tags of one document → the wanted
+    worksheets as grids. No tree is built; a cell's value is kept when its end tag comes."""
 
     def __init__(self, wanted: Callable[[str], bool], limits: Limits):
         self.wanted, self.limits = wanted, limits
@@ -87,63 +89,85 @@ class _Reader:
         self.chars = 0
         self.sheet_no = 0
         self._sheet: str | None = None  # the worksheet being kept, None while skipping one
-        self._table: Element | None = None
         self._cells: dict[tuple[int, int], object] = {}
         self._merges: list[Merge] = []
         self._row = self._col = -1
+        self._span = 0  # ss:Span of the open row
         self._extent = (0, 0)
+        self._cell_depth = 0  # depth of the open <Cell>, 0 outside one
+        self._cell_at = (0, 0)
+        self._value: object = ""
+        self._data: list[str] | None = None  # text of the cell's <Data> (rich text nests tags in it)
+        self._data_depth = 0
+        self._type: str | None = None
 
-    def on(self, event: str, elem: Element) -> None:
-        if event == "start":
-            self.depth += 1
-            if self.depth > self.limits.max_nesting_depth:
-                raise too_deep(self.limits.max_nesting_depth)
-            self._start(elem)
-            return
-        self.depth -= 1
-        if elem.tag == _CELL:
-            self._cell(elem)
-        elif elem.tag == _ROW:
-            self._row += _int_attr(elem, "Span")  # a spanned row stands for Span more rows like it
-            elem.clear()
-            if self._table is not None:
-                self._table.clear()  # rows already read hold nothing more; keep memory flat
-        elif elem.tag == _WORKSHEET:
-            self._end_sheet(elem)
-
-    def _start(self, elem: Element) -> None:
+    def start(self, tag: str, attrib: dict) -> None:
+        self.depth += 1
+        if self.depth > self.limits.max_nesting_depth:
+            raise too_deep(self.limits.max_nesting_depth)
         self.elements += 1
         if self.elements > self.limits.max_xml_elements:
             raise too_many_elements(self.limits.max_xml_elements)
-        tag = elem.tag
-        if not self.seen_root:
+        if self._data is not None:
+            self._data_depth += 1  # markup inside the value: its text is the value's
+        elif not self.seen_root:
             if tag != _WORKBOOK:
                 raise FileProblem("file.not_spreadsheet", "文件是 XML 文本，但不是 Excel XML 表格；请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后提交")
             self.seen_root = True
+        elif tag == _CELL:
+            self._open_cell(attrib)
+        elif tag == _DATA and self._cell_depth and self.depth == self._cell_depth + 1 and self._type is None:
+            # the cell's own value; a <Data> inside its <Comment> is the note's
+            self._data, self._data_depth, self._type = [], 1, _attr(attrib, "Type") or ""
+        elif tag == _ROW:
+            self._row = _int_attr(attrib, "Index", self._row + 2) - 1
+            self._col = -1
+            self._span = _int_attr(attrib, "Span")  # a spanned row stands for Span more rows like it
         elif tag == _WORKSHEET:
             self.sheet_no += 1
-            name = _attr(elem, "Name") or f"Sheet{self.sheet_no}"
+            name = _attr(attrib, "Name") or f"Sheet{self.sheet_no}"
             self._sheet = name if name not in self.sheets and self.wanted(name) else None
             self._cells, self._merges, self._row, self._extent = {}, [], -1, (0, 0)
-        elif tag == _TABLE:
-            self._table = elem
-        elif tag == _ROW:
-            self._row = _int_attr(elem, "Index", self._row + 2) - 1
-            self._col = -1
 
-    def _cell(self, elem: Element) -> None:
-        self._col = _int_attr(elem, "Index", self._col + 2) - 1
-        r, c = self._row, self._col
-        across, down = _int_attr(elem, "MergeAcross"), _int_attr(elem, "MergeDown")
+    def data(self, text: str) -> None:
+        if self._data is not None:
+            self._data.append(text)  # counted once joined (its length is the message's): the file's bytes bound it
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        if self._data is not None:
+            self._data_depth -= 1
+            if self._data_depth == 0:
+                self._value = _value("".join(self._data), self._type or "")
+                self._data = None
+        elif tag == _CELL and self._cell_depth:
+            self._close_cell()
+        elif tag == _ROW:
+            self._row += self._span
+        elif tag == _WORKSHEET:
+            self._end_sheet()
+
+    def close(self) -> None:
+        return None
+
+    def _open_cell(self, attrib: dict) -> None:
+        self._col = _int_attr(attrib, "Index", self._col + 2) - 1
+        across, down = _int_attr(attrib, "MergeAcross"), _int_attr(attrib, "MergeDown")
+        self._cell_at, self._cell_depth, self._type, self._value = (self._row, self._col), self.depth, None, ""
         self._col += max(across, 0)  # the next cell without an index follows the merged range
+        r, c = self._cell_at
         if self._sheet is None:
             return
         if not (0 <= r < EXCEL_ROWS and 0 <= c < EXCEL_COLS):
             raise beyond_excel(self._sheet, r, c)
         if across > 0 or down > 0:
             self._merges.append((r, c, r + max(down, 0), c + max(across, 0)))
-        value = _value(elem.find(_DATA))
-        elem.clear()
+
+    def _close_cell(self) -> None:
+        (r, c), value = self._cell_at, self._value
+        self._cell_depth, self._type = 0, None
+        if self._sheet is None:
+            return
         if isinstance(value, str):
             self._count(len(value))
         if value == "":
@@ -161,19 +185,14 @@ class _Reader:
         if self.chars > self.limits.max_text_chars:
             raise too_much_text(self.chars, self.limits.max_text_chars)
 
-    def _end_sheet(self, elem: Element) -> None:
+    def _end_sheet(self) -> None:
         if self._sheet is not None:
             self.sheets[self._sheet] = dense(self._sheet, self._cells, self._merges, self.limits)
-        self._sheet, self._table, self._cells, self._merges = None, None, {}, []
-        elem.clear()
+        self._sheet, self._cells, self._merges = None, {}, []
 
 
-def _value(data: Element | None):
-    """A cell's value as calamine would give it: float, str, datetime, bool; "" if none."""
-    if data is None:
-        return ""
-    text = "".join(data.itertext())  # rich text (ss:Data) nests html <B>, <Font> ...
-    kind = _attr(data, "Type")
+def _value(text: str, kind: str):
+    """A cell's value as calamine would give it: float, str, datetime, bool."""
     if kind == "Number":
         return _number(text)
     if kind == "DateTime":
