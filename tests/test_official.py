@@ -150,6 +150,32 @@ def test_a_note_merged_across_the_indicator_table_is_not_an_indicator(tmp_path):
     assert r.projects.iloc[0]["total"] == 96.64
 
 
+@pytest.mark.parametrize("writer, name", [(write_xlsx, "m.xlsx"), (write_spreadsheetml, "m.xls"), (write_html, "m.xls")])
+def test_a_name_merged_down_over_an_empty_row_is_one_indicator_without_findings_on_that_row(tmp_path, writer, name):
+    """整治自然村数量 merged down over the next row, which holds nothing of its own (a wrapped
+    name, a spacer): one indicator, not a second one with the same name whose blank 分值 and
+    得分 would be 错误s the department never made."""
+    g = form_a()
+    g.rows[13][3] = None
+    g.merges.append((12, 3, 13, 3))
+    r = _run([writer({"表": g}, tmp_path / name)])
+    assert list(r.indicators.sort_values("row")["row"]) == [13, 15, 16, 17, 19]
+    assert not r.findings["cell"].str.endswith("14").any()
+    assert _found(r, "value.required") == []
+    assert r.projects.iloc[0]["total"] == 96.64
+
+
+def test_a_name_merged_down_over_a_row_with_its_own_values_keeps_them(tmp_path):
+    """The same merge over a row that prints a second target and actual of its own: those
+    values are read (as a row of the indicator's name), never dropped."""
+    g = form_a()
+    g.rows[13][3:8] = [None, "≥10个", "10个", 5, 5]
+    g.merges.append((12, 3, 13, 3))
+    r = _run([write_xlsx({"表": g}, tmp_path / "merged.xlsx")])
+    second = r.indicators[r.indicators["row"] == 14].iloc[0]
+    assert (second["l3"], second["target"], second["actual"], second["weight"], second["score"]) == ("整治自然村数量", "≥10个", "10个", 5, 5)
+
+
 def test_zero_total_row_is_computed_from_its_sources(tmp_path):
     """The published 池州 slip: 0 / 0 / 0 over 90 / 89.974 / 89.974 → 100.00 %, 10.00 points."""
     path = write_xlsx({"表": form_a(total=(0, 0, 0), source=(90, 89.974, 89.974))}, tmp_path / "池州.xlsx")

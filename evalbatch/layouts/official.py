@@ -776,6 +776,8 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         values_end = max(cols.get(k, -1) for k in ("target", "actual"))
         if values_end > cols["level3"] and grid.one_merge(r, cols["level3"], values_end):
             continue  # a note merged across the name and its values (说明 | 无 …), not an indicator
+        if (r, cols["level3"]) in grid.covered and not _own_values(grid, r, cols["level3"]):
+            continue  # the name above merged down over a row with nothing of its own: that indicator continues
         row = {k: (None if k in ("weight", "score") and (r, c) in grid.covered else grid.value(r, c), cell(r, c)) for k, c in cols.items()}
         l1 = _text(row.get("level1", (None,))[0]) or l1
         l2 = _text(row.get("level2", (None,))[0]) or l2
@@ -790,6 +792,12 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         form.unscored = True
     for r, row, l1, l2 in rows:
         _add_indicator(form, labels, r, row, l1, l2, has_points)
+
+
+def _own_values(grid: Grid, r: int, names: int) -> bool:
+    """Whether row `r` holds a value of its own right of its 三级 name (column `names`): not
+    blank and not a merged range's copy from the row above."""
+    return any(not blank(v) and (r, c) not in grid.covered for c, v in enumerate(grid.rows[r]) if c > names)
 
 
 def _two_targets(grid: Grid, h: int, labels: Labels, cols: dict[str, int]) -> tuple[int, int] | None:
