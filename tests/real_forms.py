@@ -16,7 +16,7 @@ from pathlib import Path
 
 from openpyxl.utils.cell import range_boundaries
 
-from evalbatch.samples.official import Grid, write_spreadsheetml, write_xlsx
+from evalbatch.samples.official import Grid, write_html, write_spreadsheetml, write_xlsx
 
 DATA = Path(__file__).resolve().parent / "data" / "real"
 
@@ -57,6 +57,12 @@ def build_xlsx(spec: dict, path, *, wrap: bool = True) -> Path:
 def build_spreadsheetml(spec: dict, path) -> Path:
     """The form as an Excel 2003 XML Spreadsheet, as budget systems export it under .xls."""
     return write_spreadsheetml({spec["sheet"]: grid(spec)}, path)
+
+
+def build_html(spec: dict, path) -> Path:
+    """The form as an HTML table saved as .xls, as other budget and OA systems export it
+    (rowspan / colspan for the merges)."""
+    return write_html({spec["sheet"]: grid(spec)}, path)
 
 
 def _unwrap(path: Path) -> None:

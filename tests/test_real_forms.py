@@ -61,6 +61,11 @@ def read_xml(tmp_path_factory):
     return _read(tmp_path_factory, R.build_spreadsheetml, ".xls")
 
 
+@pytest.fixture(scope="module")
+def read_html(tmp_path_factory):
+    return _read(tmp_path_factory, R.build_html, ".xls")
+
+
 def reading(result, stem: str) -> dict:
     """What the reader got from one corpus file, in the shape of the JSON's `expect`."""
     file = next(f for f in result.depts["file"] if f.startswith(stem + "."))
@@ -133,6 +138,11 @@ def test_every_real_form_reads_as_printed_from_xlsx(read_xlsx, stem):
 @pytest.mark.parametrize("stem", IDS)
 def test_every_real_form_reads_as_printed_from_spreadsheetml(read_xml, stem):
     _check(read_xml, stem)
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_every_real_form_reads_as_printed_from_html(read_html, stem):
+    _check(read_html, stem)
 
 
 def _graded_row(result, stem: str):
@@ -281,9 +291,45 @@ def rename_head_fields(spec: dict) -> dict:
     return s
 
 
+def shift_origin(spec: dict) -> dict:
+    """The form one row down and two columns right (a sheet with a margin, a logo row)."""
+    s = copy.deepcopy(spec)
+    s["rows"] = [[]] + [[None, None, *r] for r in s["rows"]]
+    s["merges"] = [_a1((r0 + 1, c0 + 2, r1 + 1, c1 + 2)) for r0, c0, r1, c1 in map(R.merge_box, s["merges"])]
+    return s
+
+
+def blank_rows_between(spec: dict) -> dict:
+    """An empty row every fourth row below the head (page breaks, spacing), merges moved down."""
+    for at in range(len(spec["rows"]) - 2, 4, -4):
+        spec = insert_rows(spec, at, [[]])
+    return spec
+
+
+def blank_column_inside(spec: dict, at: int = 4) -> dict:
+    """An empty column inserted before column `at` (a hidden or spacer column), merges across it widened."""
+    s = copy.deepcopy(spec)
+    s["rows"] = [[*r[:at], None, *r[at:]] if len(r) > at else list(r) for r in s["rows"]]
+    boxes = [R.merge_box(m) for m in s["merges"]]
+    s["merges"] = [_a1((r0, c0 + (c0 >= at), r1, c1 + (c1 >= at))) for r0, c0, r1, c1 in boxes]
+    return s
+
+
+_FULL_WIDTH = str.maketrans("0123456789.%-", "０１２３４５６７８９．％－")
+
+
+def full_width_numbers(spec: dict) -> dict:
+    """Every number typed as full-width text (９５．５), as a Chinese input method types it."""
+    s = copy.deepcopy(spec)
+    s["rows"] = [[str(v).translate(_FULL_WIDTH) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in r]
+                 for r in s["rows"]]
+    return s
+
+
 MUTATIONS = {"renamed_headers": mutate_headers, "unknown_column": add_unknown_column, "head_words": rename_head_fields,
              "both": lambda s: add_unknown_column(mutate_headers(s)), "points_in_labels": points_in_labels,
-             "reordered_columns": swap_target_and_actual}
+             "reordered_columns": swap_target_and_actual, "shifted_origin": shift_origin, "blank_rows": blank_rows_between,
+             "blank_column": blank_column_inside, "full_width_numbers": full_width_numbers}
 
 
 @pytest.fixture(scope="module", params=list(MUTATIONS))
