@@ -176,6 +176,32 @@ def test_a_name_merged_down_over_a_row_with_its_own_values_keeps_them(tmp_path):
     assert (second["l3"], second["target"], second["actual"], second["weight"], second["score"]) == ("整治自然村数量", "≥10个", "10个", 5, 5)
 
 
+_NOTES = Grid([["项目支出绩效自评表填表说明"], ["1. 本表由项目实施单位填写，金额单位为万元。"], ["2. 三级指标应与绩效目标申报表一致。"],
+               ["池州市贵池区棠溪镇人民政府2022年度部门整体支出绩效自评表"], ["见附件2"]])
+
+
+def test_a_sheet_of_instructions_naming_the_forms_is_no_second_form(tmp_path):
+    """A 填表说明 sheet before the form whose lines name 项目支出绩效自评表 and (with a unit and a
+    year) 部门整体支出绩效自评表: two titles with nothing under them. The file reads exactly as
+    the form alone; each bare title is one 提示, not an unread project with 错误s nor a second
+    部门整体 form."""
+    alone = _run([write_xlsx({"表": form_a()}, tmp_path / "alone.xlsx")])
+    r = _run([write_xlsx({"填表说明": _NOTES, "表": form_a()}, tmp_path / "notes.xlsx")])
+    assert r.projects.drop(columns="file").equals(alone.projects.drop(columns="file"))
+    assert r.indicators.drop(columns="file").equals(alone.indicators.drop(columns="file"))
+    assert _found(r, "form.title_only") == [("提示", "填表说明", "A1"), ("提示", "填表说明", "A4")]
+    def where(f):
+        return sorted(zip(f["rule_id"], f["sheet"], f["cell"]))
+    assert where(r.findings[r.findings["rule_id"] != "form.title_only"]) == where(alone.findings)
+
+
+def test_a_file_of_bare_titles_alone_is_still_reported_as_unread_forms(tmp_path):
+    """With no form anywhere, a bare title is not dropped: the file says what it could not read."""
+    r = _run([write_xlsx({"填表说明": _NOTES}, tmp_path / "notes.xlsx")])
+    assert _found(r, "form.title_only") == []
+    assert set(r.findings["rule_id"]) >= {"form.no_funds", "form.no_indicators", "result.unreviewed"}
+
+
 def test_zero_total_row_is_computed_from_its_sources(tmp_path):
     """The published 池州 slip: 0 / 0 / 0 over 90 / 89.974 / 89.974 → 100.00 %, 10.00 points."""
     path = write_xlsx({"表": form_a(total=(0, 0, 0), source=(90, 89.974, 89.974))}, tmp_path / "池州.xlsx")

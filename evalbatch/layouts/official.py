@@ -914,6 +914,7 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
         loc.add("form.unknown", f"文件中没有可识别的自评表：工作表 {names} 都不是本工具读取的格式。可读取的格式有：评价模板（含「{S.INFO_SHEET}」等工作表，"
                 f"用 evalbatch template 生成）、{FORM_A}、{FORM_B}；请检查是否提交了正确的文件")
         return loc
+    forms = _without_bare_titles(forms, loc)
     dept = _department(forms, loc)
     if dept is None:
         return loc
@@ -926,6 +927,34 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
     for form in forms:
         (_project_rows if form.kind == FORM_A else _dept_rows)(loc, form, dept, rules)
     return loc
+
+
+def _holds_nothing(form: Form) -> bool:
+    """A title with nothing of a form under it: no funds block, no indicator table, no head field
+    but what the title itself names (某局2022年度项目支出绩效自评表填表说明), no row label at all."""
+    own_head = any(_row_of(where) != form.start for _, where in form.head.values())
+    notes = {n[0] for n in form.notes}
+    return form.funds_rows is None and not form.indicators and not own_head and "form.no_indicators" in notes and "form.unplaced" not in notes
+
+
+def _row_of(where: str) -> int | None:
+    """The 0-based row of a cell address (C5 → 4)."""
+    m = re.fullmatch(r"[A-Z]+(\d+)", where)
+    return int(m.group(1)) - 1 if m else None
+
+
+def _without_bare_titles(forms: list[Form], loc: Located) -> list[Form]:
+    """The forms, less the titles with nothing under them when the file holds a real form too:
+    a 填表说明 sheet or a cover naming 项目支出绩效自评表 is no second form to report as unread.
+    Each is one 提示; a file of bare titles alone keeps them, reported as forms that were not read."""
+    kept = [f for f in forms if not _holds_nothing(f)]
+    if not kept:
+        return forms
+    for f in forms:
+        if _holds_nothing(f):
+            loc.add("form.title_only", f"「{f.sheet}」第 {f.start + 1} 行像是{f.kind}的表名，但其下没有资金表、绩效指标表或表头项目（项目名称、单位等），"
+                    "不作为自评表读取；如它确是一张自评表，请检查其表头写法", f.sheet, cell(f.start, 0))
+    return kept
 
 
 @dataclass
