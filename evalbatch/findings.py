@@ -97,6 +97,7 @@ RULES: dict[str, tuple[str, str]] = {
     "form.no_total": (NOTE, "缺少总分"),
     "form.extra_dept": (WARNING, "部门整体表重复"),
     "form.title_only": (NOTE, "只有表名"),
+    "form.same_project": (WARNING, "同一项目的第二张表"),
     "form.weight_by_content": (NOTE, "分值列按内容识别"),
     "form.exec_weight": (ERROR, "执行率分值超出规则"),
     "form.unplaced": (NOTE, "表头或行标签未识别"),

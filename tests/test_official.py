@@ -202,6 +202,41 @@ def test_a_file_of_bare_titles_alone_is_still_reported_as_unread_forms(tmp_path)
     assert set(r.findings["rule_id"]) >= {"form.no_funds", "form.no_indicators", "result.unreviewed"}
 
 
+def _old_copy() -> Grid:
+    """Last year's copy of the same project, other amounts and scores: never to be added in."""
+    g = form_a(total=(80, 80, 40), source=(80, 80, 40), self_total=70)
+    g.rows[1][0] = "（2021年度）"
+    return g
+
+
+@pytest.mark.parametrize("hidden_first", [True, False])
+def test_a_hidden_old_copy_of_the_project_is_not_read_nor_added_in(tmp_path, hidden_first):
+    """A person copied the form's sheet, hid the copy and filled the original: the project is read
+    once, from the visible sheet wherever the hidden one stands, its funds and indicators never
+    summed with the copy's (that gave 180 points and 200 万元 of sources); one 警告 names the copy."""
+    sheets = {"表 (2)": _old_copy(), "表": form_a()} if hidden_first else {"表": form_a(), "表 (2)": _old_copy()}
+    path = write_xlsx(sheets, tmp_path / "hidden.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["表 (2)"].sheet_state = "hidden"
+    wb.save(path)
+    alone = _run([write_xlsx({"表": form_a()}, tmp_path / "alone.xlsx")])
+    r = _run([path])
+    assert r.projects.drop(columns="file").equals(alone.projects.drop(columns="file"))
+    assert r.projects.iloc[0]["total"] == 96.64
+    assert r.indicators.drop(columns="file").equals(alone.indicators.drop(columns="file"))
+    assert _found(r, "form.same_project") == [("警告", "表 (2)", "B3")]
+    assert "（隐藏的工作表）" in r.findings.loc[r.findings["rule_id"] == "form.same_project", "message"].iloc[0]
+    rest = r.findings[r.findings["rule_id"] != "form.same_project"]
+    assert sorted(zip(rest["rule_id"], rest["sheet"], rest["cell"])) == sorted(zip(alone.findings["rule_id"], alone.findings["sheet"], alone.findings["cell"]))
+
+
+def test_two_visible_forms_of_one_project_keep_the_first(tmp_path):
+    r = _run([write_xlsx({"表": form_a(), "表 (2)": _old_copy()}, tmp_path / "two.xlsx")])
+    assert (r.projects.iloc[0]["budget"], r.projects.iloc[0]["total"]) == (120, 96.64) and len(r.projects) == 1
+    assert _found(r, "form.same_project") == [("警告", "表 (2)", "B3")]
+    assert _found(r, "project.duplicate") == [] and _found(r, "funds.mismatch") == []
+
+
 def test_zero_total_row_is_computed_from_its_sources(tmp_path):
     """The published 池州 slip: 0 / 0 / 0 over 90 / 89.974 / 89.974 → 100.00 %, 10.00 points."""
     path = write_xlsx({"表": form_a(total=(0, 0, 0), source=(90, 89.974, 89.974))}, tmp_path / "池州.xlsx")

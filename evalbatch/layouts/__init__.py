@@ -28,4 +28,4 @@ def locate(raw: RawWorkbook, file: str, rules: Rules | None = None) -> Located:
         loc.add(rule_id, message)
     if format1.is_format1(raw.sheets):
         return format1.locate(raw, loc)
-    return official.locate(raw.sheets, loc, rules or load_rules(), raw.merges)
+    return official.locate(raw.sheets, loc, rules or load_rules(), raw.merges, raw.hidden)

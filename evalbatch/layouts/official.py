@@ -906,9 +906,10 @@ def derived_code(*parts: str) -> str:
     return hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:8].upper()
 
 
-def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: dict | None = None) -> Located:
+def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: dict | None = None, hidden: set | frozenset = frozenset()) -> Located:
     labels = labels_for(rules)
-    forms = find_forms(sheets, labels, merges)
+    # Visible sheets first: a hidden sheet is most often an old copy, never preferred to what the department shows.
+    forms = sorted(find_forms(sheets, labels, merges), key=lambda f: f.sheet in hidden)
     if not forms:
         names = "、".join(f"「{n}」" for n in sheets) or "（无）"
         loc.add("form.unknown", f"文件中没有可识别的自评表：工作表 {names} 都不是本工具读取的格式。可读取的格式有：评价模板（含「{S.INFO_SHEET}」等工作表，"
@@ -919,14 +920,33 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
     if dept is None:
         return loc
     loc.usable = True
-    for form in forms:
+    projects: dict[str, Form] = {}
+    read = [f for f in forms if f.kind == FORM_B or _first_copy(loc, f, dept, projects, hidden)]
+    for form in read:
         loc.layouts[form.kind] = loc.layouts.get(form.kind, 0) + 1
         for rule_id, message, where in form.notes:
             loc.add(rule_id, message, form.sheet, where)
     _dept_fields(loc, forms, dept)
-    for form in forms:
+    for form in read:
         (_project_rows if form.kind == FORM_A else _dept_rows)(loc, form, dept, rules)
     return loc
+
+
+def _first_copy(loc: Located, form: Form, dept: _Dept, projects: dict[str, Form], hidden) -> bool:
+    """Whether a project form is the file's first of its project (its code, printed or derived
+    from a name). A second copy (a sheet copied and kept, often hidden) is one 警告 and is not
+    read: one project, one set of funds and indicators, never summed. Forms naming no project
+    are never taken for copies of each other."""
+    code, name, where = _project_code(Located(file=loc.file), form, dept)  # its notes are _project_rows' to give
+    if not name and not _text(form.head.get("project_code", (None,))[0]):
+        return True
+    first = projects.setdefault(code, form)
+    if first is form:
+        return True
+    shown = "（隐藏的工作表）" if form.sheet in hidden else ""
+    loc.add("form.same_project", f"{form.title}{shown}与{first.title}是同一项目（{code}）；只采用后者，这一张的资金和指标未读取（不重复相加）；"
+            "如是旧版或副本，请删除", form.sheet, where)
+    return False
 
 
 def _holds_nothing(form: Form) -> bool:
