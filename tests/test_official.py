@@ -237,6 +237,28 @@ def test_two_visible_forms_of_one_project_keep_the_first(tmp_path):
     assert _found(r, "project.duplicate") == [] and _found(r, "funds.mismatch") == []
 
 
+@pytest.mark.parametrize("title", ["项目支出绩效自评表", None])
+def test_a_fill_date_or_a_year_inside_the_project_name_is_not_the_forms_year(tmp_path, title):
+    """No year in the title (or no title at all), then 填报日期：2023年3月20日 and a project named
+    2021年中央…: neither is the evaluation year, so neither is a year 错误 against the run's 2022."""
+    g = form_a()
+    g.rows[0][0] = title
+    g.rows[1][0] = "填报日期：2023年3月20日"
+    g.rows[2][1] = "34170222R000000001137-2021年中央农村人居环境整治补助"
+    r = _run([write_xlsx({"表": g}, tmp_path / "y.xlsx")])
+    assert r.depts["year"].isna().all() and _found(r, "value.year") == []
+    assert r.projects.iloc[0]["total"] == 96.64
+
+
+@pytest.mark.parametrize("title, year", [("2021年项目支出绩效自评表", 2021), ("项目支出绩效自评表", 2020)])
+def test_a_year_without_du_is_read_from_the_title_or_a_cell_of_its_own(tmp_path, title, year):
+    g = form_a()
+    g.rows[0][0] = title
+    g.rows[1][0] = "（2020年）" if year == 2020 else None
+    r = _run([write_xlsx({"表": g}, tmp_path / "y.xlsx")], year=year)
+    assert r.depts["year"].tolist() == [year] and _found(r, "value.year") == []
+
+
 def test_zero_total_row_is_computed_from_its_sources(tmp_path):
     """The published 池州 slip: 0 / 0 / 0 over 90 / 89.974 / 89.974 → 100.00 %, 10.00 points."""
     path = write_xlsx({"表": form_a(total=(0, 0, 0), source=(90, 89.974, 89.974))}, tmp_path / "池州.xlsx")

@@ -27,7 +27,11 @@ from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
-_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+_YEAR = re.compile(r"((?:19|20)\d{2})\s*年度")
+# A year without 度 names the form's year only on its title row or alone in a short cell (（2022年）),
+# and never as a date (填报日期：2023年3月20日) nor inside a name (隆阳区2021年中央化肥…项目).
+_YEAR_ONLY = re.compile(r"((?:19|20)\d{2})\s*年(?!\s*\d{1,2}\s*月)")
+_YEAR_CELL = 12
 _CODE_NAME = re.compile(r"^\s*([0-9A-Za-z]*\d[0-9A-Za-z]*)\s*[-－—–_—]+\s*(\S.*?)\s*$")
 _L1_POINTS = re.compile(r"^(.*?)[（(]\s*(\d+(?:\.\d+)?)\s*分\s*[）)]\s*$")
 _WHERE_ONLY = re.compile(r"^其中[:,，]?")
@@ -308,12 +312,18 @@ _YEAR_WORDS = re.compile(r"(?:19|20)\d{2}\s*年度?|[()（）\s]")
 
 
 def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
-    """The year from the title or the row under it: `（2022年度）`, `2022年度项目支出绩效自评表`."""
-    for r in range(form.start, min(form.start + 3, form.end)):
-        for c, v in enumerate(grid.rows[r]):
-            m = _YEAR.search(grid.norms[r][c]) if isinstance(v, str) else None
-            if m:
-                return int(m.group(1)), cell(r, c)
+    """The year from the title or the rows under it: `（2022年度）`, `2022年度项目支出绩效自评表`,
+    else `2022年项目支出绩效自评表` on the title row or `（2022年）` alone."""
+    rows = range(form.start, min(form.start + 3, form.end))
+    cells = [(r, c, t) for r in rows for c, t in enumerate(grid.norms[r]) if t]
+    for r, c, t in cells:
+        m = _YEAR.search(t)
+        if m:
+            return int(m.group(1)), cell(r, c)
+    for r, c, t in cells:
+        m = _YEAR_ONLY.search(t) if r == form.start or len(t) <= _YEAR_CELL else None
+        if m:
+            return int(m.group(1)), cell(r, c)
     return None
 
 
