@@ -237,6 +237,21 @@ def test_two_visible_forms_of_one_project_keep_the_first(tmp_path):
     assert _found(r, "project.duplicate") == [] and _found(r, "funds.mismatch") == []
 
 
+def test_the_self_evaluation_wins_over_the_projects_targets_sheet_before_it(tmp_path):
+    """A workbook holding the project's 绩效目标申报表 (targets only, no funds header, no points)
+    before its 自评表: the 自评表 is the one read, wherever it stands; the other is one 警告."""
+    decl = Grid([["项目支出绩效目标申报表"], ["（2022年度）"], ["项目名称", "34170222R000000001137-农村人居环境整治"],
+                 ["主管部门", "219-池州市贵池区棠溪镇人民政府", None, "实施单位", DEPT],
+                 ["绩效指标", "一级指标", "二级指标", "三级指标", "指标值"],
+                 [None, "产出指标", "数量指标", "整治自然村数量", "≥50个"], [None, "满意度指标", "服务对象满意度指标", "群众满意度", "≥90%"]])
+    alone = _run([write_xlsx({"表": form_a()}, tmp_path / "alone.xlsx")])
+    r = _run([write_xlsx({"申报表": decl, "表": form_a()}, tmp_path / "both.xlsx")])
+    assert r.projects.drop(columns="file").equals(alone.projects.drop(columns="file"))
+    assert r.indicators.drop(columns="file").equals(alone.indicators.drop(columns="file"))
+    assert _found(r, "form.same_project") == [("警告", "申报表", "B3")]
+    assert (r.findings["sheet"] == "申报表").sum() == 1
+
+
 @pytest.mark.parametrize("title", ["项目支出绩效自评表", None])
 def test_a_fill_date_or_a_year_inside_the_project_name_is_not_the_forms_year(tmp_path, title):
     """No year in the title (or no title at all), then 填报日期：2023年3月20日 and a project named

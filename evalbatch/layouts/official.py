@@ -930,8 +930,8 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
     if dept is None:
         return loc
     loc.usable = True
-    projects: dict[str, Form] = {}
-    read = [f for f in forms if f.kind == FORM_B or _first_copy(loc, f, dept, projects, hidden)]
+    copies = _project_copies(loc, forms, dept, hidden)
+    read = [f for f in forms if id(f) not in copies]
     for form in read:
         loc.layouts[form.kind] = loc.layouts.get(form.kind, 0) + 1
         for rule_id, message, where in form.notes:
@@ -942,21 +942,33 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
     return loc
 
 
-def _first_copy(loc: Located, form: Form, dept: _Dept, projects: dict[str, Form], hidden) -> bool:
-    """Whether a project form is the file's first of its project (its code, printed or derived
-    from a name). A second copy (a sheet copied and kept, often hidden) is one 警告 and is not
-    read: one project, one set of funds and indicators, never summed. Forms naming no project
-    are never taken for copies of each other."""
-    code, name, where = _project_code(Located(file=loc.file), form, dept)  # its notes are _project_rows' to give
-    if not name and not _text(form.head.get("project_code", (None,))[0]):
-        return True
-    first = projects.setdefault(code, form)
-    if first is form:
-        return True
-    shown = "（隐藏的工作表）" if form.sheet in hidden else ""
-    loc.add("form.same_project", f"{form.title}{shown}与{first.title}是同一项目（{code}）；只采用后者，这一张的资金和指标未读取（不重复相加）；"
-            "如是旧版或副本，请删除", form.sheet, where)
-    return False
+def _project_copies(loc: Located, forms: list[Form], dept: _Dept, hidden) -> set[int]:
+    """The project forms not to read (their ids): where several forms of a file name one project
+    (its code, printed or derived from its name), the one with most substance is read — a
+    visible sheet before a hidden one (an old copy), funds and scored indicators before a
+    targets-only 申报表 — and each other is one 警告. One project, one set of funds and
+    indicators, never summed. Forms naming no project are never taken for copies."""
+    same: dict[str, list[tuple[Form, str]]] = {}
+    for form in forms:
+        if form.kind == FORM_A:
+            code, name, where = _project_code(Located(file=loc.file), form, dept)  # its notes are _project_rows' to give
+            if name or _text(form.head.get("project_code", (None,))[0]):
+                same.setdefault(code, []).append((form, where))
+    copies: set[int] = set()
+    for code, found in same.items():
+        best = max(found, key=lambda fw: _substance(fw[0], hidden))[0]  # the first of equals
+        for form, where in found:
+            if form is not best:
+                copies.add(id(form))
+                shown = "（隐藏的工作表）" if form.sheet in hidden else ""
+                loc.add("form.same_project", f"{form.title}{shown}与{best.title}是同一项目（{code}）；只采用{best.title}，这一张的资金和指标"
+                        "未读取（不重复相加）；如是旧版或副本，请删除", form.sheet, where)
+    return copies
+
+
+def _substance(form: Form, hidden) -> tuple:
+    scored = sum(1 for _, row in form.indicators if _numeric(row.get("weight", (None,))[0]))
+    return form.sheet not in hidden, form.total is not None, scored, len(form.indicators), form.score is not None
 
 
 def _holds_nothing(form: Form) -> bool:
