@@ -252,6 +252,17 @@ def test_the_self_evaluation_wins_over_the_projects_targets_sheet_before_it(tmp_
     assert (r.findings["sheet"] == "申报表").sum() == 1
 
 
+def test_the_department_form_read_is_the_full_one_not_a_targets_sheet_before_it(tmp_path):
+    decl = Grid([["部门整体支出绩效目标申报表"], ["部门（单位）名称", DEPT],
+                 ["一级指标", "二级指标", "三级指标", "指标值"], ["产出指标", "数量指标", "服务群众人次", "≥5000人次"]])
+    alone = _run([write_xlsx({"部门": form_b()}, tmp_path / "alone.xlsx")])
+    r = _run([write_xlsx({"申报表": decl, "部门": form_b()}, tmp_path / "both.xlsx")])
+    assert r.depts.drop(columns=["file", "warnings"]).equals(alone.depts.drop(columns=["file", "warnings"]))
+    assert r.depts.iloc[0]["total"] == 99 and r.depts.iloc[0]["warnings"] == alone.depts.iloc[0]["warnings"] + 1
+    assert r.indicators.drop(columns="file").equals(alone.indicators.drop(columns="file"))
+    assert _found(r, "form.extra_dept") == [("警告", "申报表", "A1")] and (r.findings["sheet"] == "申报表").sum() == 1
+
+
 @pytest.mark.parametrize("title", ["项目支出绩效自评表", None])
 def test_a_fill_date_or_a_year_inside_the_project_name_is_not_the_forms_year(tmp_path, title):
     """No year in the title (or no title at all), then 填报日期：2023年3月20日 and a project named

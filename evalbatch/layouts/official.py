@@ -926,19 +926,20 @@ def locate(sheets: dict[str, list[list]], loc: Located, rules: Rules, merges: di
                 f"用 evalbatch template 生成）、{FORM_A}、{FORM_B}；请检查是否提交了正确的文件")
         return loc
     forms = _without_bare_titles(forms, loc)
-    dept = _department(forms, loc)
+    dept = _department(forms, loc, hidden)
     if dept is None:
         return loc
     loc.usable = True
     copies = _project_copies(loc, forms, dept, hidden)
-    read = [f for f in forms if id(f) not in copies]
+    read = [f for f in forms if id(f) not in copies and (f.kind == FORM_A or f is dept.form)]  # what the other forms say is not reported
     for form in read:
         loc.layouts[form.kind] = loc.layouts.get(form.kind, 0) + 1
         for rule_id, message, where in form.notes:
             loc.add(rule_id, message, form.sheet, where)
-    _dept_fields(loc, forms, dept)
-    for form in read:
-        (_project_rows if form.kind == FORM_A else _dept_rows)(loc, form, dept, rules)
+    _dept_fields(loc, read, dept)
+    for form in forms:
+        if id(form) not in copies:
+            (_project_rows if form.kind == FORM_A else _dept_rows)(loc, form, dept, rules)
     return loc
 
 
@@ -1018,7 +1019,7 @@ def _form_dept(form: Form) -> tuple[str, str, str] | None:
     return None
 
 
-def _department(forms: list[Form], loc: Located) -> _Dept | None:
+def _department(forms: list[Form], loc: Located, hidden=frozenset()) -> _Dept | None:
     """The one department the file is about. Project forms of several 实施单位 are one
     department when they share their 主管部门 (a budget system's export for a 主管部门)."""
     named = [(f, _form_dept(f)) for f in forms]
@@ -1029,7 +1030,8 @@ def _department(forms: list[Form], loc: Located) -> _Dept | None:
                 "无法确定所属单位，请填写后重新提交", f.sheet, cell(f.start, 0))
         return None
     keys = {(d[0] or d[1]) for _, d in own}
-    form, (code, name, where) = own[0]
+    # Of several 部门整体 forms, the one with most substance is the department's (not a targets-only sheet before it).
+    form, (code, name, where) = max(own, key=lambda fd: _substance(fd[0], hidden)) if own[0][0].kind == FORM_B else own[0]
     if len(keys) > 1 and form.kind == FORM_A:
         parents = {split_code(f.head.get("supervisor", (None,))[0]) for f, _ in own}
         if len(parents) == 1 and next(iter(parents))[1]:
@@ -1056,8 +1058,8 @@ def _dept_fields(loc: Located, forms: list[Form], dept: _Dept) -> None:
     parent = next((f.head["supervisor"] for f in forms if not blank(f.head.get("supervisor", (None,))[0])), None)
     if parent:
         loc.fields["parent_dept"] = (split_code(parent[0])[1], parent[1])
-    b = next((f for f in forms if f.kind == FORM_B), None)
-    if b is None:
+    b = dept.form
+    if b.kind != FORM_B:
         return
     if b.score:
         loc.fields["self_total"] = b.score
