@@ -443,3 +443,40 @@ def test_a_bureau_teaches_a_head_row_in_forms(tmp_path, monkeypatch):
     rules_file.write_text("[forms]\nignored_fields = [" + ", ".join(f'"{w}"' for w in words) + "]\n", encoding="utf-8")
     got = check_paths([R.build_xlsx(_jishan_with_head_rows(), tmp_path / "14_jishan_xm.xlsx")], load_rules(rules_file))
     assert "form.unplaced" not in set(got.findings["rule_id"])
+
+
+# --- more than the form in the workbook ---------------------------------------------------
+
+_INSTRUCTIONS = [["项目支出绩效自评表填表说明"], ["1. 本表由项目实施单位填写，金额单位为万元。"], ["部门整体支出绩效自评表"], ["见附件2"]]
+
+
+def _doubled(spec: dict) -> dict:
+    """An old copy: every number doubled (other funds, other points and scores)."""
+    s = copy.deepcopy(spec)
+    s["rows"] = [[v * 2 if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in r] for r in s["rows"]]
+    return s
+
+
+def _with_instructions(spec: dict, path):
+    return R.write_xlsx({"填表说明": R.Grid(rows=_INSTRUCTIONS), spec["sheet"]: R.grid(spec)}, path)
+
+
+def _with_hidden_old_copy(spec: dict, path):
+    """The form's sheet copied before it, the copy hidden and its numbers changed: what a person
+    who fills this year's form over last year's leaves behind."""
+    from openpyxl import load_workbook
+
+    R.write_xlsx({"旧表": R.grid(_doubled(spec)), spec["sheet"]: R.grid(spec)}, path)
+    wb = load_workbook(path)
+    wb["旧表"].sheet_state = "hidden"
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("build", [_with_instructions, _with_hidden_old_copy])
+def test_other_sheets_in_the_workbook_change_no_reading(read_xlsx, tmp_path, build):
+    """Every corpus form with an instructions sheet naming the forms, or with a hidden old copy
+    of itself before it, reads exactly as the form alone: no phantom form, nothing summed."""
+    result = check_paths([build(R.load(p), tmp_path / f"{p.stem}.xlsx") for p in FORMS], RULES)
+    for stem in NAMED:
+        assert reading(result, stem) == reading(read_xlsx, stem), stem
