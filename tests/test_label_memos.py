@@ -75,3 +75,17 @@ def test_remember_starts_a_full_memo_again(monkeypatch):
         assert L.remember(memo, i, i * i) == i * i
     assert memo == {0: 0, 1: 1, 2: 4}
     assert L.remember(memo, 3, 9) == 9 and memo == {3: 9}
+
+
+def test_long_texts_and_wide_rows_are_answered_but_not_kept():
+    """A memo keeps its keys alive after their file: a hostile file's long cells and wide rows
+    are answered afresh, never remembered."""
+    labels = fresh()
+    long_name = "指标" + "1" * 70  # a placeholder by the default patterns, 72 characters
+    assert labels.placeholder(long_name) is True and labels.placeholder("指标2") is True
+    assert labels.rank("全年预算数" + "（说明）" * 20, "budget") is None and labels.rank("全年预算数", "budget") == 0
+    wide = ["一级指标", "二级指标", "三级指标", *[None] * 70, "分值"]
+    assert labels.place(wide, ("level1", "level2", "level3", "weight")) == {"level1": 0, "level2": 1, "level3": 2, "weight": 73}
+    assert list(labels._memos["placeholder"]) == ["指标2"]
+    assert ("全年预算数", "budget") in labels._memos["rank"] and max(len(t) for t, _ in labels._memos["rank"]) <= L.MEMO_TEXT
+    assert "place" not in labels._memos

@@ -91,8 +91,11 @@ CORE_RANK = 1000
 # A label longer than this is a sentence, not a header (no core-word guess for it).
 _CORE_LIMIT = 16
 
-# Answers a memo of `Labels.memo` holds at most.
+# Answers a memo of `Labels.memo` holds at most, and the texts it keeps answers for: a memo
+# keeps its keys alive, and labels are short (a sentence rarely repeats, and a hostile file's
+# 100,000-character cells must not stay in a worker's memory after their file).
 MEMO_LIMIT = 65536
+MEMO_TEXT = 64
 
 
 def remember(memo: dict, key, value):
@@ -136,9 +139,14 @@ class Labels:
         return max(len(t) for k in ("title_project", "title_department") for t in self.words[k])
 
     def placeholder(self, text: str) -> bool:
+        if len(text) > MEMO_TEXT:
+            return self._placeholder(text)
         memo = self.memo("placeholder")
         hit = memo.get(text)
-        return remember(memo, text, any(p.search(text) for p in self.placeholders)) if hit is None else hit
+        return remember(memo, text, self._placeholder(text)) if hit is None else hit
+
+    def _placeholder(self, text: str) -> bool:
+        return any(p.search(text) for p in self.placeholders)
 
     @functools.cached_property
     def cores(self) -> dict[str, tuple[str, ...]]:
@@ -147,6 +155,8 @@ class Labels:
 
     def rank(self, text: str, key: str) -> int | None:
         """`_rank`, remembered: the same few hundred headers, form after form."""
+        if len(text) > MEMO_TEXT:
+            return self._rank(text, key)
         memo = self._ranks
         hit = memo.get((text, key), memo)
         if hit is memo:
@@ -190,6 +200,8 @@ class Labels:
         """Columns of a header row for `keys`: each column names at most one field (the
         best-ranked; exact synonyms before cores before core words, left before right), each
         field one column (its best). Remembered per row: header rows repeat form after form."""
+        if len(row) > MEMO_TEXT or sum(len(v) for v in row if isinstance(v, str)) > 16 * MEMO_TEXT:
+            return self._place(row, keys)  # no header row is so wide or so wordy: not kept
         try:
             memo, known = self.memo("place"), (tuple(row), keys)
             hit = memo.get(known)
