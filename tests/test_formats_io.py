@@ -200,6 +200,29 @@ def test_html_page_without_a_table_is_a_web_page(tmp_path, rules):
     assert exc.rule_id == "file.not_spreadsheet" and "网页" in exc.message
 
 
+_LOL_HTML = ('<!DOCTYPE html [<!ENTITY lol "lol">' + "".join(
+    f'<!ENTITY lol{i} "' + (f"&lol{i - 1};" if i > 1 else "&lol;") * 10 + '">' for i in range(1, 10))
+    + '<!ENTITY x SYSTEM "file:///etc/passwd">]>')
+
+
+def test_an_html_pages_dtd_expands_nothing_and_reads_no_file(rules):
+    """A page's DOCTYPE may declare entities; HTML knows only its own (&amp; &#20013; &nbsp;),
+    so a declared one stays as typed: no billion laughs, no /etc/passwd."""
+    page = _LOL_HTML + "<html><body><table><tr><td>&lol9;</td><td>&x;</td><td>&amp;&lt;&#20013;&#x6587;&nbsp;b</td></tr></table></body></html>"
+    wb = open_workbook(page.encode(), rules)
+    assert wb.sheets == {"表1": [["&lol9;", "&x;", "&<中文 b"]]}
+
+
+def test_html_markup_as_a_browser_reads_it(rules):
+    """Unclosed cells and rows, comments, scripts and styles inside cells, CDATA, text between
+    tables, a <td> without its <tr>: the cells a browser shows, nothing else."""
+    page = ('<html><body><table><caption>表</caption><tr><td>a<!-- 注释 -->b<td rowspan=2>c<script>var t="<td>x</td>";</script>'
+            "<tr><td>d<style>td{}</style><![CDATA[e]]>f</table>后文<table><td>g</td></table>")
+    wb = open_workbook(page.encode(), rules)
+    assert wb.sheets == {"表": [["ab", "c"], ["df", "c"]], "表2": [["g"]]}
+    assert wb.merges == {"表": [(0, 1, 1, 1)], "表2": []}
+
+
 def test_html_colspan_bomb_is_clamped_without_allocating(tmp_path, rules):
     """colspan="100000": clamped as browsers clamp it (1,000), so the next cell lands in
     column 1,001 and the grid is 1 × 1,001, not 1 × 100,001."""
