@@ -64,6 +64,12 @@ def norm(text: object) -> str:
     return _norm(text) if len(text) <= _REMEMBERED else _norm.__wrapped__(text)
 
 
+def norm_row(row: list) -> list[str]:
+    """`norm` of every cell of a row; the usual short text goes straight to the memo (a sheet
+    is hundreds of cells, and the call in between was a tenth of reading an official form)."""
+    return [_norm(v) if type(v) is str and len(v) <= _REMEMBERED else norm(v) for v in row]
+
+
 # Every cell of every official form is compared so, and labels repeat form after form: short
 # texts are remembered (a long one, a sentence, rarely repeats and would only fill memory).
 _REMEMBERED = 64

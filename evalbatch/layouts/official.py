@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from .. import schema as S
 from ..rules import Rules
-from .base import FORM_A, FORM_B, Located, blank, norm
+from .base import FORM_A, FORM_B, Located, blank, norm, norm_row
 from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in, remember
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
@@ -62,6 +62,8 @@ class Grid:
     # across the indicator table's columns (说明 | 无 …) is no indicator. A lookup per row, not
     # a pass over every merge (a hostile sheet may hold tens of thousands).
     across: dict = field(default_factory=dict)
+    _firsts: dict = field(default_factory=dict, repr=False)  # (start, stop) → first_texts
+    _headers: dict = field(default_factory=dict, repr=False)  # (finder, start, stop) → `_header_once`
 
     def one_merge(self, r: int, first: int, last: int) -> bool:
         """Whether one merged range covers columns `first`…`last` of row `r`."""
@@ -70,7 +72,7 @@ class Grid:
     def __post_init__(self):
         width = max((len(row) for row in self.rows), default=0)  # ragged rows (HTML) padded: lookups never fall off
         self.rows = [list(row) + [None] * (width - len(row)) for row in self.rows]
-        self.norms = [[norm(v) for v in row] for row in self.rows]
+        self.norms = [norm_row(row) for row in self.rows]
 
     @functools.cached_property
     def texts(self) -> frozenset[str]:
@@ -84,7 +86,22 @@ class Grid:
 
     @functools.cached_property
     def core_texts(self) -> frozenset[str]:
-        return frozenset(t for row in self.cores for t in row)
+        """Every short label's core: whether to look in `cores` at all (most lookups need not)."""
+        short = {v for row, norms in zip(self.rows, self.norms) for v, t in zip(row, norms) if t and len(t) <= _TITLE_SLACK}
+        return frozenset(map(canon, short))
+
+    def first_texts(self, start: int, stop: int) -> list[tuple[str, int, int]]:
+        """Each text of rows [start, stop) at its first cell, in reading order: a merged label
+        repeats itself across its columns, and the head is searched once for each field."""
+        key = (start, stop)
+        if key not in self._firsts:
+            seen: dict[str, tuple[str, int, int]] = {}
+            for r in range(start, min(stop, len(self.rows))):
+                for c, (v, t) in enumerate(zip(self.rows[r], self.norms[r])):
+                    if t and v not in seen:
+                        seen[v] = (v, r, c)
+            self._firsts[key] = list(seen.values())
+        return self._firsts[key]
 
     def value(self, r: int, c: int | None):
         if c is None or r >= len(self.rows) or c >= len(self.rows[r]):
@@ -190,8 +207,9 @@ def _forms_in(grid: Grid, labels: Labels) -> list[Form]:
     one form when it holds a funds or an indicator block. A form's kind is its title's, else
     its content's."""
     starts: list[tuple[int, str]] = []
+    titles = {t: k for t in grid.texts if t and (k := _title_kind(t, labels)) is not None}  # most sheets: one or two
     for r, row in enumerate(grid.norms):
-        kind = next((k for k in (_title_kind(t, labels) for t in row if t) if k is not None), None)
+        kind = next((titles[t] for t in row if t in titles), None) if titles else None
         if kind is None:
             continue
         if starts and r - starts[-1][0] <= 2 and not _has_block(grid, starts[-1][0], r, labels):
@@ -241,10 +259,9 @@ def _find_label(grid: Grid, labels: Labels, key: str, start: int, end: int, head
             for c, t in enumerate(grid.cores[r]):
                 if t and t in cores:
                     return r, c
-    for r in range(start, min(end, head_end if head_end is not None else start, len(grid.rows))):
-        for c, v in enumerate(grid.rows[r]):
-            if grid.norms[r][c] and isinstance(v, str) and labels.rank(v, key) == CORE_RANK:
-                return r, c
+    for v, r, c in grid.first_texts(start, min(end, head_end if head_end is not None else start)):
+        if labels.rank(v, key) == CORE_RANK:
+            return r, c
     return None
 
 
@@ -384,7 +401,9 @@ class _FundList:
 
 
 def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
-    header = _funds_header(grid, form.start, stop, labels)
+    header = _funds_header(grid, form.start, form.end, labels)
+    if header is not None and header[0] >= stop:
+        header = None  # the first header row of the form is below the indicators: none above them
     if header is None:
         form.notes.append(("form.no_funds", f"{form.title}中没有找到资金表（表头应含“全年预算数”“全年执行数”）；无法计算预算执行率",
                            cell(form.start, 0)))
@@ -479,10 +498,10 @@ def _nature_lists(grid: Grid, form: Form, labels: Labels, first: int, stop: int)
     cell. They are read as the income and spending lists of a block printing both: the
     income parts ("收入") add up to their heading ("收入合计"), the spending parts ("支出") to
     theirs ("支出合计"). The amounts are the 年度预算申请's: 全年预算数."""
-    r = next((r for r in range(first, min(first + 2, stop, len(grid.rows))) if _nature_heads(grid, r, labels)), None)
-    if r is None:
+    found = next(((r, heads) for r in range(first, min(first + 2, stop, len(grid.rows))) if (heads := _nature_heads(grid, r, labels))), None)
+    if found is None:
         return
-    heads = sorted(_nature_heads(grid, r, labels).items(), key=lambda kc: kc[1])
+    r, heads = found[0], sorted(found[1].items(), key=lambda kc: kc[1])
     spans = [(kind, c, heads[i + 1][1] if i + 1 < len(heads) else len(grid.rows[r])) for i, (kind, c) in enumerate(heads)]
     last = r
     for rr in range(r, min(stop, len(grid.rows))):
@@ -504,10 +523,12 @@ def _nature_heads(grid: Grid, r: int, labels: Labels) -> dict[str, int]:
     """收入 / 支出 → the column of a row's `按收入性质分` / `按支出性质分` cell ([forms] income_lists,
     spending_lists)."""
     heads: dict[str, int] = {}
-    for c, v in enumerate(grid.rows[r]):
-        label = _LABEL_AMOUNT.match(norm(v))
+    for c, t in enumerate(grid.norms[r]):
+        if not t:
+            continue
+        label = _LABEL_AMOUNT.match(t)
         for kind, key in (("收入", "income_lists"), ("支出", "spending_lists")):
-            name = label.group(1) if label else norm(v)
+            name = label.group(1) if label else t
             rank = labels.rank(name, key) if name and kind not in heads else None
             if rank is not None and rank < CORE_RANK:
                 heads[kind] = c
@@ -559,6 +580,22 @@ def _dash_blank(v):
     return None if isinstance(v, str) and norm(v) in _SAME_AS else v
 
 
+def _header_once(find):
+    """A block's header row, found once per rows of a sheet: recognising a form by its blocks,
+    reading its head and reading the block all ask for it. Each caller gets its own columns."""
+
+    @functools.wraps(find)
+    def once(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
+        key = (find, start, stop)
+        if key not in grid._headers:
+            grid._headers[key] = find(grid, start, stop, labels)
+        found = grid._headers[key]
+        return (found[0], dict(found[1])) if found else None
+
+    return once
+
+
+@_header_once
 def _funds_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
     """The first row naming both a budget and an executed amount; points, rate and score
     count only right of the money (a 分值 far left is another block's)."""
@@ -585,6 +622,8 @@ def _fund_label(grid: Grid, r: int, first: int, first_money: int, labels: Labels
     """("total" | "source", label as written, column) for a funds row named by a known label
     in columns [first, first_money)."""
     for c in range(first, min(first_money, len(grid.norms[r]))):
+        if not grid.norms[r][c]:
+            continue
         t = _WHERE_ONLY.sub("", grid.norms[r][c])
         core = canon(t)
         if t in labels["total_row"] or core in labels.cores["total_row"]:
@@ -629,6 +668,7 @@ def _numeric(v) -> bool:
 _IND_KEYS = ("level1", "level2", "level3", "weight", "target", "actual", "score", "reason")
 
 
+@_header_once
 def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tuple[int, dict[str, int]] | None:
     """The first row naming a 三级 column beside a 一级 or 二级 one, or an indicator-name column
     (指标名称, 三级指标) beside at least two of target, actual, points and score: a table with one
@@ -744,7 +784,7 @@ def _known_row_label(text: str, labels: Labels) -> bool:
     t = _WHERE_ONLY.sub("", norm(text))
     if points_in(t) is not None or _title_kind(t, labels) is not None:
         return True
-    if any(t.startswith(f) for f in labels["footer"]):
+    if t.startswith(labels["footer"]):
         return True
     # A synonym or its core only: the core words (a header holding 说明 is a reason column) place
     # the columns of a block, never a row (资金来源说明 is no reason).
@@ -776,7 +816,7 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         if norms[0] in labels["total_score"] or canon(norms[0]) in labels.cores["total_score"]:
             form.score = _total_score(grid, r, cols.get("score"))
             break
-        if any(t in labels["footer"] or any(t.startswith(f) for f in labels["footer"]) for t in norms[:2]):
+        if any(t.startswith(labels["footer"]) for t in norms[:2]):  # a footer label, or a cell starting with one
             break
         if grid.norms[r][cols["level3"]] in labels["level3"]:
             continue  # the header printed again
@@ -788,7 +828,8 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
             continue  # a note merged across the name and its values (说明 | 无 …), not an indicator
         if (r, cols["level3"]) in grid.covered and not _own_values(grid, r, cols["level3"]):
             continue  # the name above merged down over a row with nothing of its own: that indicator continues
-        row = {k: (None if k in ("weight", "score") and (r, c) in grid.covered else grid.value(r, c), cell(r, c)) for k, c in cols.items()}
+        values = grid.rows[r]  # padded to the sheet's width: every placed column is there
+        row = {k: (None if k in _POINT_KEYS and (r, c) in grid.covered else values[c], cell(r, c)) for k, c in cols.items()}
         l1 = _text(row.get("level1", (None,))[0]) or l1
         l2 = _text(row.get("level2", (None,))[0]) or l2
         if split:
