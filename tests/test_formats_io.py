@@ -223,6 +223,17 @@ def test_html_markup_as_a_browser_reads_it(rules):
     assert wb.merges == {"表": [(0, 1, 1, 1)], "表2": []}
 
 
+def test_an_html_colspan_over_an_earlier_rowspan_stops_before_it(rules):
+    """Found by tests/test_html_reader.py: a colspan running into columns that rowspans from the
+    row above still hold (browsers draw the cells overlapping) was refused as a file of
+    overlapping merges. The cell keeps its place and covers the free columns only."""
+    page = ("<html><body><table><tr><td>a</td><td rowspan=2>b</td><td rowspan=2>c</td><td>d</td></tr>"
+            "<tr><td colspan=3>预算</td><td>e</td></tr></table></body></html>")
+    wb = open_workbook(page.encode(), rules)
+    assert wb.sheets == {"表1": [["a", "b", "c", "d"], ["预算", "b", "c", "e"]]}
+    assert wb.merges == {"表1": [(0, 1, 1, 1), (0, 2, 1, 2)]}
+
+
 def test_html_colspan_bomb_is_clamped_without_allocating(tmp_path, rules):
     """colspan="100000": clamped as browsers clamp it (1,000), so the next cell lands in
     column 1,001 and the grid is 1 × 1,001, not 1 × 100,001."""

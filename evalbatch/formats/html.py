@@ -228,6 +228,10 @@ class _TableParser:
         attrs = dict(attrs) if attrs else {}  # one lookup each in a plain dict, not lxml's mapping
         rowspan, colspan = _span(attrs.get("rowspan"), MAX_ROWSPAN), _span(attrs.get("colspan"), MAX_COLSPAN)
         r, c = t.row, t.col
+        # A colspan running into a column an earlier rowspan still holds (a table-model error
+        # browsers draw as overlapping cells) stops before it: a sheet's merges never overlap.
+        if colspan > 1 and t.busy_until:
+            colspan = next((j - c for j in range(c + 1, c + colspan) if t.busy_until.get(j, 0) > r), colspan)
         if r >= EXCEL_ROWS or c + colspan > EXCEL_COLS:
             raise beyond_excel(self._name(), r, c + colspan - 1)
         # Sized by every cell's place, empty or not: that bounds the column scans above and
