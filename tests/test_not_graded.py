@@ -176,3 +176,23 @@ def test_feedback_of_an_unreviewed_department_says_why_and_never_scores_0(tmp_pa
     ind = [row for row in book["指标复核"].iter_rows(values_only=True)]
     head, rate = ind[0], next(row for row in ind if row[3] == "预算执行率")
     assert (rate[head.index("复核得分")], rate[head.index("复核说明")]) == (None, "金额空白，预算执行率无法计算，不计分")
+
+
+def nameless(total) -> Grid:
+    g = form_a(total=total, source=total)
+    g.rows[2][1] = None  # 项目名称 left blank, no code before it
+    return g
+
+
+def test_two_nameless_project_forms_stay_two_projects(tmp_path):
+    """Neither form names its project: each is its own project (code from its place in the file),
+    its funds and indicators its own, never one project of two."""
+    r = check_paths([write_xlsx({"表一": nameless((100, 120, 96)), "表二": nameless((50, 60, 30))}, tmp_path / "a.xlsx")], RULES)
+    p = r.projects.sort_values("budget")
+    assert p["budget"].tolist() == [60, 120] and p["spent"].tolist() == [30, 96]
+    assert p["project_code"].nunique() == 2 and all(c.startswith("219001-P") for c in p["project_code"])
+    assert r.indicators.groupby("project_code").size().tolist() == [5, 5]
+    assert "project.duplicate" not in set(r.findings["rule_id"])
+    derived = r.findings[r.findings["rule_id"] == "project.code_derived"]
+    assert derived["sheet"].tolist() == ["表一", "表二"]
+    assert derived["message"].str.contains("没有项目编码和项目名称，已按单位编码与表格位置生成").all()

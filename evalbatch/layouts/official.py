@@ -1136,8 +1136,13 @@ def _project_code(loc: Located, form: Form, dept: _Dept) -> tuple[str, str, str]
         return given, name, form.head["project_code"][1]
     if code:
         return code, name, name_cell
-    code = f"{dept.code}-P{derived_code(dept.code, name)[:6]}"
-    loc.add("project.code_derived", f"{form.title}没有项目编码，已按单位编码与项目名称生成 {code}（自动生成，名称不变则编码不变）", form.sheet, name_cell)
+    if name:
+        code = f"{dept.code}-P{derived_code(dept.code, name)[:6]}"
+        loc.add("project.code_derived", f"{form.title}没有项目编码，已按单位编码与项目名称生成 {code}（自动生成，名称不变则编码不变）", form.sheet, name_cell)
+        return code, name, name_cell
+    # Nor a name: the form's place tells it from another nameless form of the file (never one project of two).
+    code = f"{dept.code}-P{derived_code(dept.code, form.sheet, str(form.start))[:6]}"
+    loc.add("project.code_derived", f"{form.title}没有项目编码和项目名称，已按单位编码与表格位置生成 {code}（自动生成）", form.sheet, name_cell)
     return code, name, name_cell
 
 
