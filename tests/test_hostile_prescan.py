@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from faults import _CONTENT_TYPES, _ROOT_RELS, _WORKBOOK, _WORKBOOK_RELS, ole_file
 from test_hostile_files import _biff, _rules, refused, zipped
 
+from evalbatch.formats.base import FileProblem
 from evalbatch.read.reader import open_workbook, read_bytes
 from evalbatch.rules import load_rules
 
@@ -185,6 +187,23 @@ def test_a_ten_million_character_cell_is_refused(tmp_path, kind):
     problem = refused(_write(tmp_path / "c.xls", data))
     assert (problem.rule_id, problem.message) == (
         "file.suspicious", "工作表「基本信息」中有单元格文字长达 10,000,000 个字符，超过上限 100,000（Excel 单元格最多 32,767 个字符），疑似异常文件，不予读取")
+
+
+def test_an_overlong_html_cell_is_counted_whole_but_not_kept():
+    """libxml2 hands a cell's text in pieces: the reader counts them all (the message names the
+    whole length) and keeps none past the cell limit. Holding them cost as much again as the page."""
+    from evalbatch.formats.base import Limits
+    from evalbatch.formats.html import read_html
+    page = html_page("<table><tr><td>" + "a" * 30_000_000 + "</td></tr></table>")
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileProblem) as refused_:
+            read_html(page, lambda _: True, Limits(max_text_chars=10**9))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "长达 30,000,000 个字符" in refused_.value.message
+    assert peak < 45 * 2**20  # the decoded page is 30 MB; with the pieces kept it was 58
 
 
 _TOO_DEEP = "文件内部元素层层嵌套超过 100 层，正常表格不会如此，疑似恶意文件，不予读取"

@@ -128,6 +128,7 @@ class _TableParser:
         self.title = ""
         self._depth = 0  # how many <table>s are open
         self._cell: list[str] | None = None  # text of the open top-level cell
+        self._open_chars = 0  # characters of the open cell or caption, kept or not
         self._all_chars = 0
         self._cell_at: tuple[int, int] = (0, 0)
         self._caption: list[str] | None = None
@@ -167,7 +168,7 @@ class _TableParser:
             self._text("\n")
         elif tag == "caption":
             self._close_cell()
-            self._caption = []
+            self._caption, self._open_chars = [], 0
 
     def end(self, tag):
         if tag == self._skip:
@@ -196,16 +197,19 @@ class _TableParser:
         return self.tables
 
     def _text(self, s: str) -> None:
-        if self._cell is not None:
-            self._cell.append(s)
-        elif self._caption is not None:
-            self._caption.append(s)
+        parts = self._cell if self._cell is not None else self._caption
+        if parts is None:
+            return
+        # Counted as it comes, kept only within the cell limit: an overlong cell is refused when
+        # it closes, with its whole length (libxml2 hands text in pieces), without holding it.
+        self._open_chars += len(s)
+        if self._open_chars <= self.limits.max_cell_chars:
+            parts.append(s)
 
     def _closed(self, parts: list[str]) -> str:
-        """A cell's or caption's text, within the per-cell and whole-file limits. Counted once
-        whole (its length is the message's; white space is collapsed later, so a little high,
-        never low): the file's bytes bound what a cell can gather before it closes."""
-        chars = sum(map(len, parts))
+        """A cell's or caption's text, within the per-cell and whole-file limits (white space is
+        collapsed later, so the count is a little high, never low)."""
+        chars = self._open_chars
         if chars > self.limits.max_cell_chars:
             raise cell_too_long(self._name(), chars, self.limits.max_cell_chars)
         self._all_chars += chars
@@ -246,7 +250,7 @@ class _TableParser:
         if rowspan > 1 or colspan > 1:
             t.merges.append((r, c, r + rowspan - 1, c + colspan - 1))
         t.col += colspan
-        self._cell, self._cell_at = [], (r, c)
+        self._cell, self._cell_at, self._open_chars = [], (r, c), 0
 
     def _close_cell(self) -> None:
         if self._cell is None:
