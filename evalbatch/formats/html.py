@@ -190,7 +190,9 @@ class _TableParser:
         if self._title is not None:
             self._title.append(data)
         if self._skip is None:
-            self._text(_SPACES.sub(" ", data))  # a newline in the source is a space; only <br> breaks a line
+            # A newline in the source is a space; only <br> breaks a line. Other white space is
+            # collapsed when the cell closes (counted before: high, never low).
+            self._text(_SPACES.sub(" ", data) if "\n" in data else data)
 
     def close(self) -> list[_Table]:
         self._close_cell()
@@ -229,8 +231,10 @@ class _TableParser:
             self._new_row()  # a <td> before any <tr>: browsers open the row for it
         while t.busy_until.get(t.col, 0) > t.row:
             t.col += 1
-        attrs = dict(attrs) if attrs else {}  # one lookup each in a plain dict, not lxml's mapping
-        rowspan, colspan = _span(attrs.get("rowspan"), MAX_ROWSPAN), _span(attrs.get("colspan"), MAX_COLSPAN)
+        rowspan = colspan = 1
+        if attrs:
+            attrs = dict(attrs)  # one lookup each in a plain dict, not lxml's mapping
+            rowspan, colspan = _span(attrs.get("rowspan"), MAX_ROWSPAN), _span(attrs.get("colspan"), MAX_COLSPAN)
         r, c = t.row, t.col
         # A colspan running into a column an earlier rowspan still holds (a table-model error
         # browsers draw as overlapping cells) stops before it: a sheet's merges never overlap.
@@ -240,8 +244,8 @@ class _TableParser:
             raise beyond_excel(self._name(), r, c + colspan - 1)
         # Sized by every cell's place, empty or not: that bounds the column scans above and
         # the span bookkeeping below by the grid the limit allows.
-        rows, cols = max(t.extent[0], r + 1), max(t.extent[1], c + colspan)
-        if (rows, cols) != t.extent:
+        if r >= t.extent[0] or c + colspan > t.extent[1]:
+            rows, cols = max(t.extent[0], r + 1), max(t.extent[1], c + colspan)
             check_extent(self._name(), rows, cols, self.limits)
             t.extent = (rows, cols)
         if rowspan > 1:
