@@ -67,7 +67,7 @@ def norm(text: object) -> str:
 def norm_row(row: list) -> list[str]:
     """`norm` of every cell of a row; the usual short text goes straight to the memo (a sheet
     is hundreds of cells, and the call in between was a tenth of reading an official form)."""
-    return [_norm(v) if type(v) is str and len(v) <= _REMEMBERED else norm(v) for v in row]
+    return [_norm(v) if type(v) is str and len(v) <= _REMEMBERED else "" if v is None or type(v) is float else norm(v) for v in row]
 
 
 # Every cell of every official form is compared so, and labels repeat form after form: short

@@ -17,13 +17,14 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 
 from xlsxwriter.utility import xl_col_to_name
 
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm, norm_row
-from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in, remember
+from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, MEMO_TEXT, Labels, budget_execution_row, canon, labels_for, points_in, remember
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -64,6 +65,7 @@ class Grid:
     across: dict = field(default_factory=dict)
     _firsts: dict = field(default_factory=dict, repr=False)  # (start, stop) → first_texts
     _headers: dict = field(default_factory=dict, repr=False)  # (finder, start, stop) → `_header_once`
+    _colons: dict = field(default_factory=dict, repr=False)  # (start, stop) → `colon_cells`
 
     def one_merge(self, r: int, first: int, last: int) -> bool:
         """Whether one merged range covers columns `first`…`last` of row `r`."""
@@ -77,7 +79,7 @@ class Grid:
     @functools.cached_property
     def texts(self) -> frozenset[str]:
         """Every normalised text of the sheet: a label that is not there is not searched for."""
-        return frozenset(t for row in self.norms for t in row)
+        return frozenset(chain.from_iterable(self.norms))
 
     @functools.cached_property
     def cores(self) -> list[list[str]]:
@@ -89,6 +91,24 @@ class Grid:
         """Every short label's core: whether to look in `cores` at all (most lookups need not)."""
         short = {v for row, norms in zip(self.rows, self.norms) for v, t in zip(row, norms) if t and len(t) <= _TITLE_SLACK}
         return frozenset(map(canon, short))
+
+    @functools.cached_property
+    def joined(self) -> list[str]:
+        """Each row's normalised texts in one string, NUL between cells (no label holds NUL, so
+        a word found in it is found in one cell): whether a row holds a word, asked in C."""
+        return ["\0".join(row) for row in self.norms]
+
+    def row_has(self, r: int, words: tuple[str, ...]) -> bool:
+        """Whether a normalised cell of row `r` contains one of `words`."""
+        return any(w in self.joined[r] for w in words)
+
+    def colon_cells(self, start: int, stop: int) -> list[tuple[int, int, str]]:
+        """(row, column, text) of each text cell of rows [start, stop) holding a colon (`label：value`), in reading order."""
+        key = (start, stop)
+        if key not in self._colons:
+            self._colons[key] = [(r, c, v) for r in range(start, min(stop, len(self.rows))) for c, v in enumerate(self.rows[r])
+                                 if isinstance(v, str) and ("：" in v or ":" in v)]
+        return self._colons[key]
 
     def first_texts(self, start: int, stop: int) -> list[tuple[str, int, int]]:
         """Each text of rows [start, stop) at its first cell, in reading order: a merged label
@@ -177,12 +197,13 @@ _TITLE_SLACK = 16
 _TITLE_MAX = 60
 
 
-def _title_kind(text: str, labels: Labels) -> str | None:
+def _title_kind(text: str, labels: Labels, memo: dict | None = None) -> str | None:
     """FORM_A / FORM_B for a title row, "" for a title that does not say which (content
-    decides), None for no title. Asked of every cell: remembered per text."""
+    decides), None for no title. Asked of every cell: remembered per text (in `memo`, the
+    labels' own, which a caller asking of many texts passes)."""
     if len(text) > _TITLE_MAX:
         return None  # long text is never a title, and this test is cheap
-    memo = labels.memo("title")
+    memo = labels.memo("title") if memo is None else memo
     kind = memo.get(text, memo)
     return remember(memo, text, _title_kind_of(text, labels)) if kind is memo else kind
 
@@ -207,9 +228,11 @@ def _forms_in(grid: Grid, labels: Labels) -> list[Form]:
     one form when it holds a funds or an indicator block. A form's kind is its title's, else
     its content's."""
     starts: list[tuple[int, str]] = []
-    titles = {t: k for t in grid.texts if t and (k := _title_kind(t, labels)) is not None}  # most sheets: one or two
+    memo = labels.memo("title")
+    titles = {t: k for t in grid.texts if t and (k := _title_kind(t, labels, memo)) is not None}  # most sheets: one or two
     for r, row in enumerate(grid.norms):
-        kind = next((titles[t] for t in row if t in titles), None) if titles else None
+        # A title is a whole cell, so a row without it in its joined texts holds none (asked in C).
+        kind = next((titles[t] for t in row if t in titles), None) if titles and any(t in grid.joined[r] for t in titles) else None
         if kind is None:
             continue
         if starts and r - starts[-1][0] <= 2 and not _has_block(grid, starts[-1][0], r, labels):
@@ -366,14 +389,11 @@ def _head_value(grid: Grid, form: Form, labels: Labels, key: str, head_end: int)
 
 def _inline_value(grid: Grid, form: Form, labels: Labels, key: str, end: int) -> tuple[object, str] | None:
     """`label：value` in one cell, on the form's first rows (填报单位：某某局（盖章））."""
-    for r in range(form.start, min(end, form.start + 6, len(grid.rows))):
-        for c, v in enumerate(grid.rows[r]):
-            if not isinstance(v, str) or ("：" not in v and ":" not in v):
-                continue
-            label, _, rest = v.replace("：", ":").partition(":")
-            rest = re.sub(r"[（(]\s*(盖章|公章|签章)\s*[）)]", "", rest).strip()
-            if rest and canon(label) in labels.cores[key]:
-                return rest.split("  ")[0].strip(), cell(r, c)
+    for r, c, v in grid.colon_cells(form.start, min(end, form.start + 6)):
+        label, _, rest = v.replace("：", ":").partition(":")
+        rest = re.sub(r"[（(]\s*(盖章|公章|签章)\s*[）)]", "", rest).strip()
+        if rest and canon(label) in labels.cores[key]:
+            return rest.split("  ")[0].strip(), cell(r, c)
     return None
 
 
@@ -418,7 +438,7 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
     for r in range(h + 1, stop):
         read = [_fund_row(grid, r, fl, labels) for fl in lists]
         if not any(read):
-            if seen_money or any(g in t for t in grid.norms[r] for g in _GOAL_LABELS):
+            if seen_money or grid.row_has(r, _GOAL_LABELS):
                 break
             continue
         seen_money = True
@@ -505,7 +525,7 @@ def _nature_lists(grid: Grid, form: Form, labels: Labels, first: int, stop: int)
     spans = [(kind, c, heads[i + 1][1] if i + 1 < len(heads) else len(grid.rows[r])) for i, (kind, c) in enumerate(heads)]
     last = r
     for rr in range(r, min(stop, len(grid.rows))):
-        if rr > r and any(g in t for t in grid.norms[rr] for g in _GOAL_LABELS):
+        if rr > r and grid.row_has(rr, _GOAL_LABELS):
             break
         lines = [(kind, _nature_line(grid, rr, lo, hi)) for kind, lo, hi in spans]
         if rr > r and not any(line for _, line in lines):
@@ -524,15 +544,25 @@ def _nature_heads(grid: Grid, r: int, labels: Labels) -> dict[str, int]:
     spending_lists)."""
     heads: dict[str, int] = {}
     for c, t in enumerate(grid.norms[r]):
-        if not t:
-            continue
-        label = _LABEL_AMOUNT.match(t)
-        for kind, key in (("收入", "income_lists"), ("支出", "spending_lists")):
-            name = label.group(1) if label else t
-            rank = labels.rank(name, key) if name and kind not in heads else None
-            if rank is not None and rank < CORE_RANK:
-                heads[kind] = c
+        for kind in _nature_kinds(t, labels) if t else ():
+            heads.setdefault(kind, c)
     return heads
+
+
+def _nature_kinds(text: str, labels: Labels) -> tuple[str, ...]:
+    """The lists (收入, 支出) a cell heads, by its label before any amount; remembered per text."""
+    if len(text) > MEMO_TEXT:
+        return _nature_kinds_of(text, labels)  # not kept: a hostile file's long texts would fill the memo
+    memo = labels.memo("nature heads")
+    kinds = memo.get(text)
+    return remember(memo, text, _nature_kinds_of(text, labels)) if kinds is None else kinds
+
+
+def _nature_kinds_of(text: str, labels: Labels) -> tuple[str, ...]:
+    label = _LABEL_AMOUNT.match(text)
+    name = label.group(1) if label else text
+    ranks = [(kind, labels.rank(name, key) if name else None) for kind, key in (("收入", "income_lists"), ("支出", "spending_lists"))]
+    return tuple(kind for kind, rank in ranks if rank is not None and rank < CORE_RANK)
 
 
 def _nature_line(grid: Grid, r: int, lo: int, hi: int) -> tuple[tuple[str, str], tuple[object, str]] | None:
@@ -621,17 +651,33 @@ _PART_WORDS = ("基本支出", "项目支出", "人员", "公用")
 def _fund_label(grid: Grid, r: int, first: int, first_money: int, labels: Labels) -> tuple[str, str, int] | None:
     """("total" | "source", label as written, column) for a funds row named by a known label
     in columns [first, first_money)."""
-    for c in range(first, min(first_money, len(grid.norms[r]))):
-        if not grid.norms[r][c]:
-            continue
-        t = _WHERE_ONLY.sub("", grid.norms[r][c])
-        core = canon(t)
-        if t in labels["total_row"] or core in labels.cores["total_row"]:
-            return "total", str(grid.rows[r][c]).strip(), c
-        if t in labels["source_rows"] or core in labels.cores["source_rows"]:
-            return "source", str(grid.rows[r][c]).strip(), c
-        if core and len(core) <= _TITLE_SLACK and core.endswith(_TOTAL_ENDS) and not any(p in core for p in _PART_WORDS):
-            return "total", str(grid.rows[r][c]).strip(), c  # 年度财政资金总额, 资金合计, 部门整体支出总额
+    row = grid.norms[r]
+    for c in range(first, min(first_money, len(row))):
+        kind = _fund_label_kind(row[c], labels) if row[c] else None
+        if kind:
+            return kind, str(grid.rows[r][c]).strip(), c
+    return None
+
+
+def _fund_label_kind(text: str, labels: Labels) -> str | None:
+    """"total" or "source" for a funds row label (its normal form), None for another text;
+    remembered per short text (the same labels, form after form)."""
+    if len(text) > MEMO_TEXT:
+        return _fund_label_kind_of(text, labels)
+    memo = labels.memo("fund label")
+    kind = memo.get(text, memo)
+    return remember(memo, text, _fund_label_kind_of(text, labels)) if kind is memo else kind
+
+
+def _fund_label_kind_of(text: str, labels: Labels) -> str | None:
+    t = _WHERE_ONLY.sub("", text)
+    core = canon(t)
+    if t in labels["total_row"] or core in labels.cores["total_row"]:
+        return "total"
+    if t in labels["source_rows"] or core in labels.cores["source_rows"]:
+        return "source"
+    if core and len(core) <= _TITLE_SLACK and core.endswith(_TOTAL_ENDS) and not any(p in core for p in _PART_WORDS):
+        return "total"  # 年度财政资金总额, 资金合计, 部门整体支出总额
     return None
 
 
@@ -647,6 +693,8 @@ def _task_name(grid: Grid, r: int, first: int, first_money: int) -> str:
 def _unit(grid: Grid, start: int, stop: int, labels: Labels) -> str:
     """元 when a note or header above the money says so (and not 万元)."""
     for r in range(start, stop):
+        if not grid.row_has(r, labels.yuan_notes):
+            continue
         for t in grid.norms[r]:
             if "万元" in t:
                 continue
@@ -674,7 +722,7 @@ def _indicator_header(grid: Grid, start: int, stop: int, labels: Labels) -> tupl
     (指标名称, 三级指标) beside at least two of target, actual, points and score: a table with one
     level of names (重庆's 部门整体绩效自评表) is an indicator block too."""
     for r in range(start, min(stop, len(grid.norms))):
-        if sum(1 for t in grid.norms[r] if t) < 3 or not any(("级" in t or "指标" in t) for t in grid.norms[r] if t):
+        if not ("级" in grid.joined[r] or "指标" in grid.joined[r]) or len(grid.norms[r]) - grid.norms[r].count("") < 3:
             continue
         cols = _points_right_of_names(grid.rows[r], labels.place(grid.rows[r], _IND_KEYS), labels)
         values = sum(k in cols for k in ("target", "actual", "weight", "score"))
@@ -756,10 +804,10 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
     for r in range(form.start, min(stop, len(grid.rows))):
         if form.funds_rows and form.funds_rows[0] <= r <= form.funds_rows[1]:
             continue
+        if grid.row_has(r, _GOAL_ROWS):
+            return  # the goal block runs to the indicator table: its rows are goals, not labels
         row = grid.norms[r]
         filled = [c for c, t in enumerate(row) if t]
-        if any(g in t for t in row for g in _GOAL_ROWS):
-            return  # the goal block runs to the indicator table: its rows are goals, not labels
         if len({row[c] for c in filled}) < 2:
             continue  # a title, a note or a heading alone on its row (merged cells repeat one text)
         c = filled[0]
@@ -780,7 +828,15 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
 
 def _known_row_label(text: str, labels: Labels) -> bool:
     """A row label the reader knows: any [forms] label (head fields, funds rows, titles, totals,
-    footers, ignored fields), `其中：` before a source, or a heading carrying points."""
+    footers, ignored fields), `其中：` before a source, or a heading carrying points. Remembered per text."""
+    if len(text) > MEMO_TEXT:
+        return _known_row_label_of(text, labels)  # a long text is not kept: a hostile file's would fill the memo
+    memo = labels.memo("row label")
+    known = memo.get(text)
+    return remember(memo, text, _known_row_label_of(text, labels)) if known is None else known
+
+
+def _known_row_label_of(text: str, labels: Labels) -> bool:
     t = _WHERE_ONLY.sub("", norm(text))
     if points_in(t) is not None or _title_kind(t, labels) is not None:
         return True
@@ -809,24 +865,26 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
                                "（位于指标值与得分之间、合计等于分值总数的数字列）；如需直接识别，请在规则 [forms] weight 中加上该表头", cell(h, found)))
     l1 = l2 = None
     rows = []
+    names = cols["level3"]
+    values_end = max(cols.get("target", -1), cols.get("actual", -1))
+    totals, total_cores, footers, headers = labels["total_score"], labels.cores["total_score"], labels["footer"], labels["level3"]
     for r in range(first, form.end):
         norms = [t for t in grid.norms[r] if t]
         if not norms:
             continue
-        if norms[0] in labels["total_score"] or canon(norms[0]) in labels.cores["total_score"]:
+        if norms[0] in totals or canon(norms[0]) in total_cores:
             form.score = _total_score(grid, r, cols.get("score"))
             break
-        if any(t.startswith(labels["footer"]) for t in norms[:2]):  # a footer label, or a cell starting with one
+        if norms[0].startswith(footers) or (len(norms) > 1 and norms[1].startswith(footers)):  # a footer label, or a cell starting with one
             break
-        if grid.norms[r][cols["level3"]] in labels["level3"]:
+        if grid.norms[r][names] in headers:
             continue  # the header printed again
         if len(set(norms)) == 1 and points_in(norms[0]) is not None:
             l1 = l2 = None  # a block heading (年度绩效目标2(40分)): the next goal's indicators follow
             continue
-        values_end = max(cols.get(k, -1) for k in ("target", "actual"))
-        if values_end > cols["level3"] and grid.one_merge(r, cols["level3"], values_end):
+        if values_end > names and grid.one_merge(r, names, values_end):
             continue  # a note merged across the name and its values (说明 | 无 …), not an indicator
-        if (r, cols["level3"]) in grid.covered and not _own_values(grid, r, cols["level3"]):
+        if (r, names) in grid.covered and not _own_values(grid, r, names):
             continue  # the name above merged down over a row with nothing of its own: that indicator continues
         values = grid.rows[r]  # padded to the sheet's width: every placed column is there
         row = {k: (None if k in _POINT_KEYS and (r, c) in grid.covered else values[c], cell(r, c)) for k, c in cols.items()}
@@ -1110,8 +1168,12 @@ def _dept_fields(loc: Located, forms: list[Form], dept: _Dept) -> None:
         loc.fields["money_unit"] = (b.unit, "")
 
 
+_NOTHING = (None, "")
+
+
 def _append(loc: Located, table: str, sheet: str, row: int, values: dict[str, tuple[object, str]], keys: tuple[str, ...]) -> None:
-    loc.rows.setdefault(table, []).append([row + 1, *(values.get(k, (None, ""))[0] for k in keys)])
+    get = values.get
+    loc.rows.setdefault(table, []).append([row + 1] + [get(k, _NOTHING)[0] for k in keys])
     loc.where.setdefault(table, []).append((sheet, {k: v[1] for k, v in values.items() if v[1]}))
 
 
