@@ -230,11 +230,10 @@ def _forms_in(grid: Grid, labels: Labels) -> list[Form]:
     starts: list[tuple[int, str]] = []
     memo = labels.memo("title")
     titles = {t: k for t in grid.texts if t and (k := _title_kind(t, labels, memo)) is not None}  # most sheets: one or two
-    for r, row in enumerate(grid.norms):
-        # A title is a whole cell, so a row without it in its joined texts holds none (asked in C).
-        kind = next((titles[t] for t in row if t in titles), None) if titles and any(t in grid.joined[r] for t in titles) else None
-        if kind is None:
+    for r, row in enumerate(grid.norms if titles else ()):
+        if titles.keys().isdisjoint(row):  # asked in C: most rows hold no title
             continue
+        kind = next(titles[t] for t in row if t in titles)
         if starts and r - starts[-1][0] <= 2 and not _has_block(grid, starts[-1][0], r, labels):
             starts[-1] = (starts[-1][0], starts[-1][1] or kind)
         else:
