@@ -27,8 +27,11 @@ def read_calamine(
 ) -> dict[str, SheetData]:
     """Every wanted worksheet in one open, each measured before calamine builds it. `zf`:
     the container already opened to inspect it, if any (opening it again costs)."""
-    own_merges = _check_before_open(data, kind, wanted, limits, zf)
-    issues = zipscan.xlsx_cell_issues(data, wanted, zf) if kind == "xlsx" else {}
+    if kind == "xlsx":
+        own_merges, parts = None, zipscan.check_xlsx(data, wanted, limits, zf)
+        issues = zipscan.xlsx_cell_issues(data, wanted, zf, parts)
+    else:
+        own_merges, issues = _check_before_open(data, kind, wanted, limits, zf), {}
     wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
     try:
         out = {}
@@ -46,10 +49,9 @@ def _check_before_open(
     data: bytes, kind: str, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None
 ) -> dict[str, list[Merge]] | None:
     """Refuse an oversized sheet before calamine allocates it; the merges calamine does
-    not report (None where it does)."""
-    if kind == "xlsx":
-        zipscan.check_xlsx(data, wanted, limits, zf)
-    elif kind == "ods":
+    not report (None where it does). An xlsx is checked in `read_calamine`, which keeps
+    the sheets' parts for the cell-issue scan."""
+    if kind == "ods":
         return zipscan.scan_ods(data, wanted, limits, zf)
     elif kind == "xlsb":
         return zipscan.scan_xlsb(data, wanted, limits, zf)

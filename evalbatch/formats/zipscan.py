@@ -157,7 +157,9 @@ def _read_all(zf: zipfile.ZipFile, part: str) -> bytes:
     return b"".join(_read_member(zf, part))
 
 
-def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None = None) -> None:
+def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: zipfile.ZipFile | None = None) -> dict[str, list[str]]:
+    """Refuse a workbook whose wanted sheets are too large or hold too much text; its
+    `xlsx_parts`, for `xlsx_cell_issues` (reading them costs a pass over two members)."""
     zf = zf or zipfile.ZipFile(io.BytesIO(data))
     parts = xlsx_parts(zf)
     if parts:
@@ -175,6 +177,7 @@ def check_xlsx(data: bytes, wanted: Callable[[str], bool], limits: Limits, zf: z
         small = _scan_part(zf, part, name, small_enough, _Runs(name, limits) if size > limits.max_cell_chars else None, text, strings)
         if not small:
             check_extent(name, *_xlsx_extent(zf, part, name), limits)
+    return parts
 
 
 def _scan_part(zf: zipfile.ZipFile, part: str, name: str, small_enough: bool, runs: _Runs | None, text: Text | None,
@@ -205,14 +208,15 @@ _VALUE = re.compile(rb"<v\s*>([^<]*)</v\s*>")
 _ISSUE_PART_BYTES = 8 * _MB
 
 
-def xlsx_cell_issues(data: bytes, wanted: Callable[[str], bool], zf: zipfile.ZipFile | None = None) -> dict[str, list[tuple[int, int, CellIssue]]]:
+def xlsx_cell_issues(data: bytes, wanted: Callable[[str], bool], zf: zipfile.ZipFile | None = None,
+                     parts: dict[str, list[str]] | None = None) -> dict[str, list[tuple[int, int, CellIssue]]]:
     """Per wanted sheet, (row, column, issue) of every error cell (#DIV/0!, #N/A …) and every
     formula saved without its result, 0-based. calamine shows both as empty cells, which
-    would report a figure the department did fill in as "为空"."""
+    would report a figure the department did fill in as "为空". `parts`: `xlsx_parts`, if known."""
     zf = zf or zipfile.ZipFile(io.BytesIO(data))
     out: dict[str, list[tuple[int, int, CellIssue]]] = {}
-    for name, parts in xlsx_parts(zf).items():
-        for part in parts if wanted(name) else ():
+    for name, found in (xlsx_parts(zf) if parts is None else parts).items():
+        for part in found if wanted(name) else ():
             if zf.getinfo(part).file_size > _ISSUE_PART_BYTES:
                 continue
             found = _issues(_read_all(zf, part))

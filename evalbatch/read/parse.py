@@ -264,6 +264,8 @@ def _cells(key: str, files: list, row_text: list, where: list, letters: dict) ->
     """Each row's cell address of column `key`: where an official form's row says it is ("" where
     it has none), else the column's letter in the file's sheet and the row; None when neither
     is known. In plain Python, once per column: a check's rows are few, its columns many."""
+    if None not in where:  # official forms only: each row says where its cells are
+        return [w[1].get(key, "") for w in where]
     cells = []
     for file, row, w in zip(files, row_text, where):
         cell = w[1].get(key, "") if w else None
