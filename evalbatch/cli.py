@@ -256,7 +256,8 @@ def _grade_said(grade: str, found, unrated: str) -> str:
 def _print_projects(projects) -> None:
     for _, p in projects.iterrows():
         own = "—" if p["self_score"] != p["self_score"] else f"{p['self_score']:g}"
-        out.print(_literal(f"  项目 {p['project_code']} {p['project_name']}  复核得分 {p['total']:.2f}  自评 {own}  等级 {p['grade']}"))
+        total = "—" if p["total"] != p["total"] else f"{p['total']:.2f}"  # 未能复核 / 不计分: no score, never "nan"
+        out.print(_literal(f"  项目 {p['project_code']} {p['project_name']}  复核得分 {total}  自评 {own}  等级 {p['grade']}"))
 
 
 @app.command()

@@ -94,6 +94,9 @@ def test_not_graded_reaches_the_workbook_parquet_and_check_json(tmp_path):
     res = CliRunner().invoke(app, ["check", str(src / "219001_棠溪镇.xlsx"), "--json"])
     data = json.loads(res.stdout)
     assert [(p["grade"], p["total"]) for p in data["projects"]] == [(NO_FUNDS, None)]
+    res = CliRunner().invoke(app, ["check", str(src / "219001_棠溪镇.xlsx")])
+    line = next(x for x in res.stdout.splitlines() if "农村人居环境整治" in x)
+    assert "复核得分 —" in line and f"等级 {NO_FUNDS}" in line and "nan" not in res.stdout.lower()
 
 
 def test_a_project_sent_twice_is_one_project_with_one_set_of_funds(tmp_path):
