@@ -619,3 +619,54 @@ def test_unreadable_or_hostile_file_is_one_error(tmp_path, make, rule_id, words)
     assert r.findings[["level", "rule_id"]].values.tolist() == [["错误", rule_id]]
     assert all(w in r.findings["message"].iloc[0] for w in words), r.findings["message"].iloc[0]
     assert r.depts.empty and r.records[0].status == "无法使用"
+
+
+# --- 指标性质 / 指标方向 beside a whole target, and an empty 一级 column (内蒙古's 2024 layout) ---
+
+
+def form_with_directions(directions=True) -> Grid:
+    """A project form whose indicator rows print no 一级 label (the column is there, empty) and
+    whose comparison sits in 指标性质 (正向 / 反向) and 指标方向 (大于等于 / 小于等于) columns beside
+    a whole 年度指标值. Execution 21.5 / 21.8 = 98.62 % → 9.86 of 10."""
+    rows = [
+        ["项目支出绩效自评表"] + [None] * 10,
+        ["（2024年度）"] + [None] * 10,
+        ["项目名称", "口岸运行维护经费"] + [None] * 9,
+        ["主管部门", "巴彦淖尔市自然资源局", None, None, "实施单位", "150801-甘其毛都口岸分局"] + [None] * 5,
+        ["项目资金\n（万元）", None, "年初预算数", "全年预算数", "全年执行数", "分值", "执行率", "得分", None, None, None],
+        [None, "年度资金总额", 20, 21.8, 21.5, 10, "98.62%", 9.86, None, None, None],
+        [None, "其中：当年财政拨款", 20, 21.8, 21.5, "—", "98.62%", "—", None, None, None],
+        ["绩效指标", "一级指标", "二级指标", "三级指标", "指标性质", "指标方向", "年度指标值", "实际完成值", "分值", "得分", "偏差原因分析及改进措施"],
+        [None, None, "数量指标", "维护设施数量", "正向", "大于等于", "10个", "10个", 20, 20, None],
+        [None, None, "质量指标", "设施完好率", "正向", "大于等于", "95%", "98%", 15, 15, None],
+        [None, None, "时效指标", "维护及时率", "正向", "大于等于", "100%", "100%", 15, 15, None],
+        # 21.5 ≤ 21.8: met, 10 of 10 (read as 21.5 / 21.8 without the 指标方向, 9.86 and a warning)
+        [None, None, "成本指标", "维护成本", "反向", "小于等于", "21.8万元", "21.5万元", 10, 10, None],
+        [None, None, "社会效益指标", "口岸通关效率", "正向", "大于等于", "提高", "提高", 20, 19, "部分时段拥堵"],
+        [None, None, "满意度指标", "通关企业满意度", "正向", "大于等于", "90%", "92%", 10, 10, None],
+        ["总分", None, None, None, None, None, None, None, 100, 98.86, None],
+    ]
+    if not directions:
+        for row in rows[7:14]:
+            row[4] = row[5] = None
+    merges = [(0, 0, 0, 10), (1, 0, 1, 10), (2, 1, 2, 10), (3, 1, 3, 3), (3, 5, 3, 10), (4, 0, 6, 0), (7, 0, 13, 0)]
+    return Grid(rows, merges)
+
+
+def test_comparison_columns_beside_a_whole_target_and_an_empty_level1_column(tmp_path):
+    r = _run([write_xlsx({"表": form_with_directions()}, tmp_path / "a.xlsx")], year=2024)
+    p = r.projects.iloc[0]
+    assert _scores(r) == {"维护设施数量": 20, "设施完好率": 15, "维护及时率": 15, "维护成本": 10, "口岸通关效率": 19, "通关企业满意度": 10}
+    assert (p["exec_score"], p["total"], p["self_score"], p["grade"]) == (9.86, 98.86, 98.86, "优")
+    ind = r.indicators.set_index("l3")
+    assert (ind.loc["维护成本", "target"], ind.loc["维护设施数量", "target"], ind.loc["口岸通关效率", "target"]) == ("小于等于21.8万元", "大于等于10个", "提高")
+    assert _found(r, "form.no_level1") == [("提示", "表", "B8")]
+    assert _found(r, "value.required") == [] and _found(r, "score.full_below_target") == []
+    assert _found(r, "form.unplaced") == []  # 指标性质 and 指标方向 are known columns
+
+
+def test_without_a_comparison_the_cost_target_is_read_as_written(tmp_path):
+    """The same form with its 指标性质 / 指标方向 cells empty: 21.5 / 21.8 as a forward ratio."""
+    r = _run([write_xlsx({"表": form_with_directions(directions=False)}, tmp_path / "a.xlsx")], year=2024)
+    assert _scores(r)["维护成本"] == 9.86
+    assert _found(r, "score.full_below_target") == [("警告", "表", "J12")]

@@ -854,6 +854,8 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         split = _split_target(grid, h + 1, labels)  # … or under 年度指标值
         first = h + 2 if split else h + 1
     targets = None if split else _two_targets(grid, h, labels, cols)
+    if split is None and targets is None:
+        split = _signs_beside_target(grid, h, labels, cols)
     known = {**cols, **{f"split_{k}": c for k, c in (split or {}).items()}, **{f"target_{i}": c for i, c in enumerate(targets or ())}}
     _unplaced(grid, form, labels, h, known, min(cols[k] for k in ("level1", "level2", "level3") if k in cols), _IND_UNPLACED)
     if "weight" not in cols:
@@ -895,6 +897,13 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
             row["target"] = next(((grid.value(r, c), cell(r, c)) for c in targets if not blank(grid.value(r, c))), row["target"])
         rows.append((r, row, l1, l2))
     _points_from_labels(rows)
+    if "level1" in cols and rows and not any(l1 for _, _, l1, _ in rows):
+        # The 一级 column empty on every row (as a budget system may export it) says no 一级 at
+        # all, as a form without the column does: one 提示, not an 错误 per row.
+        for _, row, *_ in rows:
+            row.pop("level1", None)
+        form.notes.append(("form.no_level1", f"{form.title}的一级指标列全部为空，按未写一级指标读取；二级、三级指标及分值、得分照常读取",
+                           cell(h, cols["level1"])))
     has_points = any(_numeric(row.get("weight", (None,))[0]) for _, row, *_ in rows)
     if not has_points:
         form.unscored = True
@@ -970,15 +979,33 @@ def _placeholder_said(r: int, l2: str | None, l3: str | None, weight) -> str:
             "如确为指标，请填写三级指标名称和分值")
 
 
+def _signs_beside_target(grid: Grid, h: int, labels: Labels, cols: dict[str, int]) -> dict[str, int] | None:
+    """指标性质 / 指标方向 columns beside a whole 年度指标值 (正向 | 大于等于 | 10个): the target
+    is read with their comparison in front, as a split target is."""
+    if "target" not in cols:
+        return None
+    kinds = [c for c, v in enumerate(grid.rows[h]) if c not in cols.values() and canon(v) in labels.cores["target_kind"]]
+    return {"value": cols["target"], **{f"kind_{i}": c for i, c in enumerate(kinds)}} if kinds else None
+
+
+# A comparison as 指标性质 / 指标方向 columns write it, and the direction words that imply one.
+_SIGN = re.compile(r"[≥≤≧≦><=＝﹦═]|于|低|高|超|不")
+_DIRECTIONS = {"正向": "≥", "正向指标": "≥", "反向": "≤", "反向指标": "≤"}
+
+
 def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, str]:
-    """指标性质 + 指标值 + 度量单位 as one value, as a person would read them: `≥` `50` `个` → `≥50个`."""
-    parts = [_text(grid.value(r, split.get(k))) for k in ("kind", "value", "unit")]
+    """指标性质 + 指标值 + 度量单位 as one value, as a person would read them: `≥` `50` `个` → `≥50个`.
+
+    The comparison is the first kind column's that writes one (≥, 大于等于), else 正向 / 反向
+    as ≥ / ≤; it goes in front of a number only (a target such as 提高, or one writing its own
+    comparison, is kept as written). 定量 / 定性 say no comparison."""
     value = grid.value(r, split["value"])
-    if isinstance(value, float) and value.is_integer():
-        parts[1] = str(int(value))
-    if parts[0] and not re.search(r"[≥≤≧≦><=＝﹦═]|于|低|高|超|不", parts[0]):
-        parts[0] = ""  # 指标性质 written as a word (定量/定性), not a sign
-    return "".join(parts) or None, cell(r, split["value"])
+    number = str(int(value)) if isinstance(value, float) and value.is_integer() else _text(value)
+    kinds = [_text(grid.value(r, c)) for k, c in split.items() if k.startswith("kind")]
+    sign = next((t for t in kinds if t and _SIGN.search(t)), "") or next((_DIRECTIONS[norm(t)] for t in kinds if norm(t) in _DIRECTIONS), "")
+    if not re.match(r"[+-]?\.?\d", number):
+        sign = ""
+    return "".join((sign, number, _text(grid.value(r, split.get("unit"))))) or None, cell(r, split["value"])
 
 
 def _total_score(grid: Grid, r: int, score_col: int | None) -> tuple[object, str]:
