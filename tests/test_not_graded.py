@@ -47,6 +47,15 @@ def without_points() -> Grid:
     return g
 
 
+def targets_and_points_only() -> Grid:
+    """Form A without its 实际完成值 and 得分 columns (header and values, the 总分 row's score too):
+    a table of targets and points, as 宁晋县's 2019 绩效评价指标表 prints it."""
+    g = form_a()
+    for r in range(11, 20):
+        g.rows[r][5] = g.rows[r][7] = None
+    return g
+
+
 def _project(r):
     return r.projects.iloc[0]
 
@@ -74,6 +83,18 @@ def test_a_form_without_points_is_read_and_marked_unscored(tmp_path):
     assert r.findings.loc[r.findings["rule_id"] == "result.unscored", "level"].tolist() == ["提示"]
     # said once, as 不计分: no "分值合计为 0" or "一级指标注明 50 分…合计为 0" beside it
     assert not r.findings["rule_id"].str.startswith("weight.").any()
+
+
+def test_targets_and_points_without_any_completion_are_not_graded(tmp_path):
+    """Nothing to recompute: not 差 from the execution's points alone, and the 总分 row's 100 under
+    分值 is not the self total."""
+    r = check_paths([write_xlsx({"表": targets_and_points_only()}, tmp_path / "a.xlsx")], RULES)
+    p = _project(r)
+    assert (p["read_status"], p["grade"]) == ("未能复核", "未能复核（绩效指标既没有实际完成值也没有自评得分，无法复核）")
+    assert math.isnan(p["total"]) and pd.isna(p["rank"]) and math.isnan(p["self_score"])
+    assert (p["exec_score"], len(r.indicators)) == (8.0, 5)  # the execution and the targets are read all the same
+    f = r.findings[r.findings["rule_id"] == "result.unreviewed"]
+    assert f[["level", "sheet", "cell"]].values.tolist() == [["警告", "表", "B3"]]
 
 
 def test_not_graded_reaches_the_workbook_parquet_and_check_json(tmp_path):

@@ -350,16 +350,31 @@ UNREVIEWED, UNSCORED = "未能复核", "不计分"
 NO_AMOUNTS = "资金块未读取或金额空白，预算执行率无法计算"
 NO_INDICATORS = "未读取到绩效指标"
 NO_POINTS = "表中绩效指标没有分值，只记录目标与完成情况"
+NO_COMPLETION = "绩效指标既没有实际完成值也没有自评得分，无法复核"
 
 
-def read_status(no_amounts: pd.Series, no_indicators: pd.Series, no_points: pd.Series) -> tuple[pd.Series, pd.Series]:
+def read_status(no_amounts: pd.Series, no_indicators: pd.Series, no_points: pd.Series,
+                no_completion: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """(status, reason) per row: "" where everything needed for a grade was read. The reason
-    names every gap (blank amounts and indicators without points are two things to fix)."""
-    parts = [pd.Series(np.where(mask, text + "；", ""), index=no_amounts.index)
-             for mask, text in ((no_amounts, NO_AMOUNTS), (no_indicators, NO_INDICATORS), (no_points & ~no_indicators, NO_POINTS))]
-    reason = (parts[0] + parts[1] + parts[2]).str.rstrip("；")
-    status = pd.Series(np.select([no_amounts | no_indicators, no_points], [UNREVIEWED, UNSCORED], ""), index=no_amounts.index)
+    names every gap (blank amounts and indicators without points are two things to fix).
+    `no_completion`: indicators read, but not one with an actual value or a self score (a
+    table of targets and points only): nothing to recompute, so no grade."""
+    no_completion = (pd.Series(False, index=no_amounts.index) if no_completion is None else no_completion) & ~no_indicators
+    reason = pd.Series("", index=no_amounts.index)
+    for mask, text in ((no_amounts, NO_AMOUNTS), (no_indicators, NO_INDICATORS), (no_completion, NO_COMPLETION), (no_points & ~no_indicators, NO_POINTS)):
+        reason = reason + np.where(mask, text + "；", "")
+    reason = reason.str.rstrip("；")
+    status = pd.Series(np.select([no_amounts | no_indicators | no_completion, no_points], [UNREVIEWED, UNSCORED], ""), index=no_amounts.index)
     return status, reason
+
+
+def _completed(ind: pd.DataFrame) -> pd.Series:
+    """Per indicator row: an actual value or a self score was written (true where the frame
+    does not say: a rescoring from final scores only)."""
+    if "actual_blank" not in ind and "self_score" not in ind:
+        return pd.Series(True, index=ind.index)
+    actual = ~ind["actual_blank"].fillna(True).astype(bool) if "actual_blank" in ind else False
+    return ind["self_score"].notna() | actual if "self_score" in ind else actual
 
 
 def _status_grade(grade: pd.Series, status: pd.Series, reason: pd.Series) -> pd.Series:
@@ -379,15 +394,17 @@ def score_projects(projects: pd.DataFrame, ind: pd.DataFrame, rules: Rules) -> p
     p["exec_score"] = round_half_up((p["exec_weight_used"] * rate.clip(0, 1 if rules.execution_cap else None))
                                     .where(~p["exec_zero"], 0.0), rules.score_decimals)
     # Only the columns summed: the indicators are a country's rows, never copied whole.
-    own = ind.loc[ind["project_code"] != "", [c for c in ("file", "project_code", "score", "weight") if c in ind]].groupby(["file", "project_code"])
+    mine = ind.loc[ind["project_code"] != ""]
+    own = mine[[c for c in ("file", "project_code", "score", "weight") if c in ind]].assign(completed=_completed(mine)).groupby(["file", "project_code"])
     sums = own["score"].sum(min_count=1).rename("ind_score")
     p = p.merge(sums, left_on=["file", "project_code"], right_index=True, how="left")
     if "weight" in ind:  # a rescoring from final scores only (抽评) keeps the status found when read
-        counts = pd.concat([own.size().rename("ind_count"), own["weight"].count().rename("ind_weighted")], axis=1)
-        p = p.drop(columns=["ind_count", "ind_weighted"], errors="ignore")
+        counts = pd.concat([own.size().rename("ind_count"), own["weight"].count().rename("ind_weighted"),
+                            own["completed"].sum().rename("ind_completed")], axis=1)
+        p = p.drop(columns=["ind_count", "ind_weighted", "ind_completed"], errors="ignore")
         p = p.merge(counts, left_on=["file", "project_code"], right_index=True, how="left")
         p["read_status"], p["read_reason"] = read_status(p["budget"].isna() | p["spent"].isna(), p["ind_count"].fillna(0).eq(0),
-                                                         p["ind_weighted"].fillna(0).eq(0))
+                                                         p["ind_weighted"].fillna(0).eq(0), p["ind_completed"].fillna(0).eq(0))
     graded_ok = p["read_status"].eq("")
     p["ind_score"] = round_half_up(p["ind_score"].fillna(0), rules.score_decimals)
     # Never above the form's maximum, whatever its 分值 add up to (weight.over reports them).
@@ -437,6 +454,7 @@ def _dept_status(d: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.Series, pd.Seri
     mine = own[~own["method_used"].eq("预算执行率")] if "method_used" in own else own
     count = d["file"].map(mine.groupby("file").size()).fillna(0)
     weighted = d["file"].map(mine.groupby("file")["weight"].count()).fillna(0)
+    completed = d["file"].map(_completed(mine).groupby(mine["file"]).sum()).fillna(0)
     form = d["has_dept_form"].astype(bool)
     official = form & ~d["layout"].fillna("").eq(FORMAT1)
     # Some 部门整体 forms print 预算执行率 as an indicator row (target and actual rate) instead
@@ -444,7 +462,7 @@ def _dept_status(d: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.Series, pd.Seri
     is_rate = [budget_execution_row(l2, l3) for l2, l3 in zip(mine["l2"], mine["l3"])]
     rate_row = d["file"].isin(set(mine.loc[is_rate, "file"]))
     no_amounts = official & (d["dept_budget"].isna() | d["dept_spent"].isna()) & ~rate_row
-    return read_status(no_amounts, form & count.eq(0), form & weighted.eq(0))
+    return read_status(no_amounts, form & count.eq(0), form & weighted.eq(0), form & completed.eq(0))
 
 
 def _top_deductions(own: pd.DataFrame, n: int = 3) -> pd.Series:

@@ -874,7 +874,7 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         if not norms:
             continue
         if norms[0] in totals or canon(norms[0]) in total_cores:
-            form.score = _total_score(grid, r, cols.get("score"))
+            form.score = _total_score(grid, r, cols.get("score"), cols.get("weight"))
             break
         if norms[0].startswith(footers) or (len(norms) > 1 and norms[1].startswith(footers)):  # a footer label, or a cell starting with one
             break
@@ -1008,12 +1008,14 @@ def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, s
     return "".join((sign, number, _text(grid.value(r, split.get("unit"))))) or None, cell(r, split["value"])
 
 
-def _total_score(grid: Grid, r: int, score_col: int | None) -> tuple[object, str]:
+def _total_score(grid: Grid, r: int, score_col: int | None, weight_col: int | None = None) -> tuple[object, str]:
+    """The 总分 row's self total: under 得分, else its last number — never the 分值 column's,
+    which is the points the form allots (100), not a score."""
     v = grid.value(r, score_col)
     if score_col is not None and _numeric(v):
         return v, cell(r, score_col)
     for c in range(len(grid.rows[r]) - 1, -1, -1):
-        if _numeric(grid.rows[r][c]):
+        if c != weight_col and _numeric(grid.rows[r][c]):
             return grid.rows[r][c], cell(r, c)
     return None, cell(r, score_col if score_col is not None else 0)
 
