@@ -89,3 +89,21 @@ def test_long_texts_and_wide_rows_are_answered_but_not_kept():
     assert list(labels._memos["placeholder"]) == ["指标2"]
     assert ("全年预算数", "budget") in labels._memos["rank"] and max(len(t) for t, _ in labels._memos["rank"]) <= L.MEMO_TEXT
     assert "place" not in labels._memos
+
+
+def test_remembered_keeps_short_answers_and_never_a_long_text():
+    labels = fresh()
+    asked = []
+
+    def answer(text, lab):
+        asked.append(text)
+        return len(text)
+
+    long = "x" * (L.MEMO_TEXT + 1)
+    assert [labels.remembered("test", answer, t) for t in ("合计", "合计", long, long)] == [2, 2, len(long), len(long)]
+    assert asked == ["合计", long, long]  # the short text asked once, the long one each time
+    assert labels._memos["test"] == {"合计": 2}
+    read(labels)
+    # The reader's own memos of row answers keep no text longer than a label.
+    assert {"fund label", "row label"} <= set(labels._memos)
+    assert max(len(t) for p in ("fund label", "row label", "nature heads") for t in labels._memos.get(p, {})) <= L.MEMO_TEXT

@@ -168,6 +168,15 @@ class Labels:
         fill it with `remember`."""
         return self._memos.setdefault(purpose, {})
 
+    def remembered(self, purpose: str, answer, text: str):
+        """`answer(text, self)`, remembered per short text in the memo of `purpose`; a long
+        text is answered anew each time, never kept."""
+        if len(text) > MEMO_TEXT:
+            return answer(text, self)
+        memo = self.memo(purpose)
+        hit = memo.get(text, memo)
+        return remember(memo, text, answer(text, self)) if hit is memo else hit
+
     @functools.cached_property
     def _memos(self) -> dict[str, dict]:
         return {}

@@ -24,7 +24,7 @@ from xlsxwriter.utility import xl_col_to_name
 from .. import schema as S
 from ..rules import Rules
 from .base import FORM_A, FORM_B, Located, blank, norm, norm_row
-from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, MEMO_TEXT, Labels, budget_execution_row, canon, labels_for, points_in, remember
+from .labels import CORE_RANK, HEAD_FIELDS, LABEL_KEYS, Labels, budget_execution_row, canon, labels_for, points_in, remember
 
 FUNDS = "资金来源"  # the table of funding rows (total and sources), project_code "" for a department
 
@@ -543,21 +543,13 @@ def _nature_heads(grid: Grid, r: int, labels: Labels) -> dict[str, int]:
     spending_lists)."""
     heads: dict[str, int] = {}
     for c, t in enumerate(grid.norms[r]):
-        for kind in _nature_kinds(t, labels) if t else ():
+        for kind in labels.remembered("nature heads", _nature_kinds, t) if t else ():
             heads.setdefault(kind, c)
     return heads
 
 
 def _nature_kinds(text: str, labels: Labels) -> tuple[str, ...]:
-    """The lists (收入, 支出) a cell heads, by its label before any amount; remembered per text."""
-    if len(text) > MEMO_TEXT:
-        return _nature_kinds_of(text, labels)  # not kept: a hostile file's long texts would fill the memo
-    memo = labels.memo("nature heads")
-    kinds = memo.get(text)
-    return remember(memo, text, _nature_kinds_of(text, labels)) if kinds is None else kinds
-
-
-def _nature_kinds_of(text: str, labels: Labels) -> tuple[str, ...]:
+    """The lists (收入, 支出) a cell heads, by its label before any amount."""
     label = _LABEL_AMOUNT.match(text)
     name = label.group(1) if label else text
     ranks = [(kind, labels.rank(name, key) if name else None) for kind, key in (("收入", "income_lists"), ("支出", "spending_lists"))]
@@ -652,23 +644,14 @@ def _fund_label(grid: Grid, r: int, first: int, first_money: int, labels: Labels
     in columns [first, first_money)."""
     row = grid.norms[r]
     for c in range(first, min(first_money, len(row))):
-        kind = _fund_label_kind(row[c], labels) if row[c] else None
+        kind = labels.remembered("fund label", _fund_label_kind, row[c]) if row[c] else None
         if kind:
             return kind, str(grid.rows[r][c]).strip(), c
     return None
 
 
 def _fund_label_kind(text: str, labels: Labels) -> str | None:
-    """"total" or "source" for a funds row label (its normal form), None for another text;
-    remembered per short text (the same labels, form after form)."""
-    if len(text) > MEMO_TEXT:
-        return _fund_label_kind_of(text, labels)
-    memo = labels.memo("fund label")
-    kind = memo.get(text, memo)
-    return remember(memo, text, _fund_label_kind_of(text, labels)) if kind is memo else kind
-
-
-def _fund_label_kind_of(text: str, labels: Labels) -> str | None:
+    """"total" or "source" for a funds row label (its normal form), None for another text."""
     t = _WHERE_ONLY.sub("", text)
     core = canon(t)
     if t in labels["total_row"] or core in labels.cores["total_row"]:
@@ -817,7 +800,7 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
         # it, a head field (填报单位：某某局 names its label before the colon).
         in_funds = form.funds_rows is not None and r > form.funds_rows[0]
         label = v.strip() if in_funds else re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()
-        if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or _known_row_label(label, labels):
+        if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or labels.remembered("row label", _known_row_label, label):
             continue
         seen.add(norm(label))
         what = ("资金表的行", _FUNDS_ROW_UNPLACED) if in_funds else ("表头项目（单位、项目等）", _HEAD_UNPLACED)
@@ -827,15 +810,7 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
 
 def _known_row_label(text: str, labels: Labels) -> bool:
     """A row label the reader knows: any [forms] label (head fields, funds rows, titles, totals,
-    footers, ignored fields), `其中：` before a source, or a heading carrying points. Remembered per text."""
-    if len(text) > MEMO_TEXT:
-        return _known_row_label_of(text, labels)  # a long text is not kept: a hostile file's would fill the memo
-    memo = labels.memo("row label")
-    known = memo.get(text)
-    return remember(memo, text, _known_row_label_of(text, labels)) if known is None else known
-
-
-def _known_row_label_of(text: str, labels: Labels) -> bool:
+    footers, ignored fields), `其中：` before a source, or a heading carrying points."""
     t = _WHERE_ONLY.sub("", norm(text))
     if points_in(t) is not None or _title_kind(t, labels) is not None:
         return True
