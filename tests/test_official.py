@@ -593,6 +593,25 @@ def test_sichuan_variant(tmp_path):
     assert r.depts.iloc[0]["dept_code"] == "511001"
 
 
+def test_sichuan_bare_actuals_are_in_the_rows_unit(tmp_path):
+    """四川's forms print 完成值 as a bare number beside the split target's 度量单位: the unit is the
+    row's, for the actual as for the target. `≤ | 60 | 万元` with 57 is met (alone, 57 against
+    600000 looked met for the wrong reason, and a `≥` or `=` one missed); `﹦ | 100 | %` with 100 is
+    100 %, with no 单位不一致 warning; a percent cell (100 % typed into Excel, 1.0) stays a fraction."""
+    g = sichuan_form()
+    g.rows[9][3:8] = ["养护资金", "=", 60, "万元", 60]
+    g.rows[10][7] = 100
+    g.rows[11][7] = 18
+    r = _run([write_xlsx({"表": g}, tmp_path / "sichuan.xlsx")])
+    ind = r.indicators.set_index("l3")
+    assert ind["actual"].to_dict() == {"养护资金": "60万元", "验收合格率": "100%", "道路中断处置时间": "18天"}
+    assert ind["score"].to_dict() == {"养护资金": 40, "验收合格率": 30, "道路中断处置时间": 0}
+    assert _found(r, "value.unit") == [] and _found(r, "score.full_below_target") == []
+    g.rows[10][7] = 1.0
+    r = _run([write_xlsx({"表": g}, tmp_path / "percent_cell.xlsx")])
+    assert _scores(r)["验收合格率"] == 30 and _found(r, "value.unit") == []
+
+
 def test_adjusted_target_wins_over_the_initial_one(tmp_path):
     """山西: 年初指标值 and 调整后指标值; the adjusted one is the target."""
     g = form_a()

@@ -100,8 +100,15 @@ def expected(stem: str) -> dict:
         own = _L1_POINTS.search(l3)
         if weight is None and own:
             l3, weight = _L1_POINTS.sub("", l3), float(own.group(1))
-        rows.append((_L1_POINTS.sub("", _text(i["l1"])), _text(i["l2"]), l3, _text(i["target"]), _text(i["actual"]), weight, _num(i["score"])))
+        rows.append((_L1_POINTS.sub("", _text(i["l1"])), _text(i["l2"]), l3, _text(i["target"]), _actual(i), weight, _num(i["score"])))
     return {"unit": e["unit"] or e.get("supervisor"), "year": e["year"], "funds": funds, "indicators": rows, "project": e["project"]}
+
+
+def _actual(i: dict) -> str:
+    """The 完成值 as the reader presents it: a bare number on a form whose target is split in
+    指标性质 / 指标值 / 度量单位 is in the row's unit, as the target is (735 beside 人次 is 735人次)."""
+    actual, unit = _text(i["actual"]), (i.get("target_parts") or [None] * 3)[2]
+    return actual + norm(unit) if unit and re.fullmatch(r"-?\d+(\.\d+)?", actual) else actual
 
 
 def _named(stem: str) -> bool:

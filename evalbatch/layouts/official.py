@@ -38,6 +38,7 @@ _L1_POINTS = re.compile(r"^(.*?)[（(]\s*(\d+(?:\.\d+)?)\s*分\s*[）)]\s*$")
 _WHERE_ONLY = re.compile(r"^其中[:,，]?")
 # A number as forms print it: "9", "97.85分" (points carry their unit in official forms), "95%".
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(%|分)?$")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _GOAL_LABELS = ("年度总体目标", "年初设定目标", "总体目标", "绩效目标")
 # A head value that points elsewhere: the unit is then the one named above or in the title.
 _SAME_AS = frozenset({"本单位", "同上", "同左", "本部门", "同主管部门", "/", "—", "-", "无"})
@@ -868,6 +869,7 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
         l2 = _text(row.get("level2", (None,))[0]) or l2
         if split:
             row["target"] = _joined_target(grid, r, split)
+            row["actual"] = _actual_in_unit(grid, row.get("actual"), r, split)
         elif targets:
             row["target"] = next(((grid.value(r, c), cell(r, c)) for c in targets if not blank(grid.value(r, c))), row["target"])
         rows.append((r, row, l1, l2))
@@ -974,13 +976,36 @@ def _joined_target(grid: Grid, r: int, split: dict[str, int]) -> tuple[object, s
     The comparison is the first kind column's that writes one (≥, 大于等于), else 正向 / 反向
     as ≥ / ≤; it goes in front of a number only (a target such as 提高, or one writing its own
     comparison, is kept as written). 定量 / 定性 say no comparison."""
-    value = grid.value(r, split["value"])
-    number = str(int(value)) if isinstance(value, float) and value.is_integer() else _text(value)
+    number = _number_text(grid.value(r, split["value"]))
     kinds = [_text(grid.value(r, c)) for k, c in split.items() if k.startswith("kind")]
     sign = next((t for t in kinds if t and _SIGN.search(t)), "") or next((_DIRECTIONS[norm(t)] for t in kinds if norm(t) in _DIRECTIONS), "")
     if not re.match(r"[+-]?\.?\d", number):
         sign = ""
     return "".join((sign, number, _text(grid.value(r, split.get("unit"))))) or None, cell(r, split["value"])
+
+
+def _actual_in_unit(grid: Grid, actual: tuple[object, str] | None, r: int, split: dict[str, int]) -> tuple[object, str] | None:
+    """A bare number under 完成值 is in the row's 度量单位, as its target is: 6 beside `= | 6 | 万元`
+    is 6万元 (read alone it is 6, against the target's 60000), 93 beside `≥ | 90 | %` is 93%. A
+    number cell up to 1 beside % is a percent cell's fraction (93% typed into Excel is 0.93)."""
+    unit = _text(grid.value(r, split.get("unit")))
+    if actual is None or not unit or not _bare_number(actual[0]):
+        return actual
+    if norm(unit) in ("%", "百分比") and isinstance(actual[0], (int, float)) and 0 < actual[0] <= 1:
+        return actual
+    return _number_text(actual[0]) + unit, actual[1]
+
+
+def _bare_number(v) -> bool:
+    """A number written without any unit: 6, 6.0, "6" — not "6%", "6万元" or text."""
+    if isinstance(v, str):
+        return bool(_PLAIN_NUMBER.fullmatch(norm(v)))
+    return _numeric(v)
+
+
+def _number_text(v) -> str:
+    """A cell's number as a person wrote it: 6.0 → 6, 2.5 → 2.5, text as it is."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else _text(v)
 
 
 def _total_score(grid: Grid, r: int, score_col: int | None, weight_col: int | None = None) -> tuple[object, str]:
