@@ -171,10 +171,16 @@ def parse_enum(s: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Seri
     return value.astype("string"), bad.astype(bool)
 
 
+# The parts parse_indicator reads an indicator value into, and the dtype frames keep each in.
+INDICATOR_PARTS = {"value": "float64", "op": "string", "pct": "bool", "scale": "float64", "bare": "bool",
+                   "text": "string", "blank": "bool"}
+
+
 def parse_indicator(s: pd.Series) -> pd.DataFrame:
     """Indicator targets and actuals: `1000多人次` → 1000 (op >), `大于95%` → 0.95 (op >).
 
     Columns: value (float, NaN when not a number), op (> ≥ < ≤ or ""), pct (written with %),
+    scale (the 万 / 亿 written, 1 when none), bare (a number with no unit at all: 50, ≥50),
     text (normalised text, for 定性 level words), blank.
     """
     text_mask = _is_text(s)
@@ -183,7 +189,8 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
     text = clean_text(s.where(~blank))
     m = per_distinct(text[text_mask & ~blank], _indicator_parts).reindex(s.index)
     num = pd.to_numeric(m["num"], errors="coerce").astype("float64")
-    num = num * m["mult"].map(_MULTIPLIERS).astype("float64").fillna(1.0)
+    scale = m["mult"].map(_MULTIPLIERS).astype("float64").fillna(1.0)
+    num = num * scale
     pct = m["pct"].notna()
     num = num.where(~pct, num / 100.0)
     value = plain.fillna(num)
@@ -191,6 +198,7 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
 
     more = m["more1"].notna() | m["more2"].notna()
     rest = m["rest"].fillna("")
+    bare = value.notna() & (plain.notna() | (scale.eq(1) & ~pct & ~more & rest.eq("")))
     op = m["pre"].map(_OP_WORDS)
     op = op.fillna(pd.Series(np.where(more, ">", ""), index=s.index).where(lambda x: x != ""))
     op = op.fillna(pd.Series(np.select([rest.str.contains("以上"), rest.str.contains(r"以下|以内")], ["≥", "≤"], ""), index=s.index))
@@ -199,6 +207,8 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
             "value": value,
             "op": op.fillna("").astype("string"),
             "pct": pct.astype(bool),
+            "scale": scale,
+            "bare": bare.astype(bool),
             "text": text.astype("string"),
             "blank": blank,
         },

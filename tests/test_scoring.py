@@ -16,6 +16,11 @@ CASES = {
     "正向比例-报告": ("正向比例", 3, "15篇", "11篇", 2.2, 0.7333, 2.2),
     "正向比例-超额": ("正向比例", 4, "≥95%", "96%", 4, 1.0105, 4.0),
     "正向比例-单位": ("正向比例", 4, "95%", "90", 3.79, 0.9474, 3.79),
+    # A bare actual under a target written in 万 is in 万 (45 of ≥50万元), unless it is as large
+    # as the target's value itself (12000 against ≥1万人次).
+    "正向比例-万": ("正向比例", 4, "≥50万元", "45", 3.6, 0.9, 3.6),
+    "反向达标-万": ("反向达标", 4, "≤50万元", "57", 0, 0.8772, 0.0),
+    "正向比例-万不换": ("正向比例", 4, "≥1万人次", "12000", 4, 1.2, 4.0),
     "正向达标-未达": ("正向达标", 4, "20次", "19次", 0, 0.95, 0.0),
     "正向达标-恰好": ("正向达标", 4, "20次", "20次", 4, 1.0, 4.0),
     "反向比例-超支": ("反向比例", 4, "≤100万元", "125万元", 3.2, 0.8, 3.2),
@@ -81,7 +86,10 @@ def test_zero_target_is_a_warning_and_no_inf(scored):
 
 def test_unit_mismatch_warned(scored):
     f = _findings(scored, "value.unit")
-    assert len(f) == 1 and "正向比例-单位" in f["message"].iloc[0] and f["level"].iloc[0] == "警告"
+    f = f.set_index(f["message"].str.extract(r"「(.+?)」")[0])
+    assert sorted(f.index) == ["反向达标-万", "正向比例-万", "正向比例-单位"] and set(f["level"]) == {"警告"}
+    assert f.loc["正向比例-单位", "message"] == "「正向比例-单位」指标值“95%”与实际值“90”一个带 %、一个不带，已按百分数比较；请统一单位"
+    assert f.loc["正向比例-万", "message"] == "「正向比例-万」指标值“≥50万元”与实际值“45”一个带“万”、一个不带，已按“万”为单位比较；请统一单位"
 
 
 def test_unverifiable_keeps_self_score_with_warning(scored):

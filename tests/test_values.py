@@ -69,6 +69,16 @@ def test_indicator_values(written, value, op, pct):
     assert not got["blank"]
 
 
+@pytest.mark.parametrize("written,scale,bare", [
+    ("≥50万元", 1e4, False), ("2亿", 1e8, False), ("50", 1, True), (50.0, 1, True), ("≥50", 1, True),
+    ("50元", 1, False), ("95%", 1, False), ("30多", 1, False), ("达成", 1, False),
+])
+def test_indicator_scale_and_bare(written, scale, bare):
+    """What the 万 / 亿 slip needs: the multiplier written, and whether the number has no unit."""
+    got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
+    assert (got["scale"], bool(got["bare"])) == (scale, bare)
+
+
 @pytest.mark.parametrize("written", ["达成", "健全", "科学合理", "abc", "2021-12-31"])
 def test_indicator_text_is_not_a_number(written):
     got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]

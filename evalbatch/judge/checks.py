@@ -277,6 +277,15 @@ def _reason_missing(d: pd.DataFrame) -> pd.Series:
     return _name(d) + what + "，但偏差原因为空；请说明偏差原因和改进措施"
 
 
+def _unit_said(d: pd.DataFrame) -> pd.Series:
+    """Which unit one side wrote and the other did not: %, else 万 / 亿."""
+    scale = d[["target_scale", "actual_scale"]].max(axis=1)
+    unit = pd.Series("“万”", index=d.index).where(scale < 1e8, "“亿”")
+    how = ("一个带" + unit + "、一个不带，已按" + unit + "为单位比较").where(
+        ~(d["target_pct"] | d["actual_pct"]), "一个带 %、一个不带，已按百分数比较")
+    return _name(d) + _target(d) + "与" + _actual(d) + how + "；请统一单位"
+
+
 def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
     # Messages are functions of the matching rows: indicators run to hundreds of thousands.
     sheet = ind["sheet"]
@@ -312,9 +321,7 @@ def _indicator_checks(ind: pd.DataFrame, rules: Rules) -> list[pd.DataFrame]:
         F.where(ind, ind["method_inferred"] & ind["cell_method"].fillna("").ne(""), "score.method_inferred",
                 lambda d: _name(d) + "未填写计分方法，已按指标值推定为“" + d["method_used"] + "”；请在下拉列表中选择",
                 sheet=sheet, cell=ind["cell_method"]),
-        F.where(ind, ind["unit_mismatch"], "value.unit",
-                lambda d: _name(d) + _target(d) + "与" + _actual(d) + "一个带 %、一个不带，已按百分数比较；请统一单位",
-                sheet=sheet, cell=ind["cell_actual"]),
+        F.where(ind, ind["unit_mismatch"], "value.unit", _unit_said, sheet=sheet, cell=ind["cell_actual"]),
         F.where(ind, full, "score.full_below_target",
                 lambda d: _name(d) + _actual(d) + "未达到" + _target(d) + "，自评却得满分；请按实际完成情况打分",
                 sheet=sheet, cell=ind["cell_self_score"]),

@@ -164,6 +164,17 @@ def level_reading(text: pd.Series, levels: dict[str, float], basic: float) -> pd
         {"share": "float64", "how": object})
 
 
+def _same_scale(ind: pd.DataFrame, a: pd.Series, t: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """A 万 / 亿 on one side only, the other a bare number nearer the written side's number
+    than its value (≥50万元 against 50): the bare one is in that unit, as a person reads the row.
+    Nearer in ratio: below the value over √万 (1 / 100 of it), as 50 is of 500,000 and 12,000 is
+    not of 10,000 (≥1万人次 against 12000 stays 12000)."""
+    ts, as_ = ind["target_scale"].astype("float64"), ind["actual_scale"].astype("float64")
+    a_up = ts.gt(1) & as_.eq(1) & ind["actual_bare"] & (a > 0) & (a < t / np.sqrt(ts))
+    t_up = as_.gt(1) & ts.eq(1) & ind["target_bare"] & (t > 0) & (t < a / np.sqrt(as_))
+    return a.where(~a_up, a * ts), t.where(~t_up, t * as_), a_up | t_up
+
+
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     # Columns are added to `ind` itself: a copy of a country's indicators is gigabytes.
     method, inferred = _infer_method(ind, rules)
@@ -185,7 +196,8 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
     t_slip = ind["actual_pct"] & ~ind["target_pct"] & (a <= 1) & (t > 1)
     a = a.where(~a_slip, a / 100)
     t = t.where(~t_slip, t / 100)
-    ind["unit_mismatch"] = a_slip | t_slip
+    a, t, scaled = _same_scale(ind, a, t)
+    ind["unit_mismatch"] = a_slip | t_slip | scaled
 
     quantitative = method.isin(("正向比例", "正向达标", "反向比例", "反向达标"))
     readable = a.notna() & t.notna()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import findings as F
 from .. import schema as S
+from ..values import INDICATOR_PARTS
 
 FUNDS = "资金来源"
 
@@ -115,7 +116,7 @@ def typed_table(name: str, df: pd.DataFrame) -> pd.DataFrame:
         if c.type in _NUMERIC:
             df[c.key] = pd.to_numeric(df[c.key], errors="coerce").astype("float64")
         elif c.type == S.INDICATOR:
-            for part, kind in (("value", "float64"), ("pct", "bool"), ("blank", "bool"), ("op", "string"), ("text", "string")):
+            for part, kind in INDICATOR_PARTS.items():
                 col = f"{c.key}_{part}"
                 df[col] = (pd.to_numeric(df[col], errors="coerce") if kind == "float64" else df[col]) if col in df else None
                 df[col] = df[col].fillna(False).astype(bool) if kind == "bool" else df[col].astype(kind)

@@ -253,7 +253,7 @@ def _parse_table(usable: list[Located], name: str, found: list, rules: Rules) ->
         if col.type == S.INDICATOR:
             parsed = V.parse_indicator(raw)
             out[col.key] = V.parse_text(raw)[0]
-            for part in ("value", "op", "pct", "text", "blank"):
+            for part in V.INDICATOR_PARTS:
                 out[f"{col.key}_{part}"] = parsed[part]
             continue
         out[col.key] = raw

@@ -24,7 +24,7 @@ from .. import findings as F
 from ..judge.evaluate import BatchResult
 from ..judge.scoring import RATE_COLUMNS, Scored, rank, score_depts, score_indicators, score_projects
 from ..rules import Rules
-from ..values import number_text, parse_indicator, parse_text, round_half_up
+from ..values import INDICATOR_PARTS, number_text, parse_indicator, parse_text, round_half_up
 from ..write.columns import REVIEW_RESULTS
 from .collect import Collected
 from .identity import IDENTITY, identity, pair_mask, texts
@@ -173,7 +173,7 @@ def _rescored(ind: pd.DataFrame, pos: np.ndarray, verified: pd.Series, depts: pd
     text = pd.Series(verified.to_numpy(dtype=object), index=rows.index, dtype=object)
     parsed = parse_indicator(text)
     rows["actual"] = parse_text(text)[0]
-    for part in ("value", "op", "pct", "text", "blank"):
+    for part in INDICATOR_PARTS:
         rows[f"actual_{part}"] = parsed[part]
     return score_indicators(rows, depts, depts[RATES], rules)[["score", "explain"]]
 
