@@ -8,6 +8,7 @@ allowed is the checks' decision, not the parser's.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import unicodedata
@@ -23,8 +24,9 @@ _OP_WORDS = {
     "小于等于": "≤", "小于或等于": "≤", "≦": "≤",
     "超过": ">", "大于": ">", "高于": ">", "多于": ">", ">": ">",
     "小于": "<", "低于": "<", "少于": "<", "<": "<",
-    # ＝ and ﹦ (official forms' split 指标性质 columns) are = after NFKC.
-    "等于": "=", "=": "=",
+    # ＝ and ﹦ (official forms' split 指标性质 columns) are = after NFKC; ═ (a box-drawing
+    # line) is how 云南's 决算 tables print it.
+    "等于": "=", "=": "=", "═": "=",
 }
 _PREFIX = "|".join(sorted(map(re.escape, _OP_WORDS), key=len, reverse=True))
 _MULTIPLIERS = {"万": 1e4, "亿": 1e8}
@@ -52,6 +54,10 @@ def is_blank(s: pd.Series) -> pd.Series:
 
 def _is_text(s: pd.Series) -> pd.Series:
     return pd.Series([isinstance(v, str) for v in s.to_numpy(dtype=object)], index=s.index, dtype=bool)
+
+
+def _is_date(s: pd.Series) -> pd.Series:
+    return pd.Series([isinstance(v, (datetime.date, pd.Timestamp)) for v in s.to_numpy(dtype=object)], index=s.index, dtype=bool)
 
 
 def is_bool(s: pd.Series) -> pd.Series:
@@ -173,7 +179,17 @@ def parse_enum(s: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Seri
 
 # The parts parse_indicator reads an indicator value into, and the dtype frames keep each in.
 INDICATOR_PARTS = {"value": "float64", "op": "string", "pct": "bool", "scale": "float64", "bare": "bool",
-                   "text": "string", "blank": "bool"}
+                   "date": "float64", "text": "string", "blank": "bool"}
+
+# A date or a deadline as forms write them (时效指标): `12月底前完成`, `2022年11月30日`, `于11月完成`,
+# `年底前`, `2022-12-31` (a date cell), `6月中旬`. The day may be missing (a month), so may the year.
+_DAY_WORDS = {"底": 31, "末": 31, "上旬": 10, "中旬": 20, "下旬": 31}
+_DATE_RE = (
+    r"^(?:已于|已在|截至|截止|于|在)?"
+    r"(?:(?:(?P<y>(?:19|20)\d{2})年度?)?(?P<m>1[0-2]|0?[1-9])月份?(?:(?P<d>[12]\d|3[01]|0?[1-9])(?:日|号)?|(?P<dw>底|末|上旬|中旬|下旬))?"
+    r"|(?P<iy>(?:19|20)\d{2})(?P<sep>[-./])(?P<im>1[0-2]|0?[1-9])(?:(?P=sep)(?P<id>[12]\d|3[01]|0?[1-9]))?(?:\d{2}:\d{2}(?::\d{2})?)?)"
+    r"(?:前|以前|之前|内|以内)?(?:[\u4e00-\u9fff]{1,8})?$"
+)
 
 
 def parse_indicator(s: pd.Series) -> pd.DataFrame:
@@ -199,6 +215,9 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
     more = m["more1"].notna() | m["more2"].notna()
     rest = m["rest"].fillna("")
     bare = value.notna() & (plain.notna() | (scale.eq(1) & ~pct & ~more & rest.eq("")))
+    # A date cell (a datetime) is read as its text, 2022-12-31 00:00:00.
+    dated = (text_mask | _is_date(s)) & ~blank
+    date = per_distinct(text[dated], _dates).reindex(s.index) if dated.any() else value * np.nan
     op = m["pre"].map(_OP_WORDS)
     op = op.fillna(pd.Series(np.where(more, ">", ""), index=s.index).where(lambda x: x != ""))
     op = op.fillna(pd.Series(np.select([rest.str.contains("以上"), rest.str.contains(r"以下|以内")], ["≥", "≤"], ""), index=s.index))
@@ -209,11 +228,23 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
             "pct": pct.astype(bool),
             "scale": scale,
             "bare": bare.astype(bool),
+            "date": date.astype("float64"),
             "text": text.astype("string"),
             "blank": blank,
         },
         index=s.index,
     )
+
+
+def _dates(text: pd.Series) -> pd.Series:
+    """A date as y·10000 + m·100 + d: y 0 where the text gives no year, d 0 where it gives
+    no day (a month); NaN where the text is not a date. 年底 is 12月31日."""
+    whole_year = text.str.replace(r"年(?:底|末|内)", "年12月底", regex=True).str.replace(r"^年(?=12月)", "", regex=True)
+    m = whole_year.str.extract(_DATE_RE)
+    month = pd.to_numeric(m["m"].fillna(m["im"]), errors="coerce")
+    day = pd.to_numeric(m["d"].fillna(m["id"]), errors="coerce").fillna(m["dw"].map(_DAY_WORDS))
+    year = pd.to_numeric(m["y"].fillna(m["iy"]), errors="coerce")
+    return (year.fillna(0) * 10000 + month * 100 + day.fillna(0)).astype("float64")
 
 
 def _indicator_parts(text: pd.Series) -> pd.DataFrame:

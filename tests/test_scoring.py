@@ -35,6 +35,18 @@ CASES = {
     "推定-反向": (None, 4, "≤5天", "4天", 4, 1.25, 4.0),
     "推定-正向": (None, 4, "10", "8", 3.2, 0.8, 3.2),
     "超出分值": ("正向比例", 4, "10", "10", 5, 1.0, 4.0),
+    # A deadline is met or missed, never a ratio (no rate): 11月 against 12月底 was 11 / 12 of 4.
+    # A year not written is the form's (2021): 2022年1月 is late for 12月底前.
+    "推定-期限内": (None, 4, "12月底前完成", "于11月完成", 4, None, 4.0),
+    "推定-逾期": (None, 4, "2021年6月30日前", "2021年7月15日", 4, None, 0.0),
+    "推定-跨年逾期": (None, 4, "12月底前", "2022年1月", 4, None, 0.0),
+    "推定-同月": (None, 4, "6月15日前", "6月", 4, None, 4.0),
+    # A target of nothing (0起) is 反向达标: 0 meets it, where it was a zero denominator scoring 0.
+    "推定-零目标": (None, 4, "0起", "0", 4, None, 4.0),
+    "推定-零目标未达": (None, 4, "0次", "1次", 0, 0.0, 0.0),
+    # Words no level reads, against the target's own words.
+    "定性-同指标值": ("定性", 4, "全覆盖", "全覆盖", 4, 1.0, 4.0),
+    "定性-否定指标值": ("定性", 4, "达标", "未达标", 0, 0.0, 0.0),
 }
 # Rows whose score cannot be recomputed: the self score is kept (capped).
 KEPT = {
@@ -101,9 +113,18 @@ def test_unverifiable_keeps_self_score_with_warning(scored):
 
 def test_inferred_method_noted(scored):
     f = _findings(scored, "score.method_inferred")
-    assert sorted(f["message"].str.extract(r"「(.+?)」")[0]) == ["推定-反向", "推定-正向"]
-    assert _row(scored, "推定-反向")["method_used"] == "反向达标"
-    assert _row(scored, "推定-正向")["method_used"] == "正向比例"
+    inferred = sorted(f["message"].str.extract(r"「(.+?)」")[0])
+    assert inferred == sorted(k for k, v in CASES.items() if v[0] is None)
+    assert {k: _row(scored, k)["method_used"] for k in inferred} == {
+        "推定-反向": "反向达标", "推定-正向": "正向比例", **{k: "反向达标" for k in inferred if k not in ("推定-反向", "推定-正向")}}
+
+
+def test_deadline_and_target_words_explained(scored):
+    said = {k: _row(scored, k)["explain"] for k in ("推定-期限内", "推定-跨年逾期", "定性-同指标值")}
+    assert said == {"推定-期限内": "实际日期不晚于指标值，按期完成，得满分 4.00", "推定-跨年逾期": "实际日期晚于指标值，未按期完成，得 0.00",
+                    "定性-同指标值": "实际值“全覆盖”与指标值相同，按达成计，得 4.00"}
+    negated = _findings(scored, "score.level_negated")
+    assert negated["message"].str.contains("「定性-否定指标值」").sum() == 1
 
 
 def test_self_score_above_weight(scored):

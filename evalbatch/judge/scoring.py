@@ -7,6 +7,7 @@ rate (NaN here, a blank cell in the workbook) and a 警告, never inf.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,21 +112,41 @@ def _pick(method: pd.Series, table: pd.DataFrame, prefix: str) -> pd.Series:
     return out
 
 
-def _infer_method(ind: pd.DataFrame, rules: Rules) -> tuple[pd.Series, pd.Series]:
+def _infer_method(ind: pd.DataFrame, rules: Rules, dated: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Where 计分方法 is blank, the sign in 指标值 decides (rules' scoring.inferred_methods):
-    ≤/< reverse, = equal, another number forward; without numbers on both sides, 定性."""
+    ≤/< reverse, = equal, another number forward; without numbers on both sides, 定性.
+    A deadline (dates on both sides) and a target of nothing (0起, 0次, =0) are met or missed,
+    never a ratio: 反向达标 — not later than the date, not more than 0."""
     m = rules.inferred_methods
     reverse = ind["target_op"].isin(["≤", "<"])
     numeric = ind["target_value"].notna() & ind["actual_value"].notna()
     equal = ind["target_op"].eq("=") & numeric
-    guess = pd.Series(np.select([reverse, equal, numeric], [m["reverse"], m["equal"], m["forward"]], "定性"), index=ind.index)
+    nothing = numeric & ind["target_value"].eq(0) & ind["target_op"].isin(["", "=", "≤"])
+    guess = pd.Series(np.select([dated | nothing, reverse, equal, numeric], ["反向达标", m["reverse"], m["equal"], m["forward"]], "定性"),
+                      index=ind.index)
     return ind["method"].fillna(guess).astype(str), ind["method"].isna()
+
+
+def _deadlines(ind: pd.DataFrame, year: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Rows whose target and actual are both dates (时效指标: 12月底前 against 于11月完成), and
+    the two as comparable numbers (y·10000 + m·100 + d). A year not written is the form's; a
+    day not written is the month's last for the target (by December) and its first for the
+    actual (in December): a month is never read as late within itself."""
+    td, ad = ind["target_date"].astype("float64"), ind["actual_date"].astype("float64")
+    ty, ay = (td // 10000).where(td >= 10000, year), (ad // 10000).where(ad >= 10000, year)
+    ty, ay = ty.fillna(ay).fillna(0), ay.fillna(ty).fillna(0)
+    t_day = td % 100
+    t = ty * 10000 + td % 10000 + (31 - t_day).where(t_day == 0, 0)
+    a = ay * 10000 + ad % 10000
+    return td.notna() & ad.notna(), a, t
 
 
 # A level word right after one of these is negated (不及时, 尚未完成, 没有达到 where no word matches).
 _NEGATIONS = "不未没无非"
 # How a 定性 actual was read, beyond the word itself: each kind has a note for a person.
-BASIC, NEGATED, APPROXIMATE = "基本", "否定", "近似"
+BASIC, NEGATED, APPROXIMATE, AS_TARGET = "基本", "否定", "近似", "同指标值"
+# What a 定性 actual puts before its target's own words to say it was missed: 未达标, 不合格, 尚未建立.
+_MISSED = re.compile(r"(?:尚|仍|还)?(?:未能?|不|没有?|非)")
 
 
 def level_reading(text: pd.Series, levels: dict[str, float], basic: float) -> pd.DataFrame:
@@ -175,16 +196,38 @@ def _same_scale(ind: pd.DataFrame, a: pd.Series, t: pd.Series) -> tuple[pd.Serie
     return a.where(~a_up, a * ts), t.where(~t_up, t * as_), a_up | t_up
 
 
+def against_target(reading: pd.DataFrame, actual: pd.Series, target: pd.Series) -> pd.DataFrame:
+    """A 定性 actual compared with its own target: the target's own words are the target met,
+    whatever level they would read as (无 against 无, 良好 against 良好: AS_TARGET); where no
+    level word reads it, the target's words negated are it missed (未达标 against 达标, 不合格
+    against 合格: NEGATED)."""
+    share, how = reading["share"].to_numpy(dtype="float64", copy=True), reading["how"].to_numpy(dtype=object, copy=True)
+    same = (actual.eq(target) & actual.ne("")).fillna(False).to_numpy(dtype=bool)
+    share[same], how[same] = 1.0, AS_TARGET
+    actual, target = actual.to_numpy(dtype=object), target.to_numpy(dtype=object)
+    for i in np.flatnonzero(np.isnan(share)):  # the few rows no word reads, not a country's all
+        if _negates(actual[i], target[i]):
+            share[i], how[i] = 0.0, NEGATED
+    return pd.DataFrame({"share": share, "how": how}, index=reading.index)
+
+
+def _negates(actual, target) -> bool:
+    return (isinstance(actual, str) and isinstance(target, str) and bool(target) and actual.endswith(target)
+            and bool(_MISSED.fullmatch(actual[: len(actual) - len(target)])))
+
+
 def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     # Columns are added to `ind` itself: a copy of a country's indicators is gigabytes.
-    method, inferred = _infer_method(ind, rules)
+    # Per-row department figures, for the automatic methods and the year of a date.
+    per_dept = pd.concat([depts[["file", "carryover_end", "year"]], rates], axis=1)
+    rowd = ind[["file"]].merge(per_dept, on="file", how="left").set_index(ind.index)
+    dated, a_date, t_date = _deadlines(ind, rowd["year"].astype("float64"))
+    method, inferred = _infer_method(ind, rules, dated)
     ind["method_used"], ind["method_inferred"] = method, inferred
+    dated &= method.isin(("正向达标", "反向达标"))  # a ratio of two dates means nothing
     w = ind["weight"].astype("float64")
     dec = rules.rate_decimals
 
-    # Per-row department figures, for the automatic methods.
-    per_dept = pd.concat([depts[["file", "carryover_end"]], rates], axis=1)
-    rowd = ind[["file"]].merge(per_dept, on="file", how="left").set_index(ind.index)
     auto_rate = _pick(method, rowd, "")
     auto_zero = _pick(method, rowd, "zero_").fillna(False).astype(bool)
     is_auto = method.isin(S.AUTO_METHODS)
@@ -198,13 +241,14 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
     t = t.where(~t_slip, t / 100)
     a, t, scaled = _same_scale(ind, a, t)
     ind["unit_mismatch"] = a_slip | t_slip | scaled
+    a, t = a.where(~dated, a_date), t.where(~dated, t_date)
 
     quantitative = method.isin(("正向比例", "正向达标", "反向比例", "反向达标"))
     readable = a.notna() & t.notna()
     achieved = _ratio(a, t, dec)  # a / t, uncapped: what deviation and linear 反向 look at
     forward_rate = achieved.clip(upper=rules.forward_rate_cap)
     reverse_rate = _ratio(t, a, dec)
-    reading = level_reading(ind["actual_text"], rules.levels, rules.basic_share)
+    reading = against_target(level_reading(ind["actual_text"], rules.levels, rules.basic_share), ind["actual_text"], ind["target_text"])
     share = reading["share"]
     ind["level_how"] = reading["how"].where(method.eq("定性"), "")
 
@@ -252,7 +296,8 @@ def score_indicators(ind: pd.DataFrame, depts: pd.DataFrame, rates: pd.DataFrame
     uncapped = method.isin(_EXECUTION) & (not rules.execution_cap)
     score = pd.Series(np.where(uncapped, score, np.minimum(score, w)), index=ind.index)
 
-    ind["rate"] = rate.where(~zero_den)
+    ind["rate"] = rate.where(~zero_den & ~dated)  # a date is on time or late: no rate
+    ind["dated"] = dated
     ind["score"] = score
     ind["deduction"] = round_half_up(w - score, rules.score_decimals)
     ind["diff"] = round_half_up(ind["self_score"] - score, rules.score_decimals)
@@ -315,11 +360,14 @@ def _explain(ind: pd.DataFrame, method: pd.Series, w: pd.Series, a: pd.Series, t
         (method.isin(_CEILING), lambda d: "比率 " + d.rate + "，超过 100%，得 0"),
         (method.eq("结转结余变动率") & full, lambda d: "变动率 " + d.rate + "，不大于 0，得满分 " + d.sc),
         (method.eq("结转结余变动率"), lambda d: "变动率 " + d.rate + "，大于 0，得 " + d.sc),
+        (ind["dated"] & full, lambda d: "实际日期不晚于指标值，按期完成，得满分 " + d.sc),
+        (ind["dated"], lambda d: "实际日期晚于指标值，未按期完成，得 " + d.sc),
         (method.isin(("正向达标", "反向达标")) & full, lambda d: "达到目标，得满分 " + d.sc),
         (method.isin(("正向达标", "反向达标")), lambda d: "未达到目标，得 " + d.sc),
         (method.eq("反向比例") & (rules.reverse_formula == "linear"),
          lambda d: f"实际值超过指标值，按线性递减（{rules.reverse_zero_at:g} 倍指标值时为 0），得 " + d.sc),
         (method.eq("反向比例"), lambda d: "指标值÷实际值 " + d.rate + "，得 " + d.sc),
+        (method.eq("定性") & ind["level_how"].eq(AS_TARGET), lambda d: "实际值“" + d.actual + "”与指标值相同，按达成计，得 " + d.sc),
         (method.eq("定性"), lambda d: "实际值“" + d.actual + "”按等级计 " + d.rate + "，得 " + d.sc),
     ]
     # Arrow text throughout, never a million Python strings: each branch's sentences are
@@ -525,6 +573,6 @@ def _score_all(frames: Frames, rules: Rules) -> Scored:
 
 
 def _empty_scored(ind: pd.DataFrame) -> pd.DataFrame:
-    cols = ["method_used", "method_inferred", "unit_mismatch", "rate", "score", "deduction", "diff", "zero_den",
+    cols = ["method_used", "method_inferred", "unit_mismatch", "dated", "rate", "score", "deduction", "diff", "zero_den",
             "unverifiable", "level_unknown", "level_how", "below_target", "explain"]
     return ind.assign(**{c: pd.Series(dtype="float64") for c in cols})
