@@ -100,6 +100,7 @@ RULES: dict[str, tuple[str, str]] = {
     "form.same_project": (WARNING, "同一项目的第二张表"),
     "form.weight_by_content": (NOTE, "分值列按内容识别"),
     "form.no_level1": (NOTE, "一级指标列为空"),
+    "form.group_points": (NOTE, "合并的分值或得分已分配"),
     "form.exec_weight": (ERROR, "执行率分值超出规则"),
     "form.unplaced": (NOTE, "表头或行标签未识别"),
     "result.unreviewed": (WARNING, "未能复核"),

@@ -612,6 +612,53 @@ def test_sichuan_bare_actuals_are_in_the_rows_unit(tmp_path):
     assert _scores(r)["验收合格率"] == 30 and _found(r, "value.unit") == []
 
 
+def form_with_group_points() -> Grid:
+    """One 分值 and one 得分 per 二级 group, merged down the group's three indicators."""
+    rows = [
+        ["项目支出绩效自评表"] + [None] * 8,
+        ["（2022年度）"] + [None] * 8,
+        ["项目名称", "农村道路养护"] + [None] * 7,
+        ["主管部门", "101-某县交通运输局", None, None, "实施单位", "101001-某县公路中心", None, None, None],
+        ["项目资金\n（万元）", None, "年初预算数", "全年预算数", "全年执行数", "分值", "执行率", "得分", None],
+        [None, "年度资金总额", 60, 60, 57, 10, "95%", 9.5, None],
+        ["绩效指标", "一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分", "偏差原因分析及改进措施"],
+        [None, "产出指标", "数量指标", "养护里程", "≥100公里", "100公里", 30, 28, None],
+        [None, None, None, "养护桥梁", "≥10座", "9座", None, None, "1座未完工"],
+        [None, None, None, "养护涵洞", "≥20道", "20道", None, None, None],
+        [None, None, "质量指标", "验收合格率", "≥95%", "98%", 20, 20, None],
+        [None, "效益指标", "社会效益指标", "通行条件改善", "有效改善", "有效改善", 30, 30, None],
+        [None, "满意度指标", "满意度指标", "群众满意度", "≥90%", "95%", 10, 10, None],
+        ["总分", None, None, None, None, None, 100, 97.5, None],
+    ]
+    return Grid(rows, [(0, 0, 0, 8), (1, 0, 1, 8), (2, 1, 2, 8), (4, 0, 5, 0), (6, 0, 12, 0), (7, 1, 10, 1), (7, 2, 9, 2),
+                       (7, 6, 9, 6), (7, 7, 9, 7)])
+
+
+def test_points_merged_down_a_group_are_shared_among_its_indicators(tmp_path):
+    """30 points and a 28 self score merged down three 数量指标: 10 each, the self score as their
+    points (9.34, 9.33, 9.33). Left on the first row, 养护里程 alone carried the group (30 of 30)
+    and the bridge missed (9 of 10) was never scored."""
+    r = _run([write_xlsx({"表": form_with_group_points()}, tmp_path / "a.xlsx")])
+    ind = r.indicators.set_index("l3")
+    group = ["养护里程", "养护桥梁", "养护涵洞"]
+    assert ind.loc[group, "weight"].tolist() == [10, 10, 10] and ind.loc[group, "self_score"].tolist() == [9.34, 9.33, 9.33]
+    assert ind.loc[group, "score"].tolist() == [10, 9, 10]
+    p = r.projects.iloc[0]
+    assert (p["ind_score"], p["total"], p["self_score"]) == (89, 98.5, 97.5)
+    assert _found(r, "form.group_points") == [("提示", "表", "G8"), ("提示", "表", "H8")]
+    said = r.findings.loc[r.findings["rule_id"].eq("form.group_points"), "message"].tolist()
+    assert said[0].endswith("的分值 30 合并在 G8:G10 共 3 项指标（养护里程 等），平均分配后逐项复核：10、10、10")
+    assert _found(r, "weight.total") == [] and _found(r, "score.over_weight") == []
+
+
+def test_cents_shared_add_up():
+    from evalbatch.layouts.official import _cents_shared
+    assert _cents_shared(20, [1, 1, 1]) == [6.67, 6.67, 6.66]
+    assert _cents_shared(28, [10, 10, 10]) == [9.34, 9.33, 9.33]
+    assert _cents_shared(9.5, [6, 3]) == [6.33, 3.17]
+    assert sum(_cents_shared(0.01, [1, 1, 1])) == 0.01
+
+
 def test_adjusted_target_wins_over_the_initial_one(tmp_path):
     """山西: 年初指标值 and 调整后指标值; the adjusted one is the target."""
     g = form_a()

@@ -884,8 +884,61 @@ def _read_indicators(grid: Grid, form: Form, labels: Labels, h: int, cols: dict[
     has_points = any(_numeric(row.get("weight", (None,))[0]) for _, row, *_ in rows)
     if not has_points:
         form.unscored = True
+    else:
+        for k in _POINT_KEYS:  # 分值 first: a merged 得分 is shared by the members' 分值
+            _share_merged(grid, form, rows, k, cols.get(k))
     for r, row, l1, l2 in rows:
         _add_indicator(form, labels, r, row, l1, l2, has_points)
+
+
+def _share_merged(grid: Grid, form: Form, rows: list, key: str, c: int | None) -> None:
+    """A 分值 or 得分 merged down several indicator rows (one per 二级 group) is the group's: it
+    is shared among the group's indicators — 分值 equally, 得分 as their 分值 — in cents that
+    add up to it, and said once (form.group_points). Left on the first row, that row alone
+    would carry the group (30 points recomputed from one indicator, the others never scored)."""
+    if c is None:
+        return
+    i = 0
+    while i < len(rows):
+        r, row = rows[i][0], rows[i][1]
+        group = [rows[i]]
+        while i + len(group) < len(rows) and _merged_down(grid, r, rows[i + len(group)][0], c):
+            group.append(rows[i + len(group)])
+        i += len(group)
+        value = row.get(key, (None,))[0]
+        if len(group) < 2 or not _numeric(value):
+            continue
+        weights = [_points(m[1].get("weight", (None,))[0]) for m in group] if key == "score" else []
+        if not weights or not all(w is not None and w > 0 for w in weights):
+            weights = [1.0] * len(group)
+        shares = _cents_shared(_points(value), weights)
+        for (_, member, *_), share in zip(group, shares):
+            member[key] = (share, row[key][1])
+        what = "分值" if key == "weight" else "得分"
+        how = "平均分配" if key == "weight" else "按各项分值分配"
+        form.notes.append(("form.group_points", f"{form.title}的{what} {_text(value)} 合并在 {row[key][1]}:{cell(group[-1][0], c)} 共 "
+                           f"{len(group)} 项指标（{_text(row.get('level3', (None,))[0])} 等），{how}后逐项复核：" + "、".join(f"{s:g}" for s in shares),
+                           row[key][1]))
+
+
+def _merged_down(grid: Grid, top: int, r: int, c: int) -> bool:
+    """Whether row `r`'s cell in column `c` is covered by a range merged down from row `top`."""
+    return all((x, c) in grid.covered for x in range(top + 1, r + 1))
+
+
+def _points(v) -> float | None:
+    return float(norm(v).rstrip("%分")) if isinstance(v, str) and _numeric(v) else (float(v) if _numeric(v) else None)
+
+
+def _cents_shared(total: float, weights: list[float]) -> list[float]:
+    """`total` shared in proportion to `weights`, in whole cents that add up to it exactly
+    (largest remainders take the odd cents): 20 among three is 6.67, 6.67, 6.66."""
+    cents = round(total * 100)
+    exact = [cents * w / sum(weights) for w in weights]
+    whole = [int(x) for x in exact]
+    for j in sorted(range(len(exact)), key=lambda j: whole[j] - exact[j])[: cents - sum(whole)]:
+        whole[j] += 1
+    return [x / 100 for x in whole]
 
 
 def _own_values(grid: Grid, r: int, names: int) -> bool:
