@@ -51,6 +51,55 @@ def _indicators(r):
     return [tuple(x) for x in ind[["l3", "weight", "self_score", "score"]].itertuples(index=False)]
 
 
+# --- a task list before the department's execution block (四川) ---------------------------------
+
+def sichuan_tasks_then_execution() -> Grid:
+    """四川's 部门整体 layout: 年度主要任务 (任务名称 | 主要内容 | 预算数 | 执行数, no 合计) above the
+    block of the whole department's execution (年初预算数 | 全年预算数 | 全年执行数 | 执行率 | 权重 | 得分)
+    whose amounts row has no label of its own, under a heading merged down over it."""
+    N = None
+    rows = [
+        ["部门（单位）整体支出绩效自评表"] + [N] * 10,
+        ["（2023年度）"] + [N] * 10,
+        ["部门（单位）名称", "511402-眉山市某某局（本级）"] + [N] * 9,
+        ["年度主要任务", "任务名称", N, "主要内容", N, N, N, "预算数（万元）", N, "执行数（万元）", N],
+        [N, "人员经费保障", N, "保障在职人员工资福利按时足额发放", N, N, N, 500, N, 498, N],
+        [N, "日常运转", N, "保障机关正常运转", N, N, N, 100, N, 95, N],
+        [N, "业务工作", N, "完成年度重点业务工作", N, N, N, 350, N, 280, N],
+        ["年度部门整体支出预算执行情况（万元）", "年初预算数", N, "全年预算数", N, "全年执行数", N, "执行率", "权重", "得分", N],
+        [N, 900, N, 950, N, 873, N, "91.89%", 10, 9.19, N],
+        ["年度总体目标", "预期目标", N, N, N, N, "实际完成情况", N, N, N, N],
+        [N, "保障机构正常运转，完成年度重点工作", N, N, N, N, "已完成", N, N, N, N],
+        ["绩效指标", "一级指标", "二级指标", "三级指标", "指标性质", "指标值", "度量单位", "完成值", "权重", "得分", "未完成原因分析"],
+        [N, "产出指标", "数量指标", "保障在职人数", "≥", 45, "人", 45, 20, 20, N],
+        [N, N, "质量指标", "工资发放准确率", "=", 100, "%", 100, 20, 20, N],
+        [N, N, "时效指标", "重点工作完成时限", "≤", "2023年12月31日", N, "2023年12月20日", 10, 10, N],
+        [N, N, "成本指标", "“三公”经费", "≤", 12, "万元", 10.5, 10, 10, N],
+        [N, "效益指标", "社会效益指标", "政务服务水平", "定性", "有效提升", N, "有效提升", 15, 14, "个别事项办理时限偏长"],
+        [N, "满意度指标", "服务对象满意度指标", "群众满意度", "≥", 90, "%", 93, 15, 15, N],
+        ["合计", N, N, N, N, N, N, N, 100, 98.19, N],
+    ]
+    merges = [(0, 0, 0, 10), (1, 0, 1, 10), (2, 1, 2, 10), (3, 0, 6, 0), (3, 1, 3, 2), (3, 3, 3, 6), (3, 7, 3, 8), (3, 9, 3, 10),
+              (4, 1, 4, 2), (4, 3, 4, 6), (4, 7, 4, 8), (4, 9, 4, 10), (5, 1, 5, 2), (5, 3, 5, 6), (5, 7, 5, 8), (5, 9, 5, 10),
+              (6, 1, 6, 2), (6, 3, 6, 6), (6, 7, 6, 8), (6, 9, 6, 10), (7, 0, 8, 0), (7, 1, 7, 2), (7, 3, 7, 4), (7, 5, 7, 6),
+              (8, 1, 8, 2), (8, 3, 8, 4), (8, 5, 8, 6), (9, 0, 10, 0), (9, 1, 9, 5), (9, 6, 9, 10), (10, 1, 10, 5), (10, 6, 10, 10),
+              (11, 0, 17, 0), (12, 1, 15, 1), (18, 0, 18, 7)]
+    return Grid(rows, merges)
+
+
+def test_a_task_list_without_total_gives_way_to_the_execution_block(tmp_path):
+    """The tasks (850 / 873) were taken for the funds: three rows and no total, so execution
+    could not be computed and the whole form was 未能复核. The execution block below is the
+    funds: 873 / 950 = 91.89 % of 10 → 9.19; indicators 90 (政务服务水平 有效提升 against 有效提升
+    met: 15, not the self 14): total 99.19."""
+    r = _read(sichuan_tasks_then_execution(), tmp_path, year=2023)
+    d = r.depts.iloc[0]
+    assert (d["dept_code"], d["budget_total"], d["spent_total"], d["read_status"]) == ("511402", 950, 873, "")
+    assert (d["total"], d["self_total"]) == (99.19, 98.19)
+    assert _indicators(r)[0] == ("预算执行率", 10, 9.19, 9.19)
+    assert _found(r, "result.unreviewed") == []
+
+
 # --- income and spending side by side ---------------------------------------------------------
 
 def side_by_side() -> Grid:

@@ -428,6 +428,21 @@ def _read_funds(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
         form.notes.append(("form.no_funds", f"{form.title}中没有找到资金表（表头应含“全年预算数”“全年执行数”）；无法计算预算执行率",
                            cell(form.start, 0)))
         return
+    _read_funds_block(grid, form, labels, header, stop)
+    # A list of tasks with their amounts (年度主要任务 | 任务名称 | 预算数 | 执行数) may come before
+    # the block of the whole department's execution (四川's 部门整体 form): a first block that
+    # gives no total gives way to the next header's, when that one gives it.
+    following = _funds_header(grid, form.funds_rows[1] + 1, stop, labels) if form.total is None else None
+    if following is not None:
+        first = (form.sources, form.funds_rows, form.unit, len(form.notes))
+        form.sources = []
+        _read_funds_block(grid, form, labels, following, stop)
+        if form.total is None:
+            form.sources, form.funds_rows, form.unit = first[:3]
+            del form.notes[first[3]:]
+
+
+def _read_funds_block(grid: Grid, form: Form, labels: Labels, header: tuple[int, dict[str, int]], stop: int) -> None:
     h, cols = header
     lists = _fund_lists(grid, h, cols, labels)
     placed = {f"{i}{k}": c for i, fl in enumerate(lists) for k, c in fl.cols.items()} | {f"{i}label": fl.first for i, fl in enumerate(lists)}
