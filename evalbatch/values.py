@@ -33,11 +33,14 @@ _MULTIPLIERS = {"万": 1e4, "亿": 1e8}
 
 # One pattern for indicator values: optional comparison word, a number, then 多/余 and
 # 万/亿 in either order ("30多万", "5万多"), an optional %, then a unit ("人次") and maybe 以上.
-_INDICATOR_RE = (
-    rf"^(?:约|达到|达)?(?P<pre>{_PREFIX})?(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<more1>多|余)?(?P<mult>万|亿)?(?P<more2>多|余)?(?P<pct>%)?"
-    r"(?![\d./:-])(?P<rest>.*)$"
+_NUMBER_PART = (
+    rf"(?:约|达到|达)?(?P<pre>{_PREFIX})?(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<more1>多|余)?(?P<mult>万|亿)?(?P<more2>多|余)?(?P<pct>%)?(?![\d./:-])"
 )
+_INDICATOR_RE = rf"^(?P<lead>){_NUMBER_PART}(?P<rest>.*)$"
+# The number after a few words (完成98%, 共计12次, 实际支出98万元, 满意度96%), where it is the
+# text's only number (计划10次，实际12次 is not read) and no ordinal (第3季度).
+_LED_RE = rf"^(?P<lead>[^\d]{{1,8}}?)(?<!第){_NUMBER_PART}(?P<rest>\D*)$"
 _MONEY_RE = r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:万元|万)?$"
 _INT_RE = r"^(?P<num>[+-]?\d+(?:\.\d*)?)(?:人|名|个)?$"
 _YEAR_RE = r"^(?P<num>\d{4})(?:年度?)?$"  # 2021, 2021年, 2021年度
@@ -214,7 +217,7 @@ def parse_indicator(s: pd.Series) -> pd.DataFrame:
 
     more = m["more1"].notna() | m["more2"].notna()
     rest = m["rest"].fillna("")
-    bare = value.notna() & (plain.notna() | (scale.eq(1) & ~pct & ~more & rest.eq("")))
+    bare = value.notna() & (plain.notna() | (scale.eq(1) & ~pct & ~more & rest.eq("") & m["lead"].fillna("").eq("")))
     # A date cell (a datetime) is read as its text, 2022-12-31 00:00:00.
     dated = (text_mask | _is_date(s)) & ~blank
     date = per_distinct(text[dated], _dates).reindex(s.index) if dated.any() else value * np.nan
@@ -249,7 +252,12 @@ def _dates(text: pd.Series) -> pd.Series:
 
 def _indicator_parts(text: pd.Series) -> pd.DataFrame:
     # "≥100百分比" is how some forms spell a percentage.
-    return text.str.replace("百分比", "%", regex=False).str.extract(_INDICATOR_RE)
+    text = text.str.replace("百分比", "%", regex=False)
+    parts = text.str.extract(_INDICATOR_RE)
+    led = parts["num"].isna() & text.notna()
+    if led.any():
+        parts[led] = text[led].str.extract(_LED_RE)
+    return parts
 
 
 def round_half_up(x, decimals: int = 2):

@@ -44,6 +44,8 @@ CASES = {
     # A target of nothing (0起) is 反向达标: 0 meets it, where it was a zero denominator scoring 0.
     "推定-零目标": (None, 4, "0起", "0", 4, None, 4.0),
     "推定-零目标未达": (None, 4, "0次", "1次", 0, 0.0, 0.0),
+    # 已完成98% is 98 %, not the level word 完成 (which read as full).
+    "推定-前置文字": (None, 4, "100%", "已完成98%", 4, 0.98, 3.92),
     # Words no level reads, against the target's own words.
     "定性-同指标值": ("定性", 4, "全覆盖", "全覆盖", 4, 1.0, 4.0),
     "定性-否定指标值": ("定性", 4, "达标", "未达标", 0, 0.0, 0.0),
@@ -116,7 +118,7 @@ def test_inferred_method_noted(scored):
     inferred = sorted(f["message"].str.extract(r"「(.+?)」")[0])
     assert inferred == sorted(k for k, v in CASES.items() if v[0] is None)
     assert {k: _row(scored, k)["method_used"] for k in inferred} == {
-        "推定-反向": "反向达标", "推定-正向": "正向比例", **{k: "反向达标" for k in inferred if k not in ("推定-反向", "推定-正向")}}
+        **{k: "反向达标" for k in inferred}, "推定-正向": "正向比例", "推定-前置文字": "正向比例"}
 
 
 def test_deadline_and_target_words_explained(scored):

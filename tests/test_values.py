@@ -56,6 +56,11 @@ INDICATOR_CASES = [
     ("1,234次", 1234, "", False),
     ("2亿", 2e8, "", False),
     ("═100%", 1.0, "=", True),
+    # A number after a few words, where it is the text's only number.
+    ("完成98%", 0.98, "", True),
+    ("共计12次", 12, "", False),
+    ("实际支出98万元", 980000, "", False),
+    ("覆盖率≥95%", 0.95, "≥", True),
     (11, 11, "", False),
     (0.95, 0.95, "", False),
 ]
@@ -80,7 +85,7 @@ def test_indicator_scale_and_bare(written, scale, bare):
     assert (got["scale"], bool(got["bare"])) == (scale, bare)
 
 
-@pytest.mark.parametrize("written", ["达成", "健全", "科学合理", "abc", "2021-12-31"])
+@pytest.mark.parametrize("written", ["达成", "健全", "科学合理", "abc", "2021-12-31", "计划10次,实际12次", "第3季度完成"])
 def test_indicator_text_is_not_a_number(written):
     got = V.parse_indicator(pd.Series([written], dtype=object)).iloc[0]
     assert math.isnan(got["value"])
