@@ -659,6 +659,17 @@ def test_cents_shared_add_up():
     assert sum(_cents_shared(0.01, [1, 1, 1])) == 0.01
 
 
+@pytest.mark.parametrize("label", ["总分", "合  计", "总计", "总分(100分)", "自评总分", "得分合计"])
+def test_total_row_read_under_its_usual_labels(tmp_path, label):
+    """总计 (a usual word for a total) was read as a placeholder indicator row and the form had no self total."""
+    g = form_a()
+    total = next(row for row in g.rows if row[0] == "总分")
+    total[0] = label
+    r = _run([write_xlsx({"表": g}, tmp_path / "a.xlsx")])
+    assert r.projects.iloc[0]["self_score"] == 97
+    assert _found(r, "form.no_total") == []
+
+
 def test_adjusted_target_wins_over_the_initial_one(tmp_path):
     """山西: 年初指标值 and 调整后指标值; the adjusted one is the target."""
     g = form_a()
