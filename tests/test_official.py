@@ -670,6 +670,40 @@ def test_total_row_read_under_its_usual_labels(tmp_path, label):
     assert _found(r, "form.no_total") == []
 
 
+def _with_head(head: list[list]) -> Grid:
+    """A project form (funds, three indicators, 总分 99.5) under the given head rows."""
+    N = None
+    body = [
+        ["项目资金（万元）", N, "年初预算数", "全年预算数", "全年执行数", "分值", "执行率", "得分", N],
+        [N, "年度资金总额", 60, 60, 57, 10, "95%", 9.5, N],
+        ["绩效指标", "一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分", "偏差原因分析及改进措施"],
+        [N, "产出指标", "数量指标", "养护里程", "≥100公里", "100公里", 50, 50, N],
+        [N, "效益指标", "社会效益指标", "通行条件改善", "有效改善", "有效改善", 30, 30, N],
+        [N, "满意度指标", "满意度指标", "群众满意度", "≥90%", "95%", 10, 10, N],
+        ["总分", N, N, N, N, N, 100, 99.5, N],
+    ]
+    return Grid(head + body, [])
+
+
+@pytest.mark.parametrize("head,unit,project,year", [
+    # 项目名称：… and 实施单位：… in cells of one row: the project was read as the next cell's text.
+    ([["项目支出绩效自评表（2022年度）"] + [None] * 8, ["项目名称：农村道路养护", None, None, None, "实施单位：101001-某县公路中心"] + [None] * 4],
+     ("101001", "某县公路中心"), "农村道路养护", 2022),
+    # The year as a head field (年度 | 2022), not in the title.
+    ([["项目支出绩效自评表"] + [None] * 8, ["年度", 2022] + [None] * 7,
+      ["项目名称", "农村道路养护", None, None, "实施单位", "101001-某县公路中心"] + [None] * 3],
+     ("101001", "某县公路中心"), "农村道路养护", 2022),
+    # A code and a space before the name, as budget systems print it.
+    ([["项目支出绩效自评表（2022年度）"] + [None] * 8, ["预算单位名称", "101001 某县公路中心"] + [None] * 7, ["项目名称", "农村道路养护"] + [None] * 7],
+     ("101001", "某县公路中心"), "农村道路养护", 2022),
+])
+def test_head_fields_as_forms_write_them(tmp_path, head, unit, project, year):
+    r = _run([write_xlsx({"表": _with_head(head)}, tmp_path / "a.xlsx")])
+    d, p = r.depts.iloc[0], r.projects.iloc[0]
+    assert ((d["dept_code"], d["dept_name"]), p["project_name"], d["year"], p["total"]) == (unit, project, year, 99.5)
+    assert _found(r, "form.unplaced") == [] and _found(r, "form.code_derived") == []
+
+
 def test_adjusted_target_wins_over_the_initial_one(tmp_path):
     """山西: 年初指标值 and 调整后指标值; the adjusted one is the target."""
     g = form_a()

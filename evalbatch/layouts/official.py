@@ -33,7 +33,10 @@ _YEAR = re.compile(r"((?:19|20)\d{2})\s*年度")
 # and never as a date (填报日期：2023年3月20日) nor inside a name (隆阳区2021年中央化肥…项目).
 _YEAR_ONLY = re.compile(r"((?:19|20)\d{2})\s*年(?!\s*\d{1,2}\s*月)")
 _YEAR_CELL = 12
-_CODE_NAME = re.compile(r"^\s*([0-9A-Za-z]*\d[0-9A-Za-z]*)\s*[-－—–_—]+\s*(\S.*?)\s*$")
+_YEAR_FIELD = re.compile(r".{0,4}年度[:：]?\s*((?:19|20)\d{2})?(?:年度?)?")
+_BARE_YEAR = re.compile(r"((?:19|20)\d{2})(?:年度?)?")
+# 编码-名称, or a code of six or more characters and a space (101001 某县公路中心, as budget systems print).
+_CODE_NAME = re.compile(r"^\s*(?:([0-9A-Za-z]*\d[0-9A-Za-z]*)\s*[-－—–_—]+|(\d[0-9A-Za-z]{5,})\s+)\s*(\S.*?)\s*$")
 _L1_POINTS = re.compile(r"^(.*?)[（(]\s*(\d+(?:\.\d+)?)\s*分\s*[）)]\s*$")
 _WHERE_ONLY = re.compile(r"^其中[:,，]?")
 # A number as forms print it: "9", "97.85分" (points carry their unit in official forms), "95%".
@@ -364,6 +367,21 @@ def _year(grid: Grid, form: Form) -> tuple[int, str] | None:
         m = _YEAR_ONLY.search(t) if r == form.start or len(t) <= _YEAR_CELL else None
         if m:
             return int(m.group(1)), cell(r, c)
+    return _year_field(grid, cells)
+
+
+def _year_field(grid: Grid, cells: list[tuple[int, int, str]]) -> tuple[int, str] | None:
+    """A year written as a head field: `年度：2022` in one cell, or a short label ending in 年度
+    (年度, 评价年度, 预算年度) with the year in the next filled cell of its row."""
+    for r, c, t in cells:
+        m = _YEAR_FIELD.fullmatch(t)
+        if not m:
+            continue
+        if m.group(1):
+            return int(m.group(1)), cell(r, c)
+        nxt = next((cc for cc in range(c + 1, len(grid.rows[r])) if not blank(grid.rows[r][cc])), None)
+        if nxt is not None and (y := _BARE_YEAR.fullmatch(_number_text(grid.rows[r][nxt]))):
+            return int(y.group(1)), cell(r, nxt)
     return None
 
 
@@ -377,23 +395,34 @@ def _head_value(grid: Grid, form: Form, labels: Labels, key: str, head_end: int)
         return _inline_value(grid, form, labels, key, end)
     r, c = hit
     row = grid.rows[r]
+    label, own = _colon_parts(row[c])
+    if own:  # 项目名称：农村道路养护 in the label's own cell
+        return own, cell(r, c)
     for cc in range(c + 1, len(row)):
         t = grid.norms[r][cc]
         if t == grid.norms[r][c] or blank(row[cc]):
             continue
-        if labels.head_label(row[cc]):
-            break
+        if labels.head_label(row[cc]) or labels.head_label(_colon_parts(row[cc])[0]):
+            break  # another field (实施单位, or 实施单位：某某局): this one is blank
         return row[cc], cell(r, cc)
     return None, cell(r, min(c + 1, max(len(row) - 1, 0)))
+
+
+def _colon_parts(v) -> tuple[str, str]:
+    """(label, value) of a `label：value` cell (填报单位：某某局（盖章））, the seal note dropped;
+    ("", "") for a cell without a colon."""
+    if not isinstance(v, str) or not (":" in v or "：" in v):
+        return "", ""
+    label, _, rest = v.replace("：", ":").partition(":")
+    return label, re.sub(r"[（(]\s*(盖章|公章|签章)\s*[）)]", "", rest).strip().split("  ")[0].strip()
 
 
 def _inline_value(grid: Grid, form: Form, labels: Labels, key: str, end: int) -> tuple[object, str] | None:
     """`label：value` in one cell, on the form's first rows (填报单位：某某局（盖章））."""
     for r, c, v in grid.colon_cells(form.start, min(end, form.start + 6)):
-        label, _, rest = v.replace("：", ":").partition(":")
-        rest = re.sub(r"[（(]\s*(盖章|公章|签章)\s*[）)]", "", rest).strip()
+        label, rest = _colon_parts(v)
         if rest and canon(label) in labels.cores[key]:
-            return rest.split("  ")[0].strip(), cell(r, c)
+            return rest, cell(r, c)
     return None
 
 
@@ -818,6 +847,8 @@ def _unplaced_rows(grid: Grid, form: Form, labels: Labels, stop: int) -> None:
         label = v.strip() if in_funds else re.split(r"[:：]", v.strip(), maxsplit=1)[0].strip()
         if not label or norm(label) in seen or len(canon(label)) > _TITLE_SLACK or labels.remembered("row label", _known_row_label, label):
             continue
+        if not in_funds and _YEAR_FIELD.fullmatch(norm(label)):
+            continue  # 年度 | 2022: the form's year, read
         seen.add(norm(label))
         what = ("资金表的行", _FUNDS_ROW_UNPLACED) if in_funds else ("表头项目（单位、项目等）", _HEAD_UNPLACED)
         form.notes.append(("form.unplaced", f"{form.title}的行标签“{label}”未能识别，该行未读取；如它是{what[0]}，"
@@ -1103,7 +1134,7 @@ def split_code(text: object) -> tuple[str, str]:
     """`219001-池州市贵池区棠溪镇人民政府` → ("219001", "池州市贵池区棠溪镇人民政府"); no code → ("", text)."""
     t = _text(text)
     m = _CODE_NAME.match(t)
-    return (m.group(1), m.group(2)) if m else ("", t)
+    return (m.group(1) or m.group(2), m.group(3)) if m else ("", t)
 
 
 def derived_code(*parts: str) -> str:
