@@ -693,6 +693,10 @@ def _with_head(head: list[list]) -> Grid:
     ([["项目支出绩效自评表"] + [None] * 8, ["年度", 2022] + [None] * 7,
       ["项目名称", "农村道路养护", None, None, "实施单位", "101001-某县公路中心"] + [None] * 3],
      ("101001", "某县公路中心"), "农村道路养护", 2022),
+    # The project named in the title after the unit, no 项目名称 row: the name was left blank (an 错误).
+    ([["某县公路中心农村道路养护项目支出绩效自评表（2022年度）"] + [None] * 8,
+      ["主管部门", "101-某县交通运输局", None, None, "实施单位", "101001-某县公路中心"] + [None] * 3],
+     ("101001", "某县公路中心"), "农村道路养护", 2022),
     # A code and a space before the name, as budget systems print it.
     ([["项目支出绩效自评表（2022年度）"] + [None] * 8, ["预算单位名称", "101001 某县公路中心"] + [None] * 7, ["项目名称", "农村道路养护"] + [None] * 7],
      ("101001", "某县公路中心"), "农村道路养护", 2022),

@@ -300,8 +300,13 @@ def _read_form(grid: Grid, form: Form, labels: Labels) -> Form:
         if found:
             form.head[key] = found
     title_unit = _title_unit(grid, form)
-    if title_unit and not any(_named(form.head.get(k, (None,))[0]) for k in ("department_name", "implementer", "supervisor")):
+    named = [split_code(v)[1] for k in ("implementer", "department_name", "supervisor") if _named(v := form.head.get(k, (None,))[0])]
+    if title_unit and not named:
         form.head["department_name"] = title_unit
+    elif title_unit and form.kind == FORM_A and _text(form.head.get("project_name", (None,))[0]) == "":
+        project = _title_project(title_unit[0], named)
+        if project:
+            form.head["project_name"] = (project, title_unit[1])
     _read_funds(grid, form, labels, ind_header[0] if ind_header else form.end)
     if ind_header is None:
         form.notes.append(("form.no_indicators", f"{form.title}中没有找到绩效指标表（表头应含“一级指标”“三级指标”等）；该表的指标未读取",
@@ -349,6 +354,21 @@ def _title_unit(grid: Grid, form: Form) -> tuple[object, str] | None:
             if len(_YEAR_WORDS.sub("", name)) >= 2 and not any(w in name for w in ("附件", "表", "绩效")):
                 return name, cell(form.start, c)
     return None
+
+
+def _title_project(before: str, units: list[str]) -> str | None:
+    """The project a title names after its unit (某县公路中心农村道路养护项目支出绩效自评表, the
+    form's 实施单位 某县公路中心): what is left of the words before the form's name once the
+    unit and the year are taken away; None when nothing of a name is left."""
+    rest = _YEAR_WORDS.sub("", before)
+    for unit in sorted(units, key=len, reverse=True):
+        if unit and rest.startswith(norm(unit)):
+            rest = rest[len(norm(unit)):]
+            break
+    else:
+        return None  # the title does not start with the form's unit: it names no project apart from it
+    rest = rest.strip("-—_:：")
+    return rest if len(rest) >= 2 else None
 
 
 _YEAR_WORDS = re.compile(r"(?:19|20)\d{2}\s*年度?|[()（）\s]")
