@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 # Bumped whenever reading or normalising changes what a file turns into (invalidates caches).
-PARSER_VERSION = "8"
+PARSER_VERSION = "9"
