@@ -53,6 +53,8 @@ CASES = {
 # Rows whose score cannot be recomputed: the self score is kept (capped).
 KEPT = {
     "定性-未知词": ("定性", 4, "达成", "还行", 3, None, 3.0),
+    # A mark in both cells is no word the same as the target's: nothing to read, the self score stays.
+    "定性-斜杠": ("定性", 4, "/", "/", 3, None, 3.0),
     "正向比例-文字": ("正向比例", 4, "很多", "很多", 2.5, None, 2.5),
 }
 ZERO = {"正向比例-零目标": ("正向比例", 4, "0", "5", 0, None, 0.0)}
@@ -110,7 +112,7 @@ def test_unverifiable_keeps_self_score_with_warning(scored):
     f = _findings(scored, "score.unverifiable")
     assert len(f) == 1 and "正向比例-文字" in f["message"].iloc[0]
     n = _findings(scored, "score.level_unknown")
-    assert len(n) == 1 and n["level"].iloc[0] == "提示" and "还行" in n["message"].iloc[0]
+    assert sorted(n["message"].str.extract(r"「(.+?)」")[0]) == ["定性-斜杠", "定性-未知词"] and set(n["level"]) == {"提示"}
 
 
 def test_inferred_method_noted(scored):

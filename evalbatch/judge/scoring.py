@@ -202,7 +202,8 @@ def against_target(reading: pd.DataFrame, actual: pd.Series, target: pd.Series) 
     level word reads it, the target's words negated are it missed (未达标 against 达标, 不合格
     against 合格: NEGATED)."""
     share, how = reading["share"].to_numpy(dtype="float64", copy=True), reading["how"].to_numpy(dtype=object, copy=True)
-    same = (actual.eq(target) & actual.ne("")).fillna(False).to_numpy(dtype=bool)
+    # Words, not marks: / or — in both cells says nothing was set or done.
+    same = (actual.eq(target) & actual.str.contains(r"\w", regex=True)).fillna(False).to_numpy(dtype=bool)
     share[same], how[same] = 1.0, AS_TARGET
     actual, target = actual.to_numpy(dtype=object), target.to_numpy(dtype=object)
     for i in np.flatnonzero(np.isnan(share)):  # the few rows no word reads, not a country's all
