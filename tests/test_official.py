@@ -595,9 +595,9 @@ def test_sichuan_variant(tmp_path):
 
 def test_sichuan_bare_actuals_are_in_the_rows_unit(tmp_path):
     """四川's forms print 完成值 as a bare number beside the split target's 度量单位: the unit is the
-    row's, for the actual as for the target. `≤ | 60 | 万元` with 57 is met (alone, 57 against
-    600000 looked met for the wrong reason, and a `≥` or `=` one missed); `﹦ | 100 | %` with 100 is
-    100 %, with no 单位不一致 warning; a percent cell (100 % typed into Excel, 1.0) stays a fraction."""
+    row's, for the actual as for the target. `= | 60 | 万元` with 60 is met (alone, 60 against
+    600000 missed); `﹦ | 100 | %` with 100 is 100 %, with no 单位不一致 warning; a percent cell
+    (100 % typed into Excel, 1.0) stays a fraction."""
     g = sichuan_form()
     g.rows[9][3:8] = ["养护资金", "=", 60, "万元", 60]
     g.rows[10][7] = 100
